@@ -1,0 +1,39 @@
+"""Local development server: `python -m llm_server` serves the API on HOST:SERVER_PORT."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from llm_server.exceptions import ConfigurationException
+
+
+def _say(message: str) -> None:
+    print(f"[llm-server] {message}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    """Load settings, warm the local model, and serve until interrupted."""
+    import uvicorn
+
+    from llm_server.app import create_app
+    from llm_server.config.settings import get_settings
+
+    try:
+        settings = get_settings()
+        app = create_app(settings)
+        if settings.llm_provider != "openai":
+            local = app.state.chat_service.local
+            _say(f"loading the local model {local.model_name} ...")
+            asyncio.run(local.load())
+            _say("local model ready")
+    except ConfigurationException as exc:
+        _say(f"cannot start: {exc.message}")
+        return 2
+    _say(f"serving on http://{settings.host}:{settings.server_port} (docs at /docs)")
+    uvicorn.run(app, host=settings.host, port=settings.server_port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

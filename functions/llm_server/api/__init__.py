@@ -1,0 +1,1 @@
+"""HTTP layer: routes, middleware and the exception-to-response mapping."""

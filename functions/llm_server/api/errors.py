@@ -1,0 +1,113 @@
+"""The one place where failures become HTTP responses, all in the `ErrorResponse` shape."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from llm_server.exceptions import LLMServerException, ValidationException
+from llm_server.schemas.chat import ErrorDetail, ErrorResponse
+from llm_server.utils.logging import logger
+from llm_server.utils.request_context import annotate, current_fields
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(exc: LLMServerException, session_id: str | None = None) -> JSONResponse:
+    """Render an exception as its status, `Retry-After` if any, and the error body."""
+    if session_id is None:
+        session_id = str(current_fields().get("session_id", ""))
+    annotate(error_type=exc.error_type, error_code=exc.code)
+    body = ErrorResponse(
+        session_id=session_id,
+        success=False,
+        error_message=exc.message,
+        error=ErrorDetail(type=exc.error_type, code=exc.code, message=exc.message, param=exc.param),
+    )
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return JSONResponse(body.model_dump(mode="json"), status_code=exc.status_code, headers=headers)
+
+
+async def _on_llm_server_exception(request: Request, exc: LLMServerException) -> JSONResponse:
+    if exc.status_code >= 500:
+        logger.error("request failed", extra={"error_code": exc.code, "reason": exc.message})
+    return error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return error_response(validation_exception(exc.errors()), _session_id_of(exc.body))
+
+
+async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if exc.status_code == 404:
+        detail = f"No route for {request.method} {request.url.path}"
+    elif exc.status_code == 400:  # FastAPI's words for a body it could not decode
+        detail = "The request body could not be parsed: send UTF-8 encoded JSON"
+    error = ValidationException(detail, code=code, status_code=exc.status_code)
+    response = error_response(error)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error")
+    return error_response(LLMServerException("An unexpected error occurred on the server"))
+
+
+def validation_exception(errors: Any) -> ValidationException:
+    """One message naming every bad field; malformed JSON is a 400, bad fields a 422."""
+    errors = list(errors)
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            where = error.get("ctx", {}).get("error", "")
+            return ValidationException(
+                f"The request body is not valid JSON ({where})"
+                if where
+                else "The request body is not valid JSON",
+                code="invalid_json",
+                status_code=400,
+            )
+    problems = [_describe(error) for error in errors]
+    first_param = _param_of(errors[0]) if errors else None
+    return ValidationException("; ".join(problems), code="invalid_value", param=first_param)
+
+
+def _param_of(error: dict[str, Any]) -> str | None:
+    loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+    return ".".join(loc) or None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        message = "field required"
+    return f"{_param_of(error) or 'body'}: {message}"
+
+
+def _session_id_of(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("session_id"), str):
+        return body["session_id"][:256]
+    return ""
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register every handler on `app`."""
+    app.add_exception_handler(LLMServerException, _on_llm_server_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

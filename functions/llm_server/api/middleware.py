@@ -1,0 +1,134 @@
+"""Pure-ASGI middleware: request id, body-size limit, and one JSON log line per request."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llm_server.api.errors import error_response
+from llm_server.exceptions import ValidationException
+from llm_server.utils.logging import logger
+from llm_server.utils.request_context import start_request
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Give every request an id (echoed as `X-Request-Id`), cap its body and log its outcome."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        fields = start_request(request_id=request_id)
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                fields["status"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            problem = _header_problem(scope, self.max_body_bytes)
+            replay = None if problem else await self._read_body(receive)
+            if problem is None and replay is None:
+                problem = _too_large(self.max_body_bytes)
+            if problem is not None:
+                await error_response(problem)(scope, receive, send_with_id)
+            else:
+                await self.app(scope, replay, send_with_id)
+        finally:
+            fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+            logger.info(
+                "request", extra={"method": scope["method"], "path": scope["path"], **fields}
+            )
+
+    async def _read_body(self, receive: Receive) -> Receive | None:
+        """Read the whole body (at most the limit) and return a `receive` that replays it.
+
+        Reading it here, rather than counting while the app reads, lets an oversized chunked
+        body get its 413 even though FastAPI turns errors raised while it reads into a 400.
+        Returns None when the body is over the limit.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return _replay([], message)
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                return _replay(chunks, None, receive)
+
+
+def _replay(chunks: list[bytes], first: Message | None, receive: Receive | None = None) -> Receive:
+    """A `receive` that yields the buffered body once, then defers to the real one."""
+    pending: list[Message] = (
+        [first] if first else [{"type": "http.request", "body": b"".join(chunks)}]
+    )
+
+    async def replay_receive() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive() if receive else {"type": "http.disconnect"}
+
+    return replay_receive
+
+
+def _too_large(limit: int) -> ValidationException:
+    return ValidationException(
+        f"The request body is larger than the limit of {limit} bytes",
+        code="request_too_large",
+        status_code=413,
+    )
+
+
+def _header_problem(scope: Scope, limit: int) -> ValidationException | None:
+    """Reject, before reading it, a body that is declared too large or is not JSON."""
+    headers = dict(scope.get("headers", []))
+    try:
+        length = int(headers.get(b"content-length", b"0"))
+    except ValueError:
+        length = 0
+    if length > limit:
+        return _too_large(limit)
+    content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+    if length and content_type and not _is_json(content_type):
+        return ValidationException(
+            f"Content-Type must be application/json, not {content_type[:64]}",
+            code="unsupported_media_type",
+            status_code=415,
+        )
+    return None
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _request_id(scope: Scope) -> str:
+    """The API Gateway request id on Lambda, a sane caller `X-Request-Id`, or a new one."""
+    event: dict[str, Any] = scope.get("aws.event") or {}
+    gateway_id = (event.get("requestContext") or {}).get("requestId")
+    if isinstance(gateway_id, str) and gateway_id:
+        return gateway_id
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _SAFE_ID.match(candidate):
+                return candidate
+    return uuid.uuid4().hex

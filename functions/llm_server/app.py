@@ -1,0 +1,31 @@
+"""Build the FastAPI application: the same app serves locally (uvicorn) and on Lambda (Mangum)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from llm_server import __version__
+from llm_server.api.errors import install_error_handlers
+from llm_server.api.middleware import RequestContextMiddleware
+from llm_server.api.routes import chat, system
+from llm_server.config.settings import Settings, get_settings
+from llm_server.services.chat_service import ChatService
+from llm_server.utils.logging import configure_logging
+
+
+def create_app(settings: Settings | None = None, service: ChatService | None = None) -> FastAPI:
+    """Create the app; pass `settings` or `service` to replace the defaults (tests do)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_file)
+    app = FastAPI(
+        title="LLM Server",
+        version=__version__,
+        description="A serverless chat API over OpenAI's Responses API, with a local model.",
+    )
+    app.state.settings = settings
+    app.state.chat_service = service or ChatService.from_settings(settings)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(chat.router)
+    app.include_router(system.router)
+    return app

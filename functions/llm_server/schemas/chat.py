@@ -1,0 +1,132 @@
+"""The public contract of `POST /api/v1/chat`: request, response and error bodies (pydantic v2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
+
+KeySourceName = Literal["user", "server", "none"]
+
+
+class HistoryMessage(BaseModel):
+    """One earlier turn written as an object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+def _history_entry(value: object) -> str | HistoryMessage:
+    """Accept a string or a `{role, content}` object, with one clear message for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        role, content = value.get("role"), value.get("content")
+        if role in ("user", "assistant") and isinstance(content, str) and len(value) == 2:
+            return HistoryMessage(role=role, content=content)
+        raise ValueError(
+            'an object entry needs exactly "role" ("user" or "assistant") and "content" (a string)'
+        )
+    raise ValueError("each entry must be a string or an object {role, content}")
+
+
+HistoryEntry = Annotated[
+    str | HistoryMessage,
+    PlainValidator(_history_entry, json_schema_input_type=str | HistoryMessage),
+]
+
+
+class ChatRequest(BaseModel):
+    """A chat request. Omitted numbers and model fall back to the server's DEFAULT_* settings."""
+
+    model_config = ConfigDict(
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "session_id": "demo-1",
+                    "user_message": "안녕하세요! 자기소개를 해 주세요.",
+                    "role": "친절한 여행 가이드",
+                    "memory_context": ["사용자는 서울에 산다"],
+                    "instructions": "두 문장 이내로 답하세요.",
+                    "conversation_history": ["user: 안녕", "assistant: 안녕하세요!"],
+                    "max_tokens": 64,
+                    "temperature": 0.7,
+                }
+            ]
+        },
+    )
+
+    session_id: str = Field("", max_length=256, description="Echoed back in the response.")
+    system_message: str = Field("", description="Replaces DEFAULT_SYSTEM_MESSAGE when not empty.")
+    user_message: str = Field(
+        "",
+        validate_default=True,  # so a request without it is rejected, naming the field
+        description="The message to answer. Required, not blank.",
+    )
+    role: str = Field("", description="A role for the assistant, added as a `## Role` section.")
+    instructions: str = Field("", description="Added as an `## Instructions` section.")
+    conversation_history: list[HistoryEntry] = Field(
+        default_factory=list,
+        description='Earlier turns: "user: ..."/"assistant: ..." strings, plain strings '
+        "(alternating, user first) or {role, content} objects.",
+    )
+    memory_context: list[str] = Field(
+        default_factory=list, description="Facts listed in a `## Memory` section."
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, strict=True, description="Reply length cap (default DEFAULT_MAX_TOKENS, 1000)."
+    )
+    temperature: float | None = Field(
+        None, ge=0.0, le=2.0, description="Sampling temperature 0..2 (default 0.7)."
+    )
+    model: str | None = Field(
+        None, min_length=1, max_length=128, description="Model name (default DEFAULT_MODEL)."
+    )
+    openai_api_key: str = Field("", description="The caller's OpenAI key; never echoed or logged.")
+    free_mode: bool = Field(False, strict=True, description="Allow the server's own key.")
+
+    @field_validator("user_message", mode="after")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("user_message must not be empty or only whitespace")
+        return value
+
+
+class ChatResponse(BaseModel):
+    """A chat reply, or (with `success: false`) the shape every error body shares."""
+
+    session_id: str = ""
+    response_text: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens_used: int = 0
+    output_format: str = "text"
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    temperature: float | None = None
+    instructions: str = ""
+    response_time: float = 0.0
+    success: bool = True
+    error_message: str | None = None
+    api_key_source: KeySourceName = "none"
+
+
+class ErrorDetail(BaseModel):
+    """Machine-readable part of an error: a stable `type` and `code`, and the field at fault."""
+
+    type: str
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ErrorResponse(ChatResponse):
+    """Every error body: the chat response shape with `success: false`, plus `error`."""
+
+    success: bool = False
+    error: ErrorDetail

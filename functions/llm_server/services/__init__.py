@@ -1,0 +1,1 @@
+"""Business logic: prompt assembly, key selection and chat orchestration."""

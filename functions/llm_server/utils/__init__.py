@@ -1,0 +1,1 @@
+"""Small helpers: logging, request context, system info, redaction, concurrency."""

@@ -1,0 +1,42 @@
+"""Shared fixtures: settings isolated from the developer's `.env`, and real servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from helpers.live_server import LiveServer
+from helpers.settings import make_settings
+from llm_server.app import create_app
+from llm_server.providers.local_llama import LocalLlamaProvider
+from llm_server.services.chat_service import ChatService
+
+
+@pytest.fixture(scope="session")
+def local_provider() -> LocalLlamaProvider:
+    """One real llama.cpp model for the whole run (it loads on first use)."""
+    return LocalLlamaProvider()
+
+
+@pytest.fixture(scope="session")
+def local_app(local_provider: LocalLlamaProvider) -> FastAPI:
+    """The real app on the embedded defaults: no key, so every chat runs on the local model."""
+    settings = make_settings()
+    return create_app(settings, ChatService.from_settings(settings, local=local_provider))
+
+
+@pytest.fixture(scope="session")
+def local_server(local_app: FastAPI) -> Iterator[LiveServer]:
+    """`local_app` served by uvicorn on a free loopback port."""
+    with LiveServer(local_app) as server:
+        yield server
+
+
+@pytest.fixture
+def client(local_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client for `local_server`."""
+    with httpx.Client(base_url=local_server.url, timeout=120) as http:
+        yield http

@@ -1,0 +1,47 @@
+"""Fault-injecting providers: stand-ins used only to make a provider fail or stall on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from llm_server.providers.base import Generation, GenerationRequest
+
+
+class FailingProvider:
+    """A provider whose every call raises `error`; it records the requests it got."""
+
+    def __init__(self, error: Exception, name: str = "openai") -> None:
+        self.name = name
+        self.error = error
+        self.calls: list[GenerationRequest] = []
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        self.calls.append(request)
+        raise self.error
+
+    def status(self) -> dict[str, Any]:
+        return {"fake": True}
+
+
+class StalledProvider:
+    """A provider that does not answer until `release` is set (to fill the concurrency cap).
+
+    `release` is a threading.Event because the test thread sets it while the server's loop waits.
+    """
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = 0
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        self.started += 1
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
+        return Generation(text="done", model="stalled", input_tokens=1, output_tokens=1)
+
+    def status(self) -> dict[str, Any]:
+        return {"fake": True}
