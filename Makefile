@@ -6,7 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 export PYTHONPATH := $(CURDIR)/functions
 
-.PHONY: setup run test lint help
+SAM := .tools/sam/bin/sam
+# Offline SAM/boto3: dummy credentials, no retries against unreachable AWS hosts, no telemetry.
+SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
+	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
+
+.PHONY: setup run test lint sam-check invoke help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -14,9 +19,10 @@ help:  ## List the targets
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: layers/dependencies/requirements.txt | $(PY)
+$(VENV)/.runtime: layers/dependencies/requirements.txt layers/dependencies/no-deps.txt | $(PY)
 	@echo ">> installing the API's dependencies"
-	$(PIP) install -q -r $<
+	$(PIP) install -q -r layers/dependencies/requirements.txt
+	$(PIP) install -q --no-deps -r layers/dependencies/no-deps.txt
 	@touch $@
 
 $(VENV)/.local: layers/local/requirements.txt layers/local/model.txt $(VENV)/.runtime
@@ -37,7 +43,20 @@ run: setup  ## Serve the API on HOST:SERVER_PORT (127.0.0.1:5601) on the local m
 	$(PY) -m llm_server
 
 lint: $(VENV)/.dev  ## ruff
-	$(VENV)/bin/ruff check functions tests bench
+	$(VENV)/bin/ruff check .
 
-test: lint  ## Everything CI runs: lint and the whole test suite
+$(SAM): tests/requirements-sam.txt
+	@echo ">> installing the SAM CLI in its own venv (.tools/sam)"
+	$(PYTHON) -m venv .tools/sam
+	.tools/sam/bin/pip install -q --disable-pip-version-check -r $<
+	@touch $@
+
+sam-check: $(SAM)  ## sam validate --lint and sam build, offline
+	$(SAM_ENV) $(SAM) validate --lint
+	$(SAM_ENV) $(SAM) build
+
+invoke: setup  ## Like `sam local invoke -e`, without Docker: make invoke EVENT=events/chat.json
+	$(PY) events/invoke.py $(or $(EVENT),events/chat.json)
+
+test: lint sam-check  ## Everything CI runs: lint, SAM checks and the whole test suite
 	$(PY) -m pytest

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from helpers.aws import moto_server
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import create_app
@@ -40,3 +41,10 @@ def client(local_server: LiveServer) -> Iterator[httpx.Client]:
     """An HTTP client for `local_server`."""
     with httpx.Client(base_url=local_server.url, timeout=120) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on loopback, shared by the run (each test uses its own resource names)."""
+    with moto_server() as endpoint:
+        yield endpoint

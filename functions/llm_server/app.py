@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from llm_server import __version__
 from llm_server.api.errors import install_error_handlers
 from llm_server.api.middleware import RequestContextMiddleware
 from llm_server.api.routes import chat, system
-from llm_server.config.settings import Settings, get_settings
+from llm_server.config.settings import Settings, cors_origins, get_settings
 from llm_server.services.chat_service import ChatService
 from llm_server.utils.logging import configure_logging
 
@@ -24,6 +25,16 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     )
     app.state.settings = settings
     app.state.chat_service = service or ChatService.from_settings(settings)
+    origins = cors_origins(settings)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Content-Type", "Authorization", "X-Request-Id", "Idempotency-Key"],
+            expose_headers=["X-Request-Id", "Retry-After"],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(chat.router)

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from llm_server.api.errors import error_response
 from llm_server.exceptions import ValidationException
 from llm_server.utils.logging import logger
+from llm_server.utils.metrics import record_request
 from llm_server.utils.request_context import start_request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -53,6 +54,7 @@ class RequestContextMiddleware:
             logger.info(
                 "request", extra={"method": scope["method"], "path": scope["path"], **fields}
             )
+            record_request(fields["latency_ms"], fields.get("error_type"))
 
     async def _read_body(self, receive: Receive) -> Receive | None:
         """Read the whole body (at most the limit) and return a `receive` that replays it.

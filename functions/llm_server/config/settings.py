@@ -40,10 +40,13 @@ class Settings(BaseSettings):
     max_history_items: int = Field(200, ge=0)
     max_memory_items: int = Field(100, ge=0)
     max_concurrent_requests: int = Field(10, ge=1)
+    cors_allow_origins: str = ""
 
     # Providers
     llm_provider: Literal["auto", "local", "openai"] = "auto"
     openai_api_key: SecretStr | None = None
+    openai_secret_name: str | None = None
+    secret_cache_seconds: int = Field(300, ge=0)
     openai_base_url: str | None = None
     local_model_path: str | None = None
     local_context_size: int = Field(2048, ge=256)
@@ -54,7 +57,9 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("openai_api_key", "openai_base_url", "local_model_path", mode="before")
+    @field_validator(
+        "openai_api_key", "openai_secret_name", "openai_base_url", "local_model_path", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -69,6 +74,11 @@ def load_settings(**overrides: object) -> Settings:
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationException(f"Invalid settings: {problems}") from None
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    """`CORS_ALLOW_ORIGINS` as a list (comma-separated in the environment)."""
+    return [origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ from llm_server.services.prompt import compose_system_prompt, parse_history
 from llm_server.services.server_key import ServerKeyStore
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.logging import logger
+from llm_server.utils.metrics import record_generation
 from llm_server.utils.request_context import annotate
 
 
@@ -69,7 +70,7 @@ class ChatService:
         """The provider setup, for `/api/v1/system/info`."""
         return {
             "llm_provider": self._settings.llm_provider,
-            "server_key_configured": self._server_key.configured,
+            "server_key_source": self._server_key.source,
             "max_concurrent_requests": self._limiter.limit,
             "requests_in_progress": self._limiter.in_use,
             "providers": {"local": self._local.status(), "openai": self._openai.status()},
@@ -86,11 +87,19 @@ class ChatService:
         async with self._limiter.slot():
             generation = await self._generate(provider, generation_request, key)
         elapsed = time.perf_counter() - started
+        generation_ms = round(elapsed * 1000, 1)
         annotate(
             model=generation.model,
             input_tokens=generation.input_tokens,
             output_tokens=generation.output_tokens,
-            generation_ms=round(elapsed * 1000, 1),
+            generation_ms=generation_ms,
+        )
+        record_generation(
+            generation.model,
+            key.source.value,
+            generation_ms,
+            generation.input_tokens,
+            generation.output_tokens,
         )
         return self._response(request, generation_request, generation, key, elapsed)
 

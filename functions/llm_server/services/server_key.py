@@ -1,23 +1,103 @@
-"""The server's own OpenAI key, used only in free mode when the caller brings none."""
+"""The server's own OpenAI key, used only in free mode when the caller brings none.
+
+With `OPENAI_SECRET_NAME` set (a name or ARN), the key comes from AWS Secrets Manager through
+Powertools' parameters utility: fetched on first need, cached for `SECRET_CACHE_SECONDS` (300)
+across warm invocations, so a rotated key is picked up without a redeploy. Without it, the key is
+`OPENAI_API_KEY` from the environment or `.env`. Failures are `ConfigurationException`s that never
+contain key material; nothing failed is cached, so the next request tries again.
+"""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from pydantic import SecretStr
 
 from llm_server.config.settings import Settings
+from llm_server.exceptions import ConfigurationException, LLMServerException
+from llm_server.services.api_keys import check_key_shape
+
+SECRET_JSON_FIELD = "OPENAI_API_KEY"
+
+_AWS_REASONS = {
+    "ResourceNotFoundException": "the secret does not exist",
+    "AccessDeniedException": "access to the secret was denied",
+    "DecryptionFailure": "the secret could not be decrypted",
+    "InvalidRequestException": "the secret is not available (deleted or disabled?)",
+}
 
 
 class ServerKeyStore:
-    """Reads the default key from `OPENAI_API_KEY` (env or `.env`)."""
+    """Where the default key lives: Secrets Manager when a secret is named, else the settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, secrets_client: Any = None) -> None:
+        self._secret_name = settings.openai_secret_name
+        self._max_age = settings.secret_cache_seconds
         self._env_key = settings.openai_api_key
+        self._secrets_client = secrets_client
+        self._provider: Any = None
+
+    @property
+    def source(self) -> str:
+        """`secrets_manager`, `env` or `none` (without fetching anything)."""
+        if self._secret_name:
+            return "secrets_manager"
+        return "env" if self._env_key is not None else "none"
 
     @property
     def configured(self) -> bool:
         """Whether a default key is set up (without fetching it)."""
-        return self._env_key is not None
+        return self.source != "none"
 
     def get(self) -> SecretStr | None:
         """The default key, or None when the server has none."""
-        return self._env_key
+        if not self._secret_name:
+            return self._env_key
+        return SecretStr(parse_secret(self._fetch()))
+
+    def _fetch(self) -> str:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        if self._provider is None:
+            self._provider = SecretsProvider(boto3_client=self._secrets_client)
+        try:
+            value = self._provider.get(self._secret_name, max_age=self._max_age)
+        except GetParameterError as exc:
+            raise ConfigurationException(
+                f"The server's OpenAI key could not be read from Secrets Manager: {_reason(exc)}",
+                code="secret_unavailable",
+            ) from None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_secret(raw: str) -> str:
+    """The key inside a secret: the plain string, or the `OPENAI_API_KEY` field of a JSON object."""
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise _bad_secret("it starts with '{' but is not valid JSON") from None
+        text = document.get(SECRET_JSON_FIELD) if isinstance(document, dict) else None
+        if not isinstance(text, str):
+            raise _bad_secret(f"its JSON has no string field {SECRET_JSON_FIELD}")
+        text = text.strip()
+    try:
+        check_key_shape(text, param="server key")
+    except LLMServerException:
+        raise _bad_secret("its value does not look like an OpenAI key") from None
+    return text
+
+
+def _bad_secret(why: str) -> ConfigurationException:
+    return ConfigurationException(
+        f"The server's OpenAI key secret is malformed: {why}", code="secret_malformed"
+    )
+
+
+def _reason(exc: Exception) -> str:
+    cause = exc.__cause__ or exc.__context__
+    code = getattr(cause, "response", {}).get("Error", {}).get("Code", "")
+    return _AWS_REASONS.get(code, f"Secrets Manager error {code}" if code else "it was unreachable")

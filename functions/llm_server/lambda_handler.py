@@ -1,0 +1,55 @@
+"""AWS Lambda entry point: the same FastAPI app behind Mangum, with Powertools around it.
+
+API Gateway REST (payload 1.0) and HTTP API (2.0) events both work. A named HTTP API stage,
+which API Gateway leaves in the path, is removed; `API_GATEWAY_BASE_PATH` removes a custom
+domain's base path mapping. Lifespan is off (Mangum would otherwise run it on every invocation);
+the app is built once per execution environment, at import, and heavy SDKs load lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from mangum import Mangum
+
+from llm_server.app import create_app
+from llm_server.utils.lambda_runtime import record_invocation
+from llm_server.utils.logging import SERVICE_NAME, logger
+from llm_server.utils.metrics import metrics
+
+app = create_app()
+tracer = Tracer(service=SERVICE_NAME)
+_asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
+
+
+def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
+    """Remove a named HTTP API stage (`/dev/...`) from a payload 2.0 event's path."""
+    context = event.get("requestContext") or {}
+    http = context.get("http")
+    stage = context.get("stage")
+    if not isinstance(http, dict) or not stage or stage == "$default":
+        return event
+    prefix = f"/{stage}"
+    path = http.get("path", "")
+    if path != prefix and not path.startswith(prefix + "/"):
+        return event
+    stripped = path[len(prefix) :] or "/"
+    return {
+        **event,
+        "rawPath": stripped,
+        "requestContext": {**context, "http": {**http, "path": stripped}},
+    }
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answer one API Gateway event."""
+    record_invocation()
+    return _asgi(strip_stage(event), context)

@@ -1,0 +1,44 @@
+"""What the Lambda execution environment says about itself, for `/api/v1/system/info`."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+_invocations = 0
+
+
+def record_invocation() -> None:
+    """Count an invocation of this execution environment (the first one is the cold start)."""
+    global _invocations
+    _invocations += 1
+
+
+def lambda_info(context: Any) -> dict[str, Any] | None:
+    """The function, runtime and invocation facts; None when not running on Lambda."""
+    if context is None or "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
+        return None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return {
+        "function_name": getattr(context, "function_name", None),
+        "function_version": getattr(context, "function_version", None),
+        "memory_limit_mb": _int(getattr(context, "memory_limit_in_mb", None)),
+        "region": os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION"),
+        "architecture": platform.machine(),
+        "runtime": os.getenv("AWS_EXECUTION_ENV"),
+        "request_id": getattr(context, "aws_request_id", None),
+        "remaining_time_ms": remaining() if callable(remaining) else None,
+        "cold_start": _invocations <= 1,
+        "invocations": _invocations,
+        "log_group": getattr(context, "log_group_name", None),
+        "log_stream": getattr(context, "log_stream_name", None),
+        "xray_trace_id": os.getenv("_X_AMZN_TRACE_ID"),
+    }
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

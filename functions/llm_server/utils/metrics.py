@@ -1,0 +1,72 @@
+"""CloudWatch metrics as EMF lines, through Powertools. The names here are the dashboard's names.
+
+Per request, one blob in namespace `LLMServer` with dimension `service` carries the totals
+(Requests, Errors, Latency and, for chats, tokens and upstream latency). Two small extra blobs give
+the breakdowns, with low-cardinality dimensions only: `Errors` by `error_type`, and tokens and
+upstream latency by `model` (as reported by the provider) and `api_key_source`.
+On Lambda the handler's `log_metrics` flushes the main blob; locally each request flushes its own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from llm_server.utils.logging import SERVICE_NAME, running_on_lambda
+
+NAMESPACE = "LLMServer"
+
+
+class MetricName(StrEnum):
+    """Every metric the service emits (ColdStart is Powertools' own)."""
+
+    REQUESTS = "Requests"
+    ERRORS = "Errors"
+    LATENCY = "Latency"
+    UPSTREAM_LATENCY = "UpstreamLatency"
+    INPUT_TOKENS = "InputTokens"
+    OUTPUT_TOKENS = "OutputTokens"
+    TOTAL_TOKENS = "TotalTokens"
+    COLD_START = "ColdStart"
+
+
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE_NAME)
+
+
+def record_request(latency_ms: float, error_type: str | None) -> None:
+    """Count a finished request, its latency, and its error by type."""
+    metrics.add_metric(MetricName.REQUESTS, MetricUnit.Count, 1)
+    metrics.add_metric(MetricName.LATENCY, MetricUnit.Milliseconds, latency_ms)
+    metrics.add_metric(MetricName.ERRORS, MetricUnit.Count, 1 if error_type else 0)
+    if error_type:
+        _breakdown({"error_type": error_type}, {MetricName.ERRORS: (MetricUnit.Count, 1)})
+    if not running_on_lambda():
+        metrics.flush_metrics()
+
+
+def record_generation(
+    model: str, key_source: str, upstream_ms: float, input_tokens: int, output_tokens: int
+) -> None:
+    """Record one model call: tokens and upstream latency, in total and by model and key source."""
+    values = {
+        MetricName.UPSTREAM_LATENCY: (MetricUnit.Milliseconds, upstream_ms),
+        MetricName.INPUT_TOKENS: (MetricUnit.Count, input_tokens),
+        MetricName.OUTPUT_TOKENS: (MetricUnit.Count, output_tokens),
+        MetricName.TOTAL_TOKENS: (MetricUnit.Count, input_tokens + output_tokens),
+    }
+    for name, (unit, value) in values.items():
+        metrics.add_metric(name, unit, value)
+    _breakdown({"model": model[:64] or "unknown", "api_key_source": key_source}, values)
+
+
+def _breakdown(
+    dimensions: dict[str, str], values: dict[MetricName, tuple[MetricUnit, float]]
+) -> None:
+    blob = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE_NAME)
+    for name, value in dimensions.items():
+        blob.add_dimension(name, value)
+    for name, (unit, value) in values.items():
+        blob.add_metric(name, unit, value)
+    blob.flush_metrics()

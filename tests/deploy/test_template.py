@@ -1,0 +1,133 @@
+"""template.yaml against the code: routes, IAM, dashboard and alarms, environment, handler.
+
+cfn-lint misses some of these (invalid JSON inside a !Sub dashboard body, routes that do not
+exist in the app, an over-broad policy), so they are checked here on the real SAM transform.
+"""
+
+import importlib
+import json
+import re
+
+import pytest
+
+from helpers.settings import make_settings
+from helpers.template import load_template, transformed_template
+from llm_server.app import create_app
+from llm_server.config.settings import Settings
+from llm_server.utils.logging import SERVICE_NAME
+from llm_server.utils.metrics import NAMESPACE, MetricName
+
+ENV_NOT_SETTINGS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def cloudformation():
+    return transformed_template(Stage="prod", OpenAISecretName="llm-server/prod/openai-api-key")
+
+
+@pytest.fixture(scope="module")
+def function(template):
+    return template["Resources"]["ChatFunction"]["Properties"]
+
+
+def dashboard_body(template):
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+
+
+def metric_names_in(dashboard):
+    """(namespace, name) of every metric a dashboard widget shows, SEARCH expressions included."""
+    names = set()
+    for widget in dashboard["widgets"]:
+        for row in widget["properties"]["metrics"]:
+            if isinstance(row[0], str):
+                names.add((row[0], row[1]))
+            for item in row:
+                if isinstance(item, dict) and "expression" in item:
+                    namespace = re.search(r"\{(\w+),", item["expression"]).group(1)
+                    names.add(
+                        (namespace, re.search(r'MetricName="(\w+)"', item["expression"]).group(1))
+                    )
+    return names
+
+
+def test_the_routes_are_the_apps_routes(cloudformation):
+    paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
+    deployed = {(path, method.upper()) for path, ops in paths.items() for method in ops}
+    app = create_app(make_settings())
+    served = {
+        (path, method.upper()) for path, ops in app.openapi()["paths"].items() for method in ops
+    }
+    served |= {(app.docs_url, "GET"), (app.openapi_url, "GET")}
+    assert deployed - {("/api/v1/chat", "OPTIONS")} == served
+
+
+def test_the_function_may_read_only_its_own_secret(cloudformation):
+    statements = []
+    for resource in cloudformation["Resources"].values():
+        props = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        documents += [props["PolicyDocument"]] if "PolicyDocument" in props else []
+        for document in documents:
+            statements += [s for s in document["Statement"] if "secretsmanager" in json.dumps(s)]
+    assert len(statements) == 1
+    statement = statements[0]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    by_name = statement["Resource"]["Fn::If"][2]["Fn::Sub"]
+    assert by_name.endswith(":secret:${OpenAISecretName}-??????")
+    assert statement["Resource"]["Fn::If"][1] == {"Ref": "OpenAISecretName"}
+    assert "*" not in by_name.replace("-??????", "")
+
+
+def test_dashboard_is_valid_json_showing_every_metric_the_code_emits(template):
+    shown = metric_names_in(dashboard_body(template))
+    ours = {name for namespace, name in shown if namespace == NAMESPACE}
+    assert ours == {m.value for m in MetricName}
+    for namespace, name in shown - {(NAMESPACE, n) for n in ours}:
+        assert namespace in ("AWS/Lambda", "AWS/ApiGateway"), (namespace, name)
+
+
+def test_dashboard_uses_the_service_dimension_the_code_emits(template):
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert f'"service", "{SERVICE_NAME}"' in body
+    assert '"Dimensions"' not in body  # widget rows, not raw EMF
+
+
+def test_alarms_watch_metrics_that_exist(template):
+    alarms = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert len(alarms) == 3
+    for alarm in alarms:
+        stats = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
+        for metric in stats or [alarm]:
+            if metric["Namespace"] == NAMESPACE:
+                assert metric["MetricName"] in {m.value for m in MetricName}
+                assert metric["Dimensions"] == [{"Name": "service", "Value": SERVICE_NAME}]
+
+
+def test_function_environment_names_real_settings(function):
+    env = function["Environment"]["Variables"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
+    assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
+    assert env["LLM_PROVIDER"] == "openai"  # the local model is not in the Lambda package
+    for name in set(env) - ENV_NOT_SETTINGS:
+        assert name.lower() in Settings.model_fields, name
+
+
+def test_handler_runtime_and_timeout(template, function):
+    module, attribute = function["Handler"].rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), attribute))
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.11"
+    assert function_globals["Timeout"] <= 29  # under API Gateway's integration limit
+    assert function["CodeUri"] == "functions/"
+    layer = template["Resources"]["DependenciesLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"

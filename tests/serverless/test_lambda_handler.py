@@ -1,0 +1,186 @@
+"""The real Lambda handler (Mangum + Powertools) with every API Gateway event in `events/`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import invoke
+import pytest
+
+from helpers.logs import capture_logs
+from llm_server.config.settings import get_settings
+from llm_server.schemas.chat import ChatResponse
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+CHAT_FIELDS = set(ChatResponse.model_fields)
+EXPECTED_STATUS = {
+    "chat.json": 200,
+    "chat-korean.json": 200,
+    "chat-free-mode.json": 200,
+    "chat-history-memory.json": 200,
+    "chat-base64.json": 200,
+    "chat-stage-prefix.json": 200,
+    "chat-rest.json": 200,
+    "chat-missing-user-message.json": 422,
+    "chat-malformed-json.json": 400,
+    "system-info.json": 200,
+    "health.json": 200,
+    "unknown-route.json": 404,
+}
+CALLER_KEY = "sk-proj-" + "k" * 40
+
+
+@pytest.fixture(scope="module")
+def lambda_env():
+    """The handler's environment: Lambda-like, no server key, OpenAI at a closed local port."""
+    saved = dict(os.environ)
+    for name in ("OPENAI_API_KEY", "OPENAI_SECRET_NAME", "LLM_PROVIDER"):
+        os.environ.pop(name, None)
+    os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+    invoke.use_lambda_environment()
+    get_settings.cache_clear()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+def load(name):
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def emf_blobs(text):
+    blobs = []
+    for line in text.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blobs.append(json.loads(line))
+    return blobs
+
+
+def value(blob, name):
+    """A metric's value in an EMF blob (Powertools writes a list of the values recorded)."""
+    recorded = blob[name]
+    assert not isinstance(recorded, list) or len(recorded) == 1, recorded
+    return recorded[0] if isinstance(recorded, list) else recorded
+
+
+def test_every_event_file_has_an_expectation():
+    assert {p.name for p in EVENTS.glob("*.json")} == set(EXPECTED_STATUS)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
+def test_event_through_the_real_handler(lambda_env, name):
+    event = load(name)
+    response = invoke.invoke(event)
+    assert response["statusCode"] == EXPECTED_STATUS[name], response
+    assert response["isBase64Encoded"] is False
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    assert headers["content-type"] == "application/json"
+    assert headers["x-request-id"] == event["requestContext"]["requestId"]
+    body = json.loads(response["body"])
+    if name.startswith("chat") or name == "unknown-route.json":
+        assert set(body) >= CHAT_FIELDS
+        assert body["success"] is (response["statusCode"] == 200)
+    if response["statusCode"] >= 400:
+        assert body["error"]["code"] and body["error_message"]
+    if name == "chat-rest.json":
+        assert "multiValueHeaders" in response  # a payload 1.0 answer for a REST API
+
+
+@pytest.mark.model
+def test_korean_and_history_events_answer_on_the_local_model(lambda_env):
+    body = json.loads(invoke.invoke(load("chat-history-memory.json"))["body"])
+    assert body["session_id"] == "evt-history"
+    assert body["response_text"].strip()
+    assert body["instructions"] == "한 문장으로 답하세요."
+    assert body["api_key_source"] == "none"
+    assert body["input_tokens"] > 100  # memory, role and four history turns reached the model
+
+
+@pytest.mark.model
+def test_logs_are_json_with_the_gateway_request_id_as_correlation_id(lambda_env):
+    with capture_logs() as logs:
+        invoke.invoke(load("chat.json"))
+    request_lines = [r for r in logs.records() if r["message"] == "request"]
+    assert len(request_lines) == 1
+    line = request_lines[0]
+    assert line["correlation_id"] == "req-chat"
+    assert line["request_id"] == "req-chat"
+    assert line["function_name"] == "llm-server-local"
+    assert "cold_start" in line and line["status"] == 200
+
+
+@pytest.mark.model
+def test_emf_metrics_by_name_value_and_dimensions(lambda_env, capsys):
+    capsys.readouterr()
+    body = json.loads(invoke.invoke(load("chat.json"))["body"])
+    blobs = emf_blobs(capsys.readouterr().out)
+    totals = next(b for b in blobs if "Requests" in b)
+    directive = totals["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "LLMServer"
+    assert directive["Dimensions"] == [["service"]]
+    assert totals["service"] == "llm-server"
+    assert value(totals, "Requests") == 1 and value(totals, "Errors") == 0
+    assert value(totals, "Latency") > 0
+    assert value(totals, "UpstreamLatency") > 0
+    assert value(totals, "InputTokens") == body["input_tokens"]
+    assert value(totals, "OutputTokens") == body["output_tokens"]
+    assert value(totals, "TotalTokens") == body["total_tokens_used"]
+    by_model = next(b for b in blobs if "model" in b)
+    assert by_model["model"] == body["model"] and by_model["api_key_source"] == "none"
+    assert sorted(by_model["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == [
+        "api_key_source",
+        "model",
+        "service",
+    ]
+
+
+def test_errors_are_counted_by_type(lambda_env, capsys):
+    capsys.readouterr()
+    invoke.invoke(load("chat-malformed-json.json"))
+    blobs = emf_blobs(capsys.readouterr().out)
+    assert value(next(b for b in blobs if "Requests" in b), "Errors") == 1
+    by_type = next(b for b in blobs if "error_type" in b)
+    assert by_type["error_type"] == "invalid_request_error" and value(by_type, "Errors") == 1
+
+
+def test_no_key_material_in_responses_logs_or_metrics(lambda_env, capsys):
+    event = load("chat.json")
+    event["body"] = json.dumps({"user_message": "hi", "openai_api_key": CALLER_KEY})
+    capsys.readouterr()
+    with capture_logs() as logs:
+        response = invoke.invoke(event)
+    output = capsys.readouterr()
+    assert response["statusCode"] == 502  # OpenAI is a closed port here
+    assert json.loads(response["body"])["error"]["code"] == "upstream_unreachable"
+    for text in (response["body"], logs.text, output.out, output.err):
+        assert CALLER_KEY not in text and CALLER_KEY[8:20] not in text
+
+
+def test_cli_cold_start_base_path_and_system_info():
+    """`events/invoke.py` in a fresh process: a cold start, behind a custom-domain base path."""
+    event = load("health.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/llm/api/v1/system/info"
+    env = {**os.environ, "API_GATEWAY_BASE_PATH": "/llm", "LOG_FILE": ""}
+    result = subprocess.run(
+        [sys.executable, str(EVENTS / "invoke.py"), "-"],
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    emf = emf_blobs(result.stdout)
+    assert [value(b, "ColdStart") for b in emf if "ColdStart" in b] == [1]
+    printed = json.loads(result.stdout[result.stdout.index('{\n  "statusCode"') :])
+    assert printed["statusCode"] == 200
+    info = printed["body"]["lambda"]
+    assert info["cold_start"] is True and info["invocations"] == 1
+    assert info["function_name"] == "llm-server-local"
+    assert info["memory_limit_mb"] == 512
+    assert 0 < info["remaining_time_ms"] <= 29000
+    assert info["log_group"] and info["log_stream"] and info["runtime"] and info["region"]
