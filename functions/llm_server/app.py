@@ -35,7 +35,11 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             expose_headers=["X-Request-Id", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        lambda_margin_seconds=settings.lambda_time_margin_seconds,
+    )
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(system.router)

@@ -21,9 +21,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class RequestContextMiddleware:
     """Give every request an id (echoed as `X-Request-Id`), cap its body and log its outcome."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, lambda_margin_seconds: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.lambda_margin_seconds = lambda_margin_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -31,13 +32,28 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
-        fields = start_request(request_id=request_id)
         started = time.perf_counter()
+        fields = start_request(_deadline(scope, self.lambda_margin_seconds), request_id=request_id)
+        finished = False
+
+        def finish() -> None:
+            """Log and count the request once, before its last byte leaves (so no race)."""
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+            logger.info(
+                "request", extra={"method": scope["method"], "path": scope["path"], **fields}
+            )
+            record_request(fields["latency_ms"], fields.get("error_type"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 fields["status"] = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finish()
             await send(message)
 
         try:
@@ -50,11 +66,7 @@ class RequestContextMiddleware:
             else:
                 await self.app(scope, replay, send_with_id)
         finally:
-            fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-            logger.info(
-                "request", extra={"method": scope["method"], "path": scope["path"], **fields}
-            )
-            record_request(fields["latency_ms"], fields.get("error_type"))
+            finish()
 
     async def _read_body(self, receive: Receive) -> Receive | None:
         """Read the whole body (at most the limit) and return a `receive` that replays it.
@@ -89,6 +101,14 @@ def _replay(chunks: list[bytes], first: Message | None, receive: Receive | None 
         return await receive() if receive else {"type": "http.disconnect"}
 
     return replay_receive
+
+
+def _deadline(scope: Scope, margin: float) -> float | None:
+    """On Lambda: when the function times out, less `margin` to answer in; else None."""
+    remaining = getattr(scope.get("aws.context"), "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return time.monotonic() + remaining() / 1000 - margin
 
 
 def _too_large(limit: int) -> ValidationException:

@@ -24,7 +24,8 @@ class GenerationRequest:
     """What a provider needs to produce one reply.
 
     `instructions` is the composed system prompt; `messages` ends with the user's new message.
-    `api_key` is the key chosen by the chat service (None for providers that need none).
+    `api_key` is the key chosen by the chat service (None for providers that need none), and
+    `key_source` says where it came from (`user`, `server` or `none`), for logs and metrics.
     """
 
     instructions: str
@@ -33,11 +34,16 @@ class GenerationRequest:
     temperature: float
     max_tokens: int
     api_key: SecretStr | None = None
+    key_source: str = "none"
 
 
 @dataclass(frozen=True)
 class Generation:
-    """A provider's reply with the usage it reports. `model` names the model that really ran."""
+    """A provider's reply with the usage it reports.
+
+    `model` names the model that really ran; `temperature` is the one the provider reports using
+    (None if it does not say); `attempts` counts the tries it took.
+    """
 
     text: str
     model: str
@@ -45,6 +51,8 @@ class Generation:
     output_tokens: int
     output_format: str = "text"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    temperature: float | None = None
+    attempts: int = 1
 
     @property
     def total_tokens(self) -> int:

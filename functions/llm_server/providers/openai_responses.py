@@ -2,11 +2,20 @@
 
 `base_url` points it at any server that speaks the Responses API. The SDK is imported on first
 use only, so a cold start that never reaches OpenAI does not pay for it.
+
+Retries are ours, not the SDK's (its `max_retries` is 0): exponential backoff with full jitter on
+429, 408, 409, 5xx and connection errors, honouring `Retry-After`, and never past the request's
+time budget (see `utils/request_context.time_left`), so the caller gets our 504 before API
+Gateway gives up on the connection.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +30,29 @@ from llm_server.exceptions import (
     ValidationException,
 )
 from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.utils.logging import logger
+from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.redact import key_fingerprint, redact_keys
+from llm_server.utils.request_context import time_left
 
 if TYPE_CHECKING:
-    from openai import APIError, AsyncOpenAI
+    from openai import AsyncOpenAI
     from openai.types.responses import Response
+
+RETRYABLE_STATUS = {408, 409, 429}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts after the first, and the backoff's base and cap (seconds)."""
+
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff before retry number `attempt` (1-based)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
 class OpenAIResponsesProvider:
@@ -37,42 +64,77 @@ class OpenAIResponsesProvider:
         self,
         base_url: str | None = None,
         timeout: float = 25.0,
-        max_retries: int = 2,
+        retry: RetryPolicy | None = None,
         max_clients: int = 64,
     ) -> None:
         self._base_url = base_url
         self._timeout = timeout
-        self._max_retries = max_retries
+        self._retry = retry or RetryPolicy()
         self._max_clients = max_clients
         self._clients: OrderedDict[str, AsyncOpenAI] = OrderedDict()
 
     def status(self) -> dict[str, Any]:
-        """Where requests go, and how many keys have a warm client."""
+        """Where requests go, the time budget and retries, and how many keys have a client."""
         return {
             "base_url": self._base_url or "https://api.openai.com/v1",
             "timeout_seconds": self._timeout,
-            "max_retries": self._max_retries,
+            "max_retries": self._retry.max_retries,
             "pooled_clients": len(self._clients),
         }
 
     async def generate(self, request: GenerationRequest) -> Generation:
-        """Call the Responses API and map its reply, or its error, to ours."""
+        """Call the Responses API, retrying within the time budget, and map the outcome."""
         if request.api_key is None:
             raise ConfigurationException("The OpenAI provider was called without an API key")
+        client = self._client_for(request.api_key.get_secret_value())
+        deadline = time.monotonic() + time_left(self._timeout)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._call(client, request, deadline)
+            except _Retryable as retry:
+                wait = retry.wait if retry.wait is not None else self._retry.backoff(attempt)
+                if attempt > self._retry.max_retries or time.monotonic() + wait >= deadline:
+                    self._log_call(request, started, attempt, error=retry.error)
+                    raise retry.error from None
+                await asyncio.sleep(wait)
+                continue
+            except LLMServerException as error:
+                self._log_call(request, started, attempt, error=error)
+                raise
+            generation = _to_generation(response, attempt)
+            self._log_call(request, started, attempt, generation=generation, response=response)
+            return generation
+
+    async def _call(
+        self, client: AsyncOpenAI, request: GenerationRequest, deadline: float
+    ) -> Response:
+        """One attempt; raises `_Retryable` or a final `LLMServerException`."""
         import openai
 
-        client = self._client_for(request.api_key.get_secret_value())
+        budget = deadline - time.monotonic()
+        if budget <= 0:
+            raise UpstreamTimeoutException("The model provider did not answer in time")
         try:
-            response = await client.responses.create(
+            return await client.responses.create(
                 model=request.model,
                 input=[{"role": m.role, "content": m.content} for m in request.messages],
                 instructions=request.instructions,
                 temperature=request.temperature,
                 max_output_tokens=request.max_tokens,
+                timeout=budget,
             )
         except openai.APIError as exc:
-            raise map_openai_error(exc) from None
-        return _to_generation(response)
+            error = map_openai_error(exc)
+            if _is_retryable(exc):
+                raise _Retryable(error, error.retry_after) from None
+            raise error from None
+        except ValueError:  # a 200 whose body is not the JSON it should be
+            raise OpenAIClientException(
+                "The model provider sent a malformed response", code="upstream_malformed"
+            ) from None
 
     def _client_for(self, key: str) -> AsyncOpenAI:
         """Reuse a client per key (so a warm container keeps its connections), LRU-bounded."""
@@ -82,10 +144,7 @@ class OpenAIResponsesProvider:
             from openai import AsyncOpenAI
 
             client = AsyncOpenAI(
-                api_key=key,
-                base_url=self._base_url,
-                timeout=self._timeout,
-                max_retries=self._max_retries,
+                api_key=key, base_url=self._base_url, timeout=self._timeout, max_retries=0
             )
             self._clients[fingerprint] = client
             while len(self._clients) > self._max_clients:
@@ -93,8 +152,52 @@ class OpenAIResponsesProvider:
         self._clients.move_to_end(fingerprint)
         return client
 
+    @staticmethod
+    def _log_call(
+        request: GenerationRequest,
+        started: float,
+        attempts: int,
+        *,
+        generation: Generation | None = None,
+        response: Response | None = None,
+        error: LLMServerException | None = None,
+    ) -> None:
+        """One log line and the retry/error metrics for one `generate` call, never the key."""
+        record_upstream_call(attempts - 1, error.error_type if error else None)
+        fields: dict[str, Any] = {
+            "model": generation.model if generation else request.model,
+            "latency_ms": round((time.monotonic() - started) * 1000, 1),
+            "attempts": attempts,
+            "api_key_source": request.key_source,
+        }
+        if error is not None:
+            logger.warning("upstream call failed", extra={**fields, "error_code": error.code})
+            return
+        details = getattr(response, "incomplete_details", None)
+        if details is not None:
+            fields["incomplete_reason"] = getattr(details, "reason", None)
+        fields.update(input_tokens=generation.input_tokens, output_tokens=generation.output_tokens)
+        logger.info("upstream call", extra=fields)
 
-def _to_generation(response: Response) -> Generation:
+
+class _Retryable(Exception):
+    """An attempt failed in a way worth another try; carries the final error if none is left."""
+
+    def __init__(self, error: LLMServerException, wait: float | None) -> None:
+        self.error = error
+        self.wait = wait
+
+
+def _is_retryable(exc: Exception) -> bool:
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included; the budget decides
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status in RETRYABLE_STATUS or status >= 500)
+
+
+def _to_generation(response: Response, attempts: int) -> Generation:
     usage = response.usage
     text_format = getattr(getattr(response, "text", None), "format", None)
     return Generation(
@@ -104,14 +207,16 @@ def _to_generation(response: Response) -> Generation:
         output_tokens=usage.output_tokens if usage else 0,
         output_format=getattr(text_format, "type", None) or "text",
         created_at=datetime.fromtimestamp(response.created_at, tz=UTC),
+        temperature=response.temperature,
+        attempts=attempts,
     )
 
 
-def map_openai_error(exc: APIError) -> LLMServerException:
+def map_openai_error(exc: Exception) -> LLMServerException:
     """Translate an SDK error into ours; upstream wording is kept, key fragments are not."""
     import openai
 
-    reason = redact_keys(getattr(exc, "message", "") or str(exc))
+    reason = redact_keys(_upstream_message(exc))
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamTimeoutException("The model provider did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
@@ -119,28 +224,45 @@ def map_openai_error(exc: APIError) -> LLMServerException:
             "Could not connect to the model provider", code="upstream_unreachable"
         )
     if isinstance(exc, openai.AuthenticationError):
-        return AuthenticationException(
-            "The model provider rejected the API key", code="invalid_api_key"
-        )
+        return AuthenticationException("The model provider rejected the API key")
     if isinstance(exc, openai.PermissionDeniedError):
         return PermissionException(f"The model provider refused the request: {reason}")
     if isinstance(exc, openai.RateLimitError):
         return RateLimitException(
             f"The model provider is rate limiting: {reason}", retry_after=_retry_after(exc)
         )
-    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status < 500 and status not in RETRYABLE_STATUS:
         return ValidationException(
             f"The model provider rejected the request: {reason}",
-            code="upstream_bad_request",
+            code=_upstream_code(exc) or "upstream_bad_request",
             status_code=400,
         )
-    return OpenAIClientException(f"The model provider failed: {reason}")
+    if isinstance(status, int):
+        return OpenAIClientException(f"The model provider failed with status {status}: {reason}")
+    return OpenAIClientException(
+        "The model provider sent a malformed response", code="upstream_malformed"
+    )
 
 
-def _retry_after(exc: APIError) -> float | None:
+def _upstream_message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+    return getattr(exc, "message", "") or str(exc)
+
+
+def _upstream_code(exc: Exception) -> str | None:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code.isidentifier() and len(code) <= 64 else None
+
+
+def _retry_after(exc: Exception) -> float | None:
     response = getattr(exc, "response", None)
     value = response.headers.get("retry-after") if response is not None else None
     try:
-        return float(value) if value is not None else None
+        return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None

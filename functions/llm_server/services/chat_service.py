@@ -49,11 +49,16 @@ class ChatService:
     ) -> ChatService:
         """Wire the real providers and key store from settings, except those passed in."""
         from llm_server.providers.local_llama import LocalLlamaProvider
-        from llm_server.providers.openai_responses import OpenAIResponsesProvider
+        from llm_server.providers.openai_responses import OpenAIResponsesProvider, RetryPolicy
 
         return cls(
             settings,
-            openai=openai or OpenAIResponsesProvider(base_url=settings.openai_base_url),
+            openai=openai
+            or OpenAIResponsesProvider(
+                base_url=settings.openai_base_url,
+                timeout=settings.openai_timeout_seconds,
+                retry=RetryPolicy(max_retries=settings.openai_max_retries),
+            ),
             local=local
             or LocalLlamaProvider(
                 settings.local_model_path, settings.local_context_size, settings.local_threads
@@ -160,6 +165,7 @@ class ChatService:
             ),
             max_tokens=request.max_tokens or settings.default_max_tokens,
             api_key=key.value,
+            key_source=key.source.value,
         )
 
     async def _generate(
@@ -196,7 +202,9 @@ class ChatService:
             total_tokens_used=generation.total_tokens,
             output_format=generation.output_format,
             created_at=generation.created_at,
-            temperature=sent.temperature,
+            temperature=sent.temperature
+            if generation.temperature is None
+            else generation.temperature,
             instructions=request.instructions,
             response_time=round(elapsed, 4),
             success=True,

@@ -1,9 +1,10 @@
 """CloudWatch metrics as EMF lines, through Powertools. The names here are the dashboard's names.
 
 Per request, one blob in namespace `LLMServer` with dimension `service` carries the totals
-(Requests, Errors, Latency and, for chats, tokens and upstream latency). Two small extra blobs give
-the breakdowns, with low-cardinality dimensions only: `Errors` by `error_type`, and tokens and
-upstream latency by `model` (as reported by the provider) and `api_key_source`.
+(Requests, Errors, Latency and, for chats, tokens, upstream latency and retries). Small extra blobs
+give the breakdowns, with low-cardinality dimensions only: `Errors` and `UpstreamErrors` by
+`error_type`, and tokens and upstream latency by `model` (as the provider reports it) and
+`api_key_source`.
 On Lambda the handler's `log_metrics` flushes the main blob; locally each request flushes its own.
 """
 
@@ -29,6 +30,8 @@ class MetricName(StrEnum):
     INPUT_TOKENS = "InputTokens"
     OUTPUT_TOKENS = "OutputTokens"
     TOTAL_TOKENS = "TotalTokens"
+    UPSTREAM_RETRIES = "UpstreamRetries"
+    UPSTREAM_ERRORS = "UpstreamErrors"
     COLD_START = "ColdStart"
 
 
@@ -59,6 +62,13 @@ def record_generation(
     for name, (unit, value) in values.items():
         metrics.add_metric(name, unit, value)
     _breakdown({"model": model[:64] or "unknown", "api_key_source": key_source}, values)
+
+
+def record_upstream_call(retries: int, error_type: str | None) -> None:
+    """Record the retries one upstream call needed and, if it failed in the end, its error type."""
+    metrics.add_metric(MetricName.UPSTREAM_RETRIES, MetricUnit.Count, retries)
+    if error_type:
+        _breakdown({"error_type": error_type}, {MetricName.UPSTREAM_ERRORS: (MetricUnit.Count, 1)})
 
 
 def _breakdown(

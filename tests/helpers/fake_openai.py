@@ -1,0 +1,171 @@
+"""A local HTTP server that speaks OpenAI's Responses API (`POST /v1/responses`), for the real SDK.
+
+By default it answers every request like OpenAI would, echoing the last user message. Tests can
+queue scripted answers to inject faults: an error status with OpenAI's error body, a delay, a
+reset connection, a malformed body. Every request is recorded (headers, JSON body, arrival time).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+CREATED_AT = 1795608000
+
+
+@dataclass
+class Step:
+    """One scripted answer. With no `status`, the normal successful response is sent."""
+
+    status: int | None = None
+    error_code: str | None = None
+    message: str = "scripted failure"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    reset: bool = False
+    raw: bytes | None = None
+
+
+@dataclass
+class Seen:
+    """A request the server received (header names in lower case)."""
+
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+def success_body(request: dict[str, Any]) -> dict[str, Any]:
+    """A Responses API object answering `request`: "echo: <last user message>"."""
+    last = next(m["content"] for m in reversed(request["input"]) if m["role"] == "user")
+    text = f"echo: {last}"
+    prompt = " ".join(
+        [request.get("instructions") or ""] + [m["content"] for m in request["input"]]
+    )
+    input_tokens, output_tokens = len(prompt.split()), len(text.split())
+    return {
+        "id": "resp_fake",
+        "object": "response",
+        "created_at": CREATED_AT,
+        "status": "completed",
+        "model": f"{request['model']}-2024-07-18",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_fake",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "instructions": request.get("instructions"),
+        "temperature": request.get("temperature"),
+        "max_output_tokens": request.get("max_output_tokens"),
+        "top_p": 1.0,
+        "tools": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "text": {"format": {"type": "text"}},
+        "incomplete_details": None,
+        "error": None,
+        "metadata": {},
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
+
+
+class FakeOpenAI:
+    """Context manager: serves the Responses API on 127.0.0.1 at a free port."""
+
+    def __init__(self) -> None:
+        self.script: deque[Step] = deque()
+        self.seen: list[Seen] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def enqueue(self, *steps: Step) -> None:
+        """Answer the next requests with these steps, in order, then normally again."""
+        self.script.extend(steps)
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                fake.seen.append(Seen(headers, body, time.monotonic()))
+                step = fake.script.popleft() if fake.script else Step()
+                if self.path != "/v1/responses":
+                    step = Step(status=404, error_code="unknown_url", message=f"no {self.path}")
+                self._answer(step, body)
+
+            def _answer(self, step: Step, body: dict[str, Any]) -> None:
+                time.sleep(step.delay)
+                if step.reset:
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if step.raw is not None:
+                    self._send(step.status or 200, step.raw, step.headers)
+                elif step.status is None:
+                    self._send(200, json.dumps(success_body(body)).encode(), step.headers)
+                else:
+                    error = {
+                        "message": step.message,
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": step.error_code,
+                    }
+                    payload = json.dumps({"error": error}).encode()
+                    self._send(step.status, payload, step.headers)
+
+            def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up first (a timeout test)
+
+        return Handler
