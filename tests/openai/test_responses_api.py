@@ -196,7 +196,7 @@ def test_a_rejected_server_key_is_502_and_a_rejected_caller_key_is_401(fake):
     assert as_server.status_code == 502
     assert as_server.json()["error"]["code"] == "server_key_rejected"
     assert as_caller.status_code == 401
-    assert "openai_api_key you sent" in as_caller.json()["error_message"]
+    assert "rejected the key you sent in openai_api_key" in as_caller.json()["error_message"]
     for response in (as_server, as_caller):
         assert SERVER_KEY not in response.text and CALLER_KEY not in response.text
 

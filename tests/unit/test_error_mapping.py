@@ -76,7 +76,7 @@ def test_a_rejected_caller_key_is_the_callers_401():
     with serve(FailingProvider(AuthenticationException("rejected"))) as server:
         response = post_chat(server, openai_api_key=CALLER_KEY)
     assert response.status_code == 401
-    assert "openai_api_key you sent" in response.json()["error_message"]
+    assert "rejected the key you sent in openai_api_key" in response.json()["error_message"]
     assert CALLER_KEY not in response.text
 
 
@@ -96,7 +96,7 @@ def test_openai_mode_without_a_key_is_a_401_that_says_what_to_do():
     assert response.status_code == 401
     body = response.json()
     assert body["error"]["code"] == "missing_api_key"
-    assert "free_mode" in body["error_message"] and "openai_api_key" in body["error_message"]
+    assert "free mode" in body["error_message"] and "openai_api_key" in body["error_message"]
 
 
 def test_auto_mode_sends_keyless_requests_to_the_local_model():

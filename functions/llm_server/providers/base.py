@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -42,7 +43,8 @@ class Generation:
     """A provider's reply with the usage it reports.
 
     `model` names the model that really ran; `temperature` is the one the provider reports using
-    (None if it does not say); `attempts` counts the tries it took.
+    (None if it does not say); `attempts` counts the tries it took; `finish_reason` is `stop`,
+    or `length` when `max_tokens` cut the reply short.
     """
 
     text: str
@@ -53,6 +55,7 @@ class Generation:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     temperature: float | None = None
     attempts: int = 1
+    finish_reason: Literal["stop", "length"] = "stop"
 
     @property
     def total_tokens(self) -> int:
@@ -67,6 +70,14 @@ class ChatProvider(Protocol):
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Produce one reply, raising an `LLMServerException` subclass on failure."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+        """Yield the reply's text as it is produced, then the complete `Generation` last.
+
+        A consumer that stops early (a client gone) closes the iterator, and the provider stops
+        producing. Errors before the first item are raised from the first `anext`.
+        """
         ...
 
     def status(self) -> dict[str, Any]:

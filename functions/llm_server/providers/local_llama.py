@@ -3,7 +3,8 @@
 The model loads once per process, on first use, and every call runs on one dedicated worker
 thread: llama.cpp contexts are not thread-safe, and a single worker serialises them without
 blocking the event loop. A request cancelled while queued cannot make two calls overlap, because
-the worker, not the request, owns the model.
+the worker, not the request, owns the model. A stream abandoned by its consumer (a client that
+disconnected) stops at the next token, freeing the model for the next request.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llm_server.exceptions import ConfigurationException, ValidationException
+from llm_server.exceptions import (
+    ChatServiceException,
+    ConfigurationException,
+    ValidationException,
+)
 from llm_server.providers.base import Generation, GenerationRequest
 from llm_server.utils.logging import logger
 
@@ -48,6 +55,7 @@ class LocalLlamaProvider:
         self._context_size = context_size
         self._threads = threads or os.cpu_count() or 1
         self._llama: Llama | None = None
+        self._formatter: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
 
     @property
@@ -75,9 +83,38 @@ class LocalLlamaProvider:
         await asyncio.get_running_loop().run_in_executor(self._worker, self._ensure_loaded)
 
     async def generate(self, request: GenerationRequest) -> Generation:
-        """Run one chat completion on the worker thread."""
+        """Run one chat completion on the worker thread (the stream, collected)."""
+        async for item in self.stream(request):
+            if isinstance(item, Generation):
+                return item
+        raise ChatServiceException("The local model stopped without a result")
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+        """Stream a chat completion from the worker thread; closing the iterator stops it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self._generate, request)
+        queue: asyncio.Queue[str | Generation | BaseException | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(item: str | Generation | BaseException | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def produce() -> None:
+            try:
+                for item in self._stream(request, stop):
+                    put(item)
+            except BaseException as exc:  # handed to the consumer, who re-raises it
+                put(exc)
+            finally:
+                put(None)
+
+        loop.run_in_executor(self._worker, produce)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()  # finished, failed or abandoned: the worker stops at its next token
 
     def _ensure_loaded(self) -> Llama:
         if self._llama is not None:
@@ -113,16 +150,34 @@ class LocalLlamaProvider:
         )
         return self._llama
 
-    def _generate(self, request: GenerationRequest) -> Generation:
+    def _stream(
+        self, request: GenerationRequest, stop: threading.Event
+    ) -> Iterator[str | Generation]:
+        """On the worker thread: yield text pieces, then the `Generation` with its usage.
+
+        Input tokens count the prompt the chat template builds; output tokens re-tokenize the
+        reply, which matches llama.cpp's own count and works the same for streamed replies.
+        """
         llama = self._ensure_loaded()
-        messages = [{"role": "system", "content": request.instructions}]
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = _as_dicts(request)
+        chunks = llama.create_chat_completion(
+            messages=messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            stream=True,
+        )
+        pieces: list[str] = []
+        finish_reason = "stop"
         try:
-            result = llama.create_chat_completion(
-                messages=messages,
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-            )
+            for chunk in chunks:
+                if stop.is_set():
+                    break
+                choice = chunk["choices"][0]
+                finish_reason = choice.get("finish_reason") or finish_reason
+                piece = choice["delta"].get("content")
+                if piece:
+                    pieces.append(piece)
+                    yield piece
         except ValueError as exc:  # llama.cpp's way to say the prompt does not fit the context
             raise ValidationException(
                 f"The conversation is too long for the local model's context of "
@@ -131,10 +186,31 @@ class LocalLlamaProvider:
                 param="conversation_history",
                 status_code=400,
             ) from None
-        usage = result["usage"]
-        return Generation(
-            text=result["choices"][0]["message"]["content"] or "",
+        finally:
+            chunks.close()
+        text = "".join(pieces)
+        yield Generation(
+            text=text,
             model=self.model_name,
-            input_tokens=usage["prompt_tokens"],
-            output_tokens=usage["completion_tokens"],
+            input_tokens=self._prompt_tokens(llama, messages),
+            output_tokens=len(llama.tokenize(text.encode(), add_bos=False, special=False)),
+            finish_reason="length" if finish_reason == "length" else "stop",
         )
+
+    def _prompt_tokens(self, llama: Llama, messages: list[dict[str, str]]) -> int:
+        """Tokens of the prompt the model's chat template makes of `messages`."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            special = [llama.token_eos(), llama.token_bos()]
+            eos, bos = (llama.detokenize([t], special=True).decode() for t in special)
+            template = llama.metadata.get("tokenizer.chat_template", "")
+            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        prompt = self._formatter(messages=messages).prompt
+        return len(llama.tokenize(prompt.encode(), add_bos=True, special=True))
+
+
+def _as_dicts(request: GenerationRequest) -> list[dict[str, str]]:
+    """The messages for the chat template; the system message only when there is one."""
+    messages = [{"role": "system", "content": request.instructions}] if request.instructions else []
+    return messages + [{"role": m.role, "content": m.content} for m in request.messages]

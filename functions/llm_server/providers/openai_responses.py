@@ -15,6 +15,7 @@ import asyncio
 import random
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,9 @@ from llm_server.utils.redact import key_fingerprint, redact_keys
 from llm_server.utils.request_context import time_left
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
     from openai.types.responses import Response
+
+    from openai import AsyncOpenAI
 
 RETRYABLE_STATUS = {408, 409, 429}
 
@@ -84,33 +86,67 @@ class OpenAIResponsesProvider:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Call the Responses API, retrying within the time budget, and map the outcome."""
+        response, attempts, started = await self._create(request, stream=False)
+        generation = _to_generation(response, attempts)
+        self._log_call(request, started, attempts, generation=generation, response=response)
+        return generation
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+        """Stream the reply's text deltas, then the complete `Generation`.
+
+        Retries happen only before the first event; a failure mid-stream is raised as is.
+        """
+        import openai
+
+        events, attempts, started = await self._create(request, stream=True)
+        final = None
+        try:
+            async for event in events:
+                if event.type == "response.output_text.delta":
+                    yield event.delta
+                elif event.type in ("response.completed", "response.incomplete"):
+                    final = event.response
+                elif event.type in ("response.failed", "error"):
+                    raise _stream_failure(event)
+        except openai.APIError as exc:
+            error = map_openai_error(exc)
+            self._log_call(request, started, attempts, error=error)
+            raise error from None
+        finally:
+            await events.close()
+        if final is None:
+            raise OpenAIClientException(
+                "The model provider's stream ended without a result", code="upstream_malformed"
+            )
+        generation = _to_generation(final, attempts)
+        self._log_call(request, started, attempts, generation=generation, response=final)
+        yield generation
+
+    async def _create(self, request: GenerationRequest, stream: bool) -> tuple[Any, int, float]:
+        """`responses.create` with retries inside the budget: (result, attempts, start time)."""
         if request.api_key is None:
             raise ConfigurationException("The OpenAI provider was called without an API key")
         client = self._client_for(request.api_key.get_secret_value())
-        deadline = time.monotonic() + time_left(self._timeout)
         started = time.monotonic()
+        deadline = started + time_left(self._timeout)
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._call(client, request, deadline)
+                return await self._call(client, request, deadline, stream), attempt, started
             except _Retryable as retry:
                 wait = retry.wait if retry.wait is not None else self._retry.backoff(attempt)
                 if attempt > self._retry.max_retries or time.monotonic() + wait >= deadline:
                     self._log_call(request, started, attempt, error=retry.error)
                     raise retry.error from None
                 await asyncio.sleep(wait)
-                continue
             except LLMServerException as error:
                 self._log_call(request, started, attempt, error=error)
                 raise
-            generation = _to_generation(response, attempt)
-            self._log_call(request, started, attempt, generation=generation, response=response)
-            return generation
 
     async def _call(
-        self, client: AsyncOpenAI, request: GenerationRequest, deadline: float
-    ) -> Response:
+        self, client: AsyncOpenAI, request: GenerationRequest, deadline: float, stream: bool
+    ) -> Any:
         """One attempt; raises `_Retryable` or a final `LLMServerException`."""
         import openai
 
@@ -121,9 +157,10 @@ class OpenAIResponsesProvider:
             return await client.responses.create(
                 model=request.model,
                 input=[{"role": m.role, "content": m.content} for m in request.messages],
-                instructions=request.instructions,
+                instructions=request.instructions or openai.NOT_GIVEN,
                 temperature=request.temperature,
                 max_output_tokens=request.max_tokens,
+                stream=stream,
                 timeout=budget,
             )
         except openai.APIError as exc:
@@ -197,8 +234,16 @@ def _is_retryable(exc: Exception) -> bool:
     return isinstance(status, int) and (status in RETRYABLE_STATUS or status >= 500)
 
 
+def _stream_failure(event: Any) -> OpenAIClientException:
+    error = getattr(getattr(event, "response", None), "error", None) or event
+    message = redact_keys(str(getattr(error, "message", "") or "unknown error"))
+    return OpenAIClientException(f"The model provider failed mid-stream: {message}")
+
+
 def _to_generation(response: Response, attempts: int) -> Generation:
     usage = response.usage
+    details = getattr(response, "incomplete_details", None)
+    cut_short = getattr(details, "reason", None) == "max_output_tokens"
     text_format = getattr(getattr(response, "text", None), "format", None)
     return Generation(
         text=response.output_text,
@@ -209,6 +254,7 @@ def _to_generation(response: Response, attempts: int) -> Generation:
         created_at=datetime.fromtimestamp(response.created_at, tz=UTC),
         temperature=response.temperature,
         attempts=attempts,
+        finish_reason="length" if cut_short else "stop",
     )
 
 

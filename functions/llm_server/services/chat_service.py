@@ -1,13 +1,21 @@
-"""The chat service: check the request, assemble the prompt, choose provider and key, call it."""
+"""The chat service: check the request, assemble the prompt, choose provider and key, call it.
+
+Every API (`/api/v1/chat` and the OpenAI-compatible `/v1/...`) becomes a `Turn`, which the
+service runs whole (`run`) or streamed (`run_stream`) under the same key policy, concurrency cap,
+logging and metrics.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from llm_server.config.settings import Settings
 from llm_server.exceptions import (
     AuthenticationException,
+    LLMServerException,
     OpenAIClientException,
     ValidationException,
 )
@@ -22,8 +30,36 @@ from llm_server.utils.metrics import record_generation
 from llm_server.utils.request_context import annotate
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One chat turn to run, whichever API it came through.
+
+    `model`, `temperature` and `max_tokens` left None take the DEFAULT_* settings. `key_param`
+    names where the caller's key came from, for error messages.
+    """
+
+    instructions: str
+    messages: tuple[ChatMessage, ...]
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    caller_key: str = ""
+    free_mode: bool = False
+    key_param: str = "openai_api_key"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished turn: the reply, where its key came from, the temperature used, the time."""
+
+    generation: Generation
+    key_source: KeySource
+    temperature: float
+    seconds: float
+
+
 class ChatService:
-    """Orchestrates one chat turn. Providers and the key store are injected, so tests swap them."""
+    """Orchestrates chat turns. Providers and the key store are injected, so tests swap them."""
 
     def __init__(
         self,
@@ -71,6 +107,11 @@ class ChatService:
         """The local-model provider."""
         return self._local
 
+    @property
+    def local_model_name(self) -> str | None:
+        """The local model's name, as `/v1/models` lists it and a request may ask for it."""
+        return self._local.status().get("model")
+
     def status(self) -> dict[str, Any]:
         """The provider setup, for `/api/v1/system/info`."""
         return {
@@ -82,17 +123,131 @@ class ChatService:
         }
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        """Answer one chat request, or raise an `LLMServerException` saying why not."""
+        """Answer one `/api/v1/chat` request, or raise an `LLMServerException` saying why not."""
+        return self.chat_response(request, await self.run(self.turn_for(request)))
+
+    async def chat_stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResponse]:
+        """Stream one `/api/v1/chat` request: text deltas, then the full `ChatResponse`."""
+        async for item in self.run_stream(self.turn_for(request)):
+            yield self.chat_response(request, item) if isinstance(item, Outcome) else item
+
+    def turn_for(self, request: ChatRequest) -> Turn:
+        """Check a chat request's limits and compose its system prompt and messages."""
         annotate(session_id=request.session_id)
-        self._check_limits(request)
-        provider, key = self._route(request)
-        generation_request = self._generation_request(request, key)
-        annotate(provider=provider.name, api_key_source=key.source.value)
-        started = time.perf_counter()
+        settings = self._settings
+        for field, count, limit in (
+            ("conversation_history", len(request.conversation_history), settings.max_history_items),
+            ("memory_context", len(request.memory_context), settings.max_memory_items),
+        ):
+            if count > limit:
+                raise ValidationException(
+                    f"{field} has {count} items; at most {limit} are allowed", param=field
+                )
+        messages = parse_history(request.conversation_history)
+        messages.append(ChatMessage("user", request.user_message))
+        instructions = compose_system_prompt(
+            request.system_message,
+            request.role,
+            request.memory_context,
+            request.instructions,
+            settings.default_system_message,
+        )
+        return Turn(
+            instructions=instructions,
+            messages=tuple(messages),
+            model=request.model,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            caller_key=request.openai_api_key,
+            free_mode=request.free_mode,
+        )
+
+    async def run(self, turn: Turn) -> Outcome:
+        """Run a turn to completion."""
+        provider, request = self._prepare(turn)
         async with self._limiter.slot():
-            generation = await self._generate(provider, generation_request, key)
-        elapsed = time.perf_counter() - started
-        generation_ms = round(elapsed * 1000, 1)
+            started = time.perf_counter()
+            try:
+                generation = await provider.generate(request)
+            except AuthenticationException:
+                raise self._rejected_key(request.key_source, turn.key_param) from None
+            return self._finish(generation, request, started)
+
+    async def run_stream(self, turn: Turn) -> AsyncIterator[str | Outcome]:
+        """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed."""
+        provider, request = self._prepare(turn)
+        async with self._limiter.slot():
+            started = time.perf_counter()
+            stream = provider.stream(request)
+            try:
+                async for item in stream:
+                    if isinstance(item, Generation):
+                        yield self._finish(item, request, started)
+                    else:
+                        yield item
+            except AuthenticationException:
+                raise self._rejected_key(request.key_source, turn.key_param) from None
+            finally:
+                await stream.aclose()
+
+    def _prepare(self, turn: Turn) -> tuple[ChatProvider, GenerationRequest]:
+        settings = self._settings
+        if turn.max_tokens is not None and turn.max_tokens > settings.max_tokens_limit:
+            raise ValidationException(
+                f"max_tokens must be between 1 and {settings.max_tokens_limit}", param="max_tokens"
+            )
+        provider, key = self._route(turn)
+        annotate(provider=provider.name, api_key_source=key.source.value)
+        request = GenerationRequest(
+            instructions=turn.instructions,
+            messages=turn.messages,
+            model=turn.model or settings.default_model,
+            temperature=settings.default_temperature
+            if turn.temperature is None
+            else turn.temperature,
+            max_tokens=turn.max_tokens or settings.default_max_tokens,
+            api_key=key.value,
+            key_source=key.source.value,
+        )
+        return provider, request
+
+    def _route(self, turn: Turn) -> tuple[ChatProvider, SelectedKey]:
+        """Choose the provider (LLM_PROVIDER, or the local model by name) and the key."""
+        mode = self._settings.llm_provider
+        if mode == "local" or (
+            mode == "auto" and turn.model and turn.model == self.local_model_name
+        ):
+            return self._local, NO_KEY
+        key = select_api_key(turn.caller_key, turn.free_mode, self._server_key.get)
+        if key.source is not KeySource.NONE:
+            return self._openai, key
+        if mode == "auto":
+            return self._local, NO_KEY
+        raise AuthenticationException(
+            f"An OpenAI API key is required: send {turn.key_param}, or use free mode to use the "
+            "server's key"
+            + ("" if self._server_key.configured else " (this server has none configured)"),
+            code="missing_api_key",
+            param=turn.key_param,
+        )
+
+    @staticmethod
+    def _rejected_key(source: str, key_param: str) -> LLMServerException:
+        if source != KeySource.SERVER:
+            return AuthenticationException(
+                f"OpenAI rejected the key you sent in {key_param}", param=key_param
+            )
+        # Not the caller's fault: the server's own key is bad. Say so loudly, answer 502.
+        logger.error("the server's default OpenAI key was rejected upstream")
+        return OpenAIClientException(
+            "The server's OpenAI key was rejected upstream; the operator has to fix it",
+            code="server_key_rejected",
+        )
+
+    @staticmethod
+    def _finish(generation: Generation, request: GenerationRequest, started: float) -> Outcome:
+        seconds = time.perf_counter() - started
+        generation_ms = round(seconds * 1000, 1)
         annotate(
             model=generation.model,
             input_tokens=generation.input_tokens,
@@ -101,98 +256,20 @@ class ChatService:
         )
         record_generation(
             generation.model,
-            key.source.value,
+            request.key_source,
             generation_ms,
             generation.input_tokens,
             generation.output_tokens,
         )
-        return self._response(request, generation_request, generation, key, elapsed)
-
-    def _check_limits(self, request: ChatRequest) -> None:
-        limits = (
-            (
-                "conversation_history",
-                len(request.conversation_history),
-                self._settings.max_history_items,
-            ),
-            ("memory_context", len(request.memory_context), self._settings.max_memory_items),
+        temperature = (
+            request.temperature if generation.temperature is None else generation.temperature
         )
-        for field, count, limit in limits:
-            if count > limit:
-                raise ValidationException(
-                    f"{field} has {count} items; at most {limit} are allowed", param=field
-                )
-        if request.max_tokens is not None and request.max_tokens > self._settings.max_tokens_limit:
-            raise ValidationException(
-                f"max_tokens must be between 1 and {self._settings.max_tokens_limit}",
-                param="max_tokens",
-            )
-
-    def _route(self, request: ChatRequest) -> tuple[ChatProvider, SelectedKey]:
-        """Choose the provider (LLM_PROVIDER) and the key (free mode rules)."""
-        mode = self._settings.llm_provider
-        if mode == "local":
-            return self._local, NO_KEY
-        key = select_api_key(request.openai_api_key, request.free_mode, self._server_key.get)
-        if key.source is not KeySource.NONE:
-            return self._openai, key
-        if mode == "auto":
-            return self._local, NO_KEY
-        raise AuthenticationException(
-            "An OpenAI API key is required: send openai_api_key, or set free_mode to use the "
-            "server's key"
-            + ("" if self._server_key.configured else " (this server has none configured)"),
-            code="missing_api_key",
-            param="openai_api_key",
-        )
-
-    def _generation_request(self, request: ChatRequest, key: SelectedKey) -> GenerationRequest:
-        settings = self._settings
-        messages = parse_history(request.conversation_history)
-        messages.append(ChatMessage("user", request.user_message))
-        return GenerationRequest(
-            instructions=compose_system_prompt(
-                request.system_message,
-                request.role,
-                request.memory_context,
-                request.instructions,
-                settings.default_system_message,
-            ),
-            messages=tuple(messages),
-            model=request.model or settings.default_model,
-            temperature=(
-                settings.default_temperature if request.temperature is None else request.temperature
-            ),
-            max_tokens=request.max_tokens or settings.default_max_tokens,
-            api_key=key.value,
-            key_source=key.source.value,
-        )
-
-    async def _generate(
-        self, provider: ChatProvider, request: GenerationRequest, key: SelectedKey
-    ) -> Generation:
-        try:
-            return await provider.generate(request)
-        except AuthenticationException:
-            if key.source is not KeySource.SERVER:
-                raise AuthenticationException(
-                    "OpenAI rejected the openai_api_key you sent", param="openai_api_key"
-                ) from None
-            # Not the caller's fault: the server's own key is bad. Say so loudly, answer 502.
-            logger.error("the server's default OpenAI key was rejected upstream")
-            raise OpenAIClientException(
-                "The server's OpenAI key was rejected upstream; the operator has to fix it",
-                code="server_key_rejected",
-            ) from None
+        return Outcome(generation, KeySource(request.key_source), temperature, seconds)
 
     @staticmethod
-    def _response(
-        request: ChatRequest,
-        sent: GenerationRequest,
-        generation: Generation,
-        key: SelectedKey,
-        elapsed: float,
-    ) -> ChatResponse:
+    def chat_response(request: ChatRequest, outcome: Outcome) -> ChatResponse:
+        """The `/api/v1/chat` response for a finished turn."""
+        generation = outcome.generation
         return ChatResponse(
             session_id=request.session_id,
             response_text=generation.text,
@@ -202,11 +279,9 @@ class ChatService:
             total_tokens_used=generation.total_tokens,
             output_format=generation.output_format,
             created_at=generation.created_at,
-            temperature=sent.temperature
-            if generation.temperature is None
-            else generation.temperature,
+            temperature=outcome.temperature,
             instructions=request.instructions,
-            response_time=round(elapsed, 4),
+            response_time=round(outcome.seconds, 4),
             success=True,
-            api_key_source=key.source.value,
+            api_key_source=outcome.key_source.value,
         )
