@@ -8,8 +8,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from llm_server import __version__
 from llm_server.api.errors import install_error_handlers
 from llm_server.api.middleware import RequestContextMiddleware
-from llm_server.api.routes import chat, system
-from llm_server.config.settings import Settings, cors_origins, get_settings
+from llm_server.api.routes import chat, openai_compat, system
+from llm_server.config.settings import Settings, get_settings
 from llm_server.services.chat_service import ChatService
 from llm_server.utils.logging import configure_logging
 
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     )
     app.state.settings = settings
     app.state.chat_service = service or ChatService.from_settings(settings)
-    origins = cors_origins(settings)
+    origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(
             CORSMiddleware,
@@ -43,4 +43,5 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(system.router)
+    app.include_router(openai_compat.router)
     return app

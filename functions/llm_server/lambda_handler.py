@@ -15,12 +15,11 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
-from llm_server.app import create_app
+from llm_server.asgi import app
 from llm_server.utils.lambda_runtime import record_invocation
 from llm_server.utils.logging import SERVICE_NAME, logger
 from llm_server.utils.metrics import metrics
 
-app = create_app()
 tracer = Tracer(service=SERVICE_NAME)
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
 

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from helpers.settings import make_settings
-from helpers.template import load_template, transformed_template
+from helpers.template import ROOT, load_template, transformed_template
 from llm_server.app import create_app
 from llm_server.config.settings import Settings
 from llm_server.utils.logging import SERVICE_NAME
@@ -67,6 +67,24 @@ def test_the_routes_are_the_apps_routes(cloudformation):
     assert deployed - {("/api/v1/chat", "OPTIONS")} == served
 
 
+def test_streamed_routes_go_to_the_web_adapter_function_in_stream_mode(cloudformation, template):
+    paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
+    for path in ("/v1/chat/completions", "/v1/responses"):
+        integration = paths[path]["post"]["x-amazon-apigateway-integration"]
+        assert integration["responseTransferMode"] == "STREAM"
+        uri = integration["uri"]["Fn::Sub"]
+        assert "${StreamFunction.Arn}/response-streaming-invocations" in uri
+    stream = template["Resources"]["StreamFunction"]["Properties"]
+    env = stream["Environment"]["Variables"]
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert env["AWS_LWA_READINESS_CHECK_PATH"] == "/api/v1/health"
+    run_sh = ROOT / "functions" / stream["Handler"]
+    assert run_sh.stat().st_mode & 0o111, "run.sh must be executable"
+    target = re.search(r"uvicorn (\S+):(\w+)", run_sh.read_text()).groups()
+    assert getattr(importlib.import_module(target[0]), target[1]).title == "LLM Server"
+
+
 def test_the_function_may_read_only_its_own_secret(cloudformation):
     statements = []
     for resource in cloudformation["Resources"].values():
@@ -113,8 +131,8 @@ def test_alarms_watch_metrics_that_exist(template):
                 assert metric["Dimensions"] == [{"Name": "service", "Value": SERVICE_NAME}]
 
 
-def test_function_environment_names_real_settings(function):
-    env = function["Environment"]["Variables"]
+def test_function_environment_names_real_settings(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
     assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
     assert env["LLM_PROVIDER"] == "openai"  # the local model is not in the Lambda package

@@ -32,6 +32,7 @@ class Step:
     delay: float = 0.0
     reset: bool = False
     raw: bytes | None = None
+    cut_stream_after: int | None = None  # streamed answers: reset after this many deltas
 
 
 @dataclass
@@ -137,12 +138,11 @@ class FakeOpenAI:
             def _answer(self, step: Step, body: dict[str, Any]) -> None:
                 time.sleep(step.delay)
                 if step.reset:
-                    linger = struct.pack("ii", 1, 0)
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-                    self.connection.close()
-                    self.close_connection = True
+                    self._reset()
                     return
-                if step.raw is not None:
+                if body.get("stream") and step.status is None and step.raw is None:
+                    self._stream(body, step)
+                elif step.raw is not None:
                     self._send(step.status or 200, step.raw, step.headers)
                 elif step.status is None:
                     self._send(200, json.dumps(success_body(body)).encode(), step.headers)
@@ -155,6 +155,39 @@ class FakeOpenAI:
                     }
                     payload = json.dumps({"error": error}).encode()
                     self._send(step.status, payload, step.headers)
+
+            def _stream(self, body: dict[str, Any], step: Step) -> None:
+                final = success_body(body)
+                text = final["output"][0]["content"][0]["text"]
+                pieces = [word + " " for word in text.split(" ")]
+                pieces[-1] = pieces[-1].rstrip()
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+                started = {**final, "status": "in_progress"}
+                self._event({"type": "response.created", "response": started})
+                for index, piece in enumerate(pieces):
+                    if step.cut_stream_after is not None and index >= step.cut_stream_after:
+                        self._reset()
+                        return
+                    delta = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
+                    self._event({"type": "response.output_text.delta", **delta, "delta": piece})
+                self._event({"type": "response.completed", "response": final})
+                self.close_connection = True
+
+            def _reset(self) -> None:
+                """Close the connection with a TCP reset, as a crashed upstream would."""
+                self.wfile.flush()
+                linger = struct.pack("ii", 1, 0)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.connection.close()
+                self.close_connection = True
+
+            def _event(self, data: dict[str, Any]) -> None:
+                frame = f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
+                self.wfile.write(frame.encode())
+                self.wfile.flush()
 
             def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
                 try:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llm_server.exceptions import LLMServerException, ValidationException
 from llm_server.schemas.chat import ErrorDetail, ErrorResponse
+from llm_server.schemas.openai_compat import openai_error
 from llm_server.utils.logging import logger
 from llm_server.utils.request_context import annotate, current_fields
 
@@ -24,31 +25,52 @@ _HTTP_CODES = {
 }
 
 
-def error_response(exc: LLMServerException, session_id: str | None = None) -> JSONResponse:
-    """Render an exception as its status, `Retry-After` if any, and the error body."""
+def is_openai_path(path: str) -> bool:
+    """Whether a path belongs to the OpenAI-compatible API, whose errors use OpenAI's shape."""
+    return path.startswith("/v1/")
+
+
+def error_response(
+    exc: LLMServerException, session_id: str | None = None, openai_shape: bool = False
+) -> JSONResponse:
+    """Render an exception as its status, `Retry-After` if any, and the error body.
+
+    The body is `ErrorResponse` (the chat response shape), or for the OpenAI-compatible API
+    OpenAI's `{"error": {...}}`, so OpenAI's SDKs raise their matching exception classes.
+    """
+    annotate(error_type=exc.error_type, error_code=exc.code)
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if openai_shape:  # OpenAI answers bad parameters with 400, never 422
+        status = 400 if exc.status_code == 422 else exc.status_code
+        return JSONResponse(openai_error_body(exc), status_code=status, headers=headers)
     if session_id is None:
         session_id = str(current_fields().get("session_id", ""))
-    annotate(error_type=exc.error_type, error_code=exc.code)
     body = ErrorResponse(
         session_id=session_id,
         success=False,
         error_message=exc.message,
         error=ErrorDetail(type=exc.error_type, code=exc.code, message=exc.message, param=exc.param),
     )
-    headers = {}
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return JSONResponse(body.model_dump(mode="json"), status_code=exc.status_code, headers=headers)
+
+
+def openai_error_body(exc: LLMServerException) -> dict[str, Any]:
+    """OpenAI's error body for an exception."""
+    return openai_error(exc.message, exc.error_type, exc.code, exc.param)
 
 
 async def _on_llm_server_exception(request: Request, exc: LLMServerException) -> JSONResponse:
     if exc.status_code >= 500:
         logger.error("request failed", extra={"error_code": exc.code, "reason": exc.message})
-    return error_response(exc)
+    return error_response(exc, openai_shape=is_openai_path(request.url.path))
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return error_response(validation_exception(exc.errors()), _session_id_of(exc.body))
+    error = validation_exception(exc.errors())
+    openai_shape = is_openai_path(request.url.path)
+    return error_response(error, _session_id_of(exc.body), openai_shape=openai_shape)
 
 
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -59,14 +81,15 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> J
     elif exc.status_code == 400:  # FastAPI's words for a body it could not decode
         detail = "The request body could not be parsed: send UTF-8 encoded JSON"
     error = ValidationException(detail, code=code, status_code=exc.status_code)
-    response = error_response(error)
+    response = error_response(error, openai_shape=is_openai_path(request.url.path))
     response.headers.update(exc.headers or {})
     return response
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error")
-    return error_response(LLMServerException("An unexpected error occurred on the server"))
+    error = LLMServerException("An unexpected error occurred on the server")
+    return error_response(error, openai_shape=is_openai_path(request.url.path))
 
 
 def validation_exception(errors: Any) -> ValidationException:

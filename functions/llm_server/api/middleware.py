@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llm_server.api.errors import error_response
+from llm_server.api.errors import error_response, is_openai_path
 from llm_server.exceptions import ValidationException
 from llm_server.utils.logging import logger
 from llm_server.utils.metrics import record_request
@@ -62,7 +62,8 @@ class RequestContextMiddleware:
             if problem is None and replay is None:
                 problem = _too_large(self.max_body_bytes)
             if problem is not None:
-                await error_response(problem)(scope, receive, send_with_id)
+                response = error_response(problem, openai_shape=is_openai_path(scope["path"]))
+                await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, replay, send_with_id)
         finally:

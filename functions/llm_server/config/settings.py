@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_memory_items: int = Field(100, ge=0)
     max_concurrent_requests: int = Field(10, ge=1)
     cors_allow_origins: str = ""
+    openai_compat_free_mode: bool = False
+    openai_models: str = ""
 
     # Providers
     llm_provider: Literal["auto", "local", "openai"] = "auto"
@@ -54,6 +56,14 @@ class Settings(BaseSettings):
     local_model_path: str | None = None
     local_context_size: int = Field(2048, ge=256)
     local_threads: int | None = Field(None, ge=1)
+
+    def cors_origin_list(self) -> list[str]:
+        """`CORS_ALLOW_ORIGINS`, comma-separated, as a list."""
+        return _comma_list(self.cors_allow_origins)
+
+    def openai_model_list(self) -> list[str]:
+        """`OPENAI_MODELS`, comma-separated: models `/v1/models` lists besides DEFAULT_MODEL."""
+        return _comma_list(self.openai_models)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -79,9 +89,8 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigurationException(f"Invalid settings: {problems}") from None
 
 
-def cors_origins(settings: Settings) -> list[str]:
-    """`CORS_ALLOW_ORIGINS` as a list (comma-separated in the environment)."""
-    return [origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()]
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -88,6 +88,9 @@ class ChatRequest(BaseModel):
     )
     openai_api_key: str = Field("", description="The caller's OpenAI key; never echoed or logged.")
     free_mode: bool = Field(False, strict=True, description="Allow the server's own key.")
+    stream: bool = Field(
+        False, strict=True, description="Answer with Server-Sent Events: deltas, then the result."
+    )
 
     @field_validator("user_message", mode="after")
     @classmethod

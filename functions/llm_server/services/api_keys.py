@@ -54,11 +54,17 @@ def check_key_shape(key: str, param: str = "openai_api_key") -> None:
 
 
 def select_api_key(
-    caller_key: str, free_mode: bool, server_key: Callable[[], SecretStr | None]
+    caller_key: str,
+    free_mode: bool,
+    server_key: Callable[[], SecretStr | None],
+    param: str = "openai_api_key",
 ) -> SelectedKey:
-    """Pick the key for a request; `server_key` is called only when free mode needs it."""
+    """Pick the key for a request; `server_key` is called only when free mode needs it.
+
+    `param` names where the caller put the key, for error messages.
+    """
     if caller_key:
-        check_key_shape(caller_key)
+        check_key_shape(caller_key, param)
         return SelectedKey(SecretStr(caller_key), KeySource.USER)
     if free_mode:
         default = server_key()

@@ -218,7 +218,7 @@ class ChatService:
             mode == "auto" and turn.model and turn.model == self.local_model_name
         ):
             return self._local, NO_KEY
-        key = select_api_key(turn.caller_key, turn.free_mode, self._server_key.get)
+        key = select_api_key(turn.caller_key, turn.free_mode, self._server_key.get, turn.key_param)
         if key.source is not KeySource.NONE:
             return self._openai, key
         if mode == "auto":

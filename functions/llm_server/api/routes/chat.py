@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
 
 from llm_server.api.dependencies import get_chat_service
+from llm_server.api.errors import error_response
+from llm_server.api.streaming import primed, sse, sse_response
+from llm_server.exceptions import LLMServerException
 from llm_server.schemas.chat import ChatRequest, ChatResponse, ErrorResponse
 from llm_server.services.chat_service import ChatService
 
@@ -30,6 +36,24 @@ _ERRORS = {
 @router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
 async def chat(
     request: ChatRequest, service: Annotated[ChatService, Depends(get_chat_service)]
-) -> ChatResponse:
-    """Answer `user_message`, given the system prompt sections and the earlier turns."""
-    return await service.chat(request)
+) -> ChatResponse | StreamingResponse:
+    """Answer `user_message`, given the system prompt sections and the earlier turns.
+
+    With `"stream": true` the answer is Server-Sent Events: `delta` events carrying
+    `{"text": ...}`, then one `done` event carrying the whole chat response (or an `error`
+    event carrying the error body, if the stream fails once started).
+    """
+    if not request.stream:
+        return await service.chat(request)
+    return sse_response(_chat_events(await primed(service.chat_stream(request))))
+
+
+async def _chat_events(stream: AsyncIterator[str | ChatResponse]) -> AsyncIterator[str]:
+    try:
+        async for item in stream:
+            if isinstance(item, str):
+                yield sse({"text": item}, event="delta")
+            else:
+                yield sse(item.model_dump(mode="json"), event="done")
+    except LLMServerException as exc:
+        yield sse(json.loads(error_response(exc).body), event="error")
