@@ -11,7 +11,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check invoke help
+.PHONY: setup run test lint sam-check invoke bench-ttft help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -57,6 +57,9 @@ sam-check: $(SAM)  ## sam validate --lint and sam build, offline
 
 invoke: setup  ## Like `sam local invoke -e`, without Docker: make invoke EVENT=events/chat.json
 	$(PY) events/invoke.py $(or $(EVENT),events/chat.json)
+
+bench-ttft: $(VENV)/.dev  ## Time to first token through the server vs the provider alone
+	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/ttft.py
 
 test: lint sam-check  ## Everything CI runs: lint, SAM checks and the whole test suite
 	$(PY) -m pytest

@@ -7,6 +7,7 @@ reset connection, a malformed body. Every request is recorded (headers, JSON bod
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -141,7 +142,8 @@ class FakeOpenAI:
                     self._reset()
                     return
                 if body.get("stream") and step.status is None and step.raw is None:
-                    self._stream(body, step)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self._stream(body, step)  # the client may stop reading early
                 elif step.raw is not None:
                     self._send(step.status or 200, step.raw, step.headers)
                 elif step.status is None:
