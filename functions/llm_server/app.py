@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Content-Type", "Authorization", "X-Request-Id", "Idempotency-Key"],
-            expose_headers=["X-Request-Id", "Retry-After"],
+            expose_headers=["X-Request-Id", "Retry-After", "X-Cache", "Idempotent-Replayed"],
             max_age=600,
         )
     app.add_middleware(

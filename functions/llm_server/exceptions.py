@@ -56,6 +56,14 @@ class PermissionException(LLMServerException):
     code = "permission_denied"
 
 
+class ConflictException(LLMServerException):
+    """The same request is already being handled (409)."""
+
+    status_code = 409
+    error_type = "conflict_error"
+    code = "request_in_progress"
+
+
 class RateLimitException(LLMServerException):
     """Too many requests, here or upstream; `retry_after` says when to come back (429)."""
 

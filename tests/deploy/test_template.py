@@ -149,3 +149,21 @@ def test_handler_runtime_and_timeout(template, function):
     assert function["CodeUri"] == "functions/"
     layer = template["Resources"]["DependenciesLayer"]
     assert layer["Metadata"]["BuildMethod"] == "makefile"
+
+
+def test_the_table_matches_the_stores_and_access_is_scoped_to_it(template, cloudformation):
+    table = template["Resources"]["Table"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {
+        "pk": "HASH",
+        "sk": "RANGE",
+    }
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["STORE"] == "dynamodb" and env["DYNAMODB_TABLE"] == {"Ref": "Table"}
+    for resource in cloudformation["Resources"].values():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if "dynamodb" in json.dumps(statement.get("Action")):
+                    assert "Table" in json.dumps(statement["Resource"])
+                    assert '"*"' not in json.dumps(statement["Resource"])

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from llm_server.config.settings import Settings, load_settings
 
 
 def make_settings(**overrides: object) -> Settings:
-    """Settings from the defaults plus `overrides`, ignoring `.env`, with no server key."""
+    """Settings from the defaults plus `overrides`, ignoring `.env`, with no server key.
+
+    Each call gets its own SQLite file, and the response cache is off unless a test turns it
+    on, so every other test really reaches its provider.
+    """
     overrides.setdefault("openai_api_key", None)
     overrides.setdefault("log_file", "")
+    overrides.setdefault("store_path", str(Path(tempfile.mkdtemp()) / "store.sqlite3"))
+    overrides.setdefault("cache_enabled", False)
     return load_settings(_env_file=None, **overrides)

@@ -42,7 +42,7 @@ def test_deltas_then_the_full_chat_response(client):
         "".join(data["text"] for kind, data in events if kind == "delta") == done["response_text"]
     )
     assert done["output_tokens"] > 0 and done["api_key_source"] == "none"
-    whole = client.post("/api/v1/chat", json={**request, "stream": False}).json()
+    whole = client.post("/api/v1/chat", json={**request, "stream": False, "session_id": ""}).json()
     assert whole["response_text"] == done["response_text"]
     assert (whole["input_tokens"], whole["output_tokens"]) == (
         done["input_tokens"],

@@ -6,6 +6,7 @@ from fastapi import Request
 
 from llm_server.config.settings import Settings
 from llm_server.services.chat_service import ChatService
+from llm_server.services.idempotency import IdempotencyGuard
 
 
 def get_chat_service(request: Request) -> ChatService:
@@ -16,3 +17,15 @@ def get_chat_service(request: Request) -> ChatService:
 def get_app_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
+
+
+def get_idempotency_guard(request: Request) -> IdempotencyGuard:
+    """The app's idempotency guard, built on first use (its store may need boto3)."""
+    guard = getattr(request.app.state, "idempotency", None)
+    if guard is None:
+        from llm_server.stores.factory import idempotency_layer
+
+        settings = request.app.state.settings
+        guard = IdempotencyGuard(idempotency_layer(settings), settings.idempotency_ttl_seconds)
+        request.app.state.idempotency = guard
+    return guard

@@ -51,7 +51,10 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 fields["status"] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode()))
+                if "cache" in fields:
+                    headers.append((b"x-cache", fields["cache"].encode()))
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finish()
             await send(message)

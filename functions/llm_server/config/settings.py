@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llm_server.exceptions import ConfigurationException
@@ -44,6 +44,22 @@ class Settings(BaseSettings):
     openai_compat_free_mode: bool = False
     openai_models: str = ""
 
+    # Storage: sessions and idempotency records (SQLite file locally, DynamoDB on AWS)
+    store: Literal["sqlite", "dynamodb"] = "sqlite"
+    store_path: str = "data/llm-server.sqlite3"
+    dynamodb_table: str | None = None
+    sessions_enabled: bool = True
+    session_ttl_seconds: int = Field(7 * 24 * 3600, ge=1)
+    session_max_turns: int = Field(20, ge=0)
+    session_max_tokens: int = Field(2000, ge=0)
+    idempotency_ttl_seconds: int = Field(3600, ge=1)
+
+    # Response cache (per warm container)
+    cache_enabled: bool = True
+    cache_max_entries: int = Field(1000, ge=1)
+    cache_ttl_seconds: int = Field(300, ge=1)
+    cache_any_temperature: bool = False
+
     # Providers
     llm_provider: Literal["auto", "local", "openai"] = "auto"
     openai_api_key: SecretStr | None = None
@@ -65,13 +81,24 @@ class Settings(BaseSettings):
         """`OPENAI_MODELS`, comma-separated: models `/v1/models` lists besides DEFAULT_MODEL."""
         return _comma_list(self.openai_models)
 
+    @model_validator(mode="after")
+    def _dynamodb_needs_a_table(self) -> Settings:
+        if self.store == "dynamodb" and not self.dynamodb_table:
+            raise ValueError("STORE=dynamodb needs DYNAMODB_TABLE")
+        return self
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "openai_api_key", "openai_secret_name", "openai_base_url", "local_model_path", mode="before"
+        "openai_api_key",
+        "openai_secret_name",
+        "openai_base_url",
+        "local_model_path",
+        "dynamodb_table",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -84,7 +111,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            ": ".join(filter(None, [".".join(map(str, err["loc"])).upper(), err["msg"]]))
+            for err in exc.errors()
         )
         raise ConfigurationException(f"Invalid settings: {problems}") from None
 

@@ -7,9 +7,11 @@ logging and metrics.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from llm_server.config.settings import Settings
@@ -23,10 +25,12 @@ from llm_server.providers.base import ChatMessage, ChatProvider, Generation, Gen
 from llm_server.schemas.chat import ChatRequest, ChatResponse
 from llm_server.services.api_keys import NO_KEY, KeySource, SelectedKey, select_api_key
 from llm_server.services.prompt import compose_system_prompt, parse_history
+from llm_server.services.response_cache import ResponseCache
 from llm_server.services.server_key import ServerKeyStore
+from llm_server.stores.sessions import SessionStore, StoredTurn
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.logging import logger
-from llm_server.utils.metrics import record_generation
+from llm_server.utils.metrics import record_cache_hit, record_generation
 from llm_server.utils.request_context import annotate
 
 
@@ -67,11 +71,15 @@ class ChatService:
         openai: ChatProvider,
         local: ChatProvider,
         server_key: ServerKeyStore,
+        sessions: SessionStore | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._settings = settings
         self._openai = openai
         self._local = local
         self._server_key = server_key
+        self._sessions = sessions
+        self._cache = cache
         self._limiter = ConcurrencyLimiter(settings.max_concurrent_requests)
 
     @classmethod
@@ -82,10 +90,21 @@ class ChatService:
         openai: ChatProvider | None = None,
         local: ChatProvider | None = None,
         server_key: ServerKeyStore | None = None,
+        sessions: SessionStore | None = None,
     ) -> ChatService:
-        """Wire the real providers and key store from settings, except those passed in."""
+        """Wire the real providers, key store, session store and cache from settings.
+
+        Anything passed in replaces what the settings would build (tests inject this way).
+        """
         from llm_server.providers.local_llama import LocalLlamaProvider
         from llm_server.providers.openai_responses import OpenAIResponsesProvider, RetryPolicy
+        from llm_server.stores.factory import session_store
+
+        if sessions is None and settings.sessions_enabled:
+            sessions = session_store(settings)
+        cache = None
+        if settings.cache_enabled:
+            cache = ResponseCache(settings.cache_max_entries, settings.cache_ttl_seconds)
 
         return cls(
             settings,
@@ -100,6 +119,8 @@ class ChatService:
                 settings.local_model_path, settings.local_context_size, settings.local_threads
             ),
             server_key=server_key or ServerKeyStore(settings),
+            sessions=sessions,
+            cache=cache,
         )
 
     @property
@@ -124,15 +145,34 @@ class ChatService:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """Answer one `/api/v1/chat` request, or raise an `LLMServerException` saying why not."""
-        return self.chat_response(request, await self.run(self.turn_for(request)))
+        outcome = await self.run(await self.turn_for(request))
+        await self._remember(request, outcome)
+        return self.chat_response(request, outcome)
 
     async def chat_stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResponse]:
         """Stream one `/api/v1/chat` request: text deltas, then the full `ChatResponse`."""
-        async for item in self.run_stream(self.turn_for(request)):
-            yield self.chat_response(request, item) if isinstance(item, Outcome) else item
+        async for item in self.run_stream(await self.turn_for(request)):
+            if isinstance(item, Outcome):
+                await self._remember(request, item)
+                yield self.chat_response(request, item)
+            else:
+                yield item
 
-    def turn_for(self, request: ChatRequest) -> Turn:
-        """Check a chat request's limits and compose its system prompt and messages."""
+    async def session_turns(self, session_id: str) -> list[StoredTurn]:
+        """A session's stored turns, oldest first (all of them, up to the TTL)."""
+        store = self._session_store()
+        return await asyncio.to_thread(store.recent, session_id, 10_000)
+
+    async def forget_session(self, session_id: str) -> int:
+        """Erase a session; return how many turns were removed."""
+        return await asyncio.to_thread(self._session_store().delete, session_id)
+
+    async def turn_for(self, request: ChatRequest) -> Turn:
+        """Check a chat request's limits and compose its system prompt and messages.
+
+        The conversation is the explicit `conversation_history` when given, else the session's
+        stored turns (trimmed to the turn and token budgets), then the new user message.
+        """
         annotate(session_id=request.session_id)
         settings = self._settings
         for field, count, limit in (
@@ -144,6 +184,8 @@ class ChatService:
                     f"{field} has {count} items; at most {limit} are allowed", param=field
                 )
         messages = parse_history(request.conversation_history)
+        if not messages and self._sessions and request.session_id:
+            messages = await self._stored_history(request.session_id)
         messages.append(ChatMessage("user", request.user_message))
         instructions = compose_system_prompt(
             request.system_message,
@@ -163,14 +205,23 @@ class ChatService:
         )
 
     async def run(self, turn: Turn) -> Outcome:
-        """Run a turn to completion."""
+        """Run a turn to completion, or answer it from the response cache."""
         provider, request = self._prepare(turn)
+        cache_key = self._cache_key(provider, request)
+        if cache_key is not None:
+            cached = self._cache.get(cache_key)
+            annotate(cache="HIT" if cached else "MISS")
+            if cached is not None:
+                record_cache_hit()
+                return Outcome(cached, KeySource(request.key_source), request.temperature, 0.0)
         async with self._limiter.slot():
             started = time.perf_counter()
             try:
                 generation = await provider.generate(request)
             except AuthenticationException:
                 raise self._rejected_key(request.key_source, turn.key_param) from None
+            if cache_key is not None:
+                self._cache.put(cache_key, generation)
             return self._finish(generation, request, started)
 
     async def run_stream(self, turn: Turn) -> AsyncIterator[str | Outcome]:
@@ -189,6 +240,60 @@ class ChatService:
                 raise self._rejected_key(request.key_source, turn.key_param) from None
             finally:
                 await stream.aclose()
+
+    def _cache_key(self, provider: ChatProvider, request: GenerationRequest) -> str | None:
+        """The cache key, or None when this request is not cached (see CACHE_ANY_TEMPERATURE)."""
+        if self._cache is None:
+            return None
+        if request.temperature != 0 and not self._settings.cache_any_temperature:
+            return None
+        return ResponseCache.key_for(provider.name, request)
+
+    def _session_store(self) -> SessionStore:
+        if self._sessions is None:
+            raise ValidationException(
+                "Sessions are disabled on this server (SESSIONS_ENABLED=false)",
+                code="sessions_disabled",
+                status_code=404,
+            )
+        return self._sessions
+
+    async def _stored_history(self, session_id: str) -> list[ChatMessage]:
+        """The session's recent turns as messages, within SESSION_MAX_TURNS and _MAX_TOKENS."""
+        settings = self._settings
+        turns = await asyncio.to_thread(
+            self._sessions.recent, session_id, settings.session_max_turns
+        )
+        budget = settings.session_max_tokens
+        kept: list[StoredTurn] = []
+        for turn in reversed(turns):  # newest first, until the token budget is spent
+            budget -= estimate_tokens(turn.user) + estimate_tokens(turn.assistant)
+            if budget < 0:
+                break
+            kept.append(turn)
+        messages: list[ChatMessage] = []
+        for turn in reversed(kept):
+            messages += [ChatMessage("user", turn.user), ChatMessage("assistant", turn.assistant)]
+        annotate(session_turns_used=len(kept))
+        return messages
+
+    async def _remember(self, request: ChatRequest, outcome: Outcome) -> None:
+        """Store the exchange in its session; a store failure is logged, the answer still sent."""
+        if self._sessions is None or not request.session_id:
+            return
+        generation = outcome.generation
+        turn = StoredTurn(
+            user=request.user_message,
+            assistant=generation.text,
+            model=generation.model,
+            input_tokens=generation.input_tokens,
+            output_tokens=generation.output_tokens,
+            created_at=datetime.now(UTC).isoformat(),
+        )
+        try:
+            await asyncio.to_thread(self._sessions.append, request.session_id, turn)
+        except Exception:
+            logger.exception("could not store the session turn")
 
     def _prepare(self, turn: Turn) -> tuple[ChatProvider, GenerationRequest]:
         settings = self._settings
@@ -285,3 +390,8 @@ class ChatService:
             success=True,
             api_key_source=outcome.key_source.value,
         )
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-neutral token estimate for history budgets: about 4 UTF-8 bytes a token."""
+    return max(1, len(text.encode()) // 4)

@@ -32,6 +32,7 @@ class MetricName(StrEnum):
     TOTAL_TOKENS = "TotalTokens"
     UPSTREAM_RETRIES = "UpstreamRetries"
     UPSTREAM_ERRORS = "UpstreamErrors"
+    CACHE_HITS = "CacheHits"
     COLD_START = "ColdStart"
 
 
@@ -69,6 +70,11 @@ def record_upstream_call(retries: int, error_type: str | None) -> None:
     metrics.add_metric(MetricName.UPSTREAM_RETRIES, MetricUnit.Count, retries)
     if error_type:
         _breakdown({"error_type": error_type}, {MetricName.UPSTREAM_ERRORS: (MetricUnit.Count, 1)})
+
+
+def record_cache_hit() -> None:
+    """Count a reply served from the response cache."""
+    metrics.add_metric(MetricName.CACHE_HITS, MetricUnit.Count, 1)
 
 
 def _breakdown(

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
 
-from llm_server.api.dependencies import get_chat_service
+from llm_server.api.dependencies import get_chat_service, get_idempotency_guard
 from llm_server.api.errors import error_response
 from llm_server.api.streaming import primed, sse, sse_response
-from llm_server.exceptions import LLMServerException
+from llm_server.exceptions import LLMServerException, ValidationException
 from llm_server.schemas.chat import ChatRequest, ChatResponse, ErrorResponse
 from llm_server.services.chat_service import ChatService
+from llm_server.utils.redact import key_fingerprint
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
@@ -24,6 +26,7 @@ _ERRORS = {
         400: "Malformed JSON, or a request the model provider rejected",
         401: "Missing, malformed or rejected OpenAI key",
         413: "Body over MAX_BODY_BYTES",
+        409: "A request with the same Idempotency-Key is still in progress",
         422: "A field has a bad value (the message names it)",
         429: "Too many requests in progress, or upstream rate limit (see Retry-After)",
         500: "Server misconfiguration",
@@ -35,17 +38,37 @@ _ERRORS = {
 
 @router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
 async def chat(
-    request: ChatRequest, service: Annotated[ChatService, Depends(get_chat_service)]
-) -> ChatResponse | StreamingResponse:
+    request: ChatRequest,
+    http: Request,
+    service: Annotated[ChatService, Depends(get_chat_service)],
+) -> ChatResponse | Response:
     """Answer `user_message`, given the system prompt sections and the earlier turns.
 
     With `"stream": true` the answer is Server-Sent Events: `delta` events carrying
     `{"text": ...}`, then one `done` event carrying the whole chat response (or an `error`
     event carrying the error body, if the stream fails once started).
+
+    With an `Idempotency-Key` header (not streamed), a retry returns the first result without
+    calling the model again, marked `Idempotent-Replayed: true`.
     """
-    if not request.stream:
+    if request.stream:
+        return sse_response(_chat_events(await primed(service.chat_stream(request))))
+    key = http.headers.get("idempotency-key")
+    if key is None:
         return await service.chat(request)
-    return sse_response(_chat_events(await primed(service.chat_stream(request))))
+    payer = key_fingerprint(request.openai_api_key) if request.openai_api_key else "anonymous"
+
+    async def answer() -> dict[str, Any]:
+        return (await service.chat(request)).model_dump(mode="json")
+
+    result, replayed = await get_idempotency_guard(http).run(
+        key,
+        scope=f"chat:{payer}",
+        body=request.model_dump(mode="json", exclude={"openai_api_key"}),
+        call=answer,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(result, headers=headers)
 
 
 async def _chat_events(stream: AsyncIterator[str | ChatResponse]) -> AsyncIterator[str]:
@@ -57,3 +80,27 @@ async def _chat_events(stream: AsyncIterator[str | ChatResponse]) -> AsyncIterat
                 yield sse(item.model_dump(mode="json"), event="done")
     except LLMServerException as exc:
         yield sse(json.loads(error_response(exc).body), event="error")
+
+
+@router.get("/sessions/{session_id}", tags=["sessions"])
+async def read_session(
+    session_id: Annotated[str, Path(max_length=256)],
+    service: Annotated[ChatService, Depends(get_chat_service)],
+) -> dict[str, Any]:
+    """A session's stored turns, oldest first (404 if it has none)."""
+    turns = await service.session_turns(session_id)
+    if not turns:
+        raise ValidationException(
+            f"No stored turns for session {session_id!r}", code="session_not_found", status_code=404
+        )
+    return {"session_id": session_id, "turns": [asdict(turn) for turn in turns]}
+
+
+@router.delete("/sessions/{session_id}", status_code=204, tags=["sessions"])
+async def erase_session(
+    session_id: Annotated[str, Path(max_length=256)],
+    service: Annotated[ChatService, Depends(get_chat_service)],
+) -> Response:
+    """Erase a session's stored turns (204 whether or not it had any)."""
+    await service.forget_session(session_id)
+    return Response(status_code=204)

@@ -1,0 +1,73 @@
+"""The seed's response cache: an in-memory LRU with a TTL, per warm container.
+
+The key is a hash of every input that changes the answer (provider, model, system prompt,
+messages, temperature, max_tokens) and of who pays: the key source and, for a caller's own key,
+its fingerprint, so one caller's paid answer is never served to another. Only successes are
+stored. By default only deterministic requests (temperature 0) are cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.utils.redact import key_fingerprint
+
+
+class ResponseCache:
+    """LRU of `Generation`s by request hash, each kept `ttl_seconds`."""
+
+    def __init__(
+        self,
+        max_entries: int,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_entries = max_entries
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Generation]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Generation | None:
+        """The cached reply, or None if absent or expired."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        stored_at, generation = entry
+        if self._clock() - stored_at > self._ttl:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return generation
+
+    def put(self, key: str, generation: Generation) -> None:
+        """Store a reply, evicting the least recently used beyond `max_entries`."""
+        self._entries[key] = (self._clock(), generation)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    @staticmethod
+    def key_for(provider: str, request: GenerationRequest) -> str:
+        """The request's cache key (a SHA-256; it never contains the API key)."""
+        payer = request.key_source
+        if request.key_source == "user" and request.api_key is not None:
+            payer += ":" + key_fingerprint(request.api_key.get_secret_value())
+        material = {
+            "provider": provider,
+            "model": request.model,
+            "instructions": request.instructions,
+            "messages": [[m.role, m.content] for m in request.messages],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "payer": payer,
+        }
+        encoded = json.dumps(material, ensure_ascii=False, sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()

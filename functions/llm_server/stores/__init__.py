@@ -1,0 +1,1 @@
+"""Persistence: session turns and idempotency records, in SQLite locally or DynamoDB on AWS."""

@@ -1,0 +1,36 @@
+"""Build the configured stores: SQLite (`STORE=sqlite`, the default) or DynamoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_server.config.settings import Settings
+from llm_server.stores.sessions import DynamoDBSessionStore, SessionStore, SQLiteSessionStore
+
+
+def session_store(settings: Settings, dynamodb_client: Any = None) -> SessionStore:
+    """The session store the settings name."""
+    if settings.store == "dynamodb":
+        return DynamoDBSessionStore(
+            settings.dynamodb_table, settings.session_ttl_seconds, dynamodb_client
+        )
+    return SQLiteSessionStore(settings.store_path, settings.session_ttl_seconds)
+
+
+def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
+    """Powertools' persistence layer for idempotency records (imported only when needed)."""
+    if settings.store == "dynamodb":
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        from llm_server.stores.idempotency import IDEMPOTENCY_PK
+
+        return DynamoDBPersistenceLayer(
+            table_name=settings.dynamodb_table,
+            key_attr="pk",
+            sort_key_attr="sk",
+            static_pk_value=IDEMPOTENCY_PK,
+            boto3_client=dynamodb_client,
+        )
+    from llm_server.stores.idempotency import SQLitePersistenceLayer
+
+    return SQLitePersistenceLayer(settings.store_path)
