@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from helpers.aws import moto_server
+from helpers.fake_openai import FakeOpenAI
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import create_app
@@ -48,3 +49,10 @@ def moto_endpoint() -> Iterator[str]:
     """moto's server on loopback, shared by the run (each test uses its own resource names)."""
     with moto_server() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    """A Responses API server on loopback, standing in for OpenAI."""
+    with FakeOpenAI() as server:
+        yield server

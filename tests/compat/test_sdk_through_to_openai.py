@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 import openai
-from helpers.fake_openai import FakeOpenAI, Step
+from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider, StalledProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
@@ -18,12 +18,6 @@ from llm_server.services.server_key import ServerKeyStore
 CALLER_KEY = "sk-compat-" + "c" * 40
 SERVER_KEY = "sk-server-" + "s" * 40
 MESSAGES = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "안녕 친구"}]
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
 
 
 def serve(fake, local=None, **overrides):

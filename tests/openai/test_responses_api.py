@@ -12,7 +12,7 @@ import pytest
 from invoke import LAMBDA_ENV, LambdaContext
 
 from helpers.aws import secrets_client
-from helpers.fake_openai import FakeOpenAI, Step
+from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
@@ -24,12 +24,6 @@ from llm_server.services.server_key import ServerKeyStore
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CALLER_KEY = "sk-caller-" + "c" * 40
 SERVER_KEY = "sk-server-" + "s" * 40
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
 
 
 def build_app(fake, server_key_store=None, **overrides):

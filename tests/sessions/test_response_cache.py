@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from helpers.fake_openai import FakeOpenAI, Step
+from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
@@ -18,12 +18,6 @@ from llm_server.services.server_key import ServerKeyStore
 KEY_A = "sk-cache-a-" + "a" * 40
 KEY_B = "sk-cache-b-" + "b" * 40
 SERVER_KEY = "sk-cache-s-" + "s" * 40
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture

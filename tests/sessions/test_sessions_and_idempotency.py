@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from helpers.fake_openai import FakeOpenAI, Step
+from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.stores import settings_and_stores
@@ -19,12 +19,6 @@ KEY = "sk-session-" + "k" * 40
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def kind(request):
     return request.param
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
 
 
 def serve(kind, moto_endpoint, fake=None, local=None, **overrides):
