@@ -15,10 +15,12 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
+from llm_server.api.errors import error_response
 from llm_server.asgi import app
+from llm_server.exceptions import ValidationException
 from llm_server.utils.lambda_runtime import record_invocation
 from llm_server.utils.logging import SERVICE_NAME, logger
-from llm_server.utils.metrics import metrics
+from llm_server.utils.metrics import metrics, record_request
 
 tracer = Tracer(service=SERVICE_NAME)
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
@@ -26,7 +28,9 @@ _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY
 
 def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
     """Remove a named HTTP API stage (`/dev/...`) from a payload 2.0 event's path."""
-    context = event.get("requestContext") or {}
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    if not isinstance(context, dict):
+        return event
     http = context.get("http")
     stage = context.get("stage")
     if not isinstance(http, dict) or not stage or stage == "$default":
@@ -43,6 +47,21 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def bad_event_response(reason: str) -> dict[str, Any]:
+    """What API Gateway gets for an event Mangum cannot read: a 400 with the error body."""
+    error = ValidationException(
+        f"Malformed API Gateway event: {reason}", code="bad_event", status_code=400
+    )
+    record_request(0.0, error.error_type)
+    response = error_response(error)
+    return {
+        "statusCode": 400,
+        "headers": {"content-type": "application/json"},
+        "body": response.body.decode(),
+        "isBase64Encoded": False,
+    }
+
+
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
@@ -51,4 +70,9 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Answer one API Gateway event."""
     record_invocation()
-    return _asgi(strip_stage(event), context)
+    try:
+        return _asgi(strip_stage(event), context)
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # Mangum handles everything the app raises; what escapes it is an event it cannot parse.
+        logger.warning("malformed event", extra={"error": type(exc).__name__})
+        return bad_event_response(type(exc).__name__)

@@ -194,3 +194,22 @@ def test_cli_cold_start_base_path_and_system_info():
     assert info["memory_limit_mb"] == 512
     assert 0 < info["remaining_time_ms"] <= 29000
     assert info["log_group"] and info["log_stream"] and info["runtime"] and info["region"]
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda e: {k: v for k, v in e.items() if k != "requestContext"},
+        lambda e: {**e, "isBase64Encoded": True, "body": "!!!not base64!!!"},
+        lambda e: {},
+        lambda e: {"Records": [{"eventSource": "aws:sqs"}]},
+        lambda e: {**e, "requestContext": {**e["requestContext"], "http": None}},
+    ],
+    ids=["no-request-context", "bad-base64", "empty", "not-api-gateway", "http-null"],
+)
+def test_a_malformed_event_is_a_400_not_a_crash(lambda_env, mangle):
+    response = invoke.invoke(mangle(load("chat.json")))
+    assert response["statusCode"] == 400
+    body = json.loads(response["body"])
+    assert body["error"]["code"] == "bad_event" and body["success"] is False
+    assert invoke.invoke(load("health.json"))["statusCode"] == 200

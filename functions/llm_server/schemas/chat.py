@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
 KeySourceName = Literal["user", "server", "none"]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class HistoryMessage(BaseModel):
@@ -16,17 +25,17 @@ class HistoryMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: str
+    content: Text
 
 
 def _history_entry(value: object) -> str | HistoryMessage:
     """Accept a string or a `{role, content}` object, with one clear message for anything else."""
     if isinstance(value, str):
-        return value
+        return _no_nul(value)
     if isinstance(value, dict):
         role, content = value.get("role"), value.get("content")
         if role in ("user", "assistant") and isinstance(content, str) and len(value) == 2:
-            return HistoryMessage(role=role, content=content)
+            return HistoryMessage(role=role, content=_no_nul(content))
         raise ValueError(
             'an object entry needs exactly "role" ("user" or "assistant") and "content" (a string)'
         )
@@ -60,21 +69,21 @@ class ChatRequest(BaseModel):
         },
     )
 
-    session_id: str = Field("", max_length=256, description="Echoed back in the response.")
-    system_message: str = Field("", description="Replaces DEFAULT_SYSTEM_MESSAGE when not empty.")
-    user_message: str = Field(
+    session_id: Text = Field("", max_length=256, description="Echoed back in the response.")
+    system_message: Text = Field("", description="Replaces DEFAULT_SYSTEM_MESSAGE when not empty.")
+    user_message: Text = Field(
         "",
         validate_default=True,  # so a request without it is rejected, naming the field
         description="The message to answer. Required, not blank.",
     )
-    role: str = Field("", description="A role for the assistant, added as a `## Role` section.")
-    instructions: str = Field("", description="Added as an `## Instructions` section.")
+    role: Text = Field("", description="A role for the assistant, added as a `## Role` section.")
+    instructions: Text = Field("", description="Added as an `## Instructions` section.")
     conversation_history: list[HistoryEntry] = Field(
         default_factory=list,
         description='Earlier turns: "user: ..."/"assistant: ..." strings, plain strings '
         "(alternating, user first) or {role, content} objects.",
     )
-    memory_context: list[str] = Field(
+    memory_context: list[Text] = Field(
         default_factory=list, description="Facts listed in a `## Memory` section."
     )
     max_tokens: int | None = Field(
