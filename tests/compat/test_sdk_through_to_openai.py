@@ -29,7 +29,12 @@ def serve(fake, local=None, **overrides):
 
 
 def client(server, key=CALLER_KEY):
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{server.url}/v1",
+        api_key=key,
+        max_retries=0,
+        default_headers={"X-Api-Key": "client-1"},  # free mode needs a client credential
+    )
 
 
 def test_the_bearer_key_reaches_openai_and_the_stream_is_relayed(fake):

@@ -167,3 +167,19 @@ def test_the_table_matches_the_stores_and_access_is_scoped_to_it(template, cloud
                 if "dynamodb" in json.dumps(statement.get("Action")):
                     assert "Table" in json.dumps(statement["Resource"])
                     assert '"*"' not in json.dumps(statement["Resource"])
+
+
+def test_every_route_but_health_docs_and_preflight_needs_an_api_key(cloudformation):
+    paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
+    open_routes = {
+        ("/api/v1/health", "get"),
+        ("/docs", "get"),
+        ("/openapi.json", "get"),
+        ("/api/v1/chat", "options"),
+    }
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            required = operation.get("security") == [{"api_key": []}]
+            assert required != ((path, method) in open_routes), (path, method)
+    kinds = {r["Type"] for r in cloudformation["Resources"].values()}
+    assert {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"} <= kinds

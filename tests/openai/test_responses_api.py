@@ -36,7 +36,8 @@ def build_app(fake, server_key_store=None, **overrides):
 def chat(server, **fields):
     body = {"session_id": "oa-1", "user_message": "Hello there", **fields}
     started = time.monotonic()
-    response = httpx.post(f"{server.url}/api/v1/chat", json=body, timeout=30)
+    headers = {"X-Api-Key": "client-1"}  # identifies the client, as free mode requires
+    response = httpx.post(f"{server.url}/api/v1/chat", json=body, headers=headers, timeout=30)
     return response, time.monotonic() - started
 
 

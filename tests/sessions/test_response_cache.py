@@ -37,7 +37,8 @@ def server(fake):
 
 def ask(server, **fields):
     body = {"user_message": "What is 2+2?", "temperature": 0, "openai_api_key": KEY_A, **fields}
-    return httpx.post(f"{server.url}/api/v1/chat", json=body, timeout=30)
+    headers = {"X-Api-Key": "client-1"}  # free mode needs a client credential
+    return httpx.post(f"{server.url}/api/v1/chat", json=body, headers=headers, timeout=30)
 
 
 def test_a_repeated_deterministic_request_is_served_from_the_cache(fake, server, capsys):

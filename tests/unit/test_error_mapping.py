@@ -40,7 +40,8 @@ def serve(provider=None, local=None, **settings):
 
 def post_chat(server, **fields):
     body = {"user_message": "안녕", "session_id": "err-1", **fields}
-    return httpx.post(f"{server.url}/api/v1/chat", json=body, timeout=30)
+    headers = {"X-Api-Key": "client-1"}  # free mode needs a client credential
+    return httpx.post(f"{server.url}/api/v1/chat", json=body, headers=headers, timeout=30)
 
 
 @pytest.mark.parametrize(

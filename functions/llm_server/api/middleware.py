@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import time
 import uuid
@@ -13,6 +15,7 @@ from llm_server.api.errors import error_response, is_openai_path
 from llm_server.exceptions import ValidationException
 from llm_server.utils.logging import logger
 from llm_server.utils.metrics import record_request
+from llm_server.utils.redact import key_fingerprint
 from llm_server.utils.request_context import start_request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -33,7 +36,11 @@ class RequestContextMiddleware:
             return
         request_id = _request_id(scope)
         started = time.perf_counter()
-        fields = start_request(_deadline(scope, self.lambda_margin_seconds), request_id=request_id)
+        fields = start_request(
+            _deadline(scope, self.lambda_margin_seconds),
+            request_id=request_id,
+            client=client_identity(scope),
+        )
         finished = False
 
         def finish() -> None:
@@ -144,6 +151,27 @@ def _header_problem(scope: Scope, limit: int) -> ValidationException | None:
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
+
+
+def client_identity(scope: Scope) -> str | None:
+    """Who the client is: API Gateway's API key id, or a hash of `X-Api-Key` (local runs).
+
+    On Lambda through Mangum the request context is in the event; behind the Web Adapter it is
+    in the `x-amzn-request-context` header. A value from an unvalidated header is only trusted as
+    an identity where API Gateway has validated the key (AWS), or on a local server.
+    """
+    event: dict[str, Any] = scope.get("aws.event") or {}
+    context = event.get("requestContext")
+    headers = dict(scope.get("headers", []))
+    if context is None and b"x-amzn-request-context" in headers:
+        with contextlib.suppress(ValueError):
+            context = json.loads(headers[b"x-amzn-request-context"])
+    identity = (context or {}).get("identity") if isinstance(context, dict) else None
+    key_id = identity.get("apiKeyId") if isinstance(identity, dict) else None
+    if isinstance(key_id, str) and key_id:
+        return f"apikey:{key_id}"
+    api_key = headers.get(b"x-api-key")
+    return f"key:{key_fingerprint(api_key.decode('latin-1'))}" if api_key else None
 
 
 def _request_id(scope: Scope) -> str:

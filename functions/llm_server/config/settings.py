@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     session_max_tokens: int = Field(2000, ge=0)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
 
+    # Free mode: the server's key, for identified clients within quotas
+    free_mode_enabled: bool = True
+    free_mode_requests_per_minute: int = Field(10, ge=1)
+    free_mode_tokens_per_day: int = Field(100_000, ge=1)
+
     # Response cache (per warm container)
     cache_enabled: bool = True
     cache_max_entries: int = Field(1000, ge=1)

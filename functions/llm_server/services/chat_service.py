@@ -24,6 +24,7 @@ from llm_server.exceptions import (
 from llm_server.providers.base import ChatMessage, ChatProvider, Generation, GenerationRequest
 from llm_server.schemas.chat import ChatRequest, ChatResponse
 from llm_server.services.api_keys import NO_KEY, KeySource, SelectedKey, select_api_key
+from llm_server.services.free_mode import FreeModeQuota
 from llm_server.services.prompt import compose_system_prompt, parse_history
 from llm_server.services.response_cache import ResponseCache
 from llm_server.services.server_key import ServerKeyStore
@@ -31,7 +32,7 @@ from llm_server.stores.sessions import SessionStore, StoredTurn
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.logging import logger
 from llm_server.utils.metrics import record_cache_hit, record_generation
-from llm_server.utils.request_context import annotate
+from llm_server.utils.request_context import annotate, current_fields
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class ChatService:
         server_key: ServerKeyStore,
         sessions: SessionStore | None = None,
         cache: ResponseCache | None = None,
+        quota: FreeModeQuota | None = None,
     ) -> None:
         self._settings = settings
         self._openai = openai
@@ -80,6 +82,7 @@ class ChatService:
         self._server_key = server_key
         self._sessions = sessions
         self._cache = cache
+        self._quota = quota
         self._limiter = ConcurrencyLimiter(settings.max_concurrent_requests)
 
     @classmethod
@@ -91,14 +94,15 @@ class ChatService:
         local: ChatProvider | None = None,
         server_key: ServerKeyStore | None = None,
         sessions: SessionStore | None = None,
+        quota: FreeModeQuota | None = None,
     ) -> ChatService:
-        """Wire the real providers, key store, session store and cache from settings.
+        """Wire the real providers, key store, session store, quota and cache from settings.
 
         Anything passed in replaces what the settings would build (tests inject this way).
         """
         from llm_server.providers.local_llama import LocalLlamaProvider
         from llm_server.providers.openai_responses import OpenAIResponsesProvider, RetryPolicy
-        from llm_server.stores.factory import session_store
+        from llm_server.stores.factory import quota_store, session_store
 
         if sessions is None and settings.sessions_enabled:
             sessions = session_store(settings)
@@ -121,6 +125,12 @@ class ChatService:
             server_key=server_key or ServerKeyStore(settings),
             sessions=sessions,
             cache=cache,
+            quota=quota
+            or FreeModeQuota(
+                quota_store(settings),
+                settings.free_mode_requests_per_minute,
+                settings.free_mode_tokens_per_day,
+            ),
         )
 
     @property
@@ -214,6 +224,7 @@ class ChatService:
             if cached is not None:
                 record_cache_hit()
                 return Outcome(cached, KeySource(request.key_source), request.temperature, 0.0)
+        client = await self._admit(request)
         async with self._limiter.slot():
             started = time.perf_counter()
             try:
@@ -222,17 +233,20 @@ class ChatService:
                 raise self._rejected_key(request.key_source, turn.key_param) from None
             if cache_key is not None:
                 self._cache.put(cache_key, generation)
+            await self._spend(client, generation)
             return self._finish(generation, request, started)
 
     async def run_stream(self, turn: Turn) -> AsyncIterator[str | Outcome]:
         """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed."""
         provider, request = self._prepare(turn)
+        client = await self._admit(request)
         async with self._limiter.slot():
             started = time.perf_counter()
             stream = provider.stream(request)
             try:
                 async for item in stream:
                     if isinstance(item, Generation):
+                        await self._spend(client, item)
                         yield self._finish(item, request, started)
                     else:
                         yield item
@@ -240,6 +254,18 @@ class ChatService:
                 raise self._rejected_key(request.key_source, turn.key_param) from None
             finally:
                 await stream.aclose()
+
+    async def _admit(self, request: GenerationRequest) -> str | None:
+        """For a request on the server's key: the client, once admitted by the free-mode quota."""
+        if request.key_source != KeySource.SERVER or self._quota is None:
+            return None
+        client = current_fields().get("client")
+        await self._quota.admit(client)
+        return client
+
+    async def _spend(self, client: str | None, generation: Generation) -> None:
+        if client is not None and self._quota is not None:
+            await self._quota.spend(client, generation.total_tokens)
 
     def _cache_key(self, provider: ChatProvider, request: GenerationRequest) -> str | None:
         """The cache key, or None when this request is not cached (see CACHE_ANY_TEMPERATURE)."""
@@ -323,18 +349,23 @@ class ChatService:
             mode == "auto" and turn.model and turn.model == self.local_model_name
         ):
             return self._local, NO_KEY
-        key = select_api_key(turn.caller_key, turn.free_mode, self._server_key.get, turn.key_param)
+        free_mode = turn.free_mode and self._settings.free_mode_enabled
+        key = select_api_key(turn.caller_key, free_mode, self._server_key.get, turn.key_param)
         if key.source is not KeySource.NONE:
             return self._openai, key
         if mode == "auto":
             return self._local, NO_KEY
         raise AuthenticationException(
             f"An OpenAI API key is required: send {turn.key_param}, or use free mode to use the "
-            "server's key"
-            + ("" if self._server_key.configured else " (this server has none configured)"),
+            "server's key" + self._free_mode_note(),
             code="missing_api_key",
             param=turn.key_param,
         )
+
+    def _free_mode_note(self) -> str:
+        if not self._settings.free_mode_enabled:
+            return " (free mode is switched off on this server)"
+        return "" if self._server_key.configured else " (this server has none configured)"
 
     @staticmethod
     def _rejected_key(source: str, key_param: str) -> LLMServerException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_server.config.settings import Settings
+from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
 from llm_server.stores.sessions import DynamoDBSessionStore, SessionStore, SQLiteSessionStore
 
 
@@ -15,6 +16,13 @@ def session_store(settings: Settings, dynamodb_client: Any = None) -> SessionSto
             settings.dynamodb_table, settings.session_ttl_seconds, dynamodb_client
         )
     return SQLiteSessionStore(settings.store_path, settings.session_ttl_seconds)
+
+
+def quota_store(settings: Settings, dynamodb_client: Any = None) -> QuotaStore:
+    """The store of free-mode quota counters."""
+    if settings.store == "dynamodb":
+        return DynamoDBQuotaStore(settings.dynamodb_table, dynamodb_client)
+    return SQLiteQuotaStore(settings.store_path)
 
 
 def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
