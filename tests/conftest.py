@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from helpers.aws import moto_server
 from helpers.fake_openai import FakeOpenAI
 from helpers.live_server import LiveServer
+from helpers.logs import capture_logs
 from helpers.settings import make_settings
 from llm_server.app import create_app
 from llm_server.providers.local_llama import LocalLlamaProvider
@@ -56,3 +58,15 @@ def fake() -> Iterator[FakeOpenAI]:
     """A Responses API server on loopback, standing in for OpenAI."""
     with FakeOpenAI() as server:
         yield server
+
+
+FULL_KEY = re.compile(r"sk-[A-Za-z0-9_-]{20,}")
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_any_log_line() -> Iterator[None]:
+    """Every test: no log line written while it ran may contain a whole API key."""
+    with capture_logs() as logs:
+        yield
+    leaked = FULL_KEY.findall(logs.text)
+    assert not leaked, f"a log line contains an API key: {leaked[0][:8]}..."
