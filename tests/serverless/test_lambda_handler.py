@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import invoke
@@ -41,6 +42,8 @@ def lambda_env():
     for name in ("OPENAI_API_KEY", "OPENAI_SECRET_NAME", "LLM_PROVIDER"):
         os.environ.pop(name, None)
     os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+    os.environ["CACHE_ENABLED"] = "false"  # every invocation really runs the model
+    os.environ["STORE_PATH"] = str(Path(tempfile.mkdtemp()) / "store.sqlite3")
     invoke.use_lambda_environment()
     get_settings.cache_clear()
     yield

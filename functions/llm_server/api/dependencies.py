@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import Request
 
 from llm_server.config.settings import Settings
 from llm_server.services.chat_service import ChatService
-from llm_server.services.idempotency import IdempotencyGuard
+
+if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package loads boto3
+    from llm_server.services.idempotency import IdempotencyGuard
 
 
 def get_chat_service(request: Request) -> ChatService:
@@ -23,6 +27,7 @@ def get_idempotency_guard(request: Request) -> IdempotencyGuard:
     """The app's idempotency guard, built on first use (its store may need boto3)."""
     guard = getattr(request.app.state, "idempotency", None)
     if guard is None:
+        from llm_server.services.idempotency import IdempotencyGuard
         from llm_server.stores.factory import idempotency_layer
 
         settings = request.app.state.settings

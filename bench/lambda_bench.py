@@ -1,0 +1,176 @@
+"""What a Lambda user pays for: cold start, warm overhead, package size, memory.
+
+    make bench-lambda    (runs `sam build` first; or: python bench/lambda_bench.py)
+
+- Cold start: a fresh Python process imports the handler and answers its first API Gateway
+  event (system info, and a chat through the OpenAI path to a Responses API server on loopback),
+  next to a bare FastAPI + Mangum handler, in the same run; medians of --runs.
+- Warm overhead: handler time minus the upstream call's own time, per invocation, in-process.
+- Size: the zipped function and dependency layer that `sam build` produced, biggest contributors.
+- Memory: peak RSS of a process after its first chat invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "tests"), str(ROOT / "events")]
+
+from helpers.fake_openai import FakeOpenAI  # noqa: E402
+
+KEY = "sk-bench-" + "b" * 40
+BARE = """
+from fastapi import FastAPI
+from mangum import Mangum
+app = FastAPI()
+@app.get("/api/v1/system/info")
+def info():
+    return {"ok": True}
+handler = Mangum(app, lifespan="off")
+"""
+COLD = """
+import json, sys, time
+started = time.perf_counter()
+sys.path[:0] = {paths!r}
+{load}
+from invoke import LambdaContext
+event = json.loads({event!r})
+response = handler(event, LambdaContext())
+assert response["statusCode"] == 200, response
+import resource
+print(json.dumps({{"seconds": time.perf_counter() - started,
+                  "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+"""
+
+
+def event(path: str, body: dict | None = None) -> str:
+    base = json.loads((ROOT / "events" / "system-info.json").read_text())
+    base["rawPath"] = base["requestContext"]["http"]["path"] = path
+    if body is not None:
+        base["requestContext"]["http"]["method"] = "POST"
+        base["headers"]["content-type"] = "application/json"
+        base["body"] = json.dumps(body)
+    return json.dumps(base)
+
+
+def lambda_env(upstream: str) -> dict[str, str]:
+    from invoke import LAMBDA_ENV
+
+    return {
+        **os.environ,
+        **LAMBDA_ENV,
+        "LLM_PROVIDER": "openai",
+        "OPENAI_BASE_URL": upstream,
+        "STORE_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite3"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def cold(load: str, event_json: str, env: dict[str, str], runs: int) -> tuple[float, int]:
+    script = COLD.format(
+        paths=[str(ROOT / "functions"), str(ROOT / "events")], load=load, event=event_json
+    )
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        samples.append(json.loads(out.strip().splitlines()[-1]))
+    seconds = statistics.median(s["seconds"] for s in samples)
+    return seconds, max(s["max_rss_kib"] for s in samples)
+
+
+def warm_overhead(upstream: str, invocations: int) -> list[float]:
+    os.environ.update(lambda_env(upstream))
+    from invoke import LambdaContext
+
+    from helpers.logs import capture_logs
+    from llm_server.lambda_handler import handler
+    from llm_server.utils.logging import logger
+
+    logger.setLevel("INFO")  # the "upstream call" line carries the upstream's own latency
+    for std_handler in logging.getLogger(logger.name).handlers:
+        std_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
+    chat = json.loads(event("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY}))
+    handler(chat, LambdaContext())  # warm
+    overheads = []
+    for _ in range(invocations):
+        with capture_logs() as logs:
+            started = time.perf_counter()
+            handler(chat, LambdaContext())
+            total_ms = (time.perf_counter() - started) * 1000
+        upstream_ms = next(
+            r["latency_ms"] for r in logs.records() if r["message"] == "upstream call"
+        )
+        overheads.append(total_ms - upstream_ms)
+    return overheads
+
+
+def zipped_size(folder: Path) -> tuple[int, dict[str, int]]:
+    buffer = io.BytesIO()
+    parts: dict[str, int] = {}
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                before = buffer.tell()
+                archive.write(path, path.relative_to(folder))
+                top = path.relative_to(folder).parts[:2]
+                parts["/".join(top)] = parts.get("/".join(top), 0) + buffer.tell() - before
+    return buffer.tell(), parts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--invocations", type=int, default=300)
+    args = parser.parse_args()
+    mib = 1024 * 1024
+
+    with FakeOpenAI() as upstream:
+        env = lambda_env(upstream.url)
+        info = event("/api/v1/system/info")
+        chat = event("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY})
+        ours = "from llm_server.lambda_handler import handler"
+        bare, _ = cold(f"exec({BARE!r})", info, env, args.runs)
+        info_s, _ = cold(ours, info, env, args.runs)
+        chat_s, chat_rss = cold(ours, chat, env, args.runs)
+        print(f"cold start, median of {args.runs} fresh processes (import + first event):")
+        print(f"  bare FastAPI+Mangum      {bare * 1000:7.0f} ms")
+        print(f"  system info              {info_s * 1000:7.0f} ms  ({info_s / bare:.2f}x bare)")
+        print(f"  chat via OpenAI SDK      {chat_s * 1000:7.0f} ms  ({chat_s / bare:.2f}x bare)")
+        print(f"peak RSS after a cold chat invocation: {chat_rss / 1024:.0f} MiB")
+
+        overheads = warm_overhead(upstream.url, args.invocations)
+        q = statistics.quantiles(overheads, n=100)
+        print(f"warm overhead (handler minus upstream), {args.invocations} invocations:")
+        print(f"  p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
+
+    build = ROOT / ".aws-sam" / "build"
+    if build.exists():
+        total = 0
+        for name in ("ChatFunction", "DependenciesLayer"):
+            size, parts = zipped_size(build / name)
+            total += size
+            print(f"{name} zipped: {size / mib:.2f} MiB")
+            biggest = sorted(parts.items(), key=lambda kv: -kv[1])[:6]
+            for part, part_size in biggest:
+                print(f"    {part:<40} {part_size / mib:6.2f} MiB")
+        print(f"function + layer zipped: {total / mib:.2f} MiB")
+    else:
+        print("no .aws-sam/build: run `sam build` (make sam-check) for the size figures")
+
+
+if __name__ == "__main__":
+    main()
