@@ -11,7 +11,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda soak fuzz help
+.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +63,9 @@ bench-ttft: $(VENV)/.dev  ## Time to first token through the server vs the provi
 
 bench-lambda: $(VENV)/.dev sam-check  ## Cold start, warm overhead, package size, memory
 	$(PY) bench/lambda_bench.py
+
+bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
+	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py
 
 soak: $(VENV)/.dev  ## On-demand soak and SIGTERM-under-load run against the local server
 	PYTHONPATH=functions:tests $(PY) bench/soak.py

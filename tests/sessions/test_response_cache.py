@@ -104,3 +104,36 @@ def test_the_key_never_contains_the_api_key():
     )
     key = ResponseCache.key_for("openai", request)
     assert len(key) == 64 and KEY_A not in key
+
+
+def test_warm_containers_share_answers_through_dynamodb(fake, moto_endpoint):
+    from helpers.stores import dynamodb_table
+    from llm_server.services.response_cache import ResponseCache
+    from llm_server.stores.shared_cache import DynamoDBSharedCache
+
+    table, dynamodb = dynamodb_table(moto_endpoint)
+
+    def container():
+        settings = make_settings(
+            openai_base_url=fake.url,
+            cache_enabled=True,
+            sessions_enabled=False,
+            store="dynamodb",
+            dynamodb_table=table,
+            cache_shared=True,
+        )
+        shared = DynamoDBSharedCache(table, settings.cache_ttl_seconds, dynamodb)
+        service = ChatService.from_settings(
+            settings,
+            local=FailingProvider(AssertionError("no local model here"), name="local"),
+            cache=ResponseCache(100, 300, shared=shared),
+        )
+        return LiveServer(create_app(settings, service))
+
+    with container() as one, container() as two:
+        first = ask(one)
+        second = ask(two)
+    assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT"
+    assert second.json()["response_text"] == first.json()["response_text"]
+    assert second.json()["created_at"] == first.json()["created_at"]
+    assert len(fake.seen) == 1

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(1000, ge=1)
     cache_ttl_seconds: int = Field(300, ge=1)
     cache_any_temperature: bool = False
+    cache_shared: bool = False
 
     # Providers
     llm_provider: Literal["auto", "local", "openai"] = "auto"

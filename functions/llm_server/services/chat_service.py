@@ -95,6 +95,7 @@ class ChatService:
         server_key: ServerKeyStore | None = None,
         sessions: SessionStore | None = None,
         quota: FreeModeQuota | None = None,
+        cache: ResponseCache | None = None,
     ) -> ChatService:
         """Wire the real providers, key store, session store, quota and cache from settings.
 
@@ -102,13 +103,16 @@ class ChatService:
         """
         from llm_server.providers.local_llama import LocalLlamaProvider
         from llm_server.providers.openai_responses import OpenAIResponsesProvider, RetryPolicy
-        from llm_server.stores.factory import quota_store, session_store
+        from llm_server.stores.factory import quota_store, session_store, shared_cache
 
         if sessions is None and settings.sessions_enabled:
             sessions = session_store(settings)
-        cache = None
-        if settings.cache_enabled:
-            cache = ResponseCache(settings.cache_max_entries, settings.cache_ttl_seconds)
+        if cache is None and settings.cache_enabled:
+            cache = ResponseCache(
+                settings.cache_max_entries,
+                settings.cache_ttl_seconds,
+                shared=shared_cache(settings),
+            )
 
         return cls(
             settings,
@@ -219,7 +223,7 @@ class ChatService:
         provider, request = self._prepare(turn)
         cache_key = self._cache_key(provider, request)
         if cache_key is not None:
-            cached = self._cache.get(cache_key)
+            cached = await self._cache.lookup(cache_key)
             annotate(cache="HIT" if cached else "MISS")
             if cached is not None:
                 record_cache_hit()
@@ -232,7 +236,7 @@ class ChatService:
             except AuthenticationException:
                 raise self._rejected_key(request.key_source, turn.key_param) from None
             if cache_key is not None:
-                self._cache.put(cache_key, generation)
+                await self._cache.store(cache_key, generation)
             await self._spend(client, generation)
             return self._finish(generation, request, started)
 

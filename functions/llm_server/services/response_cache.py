@@ -3,19 +3,34 @@
 The key is a hash of every input that changes the answer (provider, model, system prompt,
 messages, temperature, max_tokens) and of who pays: the key source and, for a caller's own key,
 its fingerprint, so one caller's paid answer is never served to another. Only successes are
-stored. By default only deterministic requests (temperature 0) are cached.
+stored. By default only deterministic requests (temperature 0) are cached. With a shared tier
+(`CACHE_SHARED`, DynamoDB), warm containers also serve each other's answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from llm_server.providers.base import Generation, GenerationRequest
 from llm_server.utils.redact import key_fingerprint
+
+
+class SharedCache(Protocol):
+    """A cache tier every warm container sees (the DynamoDB table)."""
+
+    def get(self, key: str) -> Generation | None:
+        """The stored reply, or None."""
+        ...
+
+    def put(self, key: str, generation: Generation) -> None:
+        """Store a reply for the TTL."""
+        ...
 
 
 class ResponseCache:
@@ -26,11 +41,28 @@ class ResponseCache:
         max_entries: int,
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedCache | None = None,
     ) -> None:
         self._max_entries = max_entries
         self._ttl = ttl_seconds
         self._clock = clock
+        self._shared = shared
         self._entries: OrderedDict[str, tuple[float, Generation]] = OrderedDict()
+
+    async def lookup(self, key: str) -> Generation | None:
+        """The entry kept here, else the shared tier's (then kept here too)."""
+        generation = self.get(key)
+        if generation is None and self._shared is not None:
+            generation = await asyncio.to_thread(self._shared.get, key)
+            if generation is not None:
+                self.put(key, generation)
+        return generation
+
+    async def store(self, key: str, generation: Generation) -> None:
+        """Keep a reply here and, if configured, in the shared tier."""
+        self.put(key, generation)
+        if self._shared is not None:
+            await asyncio.to_thread(self._shared.put, key, generation)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -18,6 +18,15 @@ def session_store(settings: Settings, dynamodb_client: Any = None) -> SessionSto
     return SQLiteSessionStore(settings.store_path, settings.session_ttl_seconds)
 
 
+def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:
+    """The response cache's shared tier, when `CACHE_SHARED` and the store is DynamoDB."""
+    if not (settings.cache_shared and settings.store == "dynamodb"):
+        return None
+    from llm_server.stores.shared_cache import DynamoDBSharedCache
+
+    return DynamoDBSharedCache(settings.dynamodb_table, settings.cache_ttl_seconds, dynamodb_client)
+
+
 def quota_store(settings: Settings, dynamodb_client: Any = None) -> QuotaStore:
     """The store of free-mode quota counters."""
     if settings.store == "dynamodb":

@@ -1,0 +1,56 @@
+"""The response cache's shared tier: items `pk = cache#<hash>` of the DynamoDB table.
+
+Warm containers each keep their own LRU; with `CACHE_SHARED=true` a miss there asks this tier,
+so an answer one container paid for serves the others until its TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from llm_server.providers.base import Generation
+
+
+class DynamoDBSharedCache:
+    """Generations by cache key, with a TTL, in the shared table."""
+
+    def __init__(self, table_name: str, ttl_seconds: int, client: Any = None) -> None:
+        self._table = table_name
+        self._ttl = ttl_seconds
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, created on first use."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def get(self, key: str) -> Generation | None:
+        """The stored generation, unless absent or expired (TTL deletion lags)."""
+        item = self.client.get_item(TableName=self._table, Key=_key(key)).get("Item")
+        if not item or int(item["expiration"]["N"]) <= int(time.time()):
+            return None
+        data = json.loads(item["generation"]["S"])
+        data["created_at"] = datetime.fromisoformat(data["created_at"])
+        return Generation(**data)
+
+    def put(self, key: str, generation: Generation) -> None:
+        """Store a generation for the TTL."""
+        data = {**asdict(generation), "created_at": generation.created_at.isoformat()}
+        item = {
+            **_key(key),
+            "generation": {"S": json.dumps(data, ensure_ascii=False)},
+            "expiration": {"N": str(int(time.time()) + self._ttl)},
+        }
+        self.client.put_item(TableName=self._table, Item=item)
+
+
+def _key(key: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"cache#{key}"}, "sk": {"S": "response"}}
