@@ -17,7 +17,11 @@ from llm_server.config.settings import Settings
 from llm_server.utils.logging import SERVICE_NAME
 from llm_server.utils.metrics import NAMESPACE, MetricName
 
-ENV_NOT_SETTINGS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+ENV_NOT_SETTINGS = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_TRACE_DISABLED",
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """The real Lambda handler (Mangum + Powertools) with every API Gateway event in `events/`."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -46,6 +47,11 @@ def lambda_env():
     os.environ["STORE_PATH"] = str(Path(tempfile.mkdtemp()) / "store.sqlite3")
     invoke.use_lambda_environment()
     get_settings.cache_clear()
+    # The handler builds its app at import: rebuild it under this environment, whatever
+    # imported it before.
+    for name in ("llm_server.asgi", "llm_server.lambda_handler"):
+        if name in sys.modules:
+            importlib.reload(sys.modules[name])
     yield
     os.environ.clear()
     os.environ.update(saved)
