@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.sqlite import SQLiteFile
 
 SCHEMA = (
@@ -68,21 +69,8 @@ class SQLiteQuotaStore:
         return row[0] if row else 0
 
 
-class DynamoDBQuotaStore:
+class DynamoDBQuotaStore(DynamoDBTable):
     """Quota counters as items `pk = quota#<client>`, `sk = <window>` of the shared table."""
-
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        """The DynamoDB client, created on first use."""
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def add(self, client: str, window: str, amount: int, limit: int | None, ttl: int) -> bool:
         """One conditional `UpdateItem ADD`: atomic across containers."""

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.sqlite import SQLiteFile
 
 
@@ -91,22 +92,12 @@ class SQLiteSessionStore:
         return cursor.rowcount
 
 
-class DynamoDBSessionStore:
+class DynamoDBSessionStore(DynamoDBTable):
     """Sessions in the DynamoDB table (`pk`, `sk`, TTL attribute `expiration`)."""
 
     def __init__(self, table_name: str, ttl_seconds: int, client: Any = None) -> None:
-        self._table = table_name
+        super().__init__(table_name, client)
         self._ttl = ttl_seconds
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        """The DynamoDB client, created on first use (boto3 loads only on this path)."""
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def append(self, session_id: str, turn: StoredTurn) -> None:
         """Put the turn as its own item; the sort key is unique, so nothing is overwritten."""

@@ -13,24 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from llm_server.providers.base import Generation
+from llm_server.stores.dynamodb import DynamoDBTable
 
 
-class DynamoDBSharedCache:
+class DynamoDBSharedCache(DynamoDBTable):
     """Generations by cache key, with a TTL, in the shared table."""
 
     def __init__(self, table_name: str, ttl_seconds: int, client: Any = None) -> None:
-        self._table = table_name
+        super().__init__(table_name, client)
         self._ttl = ttl_seconds
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        """The DynamoDB client, created on first use."""
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def get(self, key: str) -> Generation | None:
         """The stored generation, unless absent or expired (TTL deletion lags)."""

@@ -1,0 +1,22 @@
+"""What the DynamoDB stores share: the table's name and a client made on first use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DynamoDBTable:
+    """Base of the stores kept in the one DynamoDB table (`pk`, `sk`, TTL `expiration`)."""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self._table = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, created on first use (boto3 loads only on this path)."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
