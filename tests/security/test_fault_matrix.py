@@ -24,6 +24,14 @@ FAULTS = {
     "reset": (Step(reset=True), 502),
     "malformed": (Step(status=200, raw=b"<html>gateway</html>"), 502),
     "truncated": (Step(status=200, raw=b'{"id": "resp_1", "output": [{"type": "mess'), 502),
+    "malformed-events": (
+        Step(
+            status=200,
+            raw=b"event: response.created\ndata: {not json\n\n",
+            headers={"content-type": "text/event-stream"},
+        ),
+        502,
+    ),
 }
 ROUTES = {
     "chat": ("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY}),

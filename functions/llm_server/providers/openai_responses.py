@@ -108,16 +108,14 @@ class OpenAIResponsesProvider:
                     final = event.response
                 elif event.type in ("response.failed", "error"):
                     raise _stream_failure(event)
-        except openai.APIError as exc:
+        except (openai.APIError, ValueError) as exc:  # ValueError: an event that is not JSON
             error = map_openai_error(exc)
             self._log_call(request, started, attempts, error=error)
             raise error from None
         finally:
             await events.close()
         if final is None:
-            raise OpenAIClientException(
-                "The model provider's stream ended without a result", code="upstream_malformed"
-            )
+            raise _malformed()
         generation = _to_generation(final, attempts)
         self._log_call(request, started, attempts, generation=generation, response=final)
         yield generation
@@ -154,7 +152,7 @@ class OpenAIResponsesProvider:
         if budget <= 0:
             raise UpstreamTimeoutException("The model provider did not answer in time")
         try:
-            return await client.responses.create(
+            result = await client.responses.create(
                 model=request.model,
                 input=[{"role": m.role, "content": m.content} for m in request.messages],
                 instructions=request.instructions or openai.NOT_GIVEN,
@@ -169,9 +167,10 @@ class OpenAIResponsesProvider:
                 raise _Retryable(error, error.retry_after) from None
             raise error from None
         except ValueError:  # a 200 whose body is not the JSON it should be
-            raise OpenAIClientException(
-                "The model provider sent a malformed response", code="upstream_malformed"
-            ) from None
+            raise _malformed() from None
+        if not stream and not hasattr(result, "usage"):  # the SDK gave up parsing: raw text
+            raise _malformed()
+        return result
 
     def _client_for(self, key: str) -> AsyncOpenAI:
         """Reuse a client per key (so a warm container keeps its connections), LRU-bounded."""
@@ -234,6 +233,12 @@ def _is_retryable(exc: Exception) -> bool:
     return isinstance(status, int) and (status in RETRYABLE_STATUS or status >= 500)
 
 
+def _malformed() -> OpenAIClientException:
+    return OpenAIClientException(
+        "The model provider sent a malformed response", code="upstream_malformed"
+    )
+
+
 def _stream_failure(event: Any) -> OpenAIClientException:
     error = getattr(getattr(event, "response", None), "error", None) or event
     message = redact_keys(str(getattr(error, "message", "") or "unknown error"))
@@ -286,9 +291,7 @@ def map_openai_error(exc: Exception) -> LLMServerException:
         )
     if isinstance(status, int):
         return OpenAIClientException(f"The model provider failed with status {status}: {reason}")
-    return OpenAIClientException(
-        "The model provider sent a malformed response", code="upstream_malformed"
-    )
+    return _malformed()
 
 
 def _upstream_message(exc: Exception) -> str:
