@@ -77,7 +77,7 @@ def test_fault_gives_its_status_in_bounded_time(fake, server, route, fault, stre
     response = post(server, route, stream)
     elapsed = time.monotonic() - started
     assert response.status_code == status, response.text
-    assert elapsed < 3.0
+    assert elapsed < 5.0  # a 1.5 s budget, with room for a loaded CI machine
     assert KEY not in response.text
     assert_healthy(server)
     assert post(server, route).status_code == 200  # and the next request is served

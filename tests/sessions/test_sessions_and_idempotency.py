@@ -175,13 +175,15 @@ def test_an_idempotent_retry_returns_the_first_result_with_one_model_call(
 
 def test_in_flight_duplicate_is_409_and_failures_are_forgotten(kind, moto_endpoint, fake):
     live, _ = serve(kind, moto_endpoint, fake, openai_max_retries=0)
-    fake.enqueue(Step(delay=1.5))
+    fake.enqueue(Step(delay=2))
     with live as server, concurrent.futures.ThreadPoolExecutor(1) as pool:
         headers = {"Idempotency-Key": "slow-1"}
         body = {"user_message": "slow", "openai_api_key": KEY}
         url = f"{server.url}/api/v1/chat"
         slow = pool.submit(httpx.post, url, json=body, headers=headers, timeout=30)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while not fake.seen and time.monotonic() < deadline:  # the first is now in progress
+            time.sleep(0.01)
         duplicate = httpx.post(url, json=body, headers=headers)
         assert slow.result().status_code == 200
         fake.enqueue(Step(status=500))
