@@ -38,13 +38,23 @@ def error_response(
     The body is `ErrorResponse` (the chat response shape), or for the OpenAI-compatible API
     OpenAI's `{"error": {...}}`, so OpenAI's SDKs raise their matching exception classes.
     """
-    annotate(error_type=exc.error_type, error_code=exc.code)
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if openai_shape:  # OpenAI answers bad parameters with 400, never 422
+        annotate(error_type=exc.error_type, error_code=exc.code)
         status = 400 if exc.status_code == 422 else exc.status_code
         return JSONResponse(openai_error_body(exc), status_code=status, headers=headers)
+    body = error_body(exc, session_id)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def error_body(exc: LLMServerException, session_id: str | None = None) -> dict[str, Any]:
+    """The `ErrorResponse` body for an exception; `session_id` defaults to the request's.
+
+    Also records the error on the request's log line (the stream error event uses this too).
+    """
+    annotate(error_type=exc.error_type, error_code=exc.code)
     if session_id is None:
         session_id = str(current_fields().get("session_id", ""))
     body = ErrorResponse(
@@ -53,7 +63,7 @@ def error_response(
         error_message=exc.message,
         error=ErrorDetail(type=exc.error_type, code=exc.code, message=exc.message, param=exc.param),
     )
-    return JSONResponse(body.model_dump(mode="json"), status_code=exc.status_code, headers=headers)
+    return body.model_dump(mode="json")
 
 
 def openai_error_body(exc: LLMServerException) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from llm_server.api.dependencies import get_chat_service, get_idempotency_guard
-from llm_server.api.errors import error_response
+from llm_server.api.errors import error_body
 from llm_server.api.streaming import primed, sse, sse_response
 from llm_server.exceptions import LLMServerException, ValidationException
 from llm_server.schemas.chat import ChatRequest, ChatResponse, ErrorResponse
@@ -79,7 +78,7 @@ async def _chat_events(stream: AsyncIterator[str | ChatResponse]) -> AsyncIterat
             else:
                 yield sse(item.model_dump(mode="json"), event="done")
     except LLMServerException as exc:
-        yield sse(json.loads(error_response(exc).body), event="error")
+        yield sse(error_body(exc), event="error")
 
 
 @router.get("/sessions/{session_id}", tags=["sessions"])
