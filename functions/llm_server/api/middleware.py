@@ -34,12 +34,13 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        headers = dict(scope.get("headers", []))  # read once; the helpers below share it
+        request_id = _request_id(scope, headers)
         started = time.perf_counter()
         fields = start_request(
             _deadline(scope, self.lambda_margin_seconds),
             request_id=request_id,
-            client=client_identity(scope),
+            client=client_identity(scope, headers),
         )
         finished = False
 
@@ -67,7 +68,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            problem = _header_problem(scope, self.max_body_bytes)
+            problem = _header_problem(headers, self.max_body_bytes)
             replay = None if problem else await self._read_body(receive)
             if problem is None and replay is None:
                 problem = _too_large(self.max_body_bytes)
@@ -130,9 +131,8 @@ def _too_large(limit: int) -> ValidationException:
     )
 
 
-def _header_problem(scope: Scope, limit: int) -> ValidationException | None:
+def _header_problem(headers: dict[bytes, bytes], limit: int) -> ValidationException | None:
     """Reject, before reading it, a body that is declared too large or is not JSON."""
-    headers = dict(scope.get("headers", []))
     try:
         length = int(headers.get(b"content-length", b"0"))
     except ValueError:
@@ -153,7 +153,7 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def client_identity(scope: Scope) -> str | None:
+def client_identity(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
     """Who the client is: API Gateway's API key id, or a hash of `X-Api-Key` (local runs).
 
     On Lambda through Mangum the request context is in the event; behind the Web Adapter it is
@@ -162,7 +162,6 @@ def client_identity(scope: Scope) -> str | None:
     """
     event: dict[str, Any] = scope.get("aws.event") or {}
     context = event.get("requestContext")
-    headers = dict(scope.get("headers", []))
     if context is None and b"x-amzn-request-context" in headers:
         with contextlib.suppress(ValueError):
             context = json.loads(headers[b"x-amzn-request-context"])
@@ -174,15 +173,11 @@ def client_identity(scope: Scope) -> str | None:
     return f"key:{key_fingerprint(api_key.decode('latin-1'))}" if api_key else None
 
 
-def _request_id(scope: Scope) -> str:
+def _request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:
     """The API Gateway request id on Lambda, a sane caller `X-Request-Id`, or a new one."""
     event: dict[str, Any] = scope.get("aws.event") or {}
     gateway_id = (event.get("requestContext") or {}).get("requestId")
     if isinstance(gateway_id, str) and gateway_id:
         return gateway_id
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _SAFE_ID.match(candidate):
-                return candidate
-    return uuid.uuid4().hex
+    candidate = headers.get(b"x-request-id", b"").decode("latin-1")
+    return candidate if _SAFE_ID.match(candidate) else uuid.uuid4().hex
