@@ -11,6 +11,7 @@ import time
 from typing import Any, Protocol
 
 from llm_server.stores.dynamodb import DynamoDBTable
+from llm_server.stores.expiry import expires_at, is_expired
 from llm_server.stores.sqlite import SQLiteFile
 
 SCHEMA = (
@@ -39,7 +40,7 @@ class SQLiteQuotaStore:
 
     def add(self, client: str, window: str, amount: int, limit: int | None, ttl: int) -> bool:
         """Add within one write transaction."""
-        now = int(time.time())
+        now = time.time()
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             row = connection.execute(
@@ -53,7 +54,7 @@ class SQLiteQuotaStore:
                 return False
             connection.execute(
                 "INSERT OR REPLACE INTO quota_counters VALUES (?, ?, ?, ?)",
-                (client, window, used + amount, now + ttl),
+                (client, window, used + amount, expires_at(ttl)),
             )
             connection.execute("COMMIT")
         return True
@@ -64,7 +65,7 @@ class SQLiteQuotaStore:
             row = connection.execute(
                 "SELECT used FROM quota_counters WHERE client = ? AND window = ? "
                 "AND expiration > ?",
-                (client, window, int(time.time())),
+                (client, window, time.time()),
             ).fetchone()
         return row[0] if row else 0
 
@@ -76,14 +77,13 @@ class DynamoDBQuotaStore(DynamoDBTable):
         """One conditional `UpdateItem ADD`: atomic across containers."""
         from botocore.exceptions import ClientError
 
-        now = int(time.time())
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"pk": {"S": f"quota#{client}"}, "sk": {"S": window}},
             "UpdateExpression": "ADD used :amount SET expiration = if_not_exists(expiration, :exp)",
             "ExpressionAttributeValues": {
                 ":amount": {"N": str(amount)},
-                ":exp": {"N": str(now + ttl)},
+                ":exp": {"N": str(expires_at(ttl))},
             },
         }
         if limit is not None:
@@ -104,6 +104,6 @@ class DynamoDBQuotaStore(DynamoDBTable):
             Key={"pk": {"S": f"quota#{client}"}, "sk": {"S": window}},
             ConsistentRead=True,
         ).get("Item")
-        if not item or int(item["expiration"]["N"]) <= int(time.time()):
+        if not item or is_expired(item["expiration"]["N"]):
             return 0
         return int(item["used"]["N"])

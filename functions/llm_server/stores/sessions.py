@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from llm_server.stores.dynamodb import DynamoDBTable
+from llm_server.stores.expiry import expires_at, is_expired
 from llm_server.stores.sqlite import SQLiteFile
 
 
@@ -64,7 +65,7 @@ class SQLiteSessionStore:
 
     def append(self, session_id: str, turn: StoredTurn) -> None:
         """Insert the turn as a new row."""
-        row = {"session_id": session_id, "expiration": int(time.time()) + self._ttl, **asdict(turn)}
+        row = {"session_id": session_id, "expiration": expires_at(self._ttl), **asdict(turn)}
         with self._connect() as connection:
             connection.execute(
                 f"INSERT INTO session_turns ({', '.join(row)}) "
@@ -79,7 +80,7 @@ class SQLiteSessionStore:
                 "SELECT user, assistant, model, input_tokens, output_tokens, created_at "
                 "FROM session_turns WHERE session_id = ? AND expiration > ? "
                 "ORDER BY id DESC LIMIT ?",
-                (session_id, int(time.time()), limit),
+                (session_id, time.time(), limit),
             ).fetchall()
         return [StoredTurn(*row) for row in reversed(rows)]
 
@@ -105,7 +106,7 @@ class DynamoDBSessionStore(DynamoDBTable):
         item = {
             "pk": {"S": _pk(session_id)},
             "sk": {"S": sort_key},
-            "expiration": {"N": str(int(time.time()) + self._ttl)},
+            "expiration": {"N": str(expires_at(self._ttl))},
             "user": {"S": turn.user},
             "assistant": {"S": turn.assistant},
             "model": {"S": turn.model},
@@ -119,10 +120,9 @@ class DynamoDBSessionStore(DynamoDBTable):
 
     def recent(self, session_id: str, limit: int) -> list[StoredTurn]:
         """Query newest first, skip expired items (TTL deletion lags), return oldest first."""
-        now = int(time.time())
         turns: list[StoredTurn] = []
         for item in self._items(session_id, newest_first=True):
-            if int(item["expiration"]["N"]) <= now:
+            if is_expired(item["expiration"]["N"]):
                 continue
             turns.append(
                 StoredTurn(

@@ -7,13 +7,13 @@ so an answer one container paid for serves the others until its TTL.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from llm_server.providers.base import Generation
 from llm_server.stores.dynamodb import DynamoDBTable
+from llm_server.stores.expiry import expires_at, is_expired
 
 
 class DynamoDBSharedCache(DynamoDBTable):
@@ -26,7 +26,7 @@ class DynamoDBSharedCache(DynamoDBTable):
     def get(self, key: str) -> Generation | None:
         """The stored generation, unless absent or expired (TTL deletion lags)."""
         item = self.client.get_item(TableName=self._table, Key=_key(key)).get("Item")
-        if not item or int(item["expiration"]["N"]) <= int(time.time()):
+        if not item or is_expired(item["expiration"]["N"]):
             return None
         data = json.loads(item["generation"]["S"])
         data["created_at"] = datetime.fromisoformat(data["created_at"])
@@ -38,7 +38,7 @@ class DynamoDBSharedCache(DynamoDBTable):
         item = {
             **_key(key),
             "generation": {"S": json.dumps(data, ensure_ascii=False)},
-            "expiration": {"N": str(int(time.time()) + self._ttl)},
+            "expiration": {"N": str(expires_at(self._ttl))},
         }
         self.client.put_item(TableName=self._table, Item=item)
 
