@@ -11,7 +11,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens soak fuzz help
+.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens bench-throughput soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -66,6 +66,9 @@ bench-lambda: $(VENV)/.dev sam-check  ## Cold start, warm overhead, package size
 
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py
+
+bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone
+	PYTHONPATH=functions:tests $(PY) bench/throughput.py
 
 soak: $(VENV)/.dev  ## On-demand soak and SIGTERM-under-load run against the local server
 	PYTHONPATH=functions:tests $(PY) bench/soak.py

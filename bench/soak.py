@@ -12,62 +12,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 
 from helpers.fake_openai import FakeOpenAI, Step
+from processes import free_port, llm_server
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-soak-" + "s" * 40
 BODY = {"user_message": "soak", "openai_api_key": KEY, "max_tokens": 16}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(upstream: str, port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "functions"),
-        "LLM_PROVIDER": "openai",
-        "OPENAI_BASE_URL": upstream,
-        "OPENAI_MAX_RETRIES": "0",
-        "SERVER_PORT": str(port),
-        "LOG_FILE": "",
-        "LOG_LEVEL": "WARNING",
-        "CACHE_ENABLED": "false",
-        "SESSIONS_ENABLED": "false",
-        "MAX_CONCURRENT_REQUESTS": "1000",
-        "STORE_PATH": str(Path(tempfile.mkdtemp()) / "soak.sqlite3"),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llm_server"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    """The server with retries, cache and sessions off: every request reaches the upstream."""
+    return llm_server(
+        upstream,
+        port,
+        OPENAI_MAX_RETRIES="0",
+        LOG_LEVEL="WARNING",
+        CACHE_ENABLED="false",
+        SESSIONS_ENABLED="false",
+        MAX_CONCURRENT_REQUESTS="1000",
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the server did not start")
 
 
 async def load(url: str, requests: int, concurrency: int, limit_s: float) -> tuple[list, int]:

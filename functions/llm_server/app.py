@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -14,6 +17,13 @@ from llm_server.services.chat_service import ChatService
 from llm_server.utils.logging import configure_logging
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Close the providers' connections when the server stops (Lambda never runs this)."""
+    yield
+    await app.state.chat_service.aclose()
+
+
 def create_app(settings: Settings | None = None, service: ChatService | None = None) -> FastAPI:
     """Create the app; pass `settings` or `service` to replace the defaults (tests do)."""
     settings = settings or get_settings()
@@ -22,6 +32,7 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         title="LLM Server",
         version=__version__,
         description="A serverless chat API over OpenAI's Responses API, with a local model.",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.chat_service = service or ChatService.from_settings(settings)

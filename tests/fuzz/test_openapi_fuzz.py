@@ -39,6 +39,9 @@ class EchoProvider:
     def status(self):
         return {"model": "echo", "model_path": "memory", "loaded": True}
 
+    async def aclose(self):
+        pass
+
 
 @pytest.fixture(scope="module")
 def api_schema():

@@ -24,6 +24,9 @@ class FailingProvider:
     def status(self) -> dict[str, Any]:
         return {"fake": True}
 
+    async def aclose(self) -> None:
+        pass
+
 
 class StalledProvider:
     """A provider that does not answer until `release` is set (to fill the concurrency cap).
@@ -45,3 +48,6 @@ class StalledProvider:
 
     def status(self) -> dict[str, Any]:
         return {"fake": True}
+
+    async def aclose(self) -> None:
+        pass

@@ -225,3 +225,12 @@ def test_clients_are_pooled_per_key(fake, served):
     info = httpx.get(f"{served.url}/api/v1/system/info").json()
     assert info["providers"]["openai"]["pooled_clients"] == 2
     assert CALLER_KEY not in json.dumps(info)
+
+
+def test_stopping_the_server_closes_the_pooled_clients(fake):
+    app = build_app(fake)
+    with LiveServer(app) as server:
+        chat(server, openai_api_key=CALLER_KEY)
+        chat(server, openai_api_key=SERVER_KEY)
+        assert app.state.chat_service.status()["providers"]["openai"]["pooled_clients"] == 2
+    assert app.state.chat_service.status()["providers"]["openai"]["pooled_clients"] == 0

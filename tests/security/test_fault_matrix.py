@@ -43,10 +43,14 @@ ROUTES = {
 }
 
 
-@pytest.fixture
-def server(fake):
+@pytest.fixture(params=["aiohttp", "httpx"])
+def server(fake, request):
+    """The SDK over each HTTP client: aiohttp (local server) and httpx2 (Lambda)."""
     settings = make_settings(
-        openai_base_url=fake.url, openai_timeout_seconds=1.5, openai_max_retries=0
+        openai_base_url=fake.url,
+        openai_timeout_seconds=1.5,
+        openai_max_retries=0,
+        openai_http_client=request.param,
     )
     local = FailingProvider(AssertionError("no local model here"), name="local")
     service = ChatService.from_settings(settings, local=local)

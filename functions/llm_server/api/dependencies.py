@@ -13,12 +13,12 @@ if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package load
     from llm_server.services.idempotency import IdempotencyGuard
 
 
-def get_chat_service(request: Request) -> ChatService:
-    """The app's chat service."""
+async def get_chat_service(request: Request) -> ChatService:
+    """The app's chat service (async: FastAPI would run a plain function in a thread)."""
     return request.app.state.chat_service
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
 

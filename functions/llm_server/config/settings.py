@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_timeout_seconds: float = Field(25.0, gt=0)
     openai_max_retries: int = Field(2, ge=0, le=10)
+    openai_http_client: Literal["auto", "httpx", "aiohttp"] = "auto"
     lambda_time_margin_seconds: float = Field(1.0, ge=0)
     local_model_path: str | None = None
     local_context_size: int = Field(2048, ge=256)

@@ -83,3 +83,7 @@ class ChatProvider(Protocol):
     def status(self) -> dict[str, Any]:
         """What `/api/v1/system/info` shows about this provider (never a key)."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what the provider holds open (connections), at server shutdown."""
+        ...

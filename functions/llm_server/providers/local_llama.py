@@ -68,6 +68,9 @@ class LocalLlamaProvider:
         """Whether the model is in memory."""
         return self._llama is not None
 
+    async def aclose(self) -> None:
+        """Nothing to release: the model and its worker thread live as long as the process."""
+
     def status(self) -> dict[str, Any]:
         """Model name, path and whether it is loaded."""
         return {

@@ -121,6 +121,7 @@ class ChatService:
                 base_url=settings.openai_base_url,
                 timeout=settings.openai_timeout_seconds,
                 retry=RetryPolicy(max_retries=settings.openai_max_retries),
+                transport=settings.openai_http_client,
             ),
             local=local
             or LocalLlamaProvider(
@@ -136,6 +137,11 @@ class ChatService:
                 settings.free_mode_tokens_per_day,
             ),
         )
+
+    async def aclose(self) -> None:
+        """Close the providers' connections (at server shutdown)."""
+        await self._openai.aclose()
+        await self._local.aclose()
 
     @property
     def local(self) -> ChatProvider:
