@@ -163,10 +163,10 @@ def test_429_then_success_waits_retry_after_and_counts(fake, served, capsys):
     assert response.status_code == 200
     assert len(fake.seen) == 2
     assert fake.seen[1].at - fake.seen[0].at >= 1.0
-    line = next(r for r in logs.records() if r["message"] == "upstream call")
-    assert line["attempts"] == 2 and line["api_key_source"] == "user"
+    line = next(r for r in logs.records() if r["message"] == "request")
+    assert line["upstream_attempts"] == 2 and line["api_key_source"] == "user"
     assert line["model"] == "gpt-4o-mini-2024-07-18" and line["output_tokens"] == 3
-    assert line["latency_ms"] >= 1000
+    assert line["upstream_ms"] >= 1000
     assert CALLER_KEY not in logs.text
     emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"UpstreamRetries"' in x]
     assert emf and emf[-1]["UpstreamRetries"] == [1.0]

@@ -34,7 +34,7 @@ from llm_server.providers.base import Generation, GenerationRequest
 from llm_server.utils.logging import logger, running_on_lambda
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.redact import key_fingerprint, redact_keys
-from llm_server.utils.request_context import time_left
+from llm_server.utils.request_context import annotate, time_left
 
 if TYPE_CHECKING:
     from openai.types.responses import Response
@@ -107,7 +107,7 @@ class OpenAIResponsesProvider:
         """Call the Responses API, retrying within the time budget, and map the outcome."""
         response, attempts, started = await self._create(request, stream=False)
         generation = _to_generation(response, attempts)
-        self._log_call(request, started, attempts, generation=generation, response=response)
+        self._log_call(request, started, attempts, response=response)
         return generation
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
@@ -140,7 +140,7 @@ class OpenAIResponsesProvider:
             self._log_call(request, started, attempts, error=error)
             raise error
         generation = _to_generation(final, attempts)
-        self._log_call(request, started, attempts, generation=generation, response=final)
+        self._log_call(request, started, attempts, response=final)
         yield generation
 
     async def _create(self, request: GenerationRequest, stream: bool) -> tuple[Any, int, float]:
@@ -238,26 +238,28 @@ class OpenAIResponsesProvider:
         started: float,
         attempts: int,
         *,
-        generation: Generation | None = None,
         response: Response | None = None,
         error: LLMServerException | None = None,
     ) -> None:
-        """One log line and the retry/error metrics for one `generate` call, never the key."""
+        """The retry/error metrics of one call, and its figures for the request's log line.
+
+        A success adds `upstream_ms` and `upstream_attempts` to the one line per request (a line
+        of its own would double the logging cost of a request); a failure also gets a warning
+        line with the attempts and the error code. Never the key.
+        """
         record_upstream_call(attempts - 1, error.error_type if error else None)
         fields: dict[str, Any] = {
-            "model": generation.model if generation else request.model,
-            "latency_ms": round((time.monotonic() - started) * 1000, 1),
-            "attempts": attempts,
-            "api_key_source": request.key_source,
+            "upstream_ms": round((time.monotonic() - started) * 1000, 1),
+            "upstream_attempts": attempts,
         }
         if error is not None:
+            fields.update(model=request.model, api_key_source=request.key_source)
             logger.warning("upstream call failed", extra={**fields, "error_code": error.code})
             return
         details = getattr(response, "incomplete_details", None)
         if details is not None:
             fields["incomplete_reason"] = getattr(details, "reason", None)
-        fields.update(input_tokens=generation.input_tokens, output_tokens=generation.output_tokens)
-        logger.info("upstream call", extra=fields)
+        annotate(**fields)
 
 
 class _Retryable(Exception):
