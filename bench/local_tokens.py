@@ -2,9 +2,10 @@
 
     make bench-tokens    (or: PYTHONPATH=functions:tests python bench/local_tokens.py)
 
-Same model file, same prompt, temperature 0, a fixed number of output tokens; llama.cpp alone
-(`Llama.create_chat_completion` in this process), then `/api/v1/chat` and `/v1/chat/completions`
-over real HTTP to a server in this process. Medians of --runs, in one run.
+Same model file, same prompt, temperature 0, a fixed number of output tokens: llama.cpp alone
+(`Llama.create_chat_completion` in this process) and `/api/v1/chat` and `/v1/chat/completions`
+over real HTTP to the server in its own process (`python -m llm_server`, as `make run` starts
+it), taken in turns so that noise hits all three alike. Medians of --runs, in one run.
 """
 
 from __future__ import annotations
@@ -16,24 +17,16 @@ import time
 
 import httpx
 
-from helpers.live_server import LiveServer
-from helpers.settings import make_settings
-from llm_server.app import create_app
 from llm_server.config.settings import DEFAULT_SYSTEM_MESSAGE
-from llm_server.providers.local_llama import LocalLlamaProvider, bundled_model_path
-from llm_server.services.chat_service import ChatService
+from llm_server.providers.local_llama import bundled_model_path
+from processes import free_port, local_server, stop
 
 PROMPT = "Write a long story about a lighthouse keeper and the sea."
 SYSTEM = DEFAULT_SYSTEM_MESSAGE  # what /api/v1/chat sends; the other two send it too
 
 
-def direct(max_tokens: int) -> float:
+def direct(llama, max_tokens: int) -> float:
     """Tokens/s of llama.cpp alone, with the same settings the provider uses."""
-    from llama_cpp import Llama
-
-    llama = Llama(
-        model_path=str(bundled_model_path()), n_ctx=2048, n_threads=os.cpu_count(), verbose=False
-    )
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
     started = time.perf_counter()
     result = llama.create_chat_completion(messages=messages, temperature=0, max_tokens=max_tokens)
@@ -66,15 +59,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=200)
     args = parser.parse_args()
+    from llama_cpp import Llama
 
-    settings = make_settings(sessions_enabled=False)
-    service = ChatService.from_settings(settings, local=LocalLlamaProvider())
-    results = {"llama.cpp alone": [direct(args.max_tokens) for _ in range(args.runs)]}
-    with LiveServer(create_app(settings, service)) as server:
-        with httpx.Client(base_url=server.url, timeout=300) as http:
-            for path in ("/api/v1/chat", "/v1/chat/completions"):
-                via(http, path, 8)  # warm-up: the model loads
-                results[path] = [via(http, path, args.max_tokens) for _ in range(args.runs)]
+    llama = Llama(
+        model_path=str(bundled_model_path()), n_ctx=2048, n_threads=os.cpu_count(), verbose=False
+    )
+    port = free_port()
+    server = local_server(port)
+    paths = ("/api/v1/chat", "/v1/chat/completions")
+    results: dict[str, list[float]] = {"llama.cpp alone": []}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as http:
+            direct(llama, 8)  # warm-ups
+            for path in paths:
+                via(http, path, 8)
+            for _ in range(args.runs):
+                results["llama.cpp alone"].append(direct(llama, args.max_tokens))
+                for path in paths:
+                    results.setdefault(path, []).append(via(http, path, args.max_tokens))
+    finally:
+        stop(server)
     base = statistics.median(results["llama.cpp alone"])
     print(f"tokens/s, median of {args.runs} runs of {args.max_tokens} output tokens:")
     for name, samples in results.items():

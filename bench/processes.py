@@ -44,14 +44,20 @@ def launch(
 
 def llm_server(upstream: str, port: int, **overrides: str) -> subprocess.Popen:
     """LLM Server (`python -m llm_server`) on the OpenAI provider, in front of `upstream`."""
+    return local_server(port, LLM_PROVIDER="openai", OPENAI_BASE_URL=upstream, **overrides)
+
+
+def local_server(port: int, **overrides: str) -> subprocess.Popen:
+    """LLM Server as `make run` starts it, with cache and sessions off (every request does the
+    whole work) and `overrides`."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "functions"),
-        "LLM_PROVIDER": "openai",
-        "OPENAI_BASE_URL": upstream,
         "SERVER_PORT": str(port),
         "LOG_FILE": "",
         "STORE_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite3"),
+        "SESSIONS_ENABLED": "false",
+        "CACHE_ENABLED": "false",
         **overrides,
     }
     argv = [sys.executable, "-m", "llm_server"]

@@ -28,15 +28,9 @@ BODY = {"user_message": "soak", "openai_api_key": KEY, "max_tokens": 16}
 
 
 def start_server(upstream: str, port: int) -> subprocess.Popen:
-    """The server with retries, cache and sessions off: every request reaches the upstream."""
+    """The server without retries: every request reaches the upstream once."""
     return llm_server(
-        upstream,
-        port,
-        OPENAI_MAX_RETRIES="0",
-        LOG_LEVEL="WARNING",
-        CACHE_ENABLED="false",
-        SESSIONS_ENABLED="false",
-        MAX_CONCURRENT_REQUESTS="1000",
+        upstream, port, OPENAI_MAX_RETRIES="0", LOG_LEVEL="WARNING", MAX_CONCURRENT_REQUESTS="1000"
     )
 
 

@@ -211,10 +211,8 @@ def main() -> None:
     try:
         started.append(upstream_process(upstream_port, args.delay_ms))
         ours = free_port()
-        # Cache off: every request must reach the upstream. The admission limit's default (10)
-        # is sized for the local model; a proxy in front of OpenAI needs more.
-        settings = {"CACHE_ENABLED": "false", "MAX_CONCURRENT_REQUESTS": "1000"}
-        started.append(llm_server(base, ours, **settings))
+        # The admission limit's default (10) is sized for the local model; a proxy needs more.
+        started.append(llm_server(base, ours, MAX_CONCURRENT_REQUESTS="1000"))
         completions = http_request("/v1/chat/completions", COMPLETIONS)
         targets = {
             "upstream alone": (upstream_port, completions),
