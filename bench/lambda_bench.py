@@ -27,6 +27,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / ".aws-sam" / "build"
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "tests"), str(ROOT / "events")]
 
 from helpers.fake_openai import FakeOpenAI  # noqa: E402
@@ -80,13 +81,21 @@ def lambda_env(upstream: str) -> dict[str, str]:
 
 
 def cold(load: str, event_json: str, env: dict[str, str], runs: int) -> tuple[float, int]:
-    script = COLD.format(
-        paths=[str(ROOT / "functions"), str(ROOT / "events")], load=load, event=event_json
-    )
+    """Median seconds and peak RSS (KiB) of fresh processes that import and answer one event.
+
+    They run on what `sam build` put in `.aws-sam/build` (the layer as deployed, without the
+    venv's site-packages: `python -S`), so only what Lambda would load is loaded.
+    """
+    paths = [str(BUILD / "DependenciesLayer" / "python"), str(BUILD / "ChatFunction")]
+    script = COLD.format(paths=[*paths, str(ROOT / "events")], load=load, event=event_json)
     samples = []
     for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-S", "-c", script],
+            env={**env, "PYTHONPATH": ""},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         samples.append(json.loads(out.strip().splitlines()[-1]))
     seconds = statistics.median(s["seconds"] for s in samples)
@@ -134,7 +143,7 @@ def zipped_size(folder: Path) -> tuple[int, dict[str, int]]:
     parts: dict[str, int] = {}
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
+            if path.is_file():
                 before = buffer.tell()
                 archive.write(path, path.relative_to(folder))
                 top = path.relative_to(folder).parts[:2]
@@ -147,6 +156,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--invocations", type=int, default=300)
     args = parser.parse_args()
+    if not BUILD.exists():
+        raise SystemExit("no .aws-sam/build: run `sam build` first (make bench-lambda does)")
     mib = 1024 * 1024
 
     with FakeOpenAI() as upstream:
@@ -168,19 +179,15 @@ def main() -> None:
         print(f"warm overhead (handler minus upstream), {args.invocations} invocations:")
         print(f"  p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
 
-    build = ROOT / ".aws-sam" / "build"
-    if build.exists():
-        total = 0
-        for name in ("ChatFunction", "DependenciesLayer"):
-            size, parts = zipped_size(build / name)
-            total += size
-            print(f"{name} zipped: {size / mib:.2f} MiB")
-            biggest = sorted(parts.items(), key=lambda kv: -kv[1])[:6]
-            for part, part_size in biggest:
-                print(f"    {part:<40} {part_size / mib:6.2f} MiB")
-        print(f"function + layer zipped: {total / mib:.2f} MiB")
-    else:
-        print("no .aws-sam/build: run `sam build` (make sam-check) for the size figures")
+    total = 0
+    for name in ("ChatFunction", "DependenciesLayer"):
+        size, parts = zipped_size(BUILD / name)
+        total += size
+        print(f"{name} zipped: {size / mib:.2f} MiB")
+        biggest = sorted(parts.items(), key=lambda kv: -kv[1])[:6]
+        for part, part_size in biggest:
+            print(f"    {part:<40} {part_size / mib:6.2f} MiB")
+    print(f"function + layer zipped: {total / mib:.2f} MiB")
 
 
 if __name__ == "__main__":
