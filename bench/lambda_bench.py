@@ -80,26 +80,37 @@ def lambda_env(upstream: str) -> dict[str, str]:
     }
 
 
-def cold(load: str, event_json: str, env: dict[str, str], runs: int) -> tuple[float, int]:
-    """Median seconds and peak RSS (KiB) of fresh processes that import and answer one event.
+def cold(load: str, event_json: str, env: dict[str, str]) -> dict[str, float]:
+    """Seconds and peak RSS (KiB) of a fresh process that imports and answers one event.
 
-    They run on what `sam build` put in `.aws-sam/build` (the layer as deployed, without the
+    It runs on what `sam build` put in `.aws-sam/build` (the layer as deployed, without the
     venv's site-packages: `python -S`), so only what Lambda would load is loaded.
     """
     paths = [str(BUILD / "DependenciesLayer" / "python"), str(BUILD / "ChatFunction")]
     script = COLD.format(paths=[*paths, str(ROOT / "events")], load=load, event=event_json)
-    samples = []
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        env={**env, "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cold_starts(cases: dict[str, tuple[str, str]], env: dict[str, str], runs: int) -> dict:
+    """Every case once per round, `runs` rounds (noise hits all alike): median s, peak RSS."""
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-S", "-c", script],
-            env={**env, "PYTHONPATH": ""},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        samples.append(json.loads(out.strip().splitlines()[-1]))
-    seconds = statistics.median(s["seconds"] for s in samples)
-    return seconds, max(s["max_rss_kib"] for s in samples)
+        for name, (load, event_json) in cases.items():
+            samples[name].append(cold(load, event_json, env))
+    return {
+        name: (
+            statistics.median(s["seconds"] for s in runs_of),
+            max(s["max_rss_kib"] for s in runs_of),
+        )
+        for name, runs_of in samples.items()
+    }
 
 
 def warm_overhead(upstream: str, invocations: int) -> list[float]:
@@ -153,7 +164,7 @@ def zipped_size(folder: Path) -> tuple[int, dict[str, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--invocations", type=int, default=300)
     args = parser.parse_args()
     if not BUILD.exists():
@@ -165,10 +176,10 @@ def main() -> None:
         info = event("/api/v1/system/info")
         chat = event("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY})
         ours = "from llm_server.lambda_handler import handler"
-        bare, _ = cold(f"exec({BARE!r})", info, env, args.runs)
-        info_s, _ = cold(ours, info, env, args.runs)
-        chat_s, chat_rss = cold(ours, chat, env, args.runs)
-        print(f"cold start, median of {args.runs} fresh processes (import + first event):")
+        cases = {"bare": (f"exec({BARE!r})", info), "info": (ours, info), "chat": (ours, chat)}
+        results = cold_starts(cases, env, args.runs)
+        bare, info_s, (chat_s, chat_rss) = results["bare"][0], results["info"][0], results["chat"]
+        print(f"cold start, median of {args.runs} fresh processes each (import + first event):")
         print(f"  bare FastAPI+Mangum      {bare * 1000:7.0f} ms")
         print(f"  system info              {info_s * 1000:7.0f} ms  ({info_s / bare:.2f}x bare)")
         print(f"  chat via OpenAI SDK      {chat_s * 1000:7.0f} ms  ({chat_s / bare:.2f}x bare)")
