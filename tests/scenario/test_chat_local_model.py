@@ -125,3 +125,21 @@ def test_health_and_docs(client):
     chat_request = schema["components"]["schemas"]["ChatRequest"]
     assert chat_request["examples"][0]["user_message"]
     assert "/api/v1/chat" in schema["paths"]
+
+
+@pytest.mark.parametrize("max_tokens", [8, 16])
+def test_a_korean_reply_cut_at_max_tokens_counts_exactly_max_tokens(client, max_tokens):
+    """Korean cut mid-character re-tokenizes longer than it was generated; usage must not."""
+    response = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "local",
+            "messages": [{"role": "user", "content": "서울에서 가볼 만한 곳을 추천해 주세요."}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+        },
+    )
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == max_tokens

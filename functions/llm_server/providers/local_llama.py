@@ -158,8 +158,9 @@ class LocalLlamaProvider:
     ) -> Iterator[str | Generation]:
         """On the worker thread: yield text pieces, then the `Generation` with its usage.
 
-        Input tokens count the prompt the chat template builds; output tokens re-tokenize the
-        reply, which matches llama.cpp's own count and works the same for streamed replies.
+        Input tokens count the prompt the chat template builds. Output tokens: a reply cut at
+        `max_tokens` has exactly that many; otherwise the reply is re-tokenized (capped at
+        `max_tokens`: text that ends mid-character, as Korean often does, re-tokenizes longer).
         """
         llama = self._ensure_loaded()
         messages = _as_dicts(request)
@@ -192,11 +193,16 @@ class LocalLlamaProvider:
         finally:
             chunks.close()
         text = "".join(pieces)
+        if finish_reason == "length":
+            output_tokens = request.max_tokens
+        else:
+            retokenized = len(llama.tokenize(text.encode(), add_bos=False, special=False))
+            output_tokens = min(retokenized, request.max_tokens)
         yield Generation(
             text=text,
             model=self.model_name,
             input_tokens=self._prompt_tokens(llama, messages),
-            output_tokens=len(llama.tokenize(text.encode(), add_bos=False, special=False)),
+            output_tokens=output_tokens,
             finish_reason="length" if finish_reason == "length" else "stop",
         )
 
