@@ -54,7 +54,7 @@ def pick_transport(choice: Literal["auto", "httpx", "aiohttp"]) -> Literal["http
     from importlib.util import find_spec
 
     if choice == "auto":
-        return "aiohttp" if find_spec("aiohttp") and not running_on_lambda() else "httpx"
+        return "httpx" if running_on_lambda() or not find_spec("aiohttp") else "aiohttp"
     if choice == "aiohttp" and not find_spec("aiohttp"):
         raise ConfigurationException("OPENAI_HTTP_CLIENT=aiohttp needs aiohttp installed")
     return choice
