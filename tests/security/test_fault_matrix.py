@@ -24,6 +24,7 @@ FAULTS = {
     "reset": (Step(reset=True), 502),
     "malformed": (Step(status=200, raw=b"<html>gateway</html>"), 502),
     "truncated": (Step(status=200, raw=b'{"id": "resp_1", "output": [{"type": "mess'), 502),
+    "not-a-response": (Step(status=200, raw=b'{"id": "resp_1", "output": "surprise"}'), 502),
     "malformed-events": (
         Step(
             status=200,

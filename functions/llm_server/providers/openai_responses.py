@@ -12,6 +12,7 @@ Gateway gives up on the connection.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import OrderedDict
@@ -37,8 +38,6 @@ from llm_server.utils.redact import key_fingerprint, redact_keys
 from llm_server.utils.request_context import annotate, time_left
 
 if TYPE_CHECKING:
-    from openai.types.responses import Response
-
     from openai import AsyncOpenAI
 
 RETRYABLE_STATUS = {408, 409, 429}
@@ -105,10 +104,8 @@ class OpenAIResponsesProvider:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Call the Responses API, retrying within the time budget, and map the outcome."""
-        response, attempts, started = await self._create(request, stream=False)
-        generation = _to_generation(response, attempts)
-        self._log_call(request, started, attempts, response=response)
-        return generation
+        body, attempts, started = await self._create(request, stream=False)
+        return self._finish(request, body, attempts, started)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
         """Stream the reply's text deltas, then the complete `Generation`.
@@ -139,9 +136,19 @@ class OpenAIResponsesProvider:
             error = _broke_off()
             self._log_call(request, started, attempts, error=error)
             raise error
-        generation = _to_generation(final, attempts)
-        self._log_call(request, started, attempts, response=final)
-        yield generation
+        yield self._finish(request, final.to_dict(), attempts, started)
+
+    def _finish(
+        self, request: GenerationRequest, body: Any, attempts: int, started: float
+    ) -> Generation:
+        """The `Generation` in a final `Response` body, and the call's log figures."""
+        try:
+            generation = _to_generation(body, attempts)
+        except LLMServerException as error:
+            self._log_call(request, started, attempts, error=error)
+            raise
+        self._log_call(request, started, attempts, response=body)
+        return generation
 
     async def _create(self, request: GenerationRequest, stream: bool) -> tuple[Any, int, float]:
         """`responses.create` with retries inside the budget: (result, attempts, start time)."""
@@ -175,8 +182,12 @@ class OpenAIResponsesProvider:
         if budget <= 0:
             raise UpstreamTimeoutException("The model provider did not answer in time")
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        # A whole reply is read as raw JSON: the SDK would build its `Response` models from it
+        # (a third of a second of pydantic schema building in a cold start, and much of its
+        # per-request CPU) only for us to copy five fields out of them.
+        create = client.responses.create if stream else client.responses.with_raw_response.create
         try:
-            result = await client.responses.create(
+            result = await create(
                 model=request.model,
                 instructions=request.instructions or openai.NOT_GIVEN,
                 temperature=request.temperature,
@@ -193,11 +204,12 @@ class OpenAIResponsesProvider:
             if _is_retryable(exc):
                 raise _Retryable(error, error.retry_after) from None
             raise error from None
-        except ValueError:  # a 200 whose body is not the JSON it should be
+        if stream:
+            return result
+        try:
+            return json.loads(result.content)
+        except ValueError:  # a 200 whose body is not JSON
             raise _malformed() from None
-        if not stream and not hasattr(result, "usage"):  # the SDK gave up parsing: raw text
-            raise _malformed()
-        return result
 
     async def aclose(self) -> None:
         """Close every pooled client and its connections (at server shutdown)."""
@@ -238,7 +250,7 @@ class OpenAIResponsesProvider:
         started: float,
         attempts: int,
         *,
-        response: Response | None = None,
+        response: dict[str, Any] | None = None,
         error: LLMServerException | None = None,
     ) -> None:
         """The retry/error metrics of one call, and its figures for the request's log line.
@@ -256,9 +268,9 @@ class OpenAIResponsesProvider:
             fields.update(model=request.model, api_key_source=request.key_source)
             logger.warning("upstream call failed", extra={**fields, "error_code": error.code})
             return
-        details = getattr(response, "incomplete_details", None)
-        if details is not None:
-            fields["incomplete_reason"] = getattr(details, "reason", None)
+        details = response.get("incomplete_details") if response else None
+        if details:
+            fields["incomplete_reason"] = details.get("reason")
         annotate(**fields)
 
 
@@ -298,21 +310,35 @@ def _stream_failure(event: Any) -> OpenAIClientException:
     return OpenAIClientException(f"The model provider failed mid-stream: {message}")
 
 
-def _to_generation(response: Response, attempts: int) -> Generation:
-    usage = response.usage
-    details = getattr(response, "incomplete_details", None)
-    cut_short = getattr(details, "reason", None) == "max_output_tokens"
-    text_format = getattr(getattr(response, "text", None), "format", None)
-    return Generation(
-        text=response.output_text,
-        model=response.model,
-        input_tokens=usage.input_tokens if usage else 0,
-        output_tokens=usage.output_tokens if usage else 0,
-        output_format=getattr(text_format, "type", None) or "text",
-        created_at=datetime.fromtimestamp(response.created_at, tz=UTC),
-        temperature=response.temperature,
-        attempts=attempts,
-        finish_reason="length" if cut_short else "stop",
+def _to_generation(body: Any, attempts: int) -> Generation:
+    """A `Generation` from a Responses API `Response` as JSON; malformed if it is not one."""
+    try:
+        usage = body.get("usage") or {}
+        details = body.get("incomplete_details") or {}
+        text_format = (body.get("text") or {}).get("format") or {}
+        return Generation(
+            text=_output_text(body.get("output") or ()),
+            model=str(body["model"]),
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            output_format=text_format.get("type") or "text",
+            created_at=datetime.fromtimestamp(body["created_at"], tz=UTC),
+            temperature=body.get("temperature"),
+            attempts=attempts,
+            finish_reason="length" if details.get("reason") == "max_output_tokens" else "stop",
+        )
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError):
+        raise _malformed() from None
+
+
+def _output_text(output: Any) -> str:
+    """The text of every `output_text` part of every message, joined (the SDK's `output_text`)."""
+    return "".join(
+        part.get("text") or ""
+        for item in output
+        if item.get("type") == "message"
+        for part in item.get("content") or ()
+        if part.get("type") == "output_text"
     )
 
 
