@@ -1,0 +1,64 @@
+"""What a cold start loads: each path through the Lambda handler imports only what it needs.
+
+Every heavy import is time a cold start pays, so each test starts a fresh interpreter, as Lambda
+does, invokes the real handler once under the deployed settings (DynamoDB store, shared cache,
+tracing off) and reads which of the heavy packages ended up in `sys.modules`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+# Not aiohttp: the OpenAI SDK imports it wherever it is installed, and the Lambda layer has none.
+HEAVY = ("aws_xray_sdk", "boto3", "botocore.client", "llama_cpp", "openai", "psutil", "pydantic.v1")
+CHILD = f"""
+import json, sys
+sys.path.insert(0, {str(EVENTS)!r})
+import invoke
+response = invoke.invoke(json.loads(sys.stdin.read()))
+loaded = [name for name in {HEAVY!r} if name in sys.modules]
+print(json.dumps({{"status": response["statusCode"], "loaded": loaded}}))
+"""
+CALLER_KEY = "sk-proj-" + "c" * 40
+
+
+def cold_invoke(event: dict, upstream: str) -> dict:
+    """Invoke the handler once in a fresh interpreter; its status and the heavy modules loaded."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("OPENAI_", "AWS_", "POWERTOOLS_"))
+    }
+    env.update(
+        LLM_PROVIDER="openai",
+        OPENAI_BASE_URL=upstream,
+        STORE="dynamodb",
+        DYNAMODB_TABLE="llm-server-cold-start",
+        CACHE_SHARED="true",
+        LOG_LEVEL="WARNING",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        input=json.dumps(event),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_system_info_loads_no_sdk_and_not_pydantic_v1(fake):
+    event = json.loads((EVENTS / "system-info.json").read_text(encoding="utf-8"))
+    assert cold_invoke(event, fake.url) == {"status": 200, "loaded": ["psutil"]}
+
+
+def test_a_chat_on_the_callers_key_loads_the_openai_sdk_and_nothing_else(fake):
+    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
+    event["body"] = json.dumps({"user_message": "안녕하세요", "openai_api_key": CALLER_KEY})
+    assert cold_invoke(event, fake.url) == {"status": 200, "loaded": ["openai"]}
+    assert len(fake.seen) == 1
