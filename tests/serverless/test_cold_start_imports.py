@@ -52,9 +52,9 @@ def cold_invoke(event: dict, upstream: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_system_info_loads_no_sdk_and_not_pydantic_v1(fake):
+def test_system_info_loads_no_sdk_psutil_or_pydantic_v1(fake):
     event = json.loads((EVENTS / "system-info.json").read_text(encoding="utf-8"))
-    assert cold_invoke(event, fake.url) == {"status": 200, "loaded": ["psutil"]}
+    assert cold_invoke(event, fake.url) == {"status": 200, "loaded": []}
 
 
 def test_a_chat_on_the_callers_key_loads_the_openai_sdk_and_nothing_else(fake):
