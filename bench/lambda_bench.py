@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,23 +57,18 @@ async def chat():
     return {"text": response.output_text}
 handler = Mangum(app, lifespan="off")
 """
-COLD_CASES = {
-    "bare": "bare FastAPI+Mangum",
-    "info": "GET /api/v1/system/info",
-    "bare_sdk": "bare + one OpenAI SDK call",
-    "chat": "POST /api/v1/chat via the SDK",
-}
 COLD = """
 import json, sys, time
 started = time.perf_counter()
 sys.path[:0] = {paths!r}
 {load}
+init_seconds = time.perf_counter() - started
 from invoke import LambdaContext
 event = json.loads({event!r})
 response = handler(event, LambdaContext())
 assert response["statusCode"] == 200, response
 import resource
-print(json.dumps({{"seconds": time.perf_counter() - started,
+print(json.dumps({{"seconds": time.perf_counter() - started, "init_seconds": init_seconds,
                   "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """
 
@@ -106,17 +102,29 @@ def lambda_env(upstream: str) -> dict[str, str]:
     }
 
 
-def cold(load: str, event_json: str, env: dict[str, str]) -> dict[str, float]:
-    """Seconds and peak RSS (KiB) of a fresh process that imports and answers one event.
+@dataclass(frozen=True)
+class ColdCase:
+    """One kind of cold start: what the process loads, the event it answers, its environment."""
+
+    label: str
+    load: str
+    event_json: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def cold(case: ColdCase, env: dict[str, str]) -> dict[str, float]:
+    """Seconds (in all, and of init), peak RSS (KiB) of a fresh process answering one event.
 
     It runs on what `sam build` put in `.aws-sam/build` (the layer as deployed, without the
     venv's site-packages: `python -S`), so only what Lambda would load is loaded.
     """
     paths = [str(BUILD / "DependenciesLayer" / "python"), str(BUILD / "ChatFunction")]
-    script = COLD.format(paths=[*paths, str(ROOT / "events")], load=load, event=event_json)
+    script = COLD.format(
+        paths=[*paths, str(ROOT / "events")], load=case.load, event=case.event_json
+    )
     out = subprocess.run(
         [sys.executable, "-S", "-c", script],
-        env={**env, "PYTHONPATH": ""},
+        env={**env, **case.env, "PYTHONPATH": ""},
         capture_output=True,
         text=True,
         check=True,
@@ -124,17 +132,17 @@ def cold(load: str, event_json: str, env: dict[str, str]) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def cold_starts(cases: dict[str, tuple[str, str]], env: dict[str, str], runs: int) -> dict:
+def cold_starts(cases: dict[str, ColdCase], env: dict[str, str], runs: int) -> dict:
     """Every case once per round, `runs` rounds, so that noise hits all cases alike.
 
     Per case: the median seconds, the fastest run, the median of its per-round ratio to the
-    first case (a ratio within one round cancels most of this machine's drift) and the peak
-    RSS in KiB.
+    first case (a ratio within one round cancels most of this machine's drift), the median
+    seconds of init and of the first request after it, and the peak RSS in KiB.
     """
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
     for _ in range(runs):
-        for name, (load, event_json) in cases.items():
-            samples[name].append(cold(load, event_json, env))
+        for name, case in cases.items():
+            samples[name].append(cold(case, env))
     base = [s["seconds"] for s in next(iter(samples.values()))]
     return {
         name: {
@@ -143,21 +151,24 @@ def cold_starts(cases: dict[str, tuple[str, str]], env: dict[str, str], runs: in
             "ratio": statistics.median(
                 s["seconds"] / b for s, b in zip(runs_of, base, strict=True)
             ),
+            "init": statistics.median(s["init_seconds"] for s in runs_of),
+            "request": statistics.median(s["seconds"] - s["init_seconds"] for s in runs_of),
             "rss": max(s["max_rss_kib"] for s in runs_of),
         }
         for name, runs_of in samples.items()
     }
 
 
-def print_cold_starts(results: dict, runs: int) -> None:
-    """The cold-start table: each case's time and its ratio to the bare handler."""
-    print(f"cold start, {runs} fresh processes each (import + first event):")
-    print(f"  {'':34} {'median':>9} {'fastest':>9} {'x bare (median of rounds)':>27}")
-    for name, label in COLD_CASES.items():
-        case = results[name]
+def print_cold_starts(cases: dict[str, ColdCase], results: dict, runs: int) -> None:
+    """The cold-start table: each case's time, its ratio to the bare handler, init and request."""
+    print(f"cold start, {runs} fresh processes each (import + first event), medians:")
+    header = f"{'in all':>9} {'fastest':>9} {'x bare':>7} {'init':>9} {'request':>9}"
+    print(f"  {'':42} {header}")
+    for name, case in cases.items():
+        r = {key: value * 1000 for key, value in results[name].items() if key != "ratio"}
         print(
-            f"  {label:34} {case['median'] * 1000:6.0f} ms {case['fastest'] * 1000:6.0f} ms"
-            f" {case['ratio']:26.2f}x"
+            f"  {case.label:42} {r['median']:6.0f} ms {r['fastest']:6.0f} ms"
+            f" {results[name]['ratio']:6.2f}x {r['init']:6.0f} ms {r['request']:6.0f} ms"
         )
     print(f"peak RSS after a cold chat invocation: {results['chat']['rss'] / 1024:.0f} MiB")
 
@@ -225,13 +236,15 @@ def main() -> None:
         info = event("/api/v1/system/info")
         chat = event("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY})
         ours = "from llm_server.lambda_handler import handler"
+        ahead = {"AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}
         cases = {
-            "bare": (f"exec({BARE!r})", info),
-            "info": (ours, info),
-            "bare_sdk": (f"exec({BARE_SDK!r})", chat),
-            "chat": (ours, chat),
+            "bare": ColdCase("bare FastAPI+Mangum", f"exec({BARE!r})", info),
+            "info": ColdCase("GET /api/v1/system/info", ours, info),
+            "bare_sdk": ColdCase("bare + one OpenAI SDK call", f"exec({BARE_SDK!r})", chat),
+            "chat": ColdCase("POST /api/v1/chat via the SDK", ours, chat),
+            "primed": ColdCase("the same, init ahead of traffic", ours, chat, ahead),
         }
-        print_cold_starts(cold_starts(cases, env, args.runs), args.runs)
+        print_cold_starts(cases, cold_starts(cases, env, args.runs), args.runs)
 
         overheads = warm_overhead(upstream.url, args.invocations)
         q = statistics.quantiles(overheads, n=100)

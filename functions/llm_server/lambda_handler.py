@@ -23,6 +23,24 @@ from llm_server.utils.logging import SERVICE_NAME, logger
 from llm_server.utils.metrics import metrics, record_request
 
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
+AHEAD_OF_TRAFFIC = ("provisioned-concurrency", "snap-start")
+
+
+def prime_ahead_of_traffic() -> None:
+    """Load the OpenAI SDK during init when Lambda initialises ahead of traffic.
+
+    With provisioned concurrency or SnapStart, init runs before any request arrives (SnapStart
+    snapshots it), so the SDK loaded here is not paid by the first chat request. On demand, init
+    is on the first request's path, whatever it is: the SDK stays lazy, so a cold start that
+    never calls OpenAI (system info, health) does not pay for it.
+    """
+    if os.getenv("AWS_LAMBDA_INITIALIZATION_TYPE") in AHEAD_OF_TRAFFIC:
+        from llm_server.providers.openai_responses import preload
+
+        preload()
+
+
+prime_ahead_of_traffic()
 
 
 def strip_stage(event: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Every heavy import is time a cold start pays, so each test starts a fresh interpreter, as Lambda
 does, invokes the real handler once under the deployed settings (DynamoDB store, shared cache,
-tracing off) and reads which of the heavy packages ended up in `sys.modules`.
+tracing off) and reads which of the packages that only some paths need ended up in `sys.modules`:
+at init (the handler imported) and after the invocation.
 """
 
 import json
@@ -11,22 +12,39 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 # Not aiohttp: the OpenAI SDK imports it wherever it is installed, and the Lambda layer has none.
-HEAVY = ("aws_xray_sdk", "boto3", "botocore.client", "llama_cpp", "openai", "psutil", "pydantic.v1")
+HEAVY = (
+    "aws_xray_sdk",
+    "boto3",
+    "botocore.client",
+    "llama_cpp",
+    "openai",
+    "openai.resources.responses",
+    "psutil",
+    "pydantic.v1",
+    "sqlite3",
+)
+SDK = ["openai", "openai.resources.responses"]
 CHILD = f"""
 import json, sys
 sys.path.insert(0, {str(EVENTS)!r})
 import invoke
+invoke.use_lambda_environment()
+import llm_server.lambda_handler
+at_init = [name for name in {HEAVY!r} if name in sys.modules]
 response = invoke.invoke(json.loads(sys.stdin.read()))
 loaded = [name for name in {HEAVY!r} if name in sys.modules]
-print(json.dumps({{"status": response["statusCode"], "loaded": loaded}}))
+print(json.dumps({{"status": response["statusCode"], "at_init": at_init, "loaded": loaded}}))
 """
 CALLER_KEY = "sk-proj-" + "c" * 40
 
 
-def cold_invoke(event: dict, upstream: str) -> dict:
-    """Invoke the handler once in a fresh interpreter; its status and the heavy modules loaded."""
+def cold_invoke(event: dict, upstream: str, init_type: str = "on-demand") -> dict:
+    """Invoke the handler once in a fresh interpreter: its status, and the heavy modules loaded
+    at init (importing the handler) and after the invocation."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -39,6 +57,7 @@ def cold_invoke(event: dict, upstream: str) -> dict:
         DYNAMODB_TABLE="llm-server-cold-start",
         CACHE_SHARED="true",
         LOG_LEVEL="WARNING",
+        AWS_LAMBDA_INITIALIZATION_TYPE=init_type,
     )
     result = subprocess.run(
         [sys.executable, "-c", CHILD],
@@ -52,13 +71,23 @@ def cold_invoke(event: dict, upstream: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def chat_event() -> dict:
+    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
+    event["body"] = json.dumps({"user_message": "안녕하세요", "openai_api_key": CALLER_KEY})
+    return event
+
+
 def test_system_info_loads_no_sdk_psutil_or_pydantic_v1(fake):
     event = json.loads((EVENTS / "system-info.json").read_text(encoding="utf-8"))
-    assert cold_invoke(event, fake.url) == {"status": 200, "loaded": []}
+    assert cold_invoke(event, fake.url) == {"status": 200, "at_init": [], "loaded": []}
 
 
 def test_a_chat_on_the_callers_key_loads_the_openai_sdk_and_nothing_else(fake):
-    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
-    event["body"] = json.dumps({"user_message": "안녕하세요", "openai_api_key": CALLER_KEY})
-    assert cold_invoke(event, fake.url) == {"status": 200, "loaded": ["openai"]}
+    assert cold_invoke(chat_event(), fake.url) == {"status": 200, "at_init": [], "loaded": SDK}
     assert len(fake.seen) == 1
+
+
+@pytest.mark.parametrize("init_type", ["provisioned-concurrency", "snap-start"])
+def test_an_init_ahead_of_traffic_loads_the_sdk_before_the_first_request(fake, init_type):
+    result = cold_invoke(chat_event(), fake.url, init_type)
+    assert result == {"status": 200, "at_init": SDK, "loaded": SDK}

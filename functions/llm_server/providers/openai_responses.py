@@ -59,6 +59,24 @@ def pick_transport(choice: Literal["auto", "httpx", "aiohttp"]) -> Literal["http
     return choice
 
 
+def preload() -> None:
+    """Do now what the first call would do: load the SDK and resolve its request's type hints.
+
+    That is the SDK, its Responses resource, and the type hints its request transform reads and
+    caches (0.7-1 s here), for Lambda initialisations that run ahead of traffic (see
+    `lambda_handler`).
+    """
+    from openai._utils._transform import get_type_hints
+    from openai.resources.responses import AsyncResponses  # noqa: F401
+    from openai.types.responses import response_create_params
+
+    for params in (
+        response_create_params.ResponseCreateParamsNonStreaming,
+        response_create_params.ResponseCreateParamsStreaming,
+    ):
+        get_type_hints(params, include_extras=True)  # cached by the SDK, as on a call
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: attempts after the first, and the backoff's base and cap (seconds)."""

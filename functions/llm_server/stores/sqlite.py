@@ -1,10 +1,16 @@
-"""One SQLite file shared by the local stores, its schema created on first use."""
+"""One SQLite file shared by the local stores, its schema created on first use.
+
+`sqlite3` is imported on first use: a Lambda on the DynamoDB store never loads it.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 class SQLiteFile:
@@ -18,6 +24,8 @@ class SQLiteFile:
 
     def connect(self) -> sqlite3.Connection:
         """A connection in autocommit mode, with the schema in place."""
+        import sqlite3
+
         if not self._ready:
             with self._lock:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
