@@ -225,7 +225,7 @@ def zipped_size(folder: Path) -> tuple[int, dict[str, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
-    parser.add_argument("--invocations", type=int, default=300)
+    parser.add_argument("--invocations", type=int, default=1000)
     args = parser.parse_args()
     if not BUILD.exists():
         raise SystemExit("no .aws-sam/build: run `sam build` first (make bench-lambda does)")
