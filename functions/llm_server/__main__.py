@@ -18,6 +18,7 @@ def main() -> int:
 
     from llm_server.app import create_app
     from llm_server.config.settings import get_settings
+    from llm_server.local_server import header_timeout_protocol, raise_open_file_limit
 
     try:
         settings = get_settings()
@@ -30,8 +31,16 @@ def main() -> int:
     except ConfigurationException as exc:
         _say(f"cannot start: {exc.message}")
         return 2
+    open_files = raise_open_file_limit()
     _say(f"serving on http://{settings.host}:{settings.server_port} (docs at /docs)")
-    uvicorn.run(app, host=settings.host, port=settings.server_port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.server_port,
+        log_level="warning",
+        http=header_timeout_protocol(settings.header_read_timeout_seconds),
+        backlog=max(2048, min(open_files, 16384)),
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from llm_server import __version__
 from llm_server.api.errors import install_error_handlers
+from llm_server.api.identity import IdentityPolicy
 from llm_server.api.middleware import RequestContextMiddleware
 from llm_server.api.routes import chat, openai_compat, system
 from llm_server.config.settings import Settings, get_settings
@@ -36,13 +37,20 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     )
     app.state.settings = settings
     app.state.chat_service = service or ChatService.from_settings(settings)
+    app.state.identity = IdentityPolicy(settings)
     origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Content-Type", "Authorization", "X-Request-Id", "Idempotency-Key"],
+            allow_headers=[
+                "Content-Type",
+                "Authorization",
+                "X-Api-Key",
+                "X-Request-Id",
+                "Idempotency-Key",
+            ],
             expose_headers=["X-Request-Id", "Retry-After", "X-Cache", "Idempotent-Replayed"],
             max_age=600,
         )

@@ -102,7 +102,7 @@ def test_the_key_never_contains_the_api_key():
         api_key=None,
         key_source="none",
     )
-    key = ResponseCache.key_for("openai", request)
+    key = ResponseCache.key_for("openai", request, "anonymous")
     assert len(key) == 64 and KEY_A not in key
 
 

@@ -105,7 +105,7 @@ def test_erase(kind, moto_endpoint, fake):
 
 
 def test_racing_requests_lose_no_turn(kind, moto_endpoint, fake):
-    live, _ = serve(kind, moto_endpoint, fake)
+    live, _ = serve(kind, moto_endpoint, fake, max_concurrent_per_client=10)
     with live as server, concurrent.futures.ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(lambda i: say(server, f"message {i}", session="race"), range(16)))
         turns = httpx.get(f"{server.url}/api/v1/sessions/race").json()["turns"]

@@ -118,7 +118,7 @@ def test_an_unexpected_error_is_a_500_that_leaks_nothing():
 
 def test_over_the_concurrency_cap_answers_429_at_once_and_recovers():
     stalled = StalledProvider()
-    with serve(local=stalled, max_concurrent_requests=2) as server:
+    with serve(local=stalled, max_concurrent_requests=2, max_concurrent_per_client=2) as server:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             held = [pool.submit(post_chat, server) for _ in range(2)]
             deadline = time.monotonic() + 10

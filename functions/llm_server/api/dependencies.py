@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from llm_server.config.settings import Settings
+from llm_server.services.caller import Caller
 from llm_server.services.chat_service import ChatService
+from llm_server.utils.request_context import annotate
 
 if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package loads boto3
     from llm_server.services.idempotency import IdempotencyGuard
@@ -21,6 +23,13 @@ async def get_chat_service(request: Request) -> ChatService:
 async def get_app_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
+
+
+async def get_caller(request: Request) -> Caller:
+    """Who is calling (see `api/identity.py`); 401 for a refused or required credential."""
+    caller = request.app.state.identity.identify(request.scope, dict(request.headers.raw))
+    annotate(client=caller.owner)
+    return caller
 
 
 def get_idempotency_guard(request: Request) -> IdempotencyGuard:

@@ -16,6 +16,7 @@ from llm_server.schemas.openai_compat import openai_error
 from llm_server.utils.logging import logger
 from llm_server.utils.request_context import annotate, current_fields
 
+MAX_RETRY_AFTER = 86_400
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -40,13 +41,20 @@ def error_response(
     """
     headers = {}
     if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        headers["Retry-After"] = str(retry_after_seconds(exc.retry_after))
     if openai_shape:  # OpenAI answers bad parameters with 400, never 422
         annotate(error_type=exc.error_type, error_code=exc.code)
         status = 400 if exc.status_code == 422 else exc.status_code
         return JSONResponse(openai_error_body(exc), status_code=status, headers=headers)
     body = error_body(exc, session_id)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def retry_after_seconds(value: float) -> int:
+    """`Retry-After` in whole seconds: at least 1, at most a day (whatever upstream said)."""
+    if not math.isfinite(value):
+        return MAX_RETRY_AFTER
+    return min(MAX_RETRY_AFTER, max(1, math.ceil(value)))
 
 
 def error_body(exc: LLMServerException, session_id: str | None = None) -> dict[str, Any]:
@@ -96,12 +104,6 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> J
     return response
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error")
-    error = LLMServerException("An unexpected error occurred on the server")
-    return error_response(error, openai_shape=is_openai_path(request.url.path))
-
-
 def validation_exception(errors: Any) -> ValidationException:
     """One message naming every bad field; malformed JSON is a 400, bad fields a 422."""
     errors = list(errors)
@@ -139,8 +141,7 @@ def _session_id_of(body: Any) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register every handler on `app`."""
+    """Register every handler on `app` (a bug's 500 is rendered by the request middleware)."""
     app.add_exception_handler(LLMServerException, _on_llm_server_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(Exception, _on_unexpected)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import time
 import uuid
@@ -12,13 +10,12 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llm_server.api.errors import error_response, is_openai_path
-from llm_server.exceptions import ValidationException
+from llm_server.exceptions import LLMServerException, ValidationException
 from llm_server.utils.logging import logger
 from llm_server.utils.metrics import record_request
-from llm_server.utils.redact import key_fingerprint
 from llm_server.utils.request_context import start_request
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestContextMiddleware:
@@ -37,12 +34,9 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers", []))  # read once; the helpers below share it
         request_id = _request_id(scope, headers)
         started = time.perf_counter()
-        fields = start_request(
-            _deadline(scope, self.lambda_margin_seconds),
-            request_id=request_id,
-            client=client_identity(scope, headers),
-        )
+        fields = start_request(_deadline(scope, self.lambda_margin_seconds), request_id=request_id)
         finished = False
+        started_response = False
 
         def finish() -> None:
             """Log and count the request once, before its last byte leaves (so no race)."""
@@ -57,7 +51,9 @@ class RequestContextMiddleware:
             record_request(fields["latency_ms"], fields.get("error_type"))
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 fields["status"] = message["status"]
                 headers = message.setdefault("headers", [])
                 headers.append((b"x-request-id", request_id.encode()))
@@ -77,6 +73,15 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, replay, send_with_id)
+        except Exception:
+            # A bug, not the caller's fault: answer the 500 here, inside this middleware, so it
+            # still carries X-Request-Id (Starlette's own 500 is rendered outside it).
+            logger.exception("unhandled error")
+            if started_response:
+                raise
+            error = LLMServerException("An unexpected error occurred on the server")
+            response = error_response(error, openai_shape=is_openai_path(scope["path"]))
+            await response(scope, receive, send_with_id)
         finally:
             finish()
 
@@ -153,26 +158,6 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def client_identity(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
-    """Who the client is: API Gateway's API key id, or a hash of `X-Api-Key` (local runs).
-
-    On Lambda through Mangum the request context is in the event; behind the Web Adapter it is
-    in the `x-amzn-request-context` header. A value from an unvalidated header is only trusted as
-    an identity where API Gateway has validated the key (AWS), or on a local server.
-    """
-    event: dict[str, Any] = scope.get("aws.event") or {}
-    context = event.get("requestContext")
-    if context is None and b"x-amzn-request-context" in headers:
-        with contextlib.suppress(ValueError):
-            context = json.loads(headers[b"x-amzn-request-context"])
-    identity = (context or {}).get("identity") if isinstance(context, dict) else None
-    key_id = identity.get("apiKeyId") if isinstance(identity, dict) else None
-    if isinstance(key_id, str) and key_id:
-        return f"apikey:{key_id}"
-    api_key = headers.get(b"x-api-key")
-    return f"key:{key_fingerprint(api_key.decode('latin-1'))}" if api_key else None
-
-
 def _request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:
     """The API Gateway request id on Lambda, a sane caller `X-Request-Id`, or a new one."""
     event: dict[str, Any] = scope.get("aws.event") or {}
@@ -180,4 +165,4 @@ def _request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:
     if isinstance(gateway_id, str) and gateway_id:
         return gateway_id
     candidate = headers.get(b"x-request-id", b"").decode("latin-1")
-    return candidate if _SAFE_ID.match(candidate) else uuid.uuid4().hex
+    return candidate if _SAFE_ID.fullmatch(candidate) else uuid.uuid4().hex

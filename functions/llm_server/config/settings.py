@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     # Serving
     host: str = "127.0.0.1"
     server_port: int = Field(5601, ge=1, le=65535)
+    header_read_timeout_seconds: float = Field(10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_file: str = "logs/app.log"
 
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
     max_history_items: int = Field(200, ge=0)
     max_memory_items: int = Field(100, ge=0)
     max_concurrent_requests: int = Field(10, ge=1)
+    max_concurrent_per_client: int | None = Field(None, ge=1)
     cors_allow_origins: str = ""
     openai_compat_free_mode: bool = False
     openai_models: str = ""
@@ -52,7 +54,15 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(7 * 24 * 3600, ge=1)
     session_max_turns: int = Field(20, ge=0)
     session_max_tokens: int = Field(2000, ge=0)
+    session_max_stored_turns: int = Field(200, ge=1)
+    session_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
+
+    # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)
+    identity_source: Literal["client_key", "gateway"] = "client_key"
+    allow_anonymous: bool = True
+    client_api_keys: SecretStr = SecretStr("")
+    system_info_detail: Literal["basic", "full"] = "basic"
 
     # Free mode: the server's key, for identified clients within quotas
     free_mode_enabled: bool = True
@@ -83,6 +93,14 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         """`CORS_ALLOW_ORIGINS`, comma-separated, as a list."""
         return _comma_list(self.cors_allow_origins)
+
+    def per_client_concurrency(self) -> int:
+        """MAX_CONCURRENT_PER_CLIENT, by default half of MAX_CONCURRENT_REQUESTS (at least 1)."""
+        return self.max_concurrent_per_client or max(1, self.max_concurrent_requests // 2)
+
+    def client_key_list(self) -> list[str]:
+        """`CLIENT_API_KEYS`, comma-separated: the keys that identify known local clients."""
+        return _comma_list(self.client_api_keys.get_secret_value())
 
     def openai_model_list(self) -> list[str]:
         """`OPENAI_MODELS`, comma-separated: models `/v1/models` lists besides DEFAULT_MODEL."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 from collections import OrderedDict
@@ -91,7 +92,7 @@ class RetryPolicy:
 
 
 class OpenAIResponsesProvider:
-    """Chat through `responses.create`, with one pooled SDK client per key."""
+    """Chat through `responses.create`, every key's client on one shared connection pool."""
 
     name = "openai"
 
@@ -108,6 +109,7 @@ class OpenAIResponsesProvider:
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._max_clients = max_clients
+        self._base: AsyncOpenAI | None = None
         self._clients: OrderedDict[str, AsyncOpenAI] = OrderedDict()
 
     def status(self) -> dict[str, Any]:
@@ -172,7 +174,7 @@ class OpenAIResponsesProvider:
         """`responses.create` with retries inside the budget: (result, attempts, start time)."""
         if request.api_key is None:
             raise ConfigurationException("The OpenAI provider was called without an API key")
-        client = await self._client_for(request.api_key.get_secret_value())
+        client = self._client_for(request.api_key.get_secret_value())
         started = time.monotonic()
         deadline = started + time_left(self._timeout)
         attempt = 0
@@ -220,9 +222,11 @@ class OpenAIResponsesProvider:
             raise _malformed() from None
 
     async def aclose(self) -> None:
-        """Close every pooled client and its connections (at server shutdown)."""
-        while self._clients:
-            await self._clients.popitem()[1].close()
+        """Close the shared connection pool (at server shutdown)."""
+        self._clients.clear()
+        if self._base is not None:
+            await self._base.close()
+            self._base = None
 
     def _http_client(self) -> Any:
         """The SDK's aiohttp-based client if chosen; None keeps the SDK's default (httpx2)."""
@@ -232,25 +236,35 @@ class OpenAIResponsesProvider:
 
         return DefaultAioHttpClient(timeout=self._timeout)
 
-    async def _client_for(self, key: str) -> AsyncOpenAI:
-        """Reuse a client per key (so a warm container keeps its connections), LRU-bounded."""
+    def _client_for(self, key: str) -> AsyncOpenAI:
+        """A client for `key` on the one shared connection pool.
+
+        Every key's client is `with_options(api_key=...)` of one base client, so they share its
+        HTTP client and connections: a distinct key costs a small object in a bounded LRU, not a
+        connection pool of its own (5,000 keys once took 500 MB that way).
+        """
         fingerprint = key_fingerprint(key)
         client = self._clients.get(fingerprint)
         if client is None:
+            client = self._base_client().with_options(api_key=key)
+            self._clients[fingerprint] = client
+            while len(self._clients) > self._max_clients:
+                self._clients.popitem(last=False)  # shares the pool: nothing to close
+        self._clients.move_to_end(fingerprint)
+        return client
+
+    def _base_client(self) -> AsyncOpenAI:
+        if self._base is None:
             from openai import AsyncOpenAI
 
-            client = AsyncOpenAI(
-                api_key=key,
+            self._base = AsyncOpenAI(
+                api_key="unused",  # every request goes through a per-key copy
                 base_url=self._base_url,
                 timeout=self._timeout,
                 max_retries=0,
                 http_client=self._http_client(),
             )
-            self._clients[fingerprint] = client
-            while len(self._clients) > self._max_clients:
-                await self._clients.popitem(last=False)[1].close()
-        self._clients.move_to_end(fingerprint)
-        return client
+        return self._base
 
     @staticmethod
     def _log_call(
@@ -431,6 +445,8 @@ def _retry_after(exc: Exception) -> float | None:
     response = getattr(exc, "response", None)
     value = response.headers.get("retry-after") if response is not None else None
     try:
-        return max(0.0, float(value)) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    # `inf`, `1e999` or `nan` say nothing usable: fall back to our own backoff.
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None

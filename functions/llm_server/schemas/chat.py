@@ -10,13 +10,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 KeySourceName = Literal["user", "server", "none"]
 
 
-def _no_nul(value: str) -> str:
+def clean_text(value: str) -> str:
+    """Refuse text that cannot travel: NUL characters, and lone surrogates (not UTF-8)."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it has a lone surrogate)") from None
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(clean_text)]
 
 
 class HistoryMessage(BaseModel):
@@ -31,11 +36,11 @@ class HistoryMessage(BaseModel):
 def _history_entry(value: object) -> str | HistoryMessage:
     """Accept a string or a `{role, content}` object, with one clear message for anything else."""
     if isinstance(value, str):
-        return _no_nul(value)
+        return clean_text(value)
     if isinstance(value, dict):
         role, content = value.get("role"), value.get("content")
         if role in ("user", "assistant") and isinstance(content, str) and len(value) == 2:
-            return HistoryMessage(role=role, content=_no_nul(content))
+            return HistoryMessage(role=role, content=clean_text(content))
         raise ValueError(
             'an object entry needs exactly "role" ("user" or "assistant") and "content" (a string)'
         )
@@ -92,9 +97,9 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(
         None, ge=0.0, le=2.0, description="Sampling temperature 0..2 (default 0.7)."
     )
-    model: str | None = Field(
-        None, min_length=1, max_length=128, description="Model name (default DEFAULT_MODEL)."
-    )
+    model: (
+        Annotated[str, Field(min_length=1, max_length=128), AfterValidator(clean_text)] | None
+    ) = Field(None, description="Model name (default DEFAULT_MODEL).")
     openai_api_key: str = Field("", description="The caller's OpenAI key; never echoed or logged.")
     free_mode: bool = Field(False, strict=True, description="Allow the server's own key.")
     stream: bool = Field(
@@ -142,3 +147,22 @@ class ErrorResponse(ChatResponse):
 
     success: bool = False
     error: ErrorDetail
+
+
+class SessionTurn(BaseModel):
+    """One stored exchange of a session."""
+
+    user: str
+    assistant: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    created_at: str
+
+
+class SessionResponse(BaseModel):
+    """A page of a session's turns, oldest first; `next_cursor` is null on the last page."""
+
+    session_id: str
+    turns: list[SessionTurn]
+    next_cursor: str | None = None

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_server.exceptions import ValidationException
 from llm_server.providers.base import ChatMessage, Generation
+from llm_server.schemas.chat import Text
 
 MessageRole = Literal["system", "developer", "user", "assistant"]
 TEXT_PART_TYPES = {"text", "input_text", "output_text"}
@@ -25,7 +26,7 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    text: str | None = None
+    text: Text | None = None
 
 
 class InputMessage(BaseModel):
@@ -34,7 +35,7 @@ class InputMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: MessageRole
-    content: str | list[ContentPart] | None = None
+    content: Text | list[ContentPart] | None = None
 
 
 class StreamOptions(BaseModel):
@@ -48,8 +49,8 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    model: str = Field(min_length=1, max_length=128)
-    messages: list[InputMessage] = Field(min_length=1, max_length=500)
+    model: Text = Field(min_length=1, max_length=128)
+    messages: list[InputMessage] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
@@ -63,9 +64,9 @@ class ResponsesRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    model: str = Field(min_length=1, max_length=128)
-    input: str | list[InputMessage] = Field(min_length=1)
-    instructions: str | None = None
+    model: Text = Field(min_length=1, max_length=128)
+    input: Text | list[InputMessage] = Field(min_length=1)
+    instructions: Text | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_output_tokens: int | None = Field(None, ge=1)
     stream: bool = False

@@ -45,10 +45,14 @@ def check_key_shape(key: str, param: str = "openai_api_key") -> None:
             param=param,
             code="invalid_api_key",
         )
-    if not key.startswith("sk-") or not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH:
+    if (
+        not key.isascii()
+        or not key.startswith("sk-")
+        or not (MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH)
+    ):
         raise AuthenticationException(
             f"{param} is not a valid OpenAI key: it must start with 'sk-' and be "
-            f"{MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} characters long",
+            f"{MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} ASCII characters long",
             param=param,
         )
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import SecretStr
 
 from llm_server.config.settings import Settings
 from llm_server.exceptions import (
@@ -24,15 +26,16 @@ from llm_server.exceptions import (
 from llm_server.providers.base import ChatMessage, ChatProvider, Generation, GenerationRequest
 from llm_server.schemas.chat import ChatRequest, ChatResponse
 from llm_server.services.api_keys import NO_KEY, KeySource, SelectedKey, select_api_key
-from llm_server.services.free_mode import FreeModeQuota
+from llm_server.services.caller import Caller
+from llm_server.services.free_mode import FreeModeQuota, Reservation
 from llm_server.services.prompt import compose_system_prompt, parse_history
 from llm_server.services.response_cache import ResponseCache
 from llm_server.services.server_key import ServerKeyStore
-from llm_server.stores.sessions import SessionStore, StoredTurn
+from llm_server.stores.sessions import SessionPage, SessionStore, StoredTurn
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.logging import logger
 from llm_server.utils.metrics import record_cache_hit, record_generation
-from llm_server.utils.request_context import annotate, current_fields
+from llm_server.utils.request_context import annotate
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ class ChatService:
         self._sessions = sessions
         self._cache = cache
         self._quota = quota
-        self._limiter = ConcurrencyLimiter(settings.max_concurrent_requests)
+        self._limiter = ConcurrencyLimiter(
+            settings.max_concurrent_requests, settings.per_client_concurrency()
+        )
 
     @classmethod
     def from_settings(
@@ -163,31 +168,36 @@ class ChatService:
             "providers": {"local": self._local.status(), "openai": self._openai.status()},
         }
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
+    async def chat(self, request: ChatRequest, caller: Caller) -> ChatResponse:
         """Answer one `/api/v1/chat` request, or raise an `LLMServerException` saying why not."""
-        outcome = await self.run(await self.turn_for(request))
-        await self._remember(request, outcome)
+        outcome = await self.run(await self.turn_for(request, caller), caller)
+        await self._remember(caller, request, outcome)
         return self.chat_response(request, outcome)
 
-    async def chat_stream(self, request: ChatRequest) -> AsyncIterator[str | ChatResponse]:
+    async def chat_stream(
+        self, request: ChatRequest, caller: Caller
+    ) -> AsyncIterator[str | ChatResponse]:
         """Stream one `/api/v1/chat` request: text deltas, then the full `ChatResponse`."""
-        async for item in self.run_stream(await self.turn_for(request)):
+        async for item in self.run_stream(await self.turn_for(request, caller), caller):
             if isinstance(item, Outcome):
-                await self._remember(request, item)
+                await self._remember(caller, request, item)
                 yield self.chat_response(request, item)
             else:
                 yield item
 
-    async def session_turns(self, session_id: str) -> list[StoredTurn]:
-        """A session's stored turns, oldest first (all of them, up to the TTL)."""
+    async def session_page(
+        self, caller: Caller, session_id: str, limit: int, after: int | None
+    ) -> SessionPage:
+        """One page of the caller's session, oldest first: at most `limit` turns after `after`."""
         store = self._session_store()
-        return await asyncio.to_thread(store.recent, session_id, 10_000)
+        return await asyncio.to_thread(store.page, caller.owner, session_id, limit, after)
 
-    async def forget_session(self, session_id: str) -> int:
-        """Erase a session; return how many turns were removed."""
-        return await asyncio.to_thread(self._session_store().delete, session_id)
+    async def forget_session(self, caller: Caller, session_id: str) -> int:
+        """Erase the caller's session; return how many turns were removed."""
+        store = self._session_store()
+        return await asyncio.to_thread(store.delete, caller.owner, session_id)
 
-    async def turn_for(self, request: ChatRequest) -> Turn:
+    async def turn_for(self, request: ChatRequest, caller: Caller) -> Turn:
         """Check a chat request's limits and compose its system prompt and messages.
 
         The conversation is the explicit `conversation_history` when given, else the session's
@@ -205,7 +215,7 @@ class ChatService:
                 )
         messages = parse_history(request.conversation_history)
         if not messages and self._sessions and request.session_id:
-            messages = await self._stored_history(request.session_id)
+            messages = await self._stored_history(caller.owner, request.session_id)
         messages.append(ChatMessage("user", request.user_message))
         instructions = compose_system_prompt(
             request.system_message,
@@ -224,66 +234,97 @@ class ChatService:
             free_mode=request.free_mode,
         )
 
-    async def run(self, turn: Turn) -> Outcome:
-        """Run a turn to completion, or answer it from the response cache."""
-        provider, request = self._prepare(turn)
-        cache_key = self._cache_key(provider, request)
-        if cache_key is not None:
-            cached = await self._cache.lookup(cache_key)
-            annotate(cache="HIT" if cached else "MISS")
-            if cached is not None:
-                record_cache_hit()
-                return Outcome(cached, KeySource(request.key_source), request.temperature, 0.0)
-        client = await self._admit(request)
-        async with self._limiter.slot():
-            started = time.perf_counter()
-            try:
-                generation = await provider.generate(request)
-            except AuthenticationException:
-                raise self._rejected_key(request.key_source, turn.key_param) from None
+    async def run(self, turn: Turn, caller: Caller) -> Outcome:
+        """Run a turn to completion, or answer it from the response cache.
+
+        A turn on the server's key is admitted by the free-mode quota first, cache hit or not:
+        its tokens are reserved now and settled with what it really used.
+        """
+        provider, request = self._prepare(turn, caller)
+        reservation = await self._admit(request, caller)
+        used = 0
+        try:
+            cache_key = self._cache_key(provider, request, caller)
             if cache_key is not None:
-                await self._cache.store(cache_key, generation)
-            await self._spend(client, generation)
-            return self._finish(generation, request, started)
+                cached = await self._cache.lookup(cache_key)
+                annotate(cache="HIT" if cached else "MISS")
+                if cached is not None:
+                    record_cache_hit()
+                    return Outcome(cached, KeySource(request.key_source), request.temperature, 0.0)
+            async with self._limiter.slot(caller.owner):
+                started = time.perf_counter()
+                try:
+                    generation = await provider.generate(request)
+                except AuthenticationException:
+                    raise self._rejected_key(request.key_source, turn.key_param) from None
+                used = generation.total_tokens
+                if cache_key is not None:
+                    await self._cache.store(cache_key, generation)
+                return self._finish(generation, request, started)
+        finally:
+            await self._settle(reservation, used)
 
-    async def run_stream(self, turn: Turn) -> AsyncIterator[str | Outcome]:
-        """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed."""
-        provider, request = self._prepare(turn)
-        client = await self._admit(request)
-        async with self._limiter.slot():
-            started = time.perf_counter()
-            stream = provider.stream(request)
-            try:
-                async for item in stream:
-                    if isinstance(item, Generation):
-                        await self._spend(client, item)
-                        yield self._finish(item, request, started)
-                    else:
-                        yield item
-            except AuthenticationException:
-                raise self._rejected_key(request.key_source, turn.key_param) from None
-            finally:
-                await stream.aclose()
+    async def run_stream(self, turn: Turn, caller: Caller) -> AsyncIterator[str | Outcome]:
+        """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed.
 
-    async def _admit(self, request: GenerationRequest) -> str | None:
-        """For a request on the server's key: the client, once admitted by the free-mode quota."""
+        A stream the client drops is settled with the input and the deltas produced so far.
+        """
+        provider, request = self._prepare(turn, caller)
+        reservation = await self._admit(request, caller)
+        used = 0
+        try:
+            async with self._limiter.slot(caller.owner):
+                started = time.perf_counter()
+                stream = provider.stream(request)
+                deltas = 0
+                try:
+                    async for item in stream:
+                        if isinstance(item, Generation):
+                            used = item.total_tokens
+                            yield self._finish(item, request, started)
+                        else:
+                            deltas += 1
+                            yield item
+                except AuthenticationException:
+                    raise self._rejected_key(request.key_source, turn.key_param) from None
+                finally:
+                    if not used and deltas:
+                        used = (
+                            estimate_tokens(request.instructions)
+                            + deltas
+                            + sum(estimate_tokens(m.content) for m in request.messages)
+                        )
+                    await stream.aclose()
+        finally:
+            await self._settle(reservation, used)
+
+    async def _admit(self, request: GenerationRequest, caller: Caller) -> Reservation | None:
+        """For a request on the server's key: the quota's reservation for it, or a 429."""
         if request.key_source != KeySource.SERVER or self._quota is None:
             return None
-        client = current_fields().get("client")
-        await self._quota.admit(client)
-        return client
+        return await self._quota.admit(caller.owner, reserve_tokens(request))
 
-    async def _spend(self, client: str | None, generation: Generation) -> None:
-        if client is not None and self._quota is not None:
-            await self._quota.spend(client, generation.total_tokens)
+    async def _settle(self, reservation: Reservation | None, used: int) -> None:
+        """Replace a reservation by the tokens really used, even when the request is cancelled."""
+        if reservation is None or self._quota is None:
+            return
+        import anyio
 
-    def _cache_key(self, provider: ChatProvider, request: GenerationRequest) -> str | None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._quota.settle(reservation, used)
+            except Exception:
+                logger.exception("could not settle the free-mode token reservation")
+
+    def _cache_key(
+        self, provider: ChatProvider, request: GenerationRequest, caller: Caller
+    ) -> str | None:
         """The cache key, or None when this request is not cached (see CACHE_ANY_TEMPERATURE)."""
         if self._cache is None:
             return None
         if request.temperature != 0 and not self._settings.cache_any_temperature:
             return None
-        return ResponseCache.key_for(provider.name, request)
+        return ResponseCache.key_for(provider.name, request, caller.owner)
 
     def _session_store(self) -> SessionStore:
         if self._sessions is None:
@@ -294,11 +335,12 @@ class ChatService:
             )
         return self._sessions
 
-    async def _stored_history(self, session_id: str) -> list[ChatMessage]:
+    async def _stored_history(self, owner: str, session_id: str) -> list[ChatMessage]:
         """The session's recent turns as messages, within SESSION_MAX_TURNS and _MAX_TOKENS."""
         settings = self._settings
+        assert self._sessions is not None
         turns = await asyncio.to_thread(
-            self._sessions.recent, session_id, settings.session_max_turns
+            self._sessions.recent, owner, session_id, settings.session_max_turns
         )
         budget = settings.session_max_tokens
         kept: list[StoredTurn] = []
@@ -313,7 +355,7 @@ class ChatService:
         annotate(session_turns_used=len(kept))
         return messages
 
-    async def _remember(self, request: ChatRequest, outcome: Outcome) -> None:
+    async def _remember(self, caller: Caller, request: ChatRequest, outcome: Outcome) -> None:
         """Store the exchange in its session; a store failure is logged, the answer still sent."""
         if self._sessions is None or not request.session_id:
             return
@@ -327,17 +369,17 @@ class ChatService:
             created_at=datetime.now(UTC).isoformat(),
         )
         try:
-            await asyncio.to_thread(self._sessions.append, request.session_id, turn)
+            await asyncio.to_thread(self._sessions.append, caller.owner, request.session_id, turn)
         except Exception:
             logger.exception("could not store the session turn")
 
-    def _prepare(self, turn: Turn) -> tuple[ChatProvider, GenerationRequest]:
+    def _prepare(self, turn: Turn, caller: Caller) -> tuple[ChatProvider, GenerationRequest]:
         settings = self._settings
         if turn.max_tokens is not None and turn.max_tokens > settings.max_tokens_limit:
             raise ValidationException(
                 f"max_tokens must be between 1 and {settings.max_tokens_limit}", param="max_tokens"
             )
-        provider, key = self._route(turn)
+        provider, key = self._route(turn, caller)
         annotate(provider=provider.name, api_key_source=key.source.value)
         request = GenerationRequest(
             instructions=turn.instructions,
@@ -352,15 +394,20 @@ class ChatService:
         )
         return provider, request
 
-    def _route(self, turn: Turn) -> tuple[ChatProvider, SelectedKey]:
-        """Choose the provider (LLM_PROVIDER, or the local model by name) and the key."""
+    def _route(self, turn: Turn, caller: Caller) -> tuple[ChatProvider, SelectedKey]:
+        """Choose the provider (LLM_PROVIDER, or the local model by name) and the key.
+
+        The server's key is only for callers the server knows (see `Caller.known`).
+        """
         mode = self._settings.llm_provider
         if mode == "local" or (
             mode == "auto" and turn.model and turn.model == self.local_model_name
         ):
             return self._local, NO_KEY
         free_mode = turn.free_mode and self._settings.free_mode_enabled
-        key = select_api_key(turn.caller_key, free_mode, self._server_key.get, turn.key_param)
+        key = select_api_key(
+            turn.caller_key, free_mode, self._server_key_for(caller), turn.key_param
+        )
         if key.source is not KeySource.NONE:
             return self._openai, key
         if mode == "auto":
@@ -371,6 +418,20 @@ class ChatService:
             code="missing_api_key",
             param=turn.key_param,
         )
+
+    def _server_key_for(self, caller: Caller) -> Callable[[], SecretStr | None]:
+        """The server key's getter, or one that refuses a caller the server does not know."""
+        if caller.known:
+            return self._server_key.get
+
+        def refuse() -> SecretStr | None:
+            if not self._server_key.configured:
+                return None  # nothing to refuse: the usual "no key" answer follows
+            raise AuthenticationException(
+                caller.free_mode_refusal, code="client_credential_required", param="X-Api-Key"
+            )
+
+        return refuse
 
     def _free_mode_note(self) -> str:
         if not self._settings.free_mode_enabled:
@@ -436,3 +497,13 @@ class ChatService:
 def estimate_tokens(text: str) -> int:
     """A provider-neutral token estimate for history budgets: about 4 UTF-8 bytes a token."""
     return max(1, len(text.encode()) // 4)
+
+
+def reserve_tokens(request: GenerationRequest) -> int:
+    """What a free-mode request may cost at most, reserved from the daily quota at admission.
+
+    Input: 2 UTF-8 bytes a token, on the safe side for English (about 4) and Korean (about 3 a
+    syllable, a token or two each); output: `max_tokens`. Settled with the real usage after.
+    """
+    texts = [request.instructions, *(m.content for m in request.messages)]
+    return sum(len(text.encode()) for text in texts) // 2 + len(texts) + request.max_tokens

@@ -1,9 +1,14 @@
-"""Free mode spends the server's money: it needs a client credential and stays within quotas.
+"""Free mode spends the server's money: only for known clients, within quotas that hold.
 
-Per client (the API Gateway API key's id, or locally a hash of `X-Api-Key`): at most
-`FREE_MODE_REQUESTS_PER_MINUTE` requests a minute and `FREE_MODE_TOKENS_PER_DAY` tokens a UTC
-day, counted in the shared store so every container sees the same numbers. Past a quota: 429 with
-`Retry-After` (the next minute, or the next UTC midnight).
+Per client (its owner id: the API Gateway API key's id, or locally a hash of `X-Api-Key`), in the
+shared store so every container sees the same numbers:
+- at most `FREE_MODE_REQUESTS_PER_MINUTE` requests in any 60 seconds (a sliding window: no
+  calendar-minute boundary lets twice the rate through);
+- at most `FREE_MODE_TOKENS_PER_DAY` tokens a UTC day. Each request *reserves* its worst case
+  (input estimate + `max_tokens`) at admission, atomically, and settles with its real usage at
+  the end, so concurrent requests cannot all slip under the quota and overspend it together.
+Past a quota: 429 with `Retry-After` (when the oldest request leaves the window, or the next UTC
+midnight).
 """
 
 from __future__ import annotations
@@ -11,15 +16,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from llm_server.exceptions import AuthenticationException, RateLimitException
+from llm_server.exceptions import RateLimitException
 from llm_server.stores.quotas import QuotaStore
 
 DAY = 86_400
+MINUTE = 60.0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Tokens set aside in one client's day for a request in progress."""
+
+    client: str
+    window: str
+    tokens: int
 
 
 class FreeModeQuota:
-    """Admit free-mode requests and account for their tokens."""
+    """Admit free-mode requests, reserve their tokens and settle them."""
 
     def __init__(
         self,
@@ -33,34 +49,35 @@ class FreeModeQuota:
         self._tpd = tokens_per_day
         self._clock = clock
 
-    async def admit(self, client: str | None) -> None:
-        """Raise unless `client` may make one more free-mode request now."""
-        if not client:
-            raise AuthenticationException(
-                "Free mode needs a client credential: send your API key in X-Api-Key",
-                code="client_credential_required",
-                param="X-Api-Key",
-            )
+    async def admit(self, client: str, tokens: int) -> Reservation:
+        """Count one request and reserve `tokens`, or raise `RateLimitException` saying why not."""
         now = self._clock()
-        minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now))
-        if not await asyncio.to_thread(self._store.add, client, f"rpm#{minute}", 1, self._rpm, 120):
+        wait = await asyncio.to_thread(self._store.hit, client, "rpm", self._rpm, MINUTE, now)
+        if wait > 0:
             raise RateLimitException(
                 f"Free mode allows {self._rpm} requests a minute per client",
                 code="free_mode_rate_limited",
-                retry_after=60 - now % 60,
+                retry_after=wait,
             )
-        used = await asyncio.to_thread(self._store.used, client, f"tpd#{_day(now)}")
-        if used >= self._tpd:
+        window = f"tpd#{_day(now)}"
+        if not await asyncio.to_thread(self._store.add, client, window, tokens, self._tpd, 2 * DAY):
+            left = max(0, self._tpd - await asyncio.to_thread(self._store.used, client, window))
             raise RateLimitException(
-                f"Free mode's daily quota of {self._tpd} tokens is used up for this client",
+                f"Free mode's daily quota of {self._tpd} tokens per client has {left} left, and "
+                f"this request may need {tokens} (its input and max_tokens): lower max_tokens "
+                "or come back tomorrow (UTC)",
                 code="free_mode_quota_exceeded",
                 retry_after=DAY - now % DAY,
             )
+        return Reservation(client, window, tokens)
 
-    async def spend(self, client: str, tokens: int) -> None:
-        """Add a finished request's tokens to the client's day."""
-        window = f"tpd#{_day(self._clock())}"
-        await asyncio.to_thread(self._store.add, client, window, tokens, None, 2 * DAY)
+    async def settle(self, reservation: Reservation, used: int) -> None:
+        """Replace the reservation by the tokens the request really used."""
+        delta = used - reservation.tokens
+        if delta:
+            await asyncio.to_thread(
+                self._store.add, reservation.client, reservation.window, delta, None, 2 * DAY
+            )
 
 
 def _day(now: float) -> str:

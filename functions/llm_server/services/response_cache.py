@@ -1,8 +1,9 @@
 """The seed's response cache: an in-memory LRU with a TTL, per warm container.
 
 The key is a hash of every input that changes the answer (provider, model, system prompt,
-messages, temperature, max_tokens) and of who pays: the key source and, for a caller's own key,
-its fingerprint, so one caller's paid answer is never served to another. Only successes are
+messages, temperature, max_tokens), of the caller who owns it (`Caller.owner`) and of who pays:
+the key source and, for a caller's own key, its fingerprint. So one caller's answer is never
+served to another, and nobody learns from a hit what someone else asked. Only successes are
 stored. By default only deterministic requests (temperature 0) are cached. With a shared tier
 (`CACHE_SHARED`, DynamoDB), warm containers also serve each other's answers.
 """
@@ -87,8 +88,8 @@ class ResponseCache:
             self._entries.popitem(last=False)
 
     @staticmethod
-    def key_for(provider: str, request: GenerationRequest) -> str:
-        """The request's cache key (a SHA-256; it never contains the API key)."""
+    def key_for(provider: str, request: GenerationRequest, owner: str) -> str:
+        """The owner's cache key for the request (a SHA-256; it never contains the API key)."""
         payer = request.key_source
         if request.key_source == "user" and request.api_key is not None:
             payer += ":" + key_fingerprint(request.api_key.get_secret_value())
@@ -100,6 +101,7 @@ class ResponseCache:
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "payer": payer,
+            "owner": owner,
         }
         encoded = json.dumps(material, ensure_ascii=False, sort_keys=True).encode()
         return hashlib.sha256(encoded).hexdigest()

@@ -6,16 +6,20 @@ from typing import Any
 
 from llm_server.config.settings import Settings
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
-from llm_server.stores.sessions import DynamoDBSessionStore, SessionStore, SQLiteSessionStore
+from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
 
 
 def session_store(settings: Settings, dynamodb_client: Any = None) -> SessionStore:
-    """The session store the settings name."""
+    """The session store the settings name, bounded by the SESSION_* settings."""
+    limits = SessionLimits(
+        settings.session_ttl_seconds, settings.session_max_stored_turns, settings.session_max_bytes
+    )
     if settings.store == "dynamodb":
-        return DynamoDBSessionStore(
-            settings.dynamodb_table, settings.session_ttl_seconds, dynamodb_client
-        )
-    return SQLiteSessionStore(settings.store_path, settings.session_ttl_seconds)
+        from llm_server.stores.sessions_dynamodb import DynamoDBSessionStore
+
+        assert settings.dynamodb_table is not None
+        return DynamoDBSessionStore(settings.dynamodb_table, limits, dynamodb_client)
+    return SQLiteSessionStore(settings.store_path, limits)
 
 
 def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:

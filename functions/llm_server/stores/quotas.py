@@ -1,12 +1,19 @@
-"""Counters for free-mode quotas, shared by every container: SQLite locally, DynamoDB on AWS.
+"""Free-mode quota state, shared by every container: SQLite locally, DynamoDB on AWS.
 
-A counter is (client, window), e.g. ("ab12...", "rpm#2026-11-25T12:01") for requests in one
-minute, or ("ab12...", "tpd#2026-11-25") for tokens in one UTC day. `add` is atomic in both
-stores, so concurrent requests in different containers cannot overshoot a request limit.
+Two kinds, both changed atomically in both stores, so requests racing in different containers
+cannot overshoot a limit:
+- counters (client, window), e.g. ("key:ab12...", "tpd#2026-11-25") for tokens in one UTC day,
+  moved by `add`;
+- sliding windows (client, name): the times of the requests admitted in the last `window`
+  seconds, checked and extended by `hit` (compare-and-set on a version in DynamoDB, one write
+  transaction in SQLite).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import random
 import time
 from typing import Any, Protocol
 
@@ -17,7 +24,10 @@ from llm_server.stores.sqlite import SQLiteFile
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS quota_counters (client TEXT NOT NULL, window TEXT NOT NULL, "
     "used INTEGER NOT NULL, expiration INTEGER NOT NULL, PRIMARY KEY (client, window))",
+    "CREATE TABLE IF NOT EXISTS rate_windows (client TEXT NOT NULL, name TEXT NOT NULL, "
+    "stamps TEXT NOT NULL, PRIMARY KEY (client, name))",
 )
+CAS_ATTEMPTS = 20
 
 
 class QuotaStore(Protocol):
@@ -31,6 +41,21 @@ class QuotaStore(Protocol):
         """The counter's value (0 if absent or expired)."""
         ...
 
+    def hit(self, client: str, name: str, limit: int, window: float, now: float) -> float:
+        """Admit one event at `now` unless `limit` were admitted in the last `window` seconds.
+
+        Returns 0 when admitted, else the seconds until the oldest of them leaves the window.
+        """
+        ...
+
+
+def _slide(stamps: list[float], limit: int, window: float, now: float) -> tuple[list[float], float]:
+    """The window's stamps with `now` added and 0, or unchanged with the seconds to wait."""
+    live = sorted(stamp for stamp in stamps if stamp > now - window)
+    if len(live) >= limit:
+        return live, max(0.001, live[-limit] + window - now)
+    return [*live, now], 0.0
+
 
 class SQLiteQuotaStore:
     """Quota counters in the local SQLite file."""
@@ -40,6 +65,8 @@ class SQLiteQuotaStore:
 
     def add(self, client: str, window: str, amount: int, limit: int | None, ttl: int) -> bool:
         """Add within one write transaction."""
+        if limit is not None and amount > limit:
+            return False
         now = time.time()
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
@@ -69,6 +96,22 @@ class SQLiteQuotaStore:
             ).fetchone()
         return row[0] if row else 0
 
+    def hit(self, client: str, name: str, limit: int, window: float, now: float) -> float:
+        """Check and extend the window within one write transaction."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute(
+                "SELECT stamps FROM rate_windows WHERE client = ? AND name = ?", (client, name)
+            ).fetchone()
+            stamps, wait = _slide(json.loads(row[0]) if row else [], limit, window, now)
+            if not wait:
+                connection.execute(
+                    "INSERT OR REPLACE INTO rate_windows VALUES (?, ?, ?)",
+                    (client, name, json.dumps(stamps)),
+                )
+            connection.execute("COMMIT")
+        return wait
+
 
 class DynamoDBQuotaStore(DynamoDBTable):
     """Quota counters as items `pk = quota#<client>`, `sk = <window>` of the shared table."""
@@ -77,6 +120,8 @@ class DynamoDBQuotaStore(DynamoDBTable):
         """One conditional `UpdateItem ADD`: atomic across containers."""
         from botocore.exceptions import ClientError
 
+        if limit is not None and amount > limit:
+            return False
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"pk": {"S": f"quota#{client}"}, "sk": {"S": window}},
@@ -107,3 +152,45 @@ class DynamoDBQuotaStore(DynamoDBTable):
         if not item or is_expired(item["expiration"]["N"]):
             return 0
         return int(item["used"]["N"])
+
+    def hit(self, client: str, name: str, limit: int, window: float, now: float) -> float:
+        """Read the window, then write it back only if nobody else wrote it in between."""
+        key = {"pk": {"S": f"quota#{client}"}, "sk": {"S": name}}
+        for _ in range(CAS_ATTEMPTS):
+            item = self.client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get(
+                "Item"
+            )
+            version = int(item["version"]["N"]) if item else 0
+            stamps, wait = _slide(
+                json.loads(item["stamps"]["S"]) if item else [], limit, window, now
+            )
+            if wait:
+                return wait
+            if self._put_if_version(key, version, stamps, math.ceil(now + window) + 1):
+                return 0.0
+            time.sleep(random.uniform(0, 0.02))  # another container won the race: read again
+        return 1.0  # contended beyond reason: ask the caller to come back in a second
+
+    def _put_if_version(
+        self, key: dict[str, Any], version: int, stamps: list[float], expiration: int
+    ) -> bool:
+        from botocore.exceptions import ClientError
+
+        item = {
+            **key,
+            "stamps": {"S": json.dumps(stamps)},
+            "version": {"N": str(version + 1)},
+            "expiration": {"N": str(expiration)},
+        }
+        try:
+            self.client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR version = :version",
+                ExpressionAttributeValues={":version": {"N": str(version)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

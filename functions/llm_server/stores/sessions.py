@@ -1,21 +1,22 @@
-"""Conversation sessions: append-only turns, read back newest-last, erased on request.
+"""Conversation sessions: turns appended, read back a page at a time, erased on request.
 
-Two stores behind one interface: SQLite (the embedded default, one local file that survives
-restarts) and DynamoDB (one item per turn, partition `session#<id>`). Turns are only ever added,
-never rewritten, so two requests racing on one session both keep their turn. Items carry an
-`expiration` (epoch seconds) after which they are no longer read, whether or not the store has
-deleted them yet (DynamoDB's TTL deletes lazily).
+A session belongs to its owner (`Caller.owner`): every read and write is keyed by owner and id,
+so another caller using the same id reaches a different, empty session. A session is bounded:
+it keeps at most `max_turns` turns and `max_bytes` of text; appending a turn prunes the oldest
+ones past either bound in the same atomic step (the newest turn is always kept). Turns expire
+`ttl` seconds after they were written, whether or not the store has deleted them yet.
+
+Two stores behind one interface: SQLite here (the embedded default, one local file that
+survives restarts) and DynamoDB in `sessions_dynamodb.py`.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from llm_server.stores.dynamodb import DynamoDBTable
-from llm_server.stores.expiry import expires_at, is_expired
+from llm_server.stores.expiry import expires_at
 from llm_server.stores.sqlite import SQLiteFile
 
 
@@ -30,138 +31,124 @@ class StoredTurn:
     output_tokens: int
     created_at: str
 
+    @property
+    def size(self) -> int:
+        """The bytes of text the turn stores (what SESSION_MAX_BYTES bounds)."""
+        return len(self.user.encode()) + len(self.assistant.encode())
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """How long turns live and how much one session may hold."""
+
+    ttl_seconds: int
+    max_turns: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    """Turns oldest first, and the cursor of the next page (None on the last one)."""
+
+    turns: list[StoredTurn]
+    next_cursor: int | None
+
 
 class SessionStore(Protocol):
     """Where session turns live."""
 
-    def append(self, session_id: str, turn: StoredTurn) -> None:
-        """Add a turn (never overwrites one)."""
+    def append(self, owner: str, session_id: str, turn: StoredTurn) -> None:
+        """Add a turn and prune the oldest past the bounds, in one atomic step."""
         ...
 
-    def recent(self, session_id: str, limit: int) -> list[StoredTurn]:
+    def recent(self, owner: str, session_id: str, limit: int) -> list[StoredTurn]:
         """The newest `limit` unexpired turns, oldest first."""
         ...
 
-    def delete(self, session_id: str) -> int:
+    def page(self, owner: str, session_id: str, limit: int, after: int | None) -> SessionPage:
+        """At most `limit` unexpired turns after cursor `after` (from the start if None)."""
+        ...
+
+    def delete(self, owner: str, session_id: str) -> int:
         """Erase a session; return how many turns were removed."""
         ...
 
 
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS session_turns (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "session_id TEXT NOT NULL, expiration INTEGER NOT NULL, user TEXT, assistant TEXT, "
-    "model TEXT, input_tokens INTEGER, output_tokens INTEGER, created_at TEXT)",
-    "CREATE INDEX IF NOT EXISTS session_turns_by_session ON session_turns (session_id, id)",
+    "CREATE TABLE IF NOT EXISTS conversation_turns (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "owner TEXT NOT NULL, session_id TEXT NOT NULL, expiration INTEGER NOT NULL, "
+    "bytes INTEGER NOT NULL, user TEXT, assistant TEXT, model TEXT, input_tokens INTEGER, "
+    "output_tokens INTEGER, created_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS conversation_turns_by_session "
+    "ON conversation_turns (owner, session_id, id)",
+)
+_COLUMNS = "user, assistant, model, input_tokens, output_tokens, created_at"
+_SESSION = "owner = ? AND session_id = ?"
+# The session's live rows past either bound, counted newest first; the newest always stays.
+_PRUNE = (
+    "DELETE FROM conversation_turns WHERE id IN (SELECT id FROM (SELECT id, "
+    "ROW_NUMBER() OVER newest AS n, SUM(bytes) OVER newest AS total FROM conversation_turns "
+    f"WHERE {_SESSION} AND expiration > ? WINDOW newest AS (ORDER BY id DESC)) "
+    "WHERE n > ? OR (n > 1 AND total > ?))"
 )
 
 
 class SQLiteSessionStore:
     """Sessions in a local SQLite file; safe across threads and processes."""
 
-    def __init__(self, path: str, ttl_seconds: int) -> None:
-        self._file = SQLiteFile(path, SCHEMA)
-        self._connect = self._file.connect
-        self._ttl = ttl_seconds
+    def __init__(self, path: str, limits: SessionLimits) -> None:
+        self._connect = SQLiteFile(path, SCHEMA).connect
+        self._limits = limits
 
-    def append(self, session_id: str, turn: StoredTurn) -> None:
-        """Insert the turn as a new row."""
-        row = {"session_id": session_id, "expiration": expires_at(self._ttl), **asdict(turn)}
+    def append(self, owner: str, session_id: str, turn: StoredTurn) -> None:
+        """Insert the turn and prune the session in one write transaction."""
+        limits, now = self._limits, time.time()
+        row = {
+            "owner": owner,
+            "session_id": session_id,
+            "expiration": expires_at(limits.ttl_seconds),
+        }
+        row |= {"bytes": turn.size, **asdict(turn)}
         with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
             connection.execute(
-                f"INSERT INTO session_turns ({', '.join(row)}) "
+                f"INSERT INTO conversation_turns ({', '.join(row)}) "
                 f"VALUES ({', '.join('?' for _ in row)})",
                 tuple(row.values()),
             )
+            key = (owner, session_id)
+            connection.execute(
+                f"DELETE FROM conversation_turns WHERE {_SESSION} AND expiration <= ?", (*key, now)
+            )
+            connection.execute(_PRUNE, (*key, now, limits.max_turns, limits.max_bytes))
+            connection.execute("COMMIT")
 
-    def recent(self, session_id: str, limit: int) -> list[StoredTurn]:
+    def recent(self, owner: str, session_id: str, limit: int) -> list[StoredTurn]:
         """The newest unexpired rows, oldest first."""
         with self._connect() as connection:
             rows = connection.execute(
-                "SELECT user, assistant, model, input_tokens, output_tokens, created_at "
-                "FROM session_turns WHERE session_id = ? AND expiration > ? "
+                f"SELECT {_COLUMNS} FROM conversation_turns WHERE {_SESSION} AND expiration > ? "
                 "ORDER BY id DESC LIMIT ?",
-                (session_id, time.time(), limit),
+                (owner, session_id, time.time(), limit),
             ).fetchall()
         return [StoredTurn(*row) for row in reversed(rows)]
 
-    def delete(self, session_id: str) -> int:
+    def page(self, owner: str, session_id: str, limit: int, after: int | None) -> SessionPage:
+        """Rows after `after` in id order; one more is read only to know whether there is more."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                f"SELECT id, {_COLUMNS} FROM conversation_turns WHERE {_SESSION} "
+                "AND expiration > ? AND id > ? ORDER BY id LIMIT ?",
+                (owner, session_id, time.time(), after or 0, limit + 1),
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return SessionPage([StoredTurn(*row[1:]) for row in rows], rows[-1][0] if more else None)
+
+    def delete(self, owner: str, session_id: str) -> int:
         """Delete every row of the session."""
         with self._connect() as connection:
             cursor = connection.execute(
-                "DELETE FROM session_turns WHERE session_id = ?", (session_id,)
+                f"DELETE FROM conversation_turns WHERE {_SESSION}", (owner, session_id)
             )
         return cursor.rowcount
-
-
-class DynamoDBSessionStore(DynamoDBTable):
-    """Sessions in the DynamoDB table (`pk`, `sk`, TTL attribute `expiration`)."""
-
-    def __init__(self, table_name: str, ttl_seconds: int, client: Any = None) -> None:
-        super().__init__(table_name, client)
-        self._ttl = ttl_seconds
-
-    def append(self, session_id: str, turn: StoredTurn) -> None:
-        """Put the turn as its own item; the sort key is unique, so nothing is overwritten."""
-        sort_key = f"turn#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
-        item = {
-            "pk": {"S": _pk(session_id)},
-            "sk": {"S": sort_key},
-            "expiration": {"N": str(expires_at(self._ttl))},
-            "user": {"S": turn.user},
-            "assistant": {"S": turn.assistant},
-            "model": {"S": turn.model},
-            "input_tokens": {"N": str(turn.input_tokens)},
-            "output_tokens": {"N": str(turn.output_tokens)},
-            "created_at": {"S": turn.created_at},
-        }
-        self.client.put_item(
-            TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(sk)"
-        )
-
-    def recent(self, session_id: str, limit: int) -> list[StoredTurn]:
-        """Query newest first, skip expired items (TTL deletion lags), return oldest first."""
-        turns: list[StoredTurn] = []
-        for item in self._items(session_id, newest_first=True):
-            if is_expired(item["expiration"]["N"]):
-                continue
-            turns.append(
-                StoredTurn(
-                    user=item["user"]["S"],
-                    assistant=item["assistant"]["S"],
-                    model=item["model"]["S"],
-                    input_tokens=int(item["input_tokens"]["N"]),
-                    output_tokens=int(item["output_tokens"]["N"]),
-                    created_at=item["created_at"]["S"],
-                )
-            )
-            if len(turns) >= limit:
-                break
-        return list(reversed(turns))
-
-    def delete(self, session_id: str) -> int:
-        """Delete every item of the session, 25 per batch."""
-        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._items(session_id, keys_only=True)]
-        for start in range(0, len(keys), 25):
-            batch = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
-            self.client.batch_write_item(RequestItems={self._table: batch})
-        return len(keys)
-
-    def _items(self, session_id: str, newest_first: bool = False, keys_only: bool = False):
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :turn)",
-            "ExpressionAttributeValues": {":pk": {"S": _pk(session_id)}, ":turn": {"S": "turn#"}},
-            "ScanIndexForward": not newest_first,
-        }
-        if keys_only:
-            query["ProjectionExpression"] = "pk, sk"
-        while True:
-            page = self.client.query(**query)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _pk(session_id: str) -> str:
-    return f"session#{session_id}"

@@ -1,7 +1,8 @@
-"""A cap on requests in progress: past it, callers get a 429 with Retry-After at once, no hang."""
+"""Caps on requests in progress: past one, callers get a 429 with Retry-After at once, no hang."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,18 +10,22 @@ from llm_server.exceptions import RateLimitException
 
 
 class ConcurrencyLimiter:
-    """Admit at most `limit` requests at a time (the seed's `asyncio.Semaphore(10)`, non-blocking).
+    """Admit at most `limit` requests at a time, and at most `per_owner` of any one caller.
 
-    Runs on one event loop, so a plain counter is exact.
+    The seed's `asyncio.Semaphore(10)`, non-blocking, with fair shares: one caller holding long
+    streams cannot take every slot, so others are still served. Runs on one event loop, so plain
+    counters are exact.
     """
 
-    def __init__(self, limit: int, retry_after: float = 1.0) -> None:
+    def __init__(self, limit: int, per_owner: int | None = None, retry_after: float = 1.0) -> None:
         self.limit = limit
+        self.per_owner = per_owner or limit
         self.retry_after = retry_after
         self.in_use = 0
+        self._by_owner: Counter[str] = Counter()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, owner: str) -> AsyncIterator[None]:
         """Hold one slot for the duration of the block, or raise `RateLimitException` if full."""
         if self.in_use >= self.limit:
             raise RateLimitException(
@@ -28,8 +33,19 @@ class ConcurrencyLimiter:
                 code="server_busy",
                 retry_after=self.retry_after,
             )
+        if self._by_owner[owner] >= self.per_owner:
+            raise RateLimitException(
+                f"You already have {self.per_owner} requests in progress, the most one client "
+                "may hold; retry when one has finished",
+                code="client_busy",
+                retry_after=self.retry_after,
+            )
         self.in_use += 1
+        self._by_owner[owner] += 1
         try:
             yield
         finally:
             self.in_use -= 1
+            self._by_owner[owner] -= 1
+            if not self._by_owner[owner]:
+                del self._by_owner[owner]

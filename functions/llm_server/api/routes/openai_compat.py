@@ -16,18 +16,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from llm_server.api.dependencies import get_app_settings, get_chat_service
+from llm_server.api.dependencies import get_app_settings, get_caller, get_chat_service
 from llm_server.api.errors import openai_error_body
 from llm_server.api.streaming import primed, sse, sse_response
 from llm_server.config.settings import Settings
-from llm_server.exceptions import LLMServerException
+from llm_server.exceptions import LLMServerException, ValidationException
 from llm_server.schemas import openai_compat as oa
+from llm_server.services.caller import Caller
 from llm_server.services.chat_service import ChatService, Outcome, Turn
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 Service = Annotated[ChatService, Depends(get_chat_service)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def caller_key(request: Request) -> str:
@@ -35,6 +37,18 @@ def caller_key(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token.startswith("sk-") else ""
+
+
+def _split(
+    settings: Settings, items: list[oa.InputMessage], param: str, instructions: str | None = None
+) -> tuple[str, tuple[Any, ...]]:
+    """The instructions and conversation of `items`, at most MAX_HISTORY_ITEMS of them."""
+    if len(items) > settings.max_history_items:
+        raise ValidationException(
+            f"{param} has {len(items)} items; at most {settings.max_history_items} are allowed",
+            param=param,
+        )
+    return oa.split_messages(items, param, instructions)
 
 
 def _turn(
@@ -72,10 +86,14 @@ async def list_models(service: Service, settings: AppSettings) -> dict[str, Any]
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: oa.ChatCompletionRequest, request: Request, service: Service, settings: AppSettings
+    body: oa.ChatCompletionRequest,
+    request: Request,
+    service: Service,
+    settings: AppSettings,
+    caller: CallerDep,
 ) -> Response:
     """Chat Completions, whole or as `chat.completion.chunk` events."""
-    instructions, messages = oa.split_messages(body.messages, "messages")
+    instructions, messages = _split(settings, body.messages, "messages")
     turn = _turn(
         request,
         settings,
@@ -87,10 +105,10 @@ async def chat_completions(
     )
     completion_id = oa.new_id("chatcmpl-")
     if not body.stream:
-        outcome = await service.run(turn)
+        outcome = await service.run(turn, caller)
         return JSONResponse(oa.chat_completion(completion_id, outcome.generation))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    stream = await primed(service.run_stream(turn))
+    stream = await primed(service.run_stream(turn, caller))
     return sse_response(_completion_chunks(stream, completion_id, body.model, include_usage))
 
 
@@ -116,7 +134,11 @@ async def _completion_chunks(
 
 @router.post("/responses", response_model=None)
 async def create_response(
-    body: oa.ResponsesRequest, request: Request, service: Service, settings: AppSettings
+    body: oa.ResponsesRequest,
+    request: Request,
+    service: Service,
+    settings: AppSettings,
+    caller: CallerDep,
 ) -> Response:
     """The Responses API, whole or as its streaming events."""
     items = (
@@ -124,7 +146,7 @@ async def create_response(
         if isinstance(body.input, str)
         else body.input
     )
-    instructions, messages = oa.split_messages(items, "input", body.instructions)
+    instructions, messages = _split(settings, items, "input", body.instructions)
     turn = _turn(
         request,
         settings,
@@ -136,9 +158,9 @@ async def create_response(
     )
     response_id = oa.new_id("resp_")
     if not body.stream:
-        outcome = await service.run(turn)
+        outcome = await service.run(turn, caller)
         return JSONResponse(oa.response_object(response_id, body.model, body, outcome.generation))
-    stream = await primed(service.run_stream(turn))
+    stream = await primed(service.run_stream(turn, caller))
     return sse_response(_response_events(stream, response_id, body))
 
 

@@ -1,0 +1,28 @@
+"""Who is asking: the owner of everything a request stores, and whether the server knows them.
+
+Every session, idempotency record, cache entry and quota counter is keyed by `Caller.owner`, so a
+caller cannot reach what another stored by guessing its id. `known` callers were vouched for by
+someone an attacker cannot impersonate (API Gateway's API key check, an authorizer, or the local
+server's `CLIENT_API_KEYS`); only they may spend the server's own OpenAI key (free mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller's owner id (never a raw key) and whether free mode may serve them.
+
+    `free_mode_refusal` says why free mode is refused when the caller is not `known`.
+    """
+
+    owner: str
+    known: bool = False
+    free_mode_refusal: str = ""
+
+
+ANONYMOUS_CALLER = Caller(ANONYMOUS, free_mode_refusal="Free mode needs a client credential")
