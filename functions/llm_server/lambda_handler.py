@@ -20,7 +20,7 @@ from llm_server.asgi import app
 from llm_server.exceptions import ValidationException
 from llm_server.utils.lambda_runtime import record_invocation
 from llm_server.utils.logging import SERVICE_NAME, logger
-from llm_server.utils.metrics import metrics, record_request
+from llm_server.utils.metrics import flushed_by_handler, metrics, record_request
 
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
 AHEAD_OF_TRAFFIC = ("provisioned-concurrency", "snap-start")
@@ -100,9 +100,10 @@ def traced(function: Callable[..., Any]) -> Callable[..., Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Answer one API Gateway event."""
     record_invocation()
-    try:
-        return _asgi(strip_stage(event), context)
-    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        # Mangum handles everything the app raises; what escapes it is an event it cannot parse.
-        logger.warning("malformed event", extra={"error": type(exc).__name__})
-        return bad_event_response(type(exc).__name__)
+    with flushed_by_handler():  # `log_metrics` above flushes this invocation's blob
+        try:
+            return _asgi(strip_stage(event), context)
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Mangum handles everything the app raises; what escapes it is an unparsable event.
+            logger.warning("malformed event", extra={"error": type(exc).__name__})
+            return bad_event_response(type(exc).__name__)

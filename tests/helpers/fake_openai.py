@@ -34,6 +34,8 @@ class Step:
     reset: bool = False
     raw: bytes | None = None
     cut_stream_after: int | None = None  # streamed answers: reset after this many deltas
+    stall_after: int | None = None  # streamed answers: pause `stall` seconds after this many
+    stall: float = 0.0
 
 
 @dataclass
@@ -178,6 +180,8 @@ class FakeOpenAI:
                     if step.cut_stream_after is not None and index >= step.cut_stream_after:
                         self._reset()
                         return
+                    if index == step.stall_after:
+                        time.sleep(step.stall)
                     delta = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
                     self._event({"type": "response.output_text.delta", **delta, "delta": piece})
                 self._event({"type": "response.completed", "response": final})

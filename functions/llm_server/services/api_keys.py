@@ -38,21 +38,24 @@ NO_KEY = SelectedKey(None, KeySource.NONE)
 
 
 def check_key_shape(key: str, param: str = "openai_api_key") -> None:
-    """Reject a key that cannot be an OpenAI key, before any call is made."""
+    """Reject a key that cannot be an OpenAI key, before any call is made.
+
+    A key with non-ASCII characters is a 401, not a crash in the HTTP client's header encoding.
+    """
+    if not key.isascii():
+        raise AuthenticationException(
+            f"{param} is not a valid OpenAI key: it has non-ASCII characters", param=param
+        )
     if any(ch.isspace() for ch in key) or not key.isprintable():
         raise ValidationException(
             f"{param} contains whitespace or control characters",
             param=param,
             code="invalid_api_key",
         )
-    if (
-        not key.isascii()
-        or not key.startswith("sk-")
-        or not (MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH)
-    ):
+    if not key.startswith("sk-") or not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH:
         raise AuthenticationException(
             f"{param} is not a valid OpenAI key: it must start with 'sk-' and be "
-            f"{MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} ASCII characters long",
+            f"{MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} characters long",
             param=param,
         )
 

@@ -5,17 +5,22 @@ Per request, one blob in namespace `LLMServer` with dimension `service` carries 
 give the breakdowns, with low-cardinality dimensions only: `Errors` and `UpstreamErrors` by
 `error_type`, and tokens and upstream latency by `model` (as the provider reports it) and
 `api_key_source`.
-On Lambda the handler's `log_metrics` flushes the main blob; locally each request flushes its own.
+Under the Lambda handler, its `log_metrics` flushes the main blob after each invocation; anywhere
+else (uvicorn locally or behind the Lambda Web Adapter, a test's own Mangum) each request flushes
+its own, so nothing stays buffered to be lost, or to leak into someone else's blob.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from llm_server.utils.logging import SERVICE_NAME, running_on_lambda
+from llm_server.utils.logging import SERVICE_NAME
 
 NAMESPACE = "LLMServer"
 
@@ -37,6 +42,17 @@ class MetricName(StrEnum):
 
 
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE_NAME)
+_flushed_by_handler: ContextVar[bool] = ContextVar("llm_server_metrics_flushed", default=False)
+
+
+@contextmanager
+def flushed_by_handler() -> Iterator[None]:
+    """Mark the requests run inside this block as flushed by the Lambda handler's decorator."""
+    token = _flushed_by_handler.set(True)
+    try:
+        yield
+    finally:
+        _flushed_by_handler.reset(token)
 
 
 def record_request(latency_ms: float, error_type: str | None) -> None:
@@ -46,7 +62,7 @@ def record_request(latency_ms: float, error_type: str | None) -> None:
     metrics.add_metric(MetricName.ERRORS, MetricUnit.Count, 1 if error_type else 0)
     if error_type:
         _breakdown({"error_type": error_type}, {MetricName.ERRORS: (MetricUnit.Count, 1)})
-    if not running_on_lambda():
+    if not _flushed_by_handler.get():
         metrics.flush_metrics()
 
 

@@ -1,0 +1,88 @@
+"""Apps as a hostile-tenant test needs them: on the server key, with a known store and clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from helpers.fakes import FailingProvider
+from helpers.stores import settings_and_stores
+from llm_server.app import create_app
+from llm_server.services.chat_service import ChatService
+from llm_server.services.free_mode import FreeModeQuota
+from llm_server.services.response_cache import ResponseCache
+from llm_server.services.server_key import ServerKeyStore
+from llm_server.stores.factory import quota_store
+from llm_server.stores.shared_cache import DynamoDBSharedCache
+
+SERVER_KEY = "sk-free-server-" + "s" * 40
+CALLER_KEY = "sk-tenant-caller-" + "c" * 40
+
+
+class FakeClock:
+    """A wall clock that moves only when a test moves it."""
+
+    def __init__(self, now: float = 1_795_608_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tenant_app(
+    kind,
+    moto_endpoint,
+    fake,
+    *,
+    shared=None,
+    clock: Callable[[], float] = time.time,
+    local=None,
+    **overrides: Any,
+):
+    """An app on the server key (free mode) over `fake`; `shared` reuses another's stores.
+
+    Returns the app and (settings, sessions, guard, dynamodb client) to share with a second one.
+    """
+    if shared is None:
+        overrides.setdefault("openai_base_url", fake.url if fake else None)
+        overrides.setdefault("openai_api_key", SERVER_KEY)
+        overrides.setdefault("llm_provider", "openai")
+        shared = (*settings_and_stores(kind, moto_endpoint, **overrides),)
+    settings, sessions, guard = shared
+    client = getattr(sessions, "_client", None)
+    quota = FreeModeQuota(
+        quota_store(settings, client),
+        settings.free_mode_requests_per_minute,
+        settings.free_mode_tokens_per_day,
+        clock=clock,
+    )
+    cache = None
+    if settings.cache_enabled:
+        tier = DynamoDBSharedCache(settings.dynamodb_table, 300, client) if client else None
+        cache = ResponseCache(100, 300, shared=tier)
+    service = ChatService.from_settings(
+        settings,
+        local=local or FailingProvider(AssertionError("no local model here"), name="local"),
+        server_key=ServerKeyStore(settings),
+        sessions=sessions,
+        quota=quota,
+        cache=cache,
+    )
+    app = create_app(settings, service)
+    app.state.idempotency = guard
+    return app, shared
+
+
+def post_chat(server, client: str | None = "client-1", headers=None, **fields) -> httpx.Response:
+    """`POST /api/v1/chat` as the client whose `X-Api-Key` is `client` (None: anonymous)."""
+    headers = {**({"X-Api-Key": client} if client else {}), **(headers or {})}
+    body = {"user_message": "hello", **fields}
+    return httpx.post(f"{server.url}/api/v1/chat", json=body, headers=headers, timeout=30)
+
+
+def sent_messages(fake, index: int = -1) -> list[tuple[str, str]]:
+    """The conversation the upstream received in request `index`."""
+    return [(m["role"], m["content"]) for m in fake.seen[index].body["input"]]
