@@ -12,8 +12,10 @@ import uvicorn
 class LiveServer:
     """Context manager: starts uvicorn on 127.0.0.1:<free port>, stops it on exit."""
 
-    def __init__(self, app, host: str = "127.0.0.1") -> None:
-        config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
+    def __init__(self, app, host: str = "127.0.0.1", **config: object) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=0, log_level="warning", lifespan="on", **config
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self.url = ""

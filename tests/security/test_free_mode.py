@@ -1,115 +1,173 @@
-"""Free mode spends the server's key: client credential, quotas shared by containers, off switch."""
+"""Free mode spends the server's key: only for known clients, within quotas that hold."""
 
+import concurrent.futures
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
-import pytest
 from invoke import LAMBDA_ENV, LambdaContext
 from mangum import Mangum
 
-from helpers.fakes import FailingProvider
+from helpers.fake_openai import Step
 from helpers.live_server import LiveServer
-from helpers.stores import settings_and_stores
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
-from llm_server.services.free_mode import FreeModeQuota
-from llm_server.services.server_key import ServerKeyStore
+from helpers.tenants import CALLER_KEY, FakeClock, post_chat, tenant_app
 from llm_server.stores.factory import quota_store
+from llm_server.utils.redact import key_fingerprint
 
-SERVER_KEY = "sk-free-server-" + "s" * 40
-CALLER_KEY = "sk-free-caller-" + "c" * 40
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+FREE = {"free_mode": True}
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def kind(request):
-    return request.param
+def tokens_used_today(shared, clock, client="client-1"):
+    settings, sessions, _ = shared
+    store = quota_store(settings, getattr(sessions, "_client", None))
+    day = time.strftime("%Y-%m-%d", time.gmtime(clock()))
+    return store.used(f"key:{key_fingerprint(client)}", f"tpd#{day}")
 
 
-def build(kind, moto_endpoint, fake, shared=None, **overrides):
-    """An app on the server key; `shared` reuses another app's settings and stores."""
-    overrides.setdefault("openai_base_url", fake.url)
-    overrides.setdefault("openai_api_key", SERVER_KEY)
-    overrides.setdefault("llm_provider", "openai")
-    settings, sessions, _ = shared or settings_and_stores(kind, moto_endpoint, **overrides)
-    client = getattr(sessions, "_client", None)
-    quota = FreeModeQuota(
-        quota_store(settings, client),
-        settings.free_mode_requests_per_minute,
-        settings.free_mode_tokens_per_day,
-    )
-    local = FailingProvider(AssertionError("no local model here"), name="local")
-    service = ChatService.from_settings(
-        settings, local=local, server_key=ServerKeyStore(settings), sessions=sessions, quota=quota
-    )
-    return create_app(settings, service), (settings, sessions, None)
-
-
-def free(server, client="client-1", **fields):
-    headers = {"X-Api-Key": client} if client else {}
-    body = {"user_message": "free please", "free_mode": True, **fields}
-    return httpx.post(f"{server.url}/api/v1/chat", json=body, headers=headers, timeout=30)
-
-
-def test_free_mode_needs_a_client_credential(kind, moto_endpoint, fake):
-    app, _ = build(kind, moto_endpoint, fake)
+def test_free_mode_serves_only_known_client_keys(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake)
     with LiveServer(app) as server:
-        response = free(server, client=None)
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "client_credential_required"
-    assert response.json()["error"]["param"] == "X-Api-Key"
-    assert fake.seen == []
-
-
-def test_requests_per_minute_per_client_shared_by_two_containers(kind, moto_endpoint, fake):
-    first, shared = build(kind, moto_endpoint, fake, free_mode_requests_per_minute=2)
-    second, _ = build(kind, moto_endpoint, fake, shared=shared)
-    with LiveServer(first) as one, LiveServer(second) as two:
-        assert free(one).status_code == 200
-        assert free(two).status_code == 200
-        refused = free(one)
-        other_client = free(two, client="client-2")
-        own_key = free(one, openai_api_key=CALLER_KEY)
-    assert refused.status_code == 429
-    assert refused.json()["error"]["code"] == "free_mode_rate_limited"
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
-    assert other_client.status_code == 200
-    assert own_key.status_code == 200 and own_key.json()["api_key_source"] == "user"
-    assert len(fake.seen) == 4
-
-
-def test_daily_token_quota(kind, moto_endpoint, fake):
-    app, _ = build(kind, moto_endpoint, fake, free_mode_tokens_per_day=8)
-    with LiveServer(app) as server:
-        first = free(server)  # about 10 tokens: the quota is now used up
-        refused = free(server)
-    assert first.status_code == 200 and first.json()["total_tokens_used"] >= 8
-    assert refused.status_code == 429
-    assert refused.json()["error"]["code"] == "free_mode_quota_exceeded"
-    assert 1 <= int(refused.headers["retry-after"]) <= 86_400
+        anonymous = post_chat(server, client=None, **FREE)
+        made_up = [post_chat(server, f"made-up-{i}", **FREE) for i in range(15)]
+        known = post_chat(server, "client-1", **FREE)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "client_credential_required"
+    assert anonymous.json()["error"]["param"] == "X-Api-Key"
+    assert {r.status_code for r in made_up} == {401}
+    assert made_up[0].json()["error"]["code"] == "invalid_client_key"
+    assert known.status_code == 200 and known.json()["api_key_source"] == "server"
     assert len(fake.seen) == 1
 
 
-def test_free_mode_can_be_switched_off(kind, moto_endpoint, fake):
-    app, _ = build(kind, moto_endpoint, fake, free_mode_enabled=False)
+def test_without_client_api_keys_free_mode_is_refused_saying_so(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake, client_api_keys="")
     with LiveServer(app) as server:
-        response = free(server)
-    assert response.status_code == 401
-    assert "switched off" in response.json()["error_message"]
-    assert fake.seen == []
+        refused = post_chat(server, "anything", **FREE)
+        own_key = post_chat(server, "anything", openai_api_key=CALLER_KEY)
+    assert refused.status_code == 401 and "CLIENT_API_KEYS" in refused.json()["error_message"]
+    assert own_key.status_code == 200 and own_key.json()["api_key_source"] == "user"
 
 
-def test_on_aws_the_client_is_the_api_gateway_key_id(kind, moto_endpoint, fake, monkeypatch):
+def test_on_aws_only_the_gateway_key_id_opens_free_mode(kind, moto_endpoint, fake, monkeypatch):
     for name, value in LAMBDA_ENV.items():
         monkeypatch.setenv(name, os.environ.get(name, value))
-    app, _ = build(kind, moto_endpoint, fake, free_mode_requests_per_minute=1)
+    app, _ = tenant_app(
+        kind, moto_endpoint, fake, identity_source="gateway", free_mode_requests_per_minute=1
+    )
     handler = Mangum(app, lifespan="off")
     event = json.loads((EVENTS / "chat-rest.json").read_text(encoding="utf-8"))
-    event["body"] = json.dumps({"user_message": "hi", "free_mode": True})
+    event["body"] = json.dumps({"user_message": "hi", **FREE})
     event["requestContext"]["identity"]["apiKeyId"] = "k1abc"
     assert handler(event, LambdaContext())["statusCode"] == 200
     assert handler(event, LambdaContext())["statusCode"] == 429
     event["requestContext"]["identity"]["apiKeyId"] = "k2def"
     assert handler(event, LambdaContext())["statusCode"] == 200
+    event["requestContext"]["identity"]["apiKeyId"] = None  # an HTTP API or a Function URL
+    event["headers"]["X-Api-Key"] = "client-1"
+    refused = handler(event, LambdaContext())
+    assert refused["statusCode"] == 401
+    assert "API Gateway API key" in json.loads(refused["body"])["error_message"]
+
+
+def test_two_containers_share_the_per_minute_limit(kind, moto_endpoint, fake):
+    clock = FakeClock()
+    first, shared = tenant_app(
+        kind, moto_endpoint, fake, clock=clock, free_mode_requests_per_minute=2
+    )
+    second, _ = tenant_app(kind, moto_endpoint, fake, clock=clock, shared=shared)
+    with LiveServer(first) as one, LiveServer(second) as two:
+        assert post_chat(one, **FREE).status_code == 200
+        clock.now += 10
+        assert post_chat(two, **FREE).status_code == 200
+        refused = post_chat(one, **FREE)
+        other_client = post_chat(two, "client-2", **FREE)
+        own_key = post_chat(one, openai_api_key=CALLER_KEY)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "free_mode_rate_limited"
+    assert refused.headers["retry-after"] == "50"  # when the first request leaves the window
+    assert other_client.status_code == 200
+    assert own_key.status_code == 200 and own_key.json()["api_key_source"] == "user"
+    assert len(fake.seen) == 4
+
+
+def test_the_minute_window_slides_across_the_minute_boundary(kind, moto_endpoint, fake):
+    clock = FakeClock(1_795_608_059.0)  # one second before a calendar minute ends
+    app, _ = tenant_app(kind, moto_endpoint, fake, clock=clock, free_mode_requests_per_minute=3)
+    with LiveServer(app) as server:
+        burst = [post_chat(server, **FREE).status_code for _ in range(3)]
+        clock.now += 2  # a new calendar minute: a fixed window would admit 3 more here
+        next_minute = [post_chat(server, **FREE).status_code for _ in range(3)]
+        clock.now += 58  # 60 s after the burst: the window has room again
+        later = post_chat(server, **FREE).status_code
+    assert burst == [200, 200, 200]
+    assert next_minute == [429, 429, 429]
+    assert later == 200
+
+
+def test_concurrent_requests_cannot_overspend_the_daily_quota(kind, moto_endpoint, fake):
+    clock = FakeClock()
+    app, shared = tenant_app(
+        kind,
+        moto_endpoint,
+        fake,
+        clock=clock,
+        free_mode_tokens_per_day=1000,
+        free_mode_requests_per_minute=100,
+        max_concurrent_requests=20,
+        max_concurrent_per_client=20,
+    )
+    fake.enqueue(*[Step(delay=1.0)] * 10)
+    with LiveServer(app) as server, concurrent.futures.ThreadPoolExecutor(10) as pool:
+        replies = list(pool.map(lambda _: post_chat(server, max_tokens=400, **FREE), range(10)))
+    admitted = [r for r in replies if r.status_code == 200]
+    refused = [r for r in replies if r.status_code == 429]
+    assert len(admitted) == 2 and len(refused) == 8  # 2 x (400 + input) fit in 1,000
+    assert {r.json()["error"]["code"] for r in refused} == {"free_mode_quota_exceeded"}
+    used = tokens_used_today(shared, clock)
+    assert used == sum(r.json()["total_tokens_used"] for r in admitted)  # settled: real usage
+
+
+def test_a_dropped_stream_is_settled_with_what_it_generated(kind, moto_endpoint, fake):
+    clock = FakeClock()
+    app, shared = tenant_app(kind, moto_endpoint, fake, clock=clock)
+    fake.enqueue(Step(stall_after=1, stall=3.0))
+    body = {"user_message": "tell me a long story", "stream": True, "max_tokens": 500, **FREE}
+    with LiveServer(app) as server:
+        with httpx.stream(
+            "POST", f"{server.url}/api/v1/chat", json=body, headers={"X-Api-Key": "client-1"}
+        ) as response:
+            first = next(response.iter_lines())  # one delta, then the client goes away
+        deadline = time.monotonic() + 10  # reserved: input and max_tokens, until settled
+        while tokens_used_today(shared, clock) >= 500 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server notices the disconnect and settles
+        used = tokens_used_today(shared, clock)
+    assert first.startswith("event: delta")
+    assert 0 < used < 500  # the input and the delta sent, not nothing and not the reservation
+
+
+def test_a_cache_hit_in_free_mode_needs_the_credential_and_counts(kind, moto_endpoint, fake):
+    app, _ = tenant_app(
+        kind, moto_endpoint, fake, cache_enabled=True, free_mode_requests_per_minute=2
+    )
+    body = {"user_message": "2+2?", "temperature": 0, **FREE}
+    with LiveServer(app) as server:
+        first = post_chat(server, **body)
+        anonymous = post_chat(server, client=None, **body)
+        hit = post_chat(server, **body)
+        over = post_chat(server, **body)
+    assert first.headers["x-cache"] == "MISS" and hit.headers["x-cache"] == "HIT"
+    assert anonymous.status_code == 401
+    assert over.status_code == 429 and over.json()["error"]["code"] == "free_mode_rate_limited"
+    assert len(fake.seen) == 1
+
+
+def test_free_mode_can_be_switched_off(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake, free_mode_enabled=False)
+    with LiveServer(app) as server:
+        response = post_chat(server, **FREE)
+    assert response.status_code == 401
+    assert "switched off" in response.json()["error_message"]
+    assert fake.seen == []

@@ -69,9 +69,7 @@ def test_a_gateway_header_sent_over_http_is_not_an_identity(kind, moto_endpoint,
 def test_the_deployed_setup_trusts_only_the_gateway(kind, moto_endpoint, fake, monkeypatch):
     for name, value in LAMBDA_ENV.items():
         monkeypatch.setenv(name, os.environ.get(name, value))
-    app, _ = tenant_app(
-        kind, moto_endpoint, fake, identity_source="gateway", allow_anonymous=False
-    )
+    app, _ = tenant_app(kind, moto_endpoint, fake, identity_source="gateway", allow_anonymous=False)
     handler = Mangum(app, lifespan="off")
     body = {"session_id": "g", "user_message": "hi", "free_mode": True}
     anonymous = handler(rest_event(body), LambdaContext())

@@ -135,9 +135,11 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _session_id_of(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("session_id"), str):
-        return body["session_id"][:256]
-    return ""
+    """The request's session id to echo in its error body, if it is one that can be echoed."""
+    value = body.get("session_id") if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value.isprintable():  # a lone surrogate is not
+        return ""
+    return value[:256]
 
 
 def install_error_handlers(app: FastAPI) -> None:

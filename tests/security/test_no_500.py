@@ -1,0 +1,163 @@
+"""No input gives a 500; when a bug does, the 500 is still traceable; nothing says too much."""
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from invoke import LAMBDA_ENV, LambdaContext
+from mangum import Mangum
+
+from helpers.fake_openai import Step
+from helpers.fakes import FailingProvider
+from helpers.live_server import LiveServer
+from helpers.settings import make_settings
+from helpers.tenants import CALLER_KEY, post_chat
+from llm_server.app import create_app
+from llm_server.services.chat_service import ChatService
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+LONE_SURROGATE = "\\ud800"  # as JSON writes it: valid JSON, not valid Unicode
+
+
+def serve(fake=None, openai=None, **overrides):
+    if fake is not None:
+        overrides.setdefault("openai_base_url", fake.url)
+    settings = make_settings(llm_provider="openai", openai_max_retries=0, **overrides)
+    local = FailingProvider(AssertionError("no local model here"), name="local")
+    service = ChatService.from_settings(settings, local=local, openai=openai)
+    return LiveServer(create_app(settings, service))
+
+
+def post_raw(server, path, raw_json, headers=None):
+    headers = {"content-type": "application/json", **(headers or {})}
+    return httpx.post(f"{server.url}{path}", content=raw_json.encode(), headers=headers)
+
+
+@pytest.mark.parametrize("field", ["user_message", "instructions", "session_id", "model"])
+def test_a_lone_surrogate_is_a_422_naming_the_field(fake, field):
+    body = {"user_message": "hi", "openai_api_key": CALLER_KEY}
+    raw = json.dumps(body)[:-1] + f', "{field}": "a{LONE_SURROGATE}b"}}'
+    with serve(fake) as server:
+        response = post_raw(server, "/api/v1/chat", raw)
+    assert response.status_code == 422
+    assert response.json()["error"]["param"] == field
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "param"),
+    [
+        (
+            "/v1/chat/completions",
+            '{"model": "m", "messages": [{"role": "user", "content": "a\\ud800"}]}',
+            "messages.0.content",
+        ),
+        ("/v1/responses", '{"model": "m", "input": "a\\ud800"}', "input"),
+        (
+            "/v1/chat/completions",
+            '{"model": "m", "messages": [{"role": "user", "content": "a\\u0000b"}]}',
+            "messages.0.content",
+        ),
+    ],
+)
+def test_openai_routes_refuse_text_that_cannot_travel(fake, path, raw, param):
+    with serve(fake) as server:
+        response = post_raw(server, path, raw, {"Authorization": f"Bearer {CALLER_KEY}"})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"].startswith(param)
+    assert fake.seen == []
+
+
+def test_openai_routes_apply_max_history_items(fake):
+    items = [{"role": "user", "content": "x"}] * 20_000  # 600 KB: within MAX_BODY_BYTES
+    with serve(fake) as server:
+        auth = {"Authorization": f"Bearer {CALLER_KEY}"}
+        completions = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={"model": "m", "messages": items},
+            headers=auth,
+            timeout=30,
+        )
+        responses = httpx.post(
+            f"{server.url}/v1/responses", json={"model": "m", "input": items}, headers=auth
+        )
+    assert completions.status_code == 400 and completions.json()["error"]["param"] == "messages"
+    assert responses.status_code == 400 and responses.json()["error"]["param"] == "input"
+    assert "at most 200" in responses.json()["error"]["message"]
+    assert fake.seen == []
+
+
+def test_a_non_ascii_caller_key_is_a_401_before_any_call(fake):
+    korean_key = "sk-한국어" + "k" * 30
+    with serve(fake) as server:
+        native = post_chat(server, openai_api_key=korean_key)
+        compatible = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {korean_key}".encode()},
+        )
+    assert native.status_code == 401 and native.json()["error"]["code"] == "invalid_api_key"
+    assert compatible.status_code == 401
+    assert compatible.json()["error"]["code"] == "invalid_api_key"
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize("value", ["inf", "1e999", "nan", "-5"])
+def test_an_absurd_upstream_retry_after_is_not_a_500(fake, value):
+    fake.enqueue(Step(status=429, error_code="rate_limit_exceeded", headers={"Retry-After": value}))
+    with serve(fake) as server:
+        response = post_chat(server, openai_api_key=CALLER_KEY)
+    assert response.status_code == 429
+    assert 1 <= int(response.headers.get("retry-after", "1")) <= 86_400
+
+
+def test_a_500_still_carries_its_request_id():
+    broken = FailingProvider(RuntimeError("a bug"))
+    with serve(openai=broken) as server:
+        response = post_chat(server, openai_api_key=CALLER_KEY, headers={"X-Request-Id": "trace-7"})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-request-id"] == "trace-7"
+
+
+def test_a_request_id_must_match_the_safe_pattern_in_full(monkeypatch):
+    for name, value in LAMBDA_ENV.items():
+        monkeypatch.setenv(name, os.environ.get(name, value))
+    settings = make_settings()
+    app = create_app(settings, ChatService.from_settings(settings))
+    event = json.loads((EVENTS / "chat-rest.json").read_text(encoding="utf-8"))
+    event.update(httpMethod="GET", path="/api/v1/health", resource="/api/v1/health", body=None)
+    del event["requestContext"]["requestId"]
+    event["headers"]["X-Request-Id"] = "abc\n"
+    response = Mangum(app, lifespan="off")(event, LambdaContext())
+    echoed = response["multiValueHeaders"].get("x-request-id") or [
+        response["headers"]["x-request-id"]
+    ]
+    assert response["statusCode"] == 200
+    assert echoed[0] != "abc\n" and len(echoed[0]) == 32
+
+
+def test_browsers_may_send_x_api_key():
+    settings = make_settings(cors_allow_origins="https://app.example.com")
+    app = create_app(settings, ChatService.from_settings(settings))
+    preflight = {
+        "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-api-key",
+    }
+    with LiveServer(app) as server:
+        response = httpx.options(f"{server.url}/api/v1/chat", headers=preflight)
+    assert response.status_code == 200
+    assert "x-api-key" in response.headers["access-control-allow-headers"].lower()
+
+
+@pytest.mark.parametrize("detail", ["basic", "full"])
+def test_system_info_shows_paths_pids_and_upstream_only_in_full(detail):
+    settings = make_settings(system_info_detail=detail, openai_base_url="http://10.1.2.3:4/v1")
+    app = create_app(settings, ChatService.from_settings(settings))
+    with LiveServer(app) as server:
+        text = httpx.get(f"{server.url}/api/v1/system/info").text
+    for secret in ("10.1.2.3", '"process_id"', '"executable"', '"model_path"'):
+        assert (secret in text) == (detail == "full"), secret
