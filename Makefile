@@ -76,5 +76,10 @@ soak: $(VENV)/.dev  ## On-demand soak and SIGTERM-under-load run against the loc
 fuzz: $(VENV)/.dev  ## The longer on-demand fuzz run (schemathesis, 500 cases per operation)
 	FUZZ_EXAMPLES=500 $(PY) -m pytest tests/fuzz -q
 
+# The suite runs in random order (pytest-randomly) so that tests coupled through process-wide
+# state show up at once. The seed is the last commit's timestamp: the same order for the same
+# commit (a failure reproduces), a new one for each commit. `make test SEED=n` replays a run.
+SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
+
 test: lint sam-check  ## Everything CI runs: lint, SAM checks and the whole test suite
-	$(PY) -m pytest
+	$(PY) -m pytest -p randomly --randomly-seed=$(SEED)
