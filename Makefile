@@ -11,7 +11,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens bench-throughput soak fuzz help
+.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -70,7 +70,10 @@ bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.
 bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone
 	PYTHONPATH=functions:tests $(PY) bench/throughput.py
 
-soak: $(VENV)/.dev  ## On-demand soak and SIGTERM-under-load run against the local server
+bench-keys: $(VENV)/.dev  ## Server memory with one caller key vs 5,000 (COMPARE=<commit> side by side)
+	PYTHONPATH=functions:tests $(PY) bench/keys_memory.py $(if $(COMPARE),--compare $(COMPARE))
+
+soak: $(VENV)/.dev  ## On-demand soak, slowloris and SIGTERM-under-load run against the local server
 	PYTHONPATH=functions:tests $(PY) bench/soak.py
 
 fuzz: $(VENV)/.dev  ## The longer on-demand fuzz run (schemathesis, 500 cases per operation)

@@ -42,17 +42,39 @@ def launch(
     raise RuntimeError(f"{argv[0]} did not become ready at {ready_url}")
 
 
-def llm_server(upstream: str, port: int, **overrides: str) -> subprocess.Popen:
+def llm_server(
+    upstream: str, port: int, code: Path | None = None, **overrides: str
+) -> subprocess.Popen:
     """LLM Server (`python -m llm_server`) on the OpenAI provider, in front of `upstream`."""
-    return local_server(port, LLM_PROVIDER="openai", OPENAI_BASE_URL=upstream, **overrides)
+    return local_server(port, code, LLM_PROVIDER="openai", OPENAI_BASE_URL=upstream, **overrides)
 
 
-def local_server(port: int, **overrides: str) -> subprocess.Popen:
+def checkout(ref: str) -> Path:
+    """The `functions/` of commit `ref`, checked out in a temporary git worktree."""
+    where = Path(tempfile.mkdtemp()) / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), ref],
+        check=True,
+        capture_output=True,
+    )
+    return where / "functions"
+
+
+def remove_checkout(functions: Path) -> None:
+    """Remove a worktree made by `checkout`."""
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(functions.parent)],
+        check=False,
+        capture_output=True,
+    )
+
+
+def local_server(port: int, code: Path | None = None, **overrides: str) -> subprocess.Popen:
     """LLM Server as `make run` starts it, with cache and sessions off (every request does the
-    whole work) and `overrides`."""
+    whole work) and `overrides`; `code` is another checkout's `functions/` to compare with."""
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT / "functions"),
+        "PYTHONPATH": str(code or ROOT / "functions"),
         "SERVER_PORT": str(port),
         "LOG_FILE": "",
         "STORE_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite3"),
