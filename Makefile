@@ -11,7 +11,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys soak fuzz help
+.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -72,6 +72,9 @@ bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's p
 
 bench-keys: $(VENV)/.dev  ## Server memory with one caller key vs 5,000 (COMPARE=<commit> side by side)
 	PYTHONPATH=functions:tests $(PY) bench/keys_memory.py $(if $(COMPARE),--compare $(COMPARE))
+
+bench-flood: $(VENV)/.dev  ## One session flooded with 900 KB messages: store size and one read (COMPARE=<commit>)
+	PYTHONPATH=functions:tests $(PY) bench/session_flood.py $(if $(COMPARE),--compare $(COMPARE))
 
 soak: $(VENV)/.dev  ## On-demand soak, slowloris and SIGTERM-under-load run against the local server
 	PYTHONPATH=functions:tests $(PY) bench/soak.py
