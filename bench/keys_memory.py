@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from processes import checkout, free_port, llm_server, remove_checkout, stop
+from processes import code_variants, free_port, llm_server, stop
 
 MIB = 1024 * 1024
 HERE = Path(__file__).resolve().parent
@@ -73,23 +73,16 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=5000)
     parser.add_argument("--compare", help="a commit to measure side by side")
     args = parser.parse_args()
-    variants: list[tuple[str, Path | None]] = [("this tree", None)]
-    if args.compare:
-        variants.insert(0, (args.compare, checkout(args.compare)))
     port = free_port()
     argv = [sys.executable, str(HERE / "fast_upstream.py"), "--port", str(port)]
     upstream = subprocess.Popen(argv, stdout=subprocess.PIPE)
     assert upstream.stdout and upstream.stdout.readline().strip() == b"ready"
     try:
-        results = [
-            (name, measure(f"http://127.0.0.1:{port}/v1", code, args.keys))
-            for name, code in variants
-        ]
+        with code_variants(args.compare) as variants:
+            url = f"http://127.0.0.1:{port}/v1"
+            results = [(name, measure(url, code, args.keys)) for name, code in variants]
     finally:
         stop(upstream)
-        for _, code in variants:
-            if code is not None:
-                remove_checkout(code)
     print(f"{'code':<14}{'RSS, 1 key':>12}{f'RSS, {args.keys} keys':>16}{'added':>10}{'req/s':>8}")
     for name, r in results:
         print(
@@ -99,7 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except subprocess.CalledProcessError as exc:
-        sys.exit(f"git worktree failed: {exc.stderr.decode(errors='replace')}")
+    main()

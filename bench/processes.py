@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -94,3 +96,17 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def code_variants(compare: str | None) -> Iterator[list[tuple[str, Path | None]]]:
+    """This tree, after commit `compare` checked out beside it: (name, functions dir or None)."""
+    variants: list[tuple[str, Path | None]] = [("this tree", None)]
+    if compare:
+        variants.insert(0, (compare, checkout(compare)))
+    try:
+        yield variants
+    finally:
+        for _, code in variants:
+            if code is not None:
+                remove_checkout(code)

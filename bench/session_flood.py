@@ -20,7 +20,7 @@ import httpx
 import psutil
 
 from helpers.fake_openai import FakeOpenAI
-from processes import checkout, free_port, llm_server, remove_checkout, stop
+from processes import code_variants, free_port, llm_server, stop
 
 MIB = 1024 * 1024
 KEY = "sk-flood-" + "f" * 40
@@ -71,18 +71,8 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=60)
     parser.add_argument("--compare", help="a commit to measure side by side")
     args = parser.parse_args()
-    variants: list[tuple[str, Path | None]] = [("this tree", None)]
-    if args.compare:
-        variants.insert(0, (args.compare, checkout(args.compare)))
-    try:
-        with FakeOpenAI() as upstream:
-            results = [
-                (name, flood(upstream.url, code, args.posts)) for name, code in variants
-            ]
-    finally:
-        for _, code in variants:
-            if code is not None:
-                remove_checkout(code)
+    with FakeOpenAI() as upstream, code_variants(args.compare) as variants:
+        results = [(name, flood(upstream.url, code, args.posts)) for name, code in variants]
     print(f"{args.posts} posts of 900 KB into one session")
     print(f"{'code':<14}{'store on disk':>15}{'one GET':>10}{'GET time':>10}{'server RSS':>12}")
     for name, r in results:

@@ -92,6 +92,7 @@ def test_idempotency_keys_are_the_owners_own(kind, moto_endpoint, fake):
         first = post_chat(server, headers={"Idempotency-Key": "order-1"}, **body)
         replay = post_chat(server, headers={"Idempotency-Key": "order-1"}, **body)
         other = post_chat(server, "client-2", headers={"Idempotency-Key": "order-1"}, **body)
+    assert first.status_code == 200 and replay.json() == first.json()
     assert replay.headers.get("idempotent-replayed") == "true"
     assert other.status_code == 200 and "idempotent-replayed" not in other.headers
     assert len(fake.seen) == 2

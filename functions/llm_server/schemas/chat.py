@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
+from llm_server.stores.sessions import StoredTurn
+
 KeySourceName = Literal["user", "server", "none"]
 
 
@@ -149,20 +151,9 @@ class ErrorResponse(ChatResponse):
     error: ErrorDetail
 
 
-class SessionTurn(BaseModel):
-    """One stored exchange of a session."""
-
-    user: str
-    assistant: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    created_at: str
-
-
 class SessionResponse(BaseModel):
     """A page of a session's turns, oldest first; `next_cursor` is null on the last page."""
 
     session_id: str
-    turns: list[SessionTurn]
+    turns: list[StoredTurn]
     next_cursor: str | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -93,7 +92,7 @@ async def read_session(
     cursor: Annotated[
         str | None, Query(pattern=r"^[0-9]{1,20}$", description="`next_cursor` of a page.")
     ] = None,
-) -> dict[str, Any]:
+) -> SessionResponse:
     """One page of your session's stored turns, oldest first (404 if it has none).
 
     `next_cursor` fetches the next page; it is null on the last one. Another caller's session
@@ -104,11 +103,8 @@ async def read_session(
         raise ValidationException(
             f"No stored turns for session {session_id!r}", code="session_not_found", status_code=404
         )
-    return {
-        "session_id": session_id,
-        "turns": [asdict(turn) for turn in page.turns],
-        "next_cursor": None if page.next_cursor is None else str(page.next_cursor),
-    }
+    cursor = None if page.next_cursor is None else str(page.next_cursor)
+    return SessionResponse(session_id=session_id, turns=page.turns, next_cursor=cursor)
 
 
 @router.delete("/sessions/{session_id}", status_code=204, tags=["sessions"])
