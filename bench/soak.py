@@ -88,16 +88,23 @@ async def sigterm_under_load(url: str, server: subprocess.Popen, upstream: FakeO
 def slowloris(port: int, idle: int, header_timeout: float) -> dict:
     """Hold `idle` connections (every other one half-sent) and time `/health` meanwhile."""
     raise_open_file_limit()  # this process holds the other end of every connection
-    held = []
+    held, refused = [], 0
     for index in range(idle):
-        sock = socket.create_connection(("127.0.0.1", port))
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+        except OSError:  # the server stopped accepting: the rest would be refused too
+            refused = idle - index
+            break
         if index % 2:
             sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: soak\r\n")  # never finished
         held.append(sock)
     times = []
     for _ in range(10):
         started = time.perf_counter()
-        status = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code
+        try:
+            status = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code
+        except httpx.HTTPError:
+            status = 0
         times.append((time.perf_counter() - started, status))
     time.sleep(header_timeout + 1)
     closed = 0
@@ -112,6 +119,7 @@ def slowloris(port: int, idle: int, header_timeout: float) -> dict:
         sock.close()
     return {
         "idle": idle,
+        "refused": refused,
         "health_max_s": max(t for t, _ in times),
         "health_ok": sum(status == 200 for _, status in times),
         "closed_after_timeout": closed,
@@ -154,7 +162,8 @@ def main() -> None:
         f"at the end ({(rss_end - rss_after_warmup) / mib:+.1f} MiB)"
     )
     print(
-        f"slowloris: {loris['idle']} idle or half-sent connections held; /api/v1/health "
+        f"slowloris: {loris['idle']} idle or half-sent connections opened "
+        f"({loris['refused']} not accepted); /api/v1/health "
         f"{loris['health_ok']}/10 answered, slowest {loris['health_max_s'] * 1000:.0f} ms; "
         f"{loris['closed_after_timeout']} closed by the server after the header timeout"
     )
