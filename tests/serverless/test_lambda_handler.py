@@ -222,3 +222,18 @@ def test_a_malformed_event_is_a_400_not_a_crash(lambda_env, mangle):
     body = json.loads(response["body"])
     assert body["error"]["code"] == "bad_event" and body["success"] is False
     assert invoke.invoke(load("health.json"))["statusCode"] == 200
+
+
+def test_requests_outside_the_lambda_handler_flush_their_own_metrics(lambda_env, capsys):
+    """As behind the Web Adapter (no Python handler): nothing stays buffered to leak or be lost."""
+    from mangum import Mangum
+
+    from llm_server.asgi import app
+
+    capsys.readouterr()
+    Mangum(app, lifespan="off")(load("health.json"), invoke.LambdaContext())
+    blobs = emf_blobs(capsys.readouterr().out)
+    assert value(next(b for b in blobs if "Requests" in b), "Requests") == 1
+    invoke.invoke(load("chat-malformed-json.json"))  # the handler's own blob: this request only
+    blobs = emf_blobs(capsys.readouterr().out)
+    assert value(next(b for b in blobs if "Requests" in b), "Requests") == 1
