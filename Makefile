@@ -11,7 +11,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
+.PHONY: setup run test lint sam-check e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,17 @@ $(SAM): tests/requirements-sam.txt
 	.tools/sam/bin/pip install -q --disable-pip-version-check -r $<
 	@touch $@
 
+MINISTACK := .tools/ministack/bin/ministack
+
+$(MINISTACK): tests/requirements-ministack.txt
+	@echo ">> installing the ministack AWS emulator in its own venv (.tools/ministack)"
+	$(PYTHON) -m venv .tools/ministack
+	.tools/ministack/bin/pip install -q --disable-pip-version-check -r $<
+	@touch $@
+
+e2e: $(VENV)/.dev sam-check $(MINISTACK)  ## Deploy the built stack to ministack and call it through the gateway
+	E2E_REQUIRED=1 $(PY) -m pytest tests/e2e -p no:randomly -q
+
 sam-check: $(SAM)  ## sam validate --lint and sam build, offline
 	$(SAM_ENV) $(SAM) validate --lint
 	$(SAM_ENV) $(SAM) build
@@ -87,5 +98,5 @@ fuzz: $(VENV)/.dev  ## The longer on-demand fuzz run (schemathesis, 500 cases pe
 # commit (a failure reproduces), a new one for each commit. `make test SEED=n` replays a run.
 SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
-test: lint sam-check  ## Everything CI runs: lint, SAM checks and the whole test suite
-	$(PY) -m pytest -p randomly --randomly-seed=$(SEED)
+test: lint sam-check $(MINISTACK)  ## Everything CI runs: lint, SAM checks, the whole suite and e2e
+	E2E_REQUIRED=1 $(PY) -m pytest -p randomly --randomly-seed=$(SEED)

@@ -1,0 +1,56 @@
+"""One deployment for the e2e module: ministack on loopback, the built stack deployed to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+
+import pytest
+
+from helpers.fake_openai import FakeOpenAI
+from helpers.aws_emulator import BUILD, MINISTACK, Stack, delete, deploy, emulator
+
+SERVER_KEY = "sk-e2e-server-" + "s" * 40
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    """The Responses API stand-in the deployed functions call."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stack(upstream) -> Stack:
+    """The stack as `sam deploy` leaves it, deleted (and the emulator stopped) at the end."""
+    missing = [str(p) for p in (BUILD / "template.yaml", MINISTACK) if not p.exists()]
+    if missing:
+        message = f"missing {', '.join(missing)}: `make e2e` (or `make test`) builds them"
+        if os.environ.get("E2E_REQUIRED"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with emulator(_free_port()) as endpoint:
+        secrets = Stack(endpoint, "", {}, "", "").client("secretsmanager")
+        secret = f"llm-server/e2e-{uuid.uuid4().hex[:6]}/openai-api-key"
+        secrets.create_secret(Name=secret, SecretString=json.dumps({"OPENAI_API_KEY": SERVER_KEY}))
+        secrets.create_secret(Name="someone-elses-secret", SecretString="not yours")
+        name = f"e2e-{uuid.uuid4().hex[:6]}"
+        deployed = deploy(
+            endpoint,
+            name,
+            {"Stage": "dev", "OpenAISecretName": secret, "Tracing": "PassThrough"},
+            {"OPENAI_BASE_URL": upstream.url},
+        )
+        try:
+            yield deployed
+        finally:
+            delete(deployed)
+            (BUILD / f"{name}-template.json").unlink(missing_ok=True)

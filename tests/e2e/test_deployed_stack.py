@@ -1,0 +1,134 @@
+"""The built SAM stack, deployed to an AWS emulator, answering through the emulated REST API."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from e2e.conftest import SERVER_KEY
+from helpers.aws_emulator import Stack, role_credentials, stream_function
+
+CALLER_KEY = "sk-e2e-caller-" + "c" * 40
+
+
+def call(stack: Stack, method: str, path: str, key: bool = True, **kw) -> httpx.Response:
+    headers = {"x-api-key": stack.api_key} if key else {}
+    return httpx.request(method, f"{stack.api}{path}", headers=headers, timeout=60, **kw)
+
+
+def chat(stack: Stack, **fields) -> httpx.Response:
+    return call(stack, "POST", "/api/v1/chat", json={"user_message": "안녕하세요", **fields})
+
+
+def test_health_is_public_and_every_other_route_needs_an_api_key(stack):
+    assert call(stack, "GET", "/api/v1/health", key=False).status_code == 200
+    for method, path in [
+        ("POST", "/api/v1/chat"),
+        ("GET", "/api/v1/system/info"),
+        ("GET", "/api/v1/sessions/s1"),
+        ("DELETE", "/api/v1/sessions/s1"),
+        ("GET", "/v1/models"),
+    ]:
+        assert call(stack, method, path, key=False).status_code == 403, (method, path)
+    assert call(stack, "GET", "/api/v1/system/info").status_code == 200
+
+
+def test_free_mode_uses_the_key_from_secrets_manager(stack, upstream):
+    response = chat(stack, free_mode=True)
+    assert response.status_code == 200, response.text
+    assert response.json()["api_key_source"] == "server"
+    assert upstream.seen[-1].headers["authorization"] == f"Bearer {SERVER_KEY}"
+    assert SERVER_KEY not in response.text
+
+
+def test_a_caller_key_is_reported_as_user(stack, upstream):
+    response = chat(stack, openai_api_key=CALLER_KEY)
+    assert response.status_code == 200 and response.json()["api_key_source"] == "user"
+    assert upstream.seen[-1].headers["authorization"] == f"Bearer {CALLER_KEY}"
+
+
+def test_a_session_is_stored_in_dynamodb_and_read_back(stack):
+    assert chat(stack, session_id="e2e-s1", openai_api_key=CALLER_KEY).status_code == 200
+    read = call(stack, "GET", "/api/v1/sessions/e2e-s1")
+    assert read.status_code == 200 and read.json()["turns"][0]["user"] == "안녕하세요"
+    items = stack.client("dynamodb").scan(TableName=stack.outputs["TableName"])["Items"]
+    sessions = {item["pk"]["S"] for item in items if item["pk"]["S"].startswith("session#")}
+    assert any(pk.startswith("session#apikey:") and pk.endswith("#e2e-s1") for pk in sessions)
+
+
+def test_a_repeated_deterministic_request_is_a_cache_hit(stack, upstream):
+    body = {"user_message": "2+2?", "temperature": 0, "openai_api_key": CALLER_KEY}
+    first, second = chat(stack, **body), chat(stack, **body)
+    assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT"
+    assert second.json()["response_text"] == first.json()["response_text"]
+
+
+def test_the_function_role_reads_its_secret_and_no_other(stack):
+    credentials = role_credentials(stack, stack.outputs["FunctionArn"])
+    secrets = stack.client("secretsmanager", **credentials)
+    own = stack.client("lambda").get_function_configuration(
+        FunctionName=stack.outputs["FunctionArn"]
+    )["Environment"]["Variables"]["OPENAI_SECRET_NAME"]
+    assert SERVER_KEY in secrets.get_secret_value(SecretId=own)["SecretString"]
+    with pytest.raises(ClientError) as denied:
+        secrets.get_secret_value(SecretId="someone-elses-secret")
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_every_request_writes_its_emf_metrics(stack):
+    resources = stack.client("cloudformation").describe_stack_resources(StackName=stack.name)
+    group = next(
+        r["PhysicalResourceId"]
+        for r in resources["StackResources"]
+        if r["LogicalResourceId"] == "FunctionLogGroup"
+    )
+    before = _emf_requests(stack, group)
+    for _ in range(3):
+        call(stack, "GET", "/api/v1/system/info")
+    deadline = time.monotonic() + 10
+    while _emf_requests(stack, group) < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _emf_requests(stack, group) == before + 3
+
+
+def _emf_requests(stack: Stack, group: str) -> int:
+    events = stack.client("logs").filter_log_events(logGroupName=group)["events"]
+    blobs = [json.loads(e["message"]) for e in events if '"_aws"' in e["message"]]
+    return sum(1 for blob in blobs if "Requests" in blob)
+
+
+def test_the_stream_function_streams_both_openai_apis(stack, upstream):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = json.dumps({"identity": {"apiKeyId": "e2e-key-id"}, "requestId": "e2e-req"})
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "x-amzn-request-context": context}
+    base = f"http://127.0.0.1:{port}/v1"
+    with stream_function(stack, port) as process:
+        completions = httpx.post(
+            f"{base}/chat/completions",
+            json={
+                "model": "gpt-4o-mini",
+                "stream": True,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            headers=headers,
+            timeout=60,
+        )
+        responses = httpx.post(
+            f"{base}/responses",
+            json={"model": "gpt-4o-mini", "stream": True, "input": "hi"},
+            headers=headers,
+            timeout=60,
+        )
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert completions.status_code == 200 and completions.text.rstrip().endswith("data: [DONE]")
+    assert responses.status_code == 200 and "event: response.completed" in responses.text
+    requests = [line for line in output.splitlines() if '"_aws"' in line and '"Requests"' in line]
+    assert len(requests) >= 3  # readiness check and both streams, each flushed at once

@@ -1,0 +1,260 @@
+"""Deploy the built SAM stack (`.aws-sam/build`) to ministack, an AWS emulator on loopback.
+
+ministack (pinned in tests/requirements-ministack.txt) applies the SAM transform, enforces IAM
+with `AUTH=true` and runs a zip function with its layers as a local subprocess behind the
+emulated REST API. What it lacks is worked around here, never in template.yaml:
+
+- ministack 1.5.33 cannot evaluate `Fn::Split` inside a `Conditions` entry (`KeyError: 0`): the
+  deployed copy gets `SecretIsArn` evaluated for the secret *name* the e2e run passes.
+- It refuses metric-math alarms (`Metrics:`): the deployed copy leaves those out (their
+  expressions are checked by tests/deploy instead).
+- It checks API keys but leaves `requestContext.identity.apiKeyId` out of the Lambda event, the
+  server's owner identity on AWS: `ministack_launcher.py` adds it.
+- It cannot run the Lambda Web Adapter (`AWS_LAMBDA_EXEC_WRAPPER`): the adapter's public layer is
+  stood in by an empty layer of the same account, name and version, so the stack deploys; the
+  streaming app itself is run by `run_stream_function`, as the adapter would start it.
+- The functions' `OPENAI_BASE_URL` points at the Responses API stand-in on loopback.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import yaml
+
+from helpers.template import ROOT, _CfnLoader
+
+BUILD = ROOT / ".aws-sam" / "build"
+MINISTACK = ROOT / ".tools" / "ministack" / "bin" / "python"
+LAUNCHER = Path(__file__).with_name("ministack_launcher.py")
+SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
+ADAPTER_ACCOUNT = "753240598075"
+REGION = "ap-northeast-2"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+@dataclass
+class Stack:
+    """A deployed stack: its emulator endpoint, outputs, API base URL and a usage-plan key."""
+
+    endpoint: str
+    name: str
+    outputs: dict[str, str]
+    api: str
+    api_key: str
+
+    def client(self, service: str, **credentials: str) -> Any:
+        """A boto3 client of the emulator (root credentials unless others are given)."""
+        keys = {
+            "aws_access_key_id": credentials.get("AccessKeyId", CREDENTIALS["AWS_ACCESS_KEY_ID"]),
+            "aws_secret_access_key": credentials.get(
+                "SecretAccessKey", CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+            ),
+            "aws_session_token": credentials.get("SessionToken"),
+        }
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **keys)
+
+
+@contextmanager
+def emulator(port: int) -> Iterator[str]:
+    """ministack on 127.0.0.1:`port` with IAM enforced; stopped (state and all) on exit."""
+    env = {
+        **os.environ,
+        "BIND_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "AUTH": "true",
+        "LAMBDA_EXECUTOR": "local",
+        "MINISTACK_REGION": REGION,
+    }
+    process = subprocess.Popen(
+        [str(MINISTACK), str(LAUNCHER)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{endpoint}/_ministack/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("ministack did not start")
+            time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def deploy(endpoint: str, name: str, parameters: dict[str, str], env: dict[str, str]) -> Stack:
+    """`sam deploy` the built template (with the workarounds above) and read what it made."""
+    stack = Stack(endpoint, name, {}, "", "")
+    _stand_in_adapter_layer(stack)
+    bucket = f"{name}-artifacts"
+    stack.client("s3").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    template = BUILD / f"{name}-template.json"
+    template.write_text(json.dumps(emulator_template(env)), encoding="utf-8")
+    overrides = [f"{key}={value}" for key, value in parameters.items()]
+    subprocess.run(
+        [
+            str(SAM),
+            "deploy",
+            "--template-file",
+            str(template),
+            "--stack-name",
+            name,
+            "--s3-bucket",
+            bucket,
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "--no-confirm-changeset",
+            "--no-progressbar",
+            "--parameter-overrides",
+            *overrides,
+        ],
+        env={
+            **os.environ,
+            **CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "SAM_CLI_TELEMETRY": "0",
+        },
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    described = stack.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+    stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    api_id = stack.outputs["ApiUrl"].split("//")[1].split(".")[0]
+    stage = stack.outputs["ApiUrl"].rstrip("/").rsplit("/", 1)[1]
+    stack.api = f"{endpoint}/_aws/execute-api/{api_id}/{stage}"
+    keys = stack.client("apigateway").get_api_keys(includeValues=True)["items"]
+    stack.api_key = next(k["value"] for k in keys if k["name"].startswith(name))
+    return stack
+
+
+def emulator_template(env: dict[str, str]) -> dict[str, Any]:
+    """The built template as deployed to the emulator: the workarounds in the docstring."""
+    text = (BUILD / "template.yaml").read_text(encoding="utf-8")
+    template = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 (the safe loader, with CFN tags)
+    template["Conditions"]["SecretIsArn"] = {"Fn::Equals": ["name", "arn"]}
+    resources = template["Resources"]
+    for name in [n for n, r in resources.items() if "Metrics" in r.get("Properties", {})]:
+        del resources[name]
+    template["Globals"]["Function"]["Environment"]["Variables"].update(env)
+    return template
+
+
+def _stand_in_adapter_layer(stack: Stack) -> None:
+    """An empty `LambdaAdapterLayerX86` in the adapter's account, up to the pinned version."""
+    version = int(
+        yaml.load((BUILD / "template.yaml").read_text(encoding="utf-8"), Loader=_CfnLoader)[
+            "Parameters"
+        ]["WebAdapterLayerVersion"]["Default"]
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as layer:
+        layer.writestr("bootstrap", '#!/bin/sh\nexec "$@"\n')
+    adapter = stack.client("lambda", AccessKeyId=ADAPTER_ACCOUNT, SecretAccessKey="stand-in")
+    published = 0
+    while published < version:
+        published = adapter.publish_layer_version(
+            LayerName="LambdaAdapterLayerX86", Content={"ZipFile": archive.getvalue()}
+        )["Version"]
+    adapter.add_layer_version_permission(
+        LayerName="LambdaAdapterLayerX86",
+        VersionNumber=version,
+        StatementId="public",
+        Action="lambda:GetLayerVersion",
+        Principal="*",
+    )
+
+
+def delete(stack: Stack) -> None:
+    """Delete the stack and wait until it is gone."""
+    cloudformation = stack.client("cloudformation")
+    cloudformation.delete_stack(StackName=stack.name)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        stacks = cloudformation.describe_stacks()["Stacks"]
+        if all(
+            s["StackName"] != stack.name or "DELETE_COMPLETE" in s["StackStatus"] for s in stacks
+        ):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"stack {stack.name} was not deleted")
+
+
+def role_credentials(stack: Stack, function_arn: str) -> dict[str, str]:
+    """Temporary credentials of a deployed function's execution role (STS AssumeRole)."""
+    role = stack.client("lambda").get_function_configuration(FunctionName=function_arn)["Role"]
+    assumed = stack.client("sts").assume_role(RoleArn=role, RoleSessionName="e2e")
+    return assumed["Credentials"]
+
+
+@contextmanager
+def stream_function(stack: Stack, port: int) -> Iterator[subprocess.Popen]:
+    """The built StreamFunction's `run.sh`, started as the Web Adapter starts it.
+
+    Its environment is the deployed function's (less the adapter's own variables), with the
+    function role's credentials and the emulator as the AWS endpoint; yields once the adapter's
+    readiness check (`AWS_LWA_READINESS_CHECK_PATH`) answers 200. Output goes to a pipe.
+    """
+    arn = stack.outputs["StreamFunctionArn"]
+    deployed = stack.client("lambda").get_function_configuration(FunctionName=arn)
+    env = dict(deployed["Environment"]["Variables"])
+    readiness = env.pop("AWS_LWA_READINESS_CHECK_PATH", "/")
+    env.pop("AWS_LAMBDA_EXEC_WRAPPER", None)
+    credentials = role_credentials(stack, arn)
+    env.update(
+        PATH=os.environ["PATH"],
+        PORT=str(port),
+        LAMBDA_TASK_ROOT=str(BUILD / "StreamFunction"),
+        PYTHONPATH=str(BUILD / "DependenciesLayer" / "python"),
+        AWS_LAMBDA_FUNCTION_NAME=deployed["FunctionName"],
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_ENDPOINT_URL=stack.endpoint,
+        AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
+        AWS_SESSION_TOKEN=credentials["SessionToken"],
+    )
+    process = subprocess.Popen(
+        ["sh", str(BUILD / "StreamFunction" / "run.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{readiness}", timeout=1).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the stream function's run.sh did not become ready")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
