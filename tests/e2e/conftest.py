@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from helpers.fake_openai import FakeOpenAI
 from helpers.aws_emulator import BUILD, MINISTACK, Stack, delete, deploy, emulator
+from helpers.fake_openai import FakeOpenAI
 
 SERVER_KEY = "sk-e2e-server-" + "s" * 40
 
