@@ -69,7 +69,7 @@ def bad_event_response(reason: str) -> dict[str, Any]:
     error = ValidationException(
         f"Malformed API Gateway event: {reason}", code="bad_event", status_code=400
     )
-    record_request(0.0, error.error_type)
+    record_request(0.0, error.error_type, error.status_code)
     response = error_response(error)
     return {
         "statusCode": 400,

@@ -126,13 +126,49 @@ def test_alarms_watch_metrics_that_exist(template):
         for r in template["Resources"].values()
         if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
-    assert len(alarms) == 3
+    assert len(alarms) == 7
     for alarm in alarms:
         stats = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
         for metric in stats or [alarm]:
             if metric["Namespace"] == NAMESPACE:
                 assert metric["MetricName"] in {m.value for m in MetricName}
                 assert metric["Dimensions"] == [{"Name": "service", "Value": SERVICE_NAME}]
+
+
+def test_a_broken_function_sets_off_an_alarm_without_writing_a_metric(template):
+    """Init crashes, timeouts and OOM kills write nothing of ours: AWS's own metrics must alarm."""
+    alarms = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    lambda_errors = {
+        a["Dimensions"][0]["Value"]["Ref"]
+        for a in alarms
+        if a.get("Namespace") == "AWS/Lambda" and a["MetricName"] == "Errors"
+    }
+    assert lambda_errors == {"ChatFunction", "StreamFunction"}
+    assert any(
+        a.get("Namespace") == "AWS/ApiGateway" and a["MetricName"] == "5XXError" for a in alarms
+    )
+    (rate,) = [a for a in alarms if "Metrics" in a]
+    watched = {
+        q["MetricStat"]["Metric"]["MetricName"] for q in rate["Metrics"] if "MetricStat" in q
+    }
+    assert watched == {"ServerErrors", "Requests"}  # 5xx only: a caller's 401 or 422 is no incident
+
+
+def test_the_dashboard_shows_the_stream_function_as_it_shows_the_chat_function(template):
+    raw = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", raw))  # ${ChatFunction} -> ChatFunction
+    for metric in ("Duration", "Throttles", "ConcurrentExecutions", "Errors"):
+        functions = {
+            row[3]
+            for widget in body["widgets"]
+            for row in widget["properties"].get("metrics", [])
+            if isinstance(row[0], str) and row[:2] == ["AWS/Lambda", metric]
+        }
+        assert functions == {"ChatFunction", "StreamFunction"}, metric
 
 
 def test_function_environment_names_real_settings(template):
@@ -207,3 +243,56 @@ def test_every_route_but_health_docs_and_preflight_needs_an_api_key(cloudformati
             assert required != ((path, method) in open_routes), (path, method)
     kinds = {r["Type"] for r in cloudformation["Resources"].values()}
     assert {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"} <= kinds
+
+
+def test_the_app_stack_never_owns_the_account_wide_api_gateway_role(template):
+    """A first deploy cannot race for it, and deleting the app cannot take it from other APIs."""
+    kinds = {r["Type"] for r in template["Resources"].values()}
+    assert "AWS::ApiGateway::Account" not in kinds
+    access_logs = template["Resources"]["ChatApi"]["Properties"]["AccessLogSetting"]
+    assert access_logs["Fn::If"][0] == "AccessLogsOn" and access_logs["Fn::If"][2] == {
+        "Ref": "AWS::NoValue"
+    }
+    assert template["Parameters"]["ApiAccessLogging"]["Default"] == "false"
+    bootstrap = load_template(ROOT / "bootstrap" / "api-gateway-logging.yaml")
+    for resource in bootstrap["Resources"].values():
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_table_outlives_the_stack_only_when_asked(template):
+    table = template["Resources"]["Table"]
+    choice = {"Fn::If": ["KeepData", "Retain", "Delete"]}
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == choice
+    assert "AWS::LanguageExtensions" in template["Transform"]
+    assert 'RetainData="false"' in samconfig_overrides("default")
+    assert 'RetainData="true"' in samconfig_overrides("prod")
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_one_api_key_cannot_take_the_whole_stage(template, env):
+    values = {name: p.get("Default") for name, p in template["Parameters"].items()}
+    values.update(re.findall(r'(\w+)="([^"]*)"', samconfig_overrides(env)))
+    for kind in ("Rate", "Burst"):
+        assert float(values[f"KeyThrottling{kind}Limit"]) < float(values[f"Throttling{kind}Limit"])
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_the_defaults_deploy_in_a_new_account(template, env):
+    """No reserved concurrency unless asked: Lambda keeps 100 executions unreserved."""
+    overrides = samconfig_overrides(env)
+    assert "ReservedConcurrency" not in overrides
+    for name in ("ReservedConcurrency", "StreamReservedConcurrency"):
+        assert template["Parameters"][name]["Default"] == 0
+    stream = template["Resources"]["StreamFunction"]["Properties"]
+    assert stream["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasStreamReservedConcurrency"
+
+
+def test_the_web_adapter_layer_is_pinned_to_its_current_release(template):
+    assert template["Parameters"]["WebAdapterLayerVersion"]["Default"] == 30
+
+
+def samconfig_overrides(env: str) -> str:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    return config[env]["deploy"]["parameters"]["parameter_overrides"]

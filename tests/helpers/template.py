@@ -34,9 +34,9 @@ def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
-def load_template() -> dict:
-    """template.yaml as a dict."""
-    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_CfnLoader)
+def load_template(path: Path = TEMPLATE) -> dict:
+    """template.yaml (or another CloudFormation template) as a dict."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
 
 
 def transformed_template(**parameters: str) -> dict:

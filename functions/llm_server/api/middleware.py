@@ -48,7 +48,9 @@ class RequestContextMiddleware:
             logger.info(
                 "request", extra={"method": scope["method"], "path": scope["path"], **fields}
             )
-            record_request(fields["latency_ms"], fields.get("error_type"))
+            record_request(
+                fields["latency_ms"], fields.get("error_type"), fields.get("status", 500)
+            )
 
         async def send_with_id(message: Message) -> None:
             nonlocal started_response

@@ -30,6 +30,7 @@ class MetricName(StrEnum):
 
     REQUESTS = "Requests"
     ERRORS = "Errors"
+    SERVER_ERRORS = "ServerErrors"
     LATENCY = "Latency"
     UPSTREAM_LATENCY = "UpstreamLatency"
     INPUT_TOKENS = "InputTokens"
@@ -55,11 +56,16 @@ def flushed_by_handler() -> Iterator[None]:
         _flushed_by_handler.reset(token)
 
 
-def record_request(latency_ms: float, error_type: str | None) -> None:
-    """Count a finished request, its latency, and its error by type."""
+def record_request(latency_ms: float, error_type: str | None, status: int) -> None:
+    """Count a finished request, its latency, its error by type, and whether it was our fault.
+
+    `Errors` counts every error answer, 4xx included; `ServerErrors` only 5xx, what the
+    error-rate alarm watches (a caller's bad key or field is not an incident).
+    """
     metrics.add_metric(MetricName.REQUESTS, MetricUnit.Count, 1)
     metrics.add_metric(MetricName.LATENCY, MetricUnit.Milliseconds, latency_ms)
     metrics.add_metric(MetricName.ERRORS, MetricUnit.Count, 1 if error_type else 0)
+    metrics.add_metric(MetricName.SERVER_ERRORS, MetricUnit.Count, 1 if status >= 500 else 0)
     if error_type:
         _breakdown({"error_type": error_type}, {MetricName.ERRORS: (MetricUnit.Count, 1)})
     if not _flushed_by_handler.get():
