@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         version=__version__,
         description="A serverless chat API over OpenAI's Responses API, with a local model.",
         lifespan=_lifespan,
+        docs_url=None,  # api/routes/system.py serves /docs, at the gateway's stage path too
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.chat_service = service or ChatService.from_settings(settings)
@@ -62,5 +64,6 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(system.router)
+    app.include_router(system.docs_router)
     app.include_router(openai_compat.router)
     return app

@@ -114,3 +114,12 @@ def test_without_a_secret_name_the_env_key_is_used(monkeypatch):
     assert store.source == "env"
     assert store.get().get_secret_value() == KEY_A
     assert ServerKeyStore(make_settings()).source == "none"
+
+
+def test_a_fixed_secret_is_read_at_once_not_after_the_cache_ttl(client, secret_name):
+    client.create_secret(Name=secret_name, SecretString="not a key")
+    store = store_for(client, secret_name, ttl=300)
+    with pytest.raises(ConfigurationException):
+        store.get()
+    client.put_secret_value(SecretId=secret_name, SecretString=KEY_A)  # the operator fixes it
+    assert store.get().get_secret_value() == KEY_A

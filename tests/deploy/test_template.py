@@ -67,8 +67,9 @@ def test_the_routes_are_the_apps_routes(cloudformation):
     served = {
         (path, method.upper()) for path, ops in app.openapi()["paths"].items() for method in ops
     }
-    served |= {(app.docs_url, "GET"), (app.openapi_url, "GET")}
-    assert deployed - {("/api/v1/chat", "OPTIONS")} == served
+    served |= {("/docs", "GET"), (app.openapi_url, "GET")}
+    preflights = {(path, method) for path, method in deployed if method == "OPTIONS"}
+    assert deployed - preflights == served
 
 
 def test_streamed_routes_go_to_the_web_adapter_function_in_stream_mode(cloudformation, template):
@@ -231,16 +232,30 @@ def test_the_deployed_functions_trust_only_the_gateway_for_identity(template):
 
 def test_every_route_but_health_docs_and_preflight_needs_an_api_key(cloudformation):
     paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
-    open_routes = {
-        ("/api/v1/health", "get"),
-        ("/docs", "get"),
-        ("/openapi.json", "get"),
-        ("/api/v1/chat", "options"),
-    }
+    open_routes = {("/api/v1/health", "get"), ("/docs", "get"), ("/openapi.json", "get")}
     for path, operations in paths.items():
         for method, operation in operations.items():
             required = operation.get("security") == [{"api_key": []}]
-            assert required != ((path, method) in open_routes), (path, method)
+            is_open = (path, method) in open_routes or method == "options"
+            assert required != is_open, (path, method)
+
+
+def test_every_route_a_browser_calls_has_a_preflight_the_app_answers(cloudformation):
+    """A route that needs x-api-key makes browsers send a preflight, which carries no key."""
+    paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
+    for path, operations in paths.items():
+        if any(op.get("security") for op in operations.values()):
+            assert "options" in operations, path
+            integration = operations["options"]["x-amazon-apigateway-integration"]
+            assert integration["type"] == "aws_proxy", path  # the app, not a static mock
+
+
+def test_gateway_errors_carry_cors_headers_when_cors_is_on(cloudformation):
+    body = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        headers = body["x-amazon-apigateway-gateway-responses"][kind]["responseParameters"]
+        origin = headers["gatewayresponse.header.Access-Control-Allow-Origin"]
+        assert origin == {"Fn::If": ["CorsOn", "method.request.header.origin", "''"]}
     kinds = {r["Type"] for r in cloudformation["Resources"].values()}
     assert {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"} <= kinds
 

@@ -13,6 +13,7 @@ from helpers.aws_emulator import BUILD, MINISTACK, Stack, delete, deploy, emulat
 from helpers.fake_openai import FakeOpenAI
 
 SERVER_KEY = "sk-e2e-server-" + "s" * 40
+ORIGIN = "https://app.example.com"
 
 
 def _free_port() -> int:
@@ -46,7 +47,12 @@ def stack(upstream) -> Stack:
         deployed = deploy(
             endpoint,
             name,
-            {"Stage": "dev", "OpenAISecretName": secret, "Tracing": "PassThrough"},
+            {
+                "Stage": "dev",
+                "OpenAISecretName": secret,
+                "Tracing": "PassThrough",
+                "CorsAllowOrigins": ORIGIN,
+            },
             {"OPENAI_BASE_URL": upstream.url},
         )
         try:

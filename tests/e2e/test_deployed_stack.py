@@ -10,7 +10,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from e2e.conftest import SERVER_KEY
+from e2e.conftest import ORIGIN, SERVER_KEY
 from helpers.aws_emulator import Stack, role_credentials, stream_function
 
 CALLER_KEY = "sk-e2e-caller-" + "c" * 40
@@ -132,3 +132,25 @@ def test_the_stream_function_streams_both_openai_apis(stack, upstream):
     assert responses.status_code == 200 and "event: response.completed" in responses.text
     requests = [line for line in output.splitlines() if '"_aws"' in line and '"Requests"' in line]
     assert len(requests) >= 3  # readiness check and both streams, each flushed at once
+
+
+def test_browsers_can_call_every_route_and_read_gateway_errors(stack):
+    preflight = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "x-api-key",
+    }
+    for path in ("/api/v1/system/info", "/api/v1/sessions/s1", "/v1/models"):
+        answer = httpx.options(f"{stack.api}{path}", headers=preflight, timeout=60)
+        assert answer.status_code == 200, path
+        assert answer.headers["access-control-allow-origin"] == ORIGIN, path
+        assert "x-api-key" in answer.headers["access-control-allow-headers"].lower(), path
+    refused = httpx.get(f"{stack.api}/api/v1/system/info", headers={"Origin": ORIGIN}, timeout=60)
+    assert refused.status_code == 403
+    assert refused.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_the_docs_page_loads_its_schema_under_the_stage(stack):
+    page = call(stack, "GET", "/docs", key=False)
+    assert page.status_code == 200 and "'/dev/openapi.json'" in page.text
+    assert call(stack, "GET", "/openapi.json", key=False).json()["info"]["title"] == "LLM Server"

@@ -10,6 +10,9 @@ emulated REST API. What it lacks is worked around here, never in template.yaml:
   expressions are checked by tests/deploy instead).
 - It checks API keys but leaves `requestContext.identity.apiKeyId` out of the Lambda event, the
   server's owner identity on AWS: `ministack_launcher.py` adds it.
+- It ignores the gateway responses the SAM transform writes into the API's OpenAPI body
+  (`x-amazon-apigateway-gateway-responses`): `deploy` puts the template's through the API
+  Gateway API and redeploys the stage, as importing the body does on AWS.
 - It cannot run the Lambda Web Adapter (`AWS_LAMBDA_EXEC_WRAPPER`): the adapter's public layer is
   stood in by an empty layer of the same account, name and version, so the stack deploys; the
   streaming app itself is run by `run_stream_function`, as the adapter would start it.
@@ -146,6 +149,7 @@ def deploy(endpoint: str, name: str, parameters: dict[str, str], env: dict[str, 
     api_id = stack.outputs["ApiUrl"].split("//")[1].split(".")[0]
     stage = stack.outputs["ApiUrl"].rstrip("/").rsplit("/", 1)[1]
     stack.api = f"{endpoint}/_aws/execute-api/{api_id}/{stage}"
+    _put_gateway_responses(stack, api_id, stage, bool(parameters.get("CorsAllowOrigins")))
     keys = stack.client("apigateway").get_api_keys(includeValues=True)["items"]
     stack.api_key = next(k["value"] for k in keys if k["name"].startswith(name))
     return stack
@@ -161,6 +165,25 @@ def emulator_template(env: dict[str, str]) -> dict[str, Any]:
         del resources[name]
     template["Globals"]["Function"]["Environment"]["Variables"].update(env)
     return template
+
+
+def _put_gateway_responses(stack: Stack, api_id: str, stage: str, cors_on: bool) -> None:
+    """The template's `GatewayResponses` (CorsOn resolved), put and deployed to the stage."""
+    text = (BUILD / "template.yaml").read_text(encoding="utf-8")
+    template = yaml.load(text, Loader=_CfnLoader)  # noqa: S506
+    responses = template["Resources"]["ChatApi"]["Properties"]["GatewayResponses"]
+    gateway = stack.client("apigateway")
+    for kind, response in responses.items():
+        headers = {
+            f"gatewayresponse.header.{name}": value["Fn::If"][1 if cors_on else 2]
+            if isinstance(value, dict)
+            else value
+            for name, value in response["ResponseParameters"]["Headers"].items()
+        }
+        gateway.put_gateway_response(
+            restApiId=api_id, responseType=kind, responseParameters=headers
+        )
+    gateway.create_deployment(restApiId=api_id, stageName=stage)
 
 
 def _stand_in_adapter_layer(stack: Stack) -> None:

@@ -58,7 +58,7 @@ def test_on_aws_only_the_gateway_key_id_opens_free_mode(kind, moto_endpoint, fak
         kind, moto_endpoint, fake, identity_source="gateway", free_mode_requests_per_minute=1
     )
     handler = Mangum(app, lifespan="off")
-    event = json.loads((EVENTS / "chat-rest.json").read_text(encoding="utf-8"))
+    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
     event["body"] = json.dumps({"user_message": "hi", **FREE})
     event["requestContext"]["identity"]["apiKeyId"] = "k1abc"
     assert handler(event, LambdaContext())["statusCode"] == 200

@@ -127,7 +127,7 @@ def test_a_request_id_must_match_the_safe_pattern_in_full(monkeypatch):
         monkeypatch.setenv(name, os.environ.get(name, value))
     settings = make_settings()
     app = create_app(settings, ChatService.from_settings(settings))
-    event = json.loads((EVENTS / "chat-rest.json").read_text(encoding="utf-8"))
+    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
     event.update(httpMethod="GET", path="/api/v1/health", resource="/api/v1/health", body=None)
     del event["requestContext"]["requestId"]
     event["headers"]["X-Request-Id"] = "abc\n"

@@ -22,7 +22,7 @@ def session(server, session_id, client="client-1", method="GET", headers=None):
 
 
 def rest_event(body, api_key_id=None):
-    event = json.loads((EVENTS / "chat-rest.json").read_text(encoding="utf-8"))
+    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
     event["body"] = json.dumps(body)
     event["requestContext"]["identity"]["apiKeyId"] = api_key_id
     return event

@@ -12,26 +12,36 @@ import invoke
 import pytest
 
 from helpers.logs import capture_logs
+from helpers.template import transformed_template
 from llm_server.config.settings import get_settings
 from llm_server.schemas.chat import ChatResponse
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CHAT_FIELDS = set(ChatResponse.model_fields)
+# events/: REST API (payload 1.0) events as the deployed gateway sends them; events/http-api/:
+# HTTP API (payload 2.0) events, for other front doors.
 EXPECTED_STATUS = {
-    "chat.json": 200,
-    "chat-korean.json": 200,
-    "chat-free-mode.json": 200,
-    "chat-history-memory.json": 200,
-    "chat-base64.json": 200,
-    "chat-stage-prefix.json": 200,
-    "chat-rest.json": 200,
-    "chat-missing-user-message.json": 422,
-    "chat-malformed-json.json": 400,
-    "system-info.json": 200,
-    "health.json": 200,
-    "unknown-route.json": 404,
-    "chat-stream.json": 200,
-    "chat-completions.json": 200,
+    **{
+        f"{folder}{name}": status
+        for folder in ("", "http-api/")
+        for name, status in {
+            "chat.json": 200,
+            "chat-korean.json": 200,
+            "chat-free-mode.json": 200,
+            "chat-history-memory.json": 200,
+            "chat-base64.json": 200,
+            "chat-missing-user-message.json": 422,
+            "chat-malformed-json.json": 400,
+            "system-info.json": 200,
+            "health.json": 200,
+            "chat-stream.json": 200,
+            "chat-completions.json": 200,
+        }.items()
+    },
+    "session-read.json": 404,
+    "docs.json": 200,
+    "http-api/chat-stage-prefix.json": 200,
+    "http-api/unknown-route.json": 404,
 }
 CALLER_KEY = "sk-proj-" + "k" * 40
 
@@ -78,7 +88,16 @@ def value(blob, name):
 
 
 def test_every_event_file_has_an_expectation():
-    assert {p.name for p in EVENTS.glob("*.json")} == set(EXPECTED_STATUS)
+    found = {str(p.relative_to(EVENTS)) for p in EVENTS.glob("**/*.json")}
+    assert found == set(EXPECTED_STATUS)
+
+
+def test_rest_events_use_the_resources_the_template_defines():
+    paths = transformed_template()["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
+    for event_file in EVENTS.glob("*.json"):
+        event = load(event_file.name)
+        assert event["httpMethod"].lower() in paths[event["resource"]], event_file.name
+        assert event["requestContext"]["path"] == f"/dev{event['path']}"
 
 
 @pytest.mark.model
@@ -90,23 +109,26 @@ def test_event_through_the_real_handler(lambda_env, name):
     assert response["isBase64Encoded"] is False
     headers = {k.lower(): v for k, v in response["headers"].items()}
     assert headers["x-request-id"] == event["requestContext"]["requestId"]
-    if name == "chat-stream.json":  # Mangum buffers: the whole event stream, in one response
+    if "/" not in name:
+        assert "multiValueHeaders" in response  # a payload 1.0 answer for a REST API
+    if name == "docs.json":  # Swagger UI loads the schema under the stage the gateway removed
+        assert "'/dev/openapi.json'" in response["body"]
+        return
+    if name.endswith("chat-stream.json"):  # Mangum buffers: the whole event stream, at once
         assert headers["content-type"].startswith("text/event-stream")
         assert response["body"].startswith("event: delta\n")
         assert "\nevent: done\ndata: {" in response["body"]
         return
     assert headers["content-type"] == "application/json"
     body = json.loads(response["body"])
-    if name == "chat-completions.json":
+    if name.endswith("chat-completions.json"):
         assert body["object"] == "chat.completion" and body["choices"][0]["message"]["content"]
         return
-    if name.startswith("chat") or name == "unknown-route.json":
+    if name.rpartition("/")[2].startswith("chat") or name.endswith("unknown-route.json"):
         assert set(body) >= CHAT_FIELDS
         assert body["success"] is (response["statusCode"] == 200)
     if response["statusCode"] >= 400:
-        assert body["error"]["code"] and body["error_message"]
-    if name == "chat-rest.json":
-        assert "multiValueHeaders" in response  # a payload 1.0 answer for a REST API
+        assert body["error"]["code"] or body["error"]["message"]
 
 
 @pytest.mark.model
@@ -181,7 +203,7 @@ def test_no_key_material_in_responses_logs_or_metrics(lambda_env, capsys):
 
 def test_cli_cold_start_base_path_and_system_info():
     """`events/invoke.py` in a fresh process: a cold start, behind a custom-domain base path."""
-    event = load("health.json")
+    event = load("http-api/health.json")
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/llm/api/v1/system/info"
     env = {**os.environ, "API_GATEWAY_BASE_PATH": "/llm", "LOG_FILE": ""}
     result = subprocess.run(
@@ -217,7 +239,7 @@ def test_cli_cold_start_base_path_and_system_info():
     ids=["no-request-context", "bad-base64", "empty", "not-api-gateway", "http-null"],
 )
 def test_a_malformed_event_is_a_400_not_a_crash(lambda_env, mangle):
-    response = invoke.invoke(mangle(load("chat.json")))
+    response = invoke.invoke(mangle(load("http-api/chat.json")))  # the 2.0 shape, mangled
     assert response["statusCode"] == 400
     body = json.loads(response["body"])
     assert body["error"]["code"] == "bad_event" and body["success"] is False

@@ -33,7 +33,7 @@ from llm_server.exceptions import (
     ValidationException,
 )
 from llm_server.providers.base import Generation, GenerationRequest
-from llm_server.utils.logging import logger, running_on_lambda
+from llm_server.utils.logging import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.redact import key_fingerprint, redact_keys
 from llm_server.utils.request_context import annotate, time_left
@@ -45,16 +45,19 @@ RETRYABLE_STATUS = {408, 409, 429}
 
 
 def pick_transport(choice: Literal["auto", "httpx", "aiohttp"]) -> Literal["httpx", "aiohttp"]:
-    """The SDK's HTTP client: "auto" takes aiohttp where it is installed, except on Lambda.
+    """The SDK's HTTP client: "auto" takes aiohttp where it is installed, else httpx2.
 
     Under many concurrent requests the SDK's aiohttp client costs about a third less CPU per
     request than its default, httpx2 (see bench/README.md). A Lambda container serves one
-    request at a time, where that buys nothing and the import would lengthen the cold start.
+    request at a time, where that buys nothing: the template sets `OPENAI_HTTP_CLIENT=httpx`
+    (so not even the search for aiohttp lengthens a cold start), and the layer has no aiohttp.
     """
+    if choice == "httpx":
+        return "httpx"
     from importlib.util import find_spec
 
     if choice == "auto":
-        return "httpx" if running_on_lambda() or not find_spec("aiohttp") else "aiohttp"
+        return "aiohttp" if find_spec("aiohttp") else "httpx"
     if choice == "aiohttp" and not find_spec("aiohttp"):
         raise ConfigurationException("OPENAI_HTTP_CLIENT=aiohttp needs aiohttp installed")
     return choice

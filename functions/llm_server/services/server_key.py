@@ -4,7 +4,7 @@ With `OPENAI_SECRET_NAME` set (a name or ARN), the key comes from AWS Secrets Ma
 Powertools' parameters utility: fetched on first need, cached for `SECRET_CACHE_SECONDS` (300)
 across warm invocations, so a rotated key is picked up without a redeploy. Without it, the key is
 `OPENAI_API_KEY` from the environment or `.env`. Failures are `ConfigurationException`s that never
-contain key material; nothing failed is cached, so the next request tries again.
+contain key material; nothing failed or malformed is cached, so the next request tries again.
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ class ServerKeyStore:
         """The default key, or None when the server has none."""
         if not self._secret_name:
             return self._env_key
-        return SecretStr(parse_secret(self._fetch()))
+        try:
+            return SecretStr(parse_secret(self._fetch()))
+        except ConfigurationException:
+            # Cache only values that parse: once the operator fixes the secret, the next
+            # request reads it, not the bad value for the rest of SECRET_CACHE_SECONDS.
+            self._provider.clear_cache()
+            raise
 
     def _fetch(self) -> str:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider

@@ -17,7 +17,7 @@ def record_invocation() -> None:
 
 def lambda_info(context: Any) -> dict[str, Any] | None:
     """The function, runtime and invocation facts; None when not running on Lambda."""
-    if context is None or "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
+    if context is None:  # only the Lambda handler (Mangum) puts a context in the scope
         return None
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return {

@@ -1,6 +1,7 @@
 """Structured JSON logging through AWS Lambda Powertools' Logger, the same on Lambda and locally.
 
-Locally (not on Lambda) the same JSON lines also go to LOG_FILE, so a developer can `tail` them.
+Locally the same JSON lines also go to LOG_FILE, so a developer can `tail` them (the template sets
+it empty on Lambda, where stdout is the log).
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ SERVICE_NAME = "llm-server"
 logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", SERVICE_NAME), utc=True)
 
 
-def running_on_lambda() -> bool:
-    """True inside an AWS Lambda execution environment."""
-    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
-
-
 def configure_logging(level: str, log_file: str | None) -> None:
-    """Apply the configured level and, off Lambda, mirror the JSON lines into `log_file`."""
+    """Apply the configured level and mirror the JSON lines into `log_file` (empty: don't).
+
+    On Lambda the template sets `LOG_FILE` empty: stdout is the log there.
+    """
     logger.setLevel(level)
-    if running_on_lambda() or not log_file:
+    if not log_file:
         return
     path = Path(log_file).resolve()
     std_logger = logging.getLogger(logger.name)
