@@ -170,7 +170,7 @@ def emulator_template(env: dict[str, str]) -> dict[str, Any]:
 def _put_gateway_responses(stack: Stack, api_id: str, stage: str, cors_on: bool) -> None:
     """The template's `GatewayResponses` (CorsOn resolved), put and deployed to the stage."""
     text = (BUILD / "template.yaml").read_text(encoding="utf-8")
-    template = yaml.load(text, Loader=_CfnLoader)  # noqa: S506
+    template = yaml.load(text, Loader=_CfnLoader)
     responses = template["Resources"]["ChatApi"]["Properties"]["GatewayResponses"]
     gateway = stack.client("apigateway")
     for kind, response in responses.items():
