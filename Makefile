@@ -11,7 +11,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
+.PHONY: setup run test lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,8 +62,20 @@ $(MINISTACK): tests/requirements-ministack.txt
 e2e: $(VENV)/.dev sam-check $(MINISTACK)  ## Deploy the built stack to ministack and call it through the gateway
 	E2E_REQUIRED=1 $(PY) -m pytest tests/e2e -p no:randomly -q
 
+CHECKOV := .tools/checkov/bin/checkov
+
+$(CHECKOV): tests/requirements-checkov.txt
+	@echo ">> installing checkov in its own venv (.tools/checkov)"
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install -q --disable-pip-version-check -r $<
+	@touch $@
+
+checkov: $(CHECKOV)  ## checkov on the templates, with the commented skip list in .checkov.yaml
+	$(CHECKOV) --config-file .checkov.yaml -f template.yaml -f bootstrap/api-gateway-logging.yaml
+
 sam-check: $(SAM)  ## sam validate --lint and sam build, offline
 	$(SAM_ENV) $(SAM) validate --lint
+	.tools/sam/bin/cfn-lint -c I -- template.yaml bootstrap/api-gateway-logging.yaml
 	$(SAM_ENV) $(SAM) build
 
 invoke: setup  ## Like `sam local invoke -e`, without Docker: make invoke EVENT=events/chat.json
@@ -98,5 +110,5 @@ fuzz: $(VENV)/.dev  ## The longer on-demand fuzz run (schemathesis, 500 cases pe
 # commit (a failure reproduces), a new one for each commit. `make test SEED=n` replays a run.
 SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
-test: lint sam-check $(MINISTACK)  ## Everything CI runs: lint, SAM checks, the whole suite and e2e
+test: lint sam-check checkov $(MINISTACK)  ## Everything CI runs: lint, SAM and checkov checks, the whole suite with e2e
 	E2E_REQUIRED=1 $(PY) -m pytest -p randomly --randomly-seed=$(SEED)
