@@ -42,8 +42,9 @@ setup: $(VENV)/.local  ## Create .venv with the API, llama.cpp and the local mod
 run: setup  ## Serve the API on HOST:SERVER_PORT (127.0.0.1:5601) on the local model
 	$(PY) -m llm_server
 
-lint: $(VENV)/.dev  ## ruff
+lint: $(VENV)/.dev  ## ruff, and mypy over functions/ (pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 $(SAM): tests/requirements-sam.txt
 	@echo ">> installing the SAM CLI in its own venv (.tools/sam)"

@@ -74,7 +74,7 @@ def bad_event_response(reason: str) -> dict[str, Any]:
     return {
         "statusCode": 400,
         "headers": {"content-type": "application/json"},
-        "body": response.body.decode(),
+        "body": bytes(response.body).decode(),
         "isBase64Encoded": False,
     }
 

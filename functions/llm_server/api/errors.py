@@ -79,19 +79,22 @@ def openai_error_body(exc: LLMServerException) -> dict[str, Any]:
     return openai_error(exc.message, exc.error_type, exc.code, exc.param)
 
 
-async def _on_llm_server_exception(request: Request, exc: LLMServerException) -> JSONResponse:
+async def _on_llm_server_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LLMServerException)  # registered for that type only
     if exc.status_code >= 500:
         logger.error("request failed", extra={"error_code": exc.code, "reason": exc.message})
     return error_response(exc, openai_shape=is_openai_path(request.url.path))
 
 
-async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # registered for that type only
     error = validation_exception(exc.errors())
     openai_shape = is_openai_path(request.url.path)
     return error_response(error, _session_id_of(exc.body), openai_shape=openai_shape)
 
 
-async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # registered for that type only
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404:

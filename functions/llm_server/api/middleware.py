@@ -74,6 +74,7 @@ class RequestContextMiddleware:
                 response = error_response(problem, openai_shape=is_openai_path(scope["path"]))
                 await response(scope, receive, send_with_id)
             else:
+                assert replay is not None  # no problem means the body was read
                 await self.app(scope, replay, send_with_id)
         except Exception:
             # A bug, not the caller's fault: answer the 500 here, inside this middleware, so it

@@ -7,7 +7,7 @@ Every name here is an environment variable of the same name in upper case (`SERV
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, turning pydantic's errors into one clear message."""
     try:
         return Settings(**overrides)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -72,7 +72,7 @@ class ChatProvider(Protocol):
         """Produce one reply, raising an `LLMServerException` subclass on failure."""
         ...
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
         """Yield the reply's text as it is produced, then the complete `Generation` last.
 
         A consumer that stops early (a client gone) closes the iterator, and the provider stops

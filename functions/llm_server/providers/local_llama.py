@@ -14,7 +14,7 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,7 +92,7 @@ class LocalLlamaProvider:
                 return item
         raise ChatServiceException("The local model stopped without a result")
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
         """Stream a chat completion from the worker thread; closing the iterator stops it."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | Generation | BaseException | None] = asyncio.Queue()
@@ -164,8 +164,9 @@ class LocalLlamaProvider:
         """
         llama = self._ensure_loaded()
         messages = _as_dicts(request)
-        chunks = llama.create_chat_completion(
-            messages=messages,
+        # llama-cpp-python types its stream as a union with the whole-reply dict: `Any` here.
+        chunks: Any = llama.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             stream=True,

@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -130,7 +130,7 @@ class OpenAIResponsesProvider:
         body, attempts, started = await self._create(request, stream=False)
         return self._finish(request, body, attempts, started)
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
         """Stream the reply's text deltas, then the complete `Generation`.
 
         Retries happen only before the first event; a failure mid-stream is raised as is.
@@ -209,7 +209,7 @@ class OpenAIResponsesProvider:
         # per-request CPU) only for us to copy five fields out of them.
         create = client.responses.create if stream else client.responses.with_raw_response.create
         try:
-            result = await create(
+            result: Any = await create(  # an event stream, or the raw HTTP response
                 stream=stream or openai.omit, timeout=budget, extra_body=_request_body(request)
             )
         except openai.APIError as exc:

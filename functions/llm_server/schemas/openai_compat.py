@@ -83,7 +83,7 @@ def split_messages(
         if message.role in ("system", "developer"):
             system.append(text)
         else:
-            turns.append(ChatMessage(message.role, text))
+            turns.append(ChatMessage("user" if message.role == "user" else "assistant", text))
     if not turns:
         raise ValidationException(
             f"{param} needs at least one user or assistant message", param=param, status_code=400
@@ -171,17 +171,16 @@ def response_object(
     generation: Generation | None = None,
 ) -> dict[str, Any]:
     """A `response` object: in progress (no generation yet) or completed/incomplete."""
-    done = generation is not None
     status = "in_progress"
-    if done:
+    if generation is not None:
         status = "incomplete" if generation.finish_reason == "length" else "completed"
     return {
         "id": response_id,
         "object": "response",
-        "created_at": int(generation.created_at.timestamp()) if done else int(time.time()),
+        "created_at": int(generation.created_at.timestamp()) if generation else int(time.time()),
         "status": status,
-        "model": generation.model if done else model,
-        "output": [output_message(response_id, generation.text)] if done else [],
+        "model": generation.model if generation else model,
+        "output": [output_message(response_id, generation.text)] if generation else [],
         "instructions": request.instructions,
         "temperature": request.temperature,
         "max_output_tokens": request.max_output_tokens,
@@ -193,7 +192,7 @@ def response_object(
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "error": None,
         "metadata": {},
-        "usage": _responses_usage(generation) if done else None,
+        "usage": _responses_usage(generation) if generation else None,
     }
 
 

@@ -244,9 +244,9 @@ class ChatService:
         reservation = await self._admit(request, caller)
         used = 0
         try:
-            cache_key = self._cache_key(provider, request, caller)
-            if cache_key is not None:
-                cached = await self._cache.lookup(cache_key)
+            cache, cache_key = self._cache, self._cache_key(provider, request, caller)
+            if cache is not None and cache_key is not None:
+                cached = await cache.lookup(cache_key)
                 annotate(cache="HIT" if cached else "MISS")
                 if cached is not None:
                     record_cache_hit()
@@ -258,8 +258,8 @@ class ChatService:
                 except AuthenticationException:
                     raise self._rejected_key(request.key_source, turn.key_param) from None
                 used = generation.total_tokens
-                if cache_key is not None:
-                    await self._cache.store(cache_key, generation)
+                if cache is not None and cache_key is not None:
+                    await cache.store(cache_key, generation)
                 return self._finish(generation, request, started)
         finally:
             await self._settle(reservation, used)

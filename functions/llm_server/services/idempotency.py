@@ -66,8 +66,11 @@ class IdempotencyGuard:
             raise _reused_key() from None
         try:
             result = await call()
-        except BaseException as exc:
+        except Exception as exc:
             await asyncio.to_thread(self._layer.delete_record, data, exc)
+            raise
+        except BaseException:  # cancelled: forget the attempt too, so a retry runs again
+            await asyncio.to_thread(self._layer.delete_record, data, Exception("cancelled"))
             raise
         await asyncio.to_thread(self._layer.save_success, data, result)
         return result, False

@@ -86,10 +86,10 @@ def parse_secret(raw: str) -> str:
             document = json.loads(text)
         except ValueError:
             raise _bad_secret("it starts with '{' but is not valid JSON") from None
-        text = document.get(SECRET_JSON_FIELD) if isinstance(document, dict) else None
-        if not isinstance(text, str):
+        field = document.get(SECRET_JSON_FIELD) if isinstance(document, dict) else None
+        if not isinstance(field, str):
             raise _bad_secret(f"its JSON has no string field {SECRET_JSON_FIELD}")
-        text = text.strip()
+        text = field.strip()
     try:
         check_key_shape(text, param="server key")
     except LLMServerException:

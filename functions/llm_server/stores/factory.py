@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_server.config.settings import Settings
+from llm_server.exceptions import ConfigurationException
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
 from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
 
@@ -17,8 +18,7 @@ def session_store(settings: Settings, dynamodb_client: Any = None) -> SessionSto
     if settings.store == "dynamodb":
         from llm_server.stores.sessions_dynamodb import DynamoDBSessionStore
 
-        assert settings.dynamodb_table is not None
-        return DynamoDBSessionStore(settings.dynamodb_table, limits, dynamodb_client)
+        return DynamoDBSessionStore(_table(settings), limits, dynamodb_client)
     return SQLiteSessionStore(settings.store_path, limits)
 
 
@@ -28,13 +28,13 @@ def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:
         return None
     from llm_server.stores.shared_cache import DynamoDBSharedCache
 
-    return DynamoDBSharedCache(settings.dynamodb_table, settings.cache_ttl_seconds, dynamodb_client)
+    return DynamoDBSharedCache(_table(settings), settings.cache_ttl_seconds, dynamodb_client)
 
 
 def quota_store(settings: Settings, dynamodb_client: Any = None) -> QuotaStore:
     """The store of free-mode quota counters."""
     if settings.store == "dynamodb":
-        return DynamoDBQuotaStore(settings.dynamodb_table, dynamodb_client)
+        return DynamoDBQuotaStore(_table(settings), dynamodb_client)
     return SQLiteQuotaStore(settings.store_path)
 
 
@@ -46,7 +46,7 @@ def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
         from llm_server.stores.idempotency import IDEMPOTENCY_PK
 
         return DynamoDBPersistenceLayer(
-            table_name=settings.dynamodb_table,
+            table_name=_table(settings),
             key_attr="pk",
             sort_key_attr="sk",
             static_pk_value=IDEMPOTENCY_PK,
@@ -55,3 +55,10 @@ def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
     from llm_server.stores.idempotency import SQLitePersistenceLayer
 
     return SQLitePersistenceLayer(settings.store_path)
+
+
+def _table(settings: Settings) -> str:
+    """DYNAMODB_TABLE, which the settings require whenever STORE=dynamodb."""
+    if not settings.dynamodb_table:
+        raise ConfigurationException("STORE=dynamodb needs DYNAMODB_TABLE")
+    return settings.dynamodb_table

@@ -103,8 +103,8 @@ def _breakdown(
     dimensions: dict[str, str], values: dict[MetricName, tuple[MetricUnit, float]]
 ) -> None:
     blob = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE_NAME)
-    for name, value in dimensions.items():
-        blob.add_dimension(name, value)
+    for dimension, label in dimensions.items():
+        blob.add_dimension(dimension, label)
     for name, (unit, value) in values.items():
         blob.add_metric(name, unit, value)
     blob.flush_metrics()

@@ -23,7 +23,7 @@ SessionId = Annotated[str, Path(max_length=256)]
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
         400: "Malformed JSON, or a request the model provider rejected",
