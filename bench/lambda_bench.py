@@ -74,11 +74,14 @@ print(json.dumps({{"seconds": time.perf_counter() - started, "init_seconds": ini
 
 
 def event(path: str, body: dict | None = None) -> str:
+    """A REST API (payload 1.0) event as the deployed gateway sends it, with an API key id."""
     base = json.loads((ROOT / "events" / "system-info.json").read_text())
-    base["rawPath"] = base["requestContext"]["http"]["path"] = path
+    base["path"] = base["resource"] = base["requestContext"]["resourcePath"] = path
+    base["requestContext"]["path"] = f"/dev{path}"
     if body is not None:
-        base["requestContext"]["http"]["method"] = "POST"
-        base["headers"]["content-type"] = "application/json"
+        base["httpMethod"] = base["requestContext"]["httpMethod"] = "POST"
+        base["headers"]["Content-Type"] = "application/json"
+        base["multiValueHeaders"]["Content-Type"] = ["application/json"]
         base["body"] = json.dumps(body)
     return json.dumps(base)
 
@@ -99,6 +102,9 @@ def lambda_env(upstream: str) -> dict[str, str]:
         "DYNAMODB_TABLE": "llm-server-bench",
         "CACHE_SHARED": "true",
         "LOG_LEVEL": "WARNING",
+        "IDENTITY_SOURCE": "gateway",
+        "ALLOW_ANONYMOUS": "false",
+        "OPENAI_HTTP_CLIENT": "httpx",
     }
 
 
@@ -180,7 +186,7 @@ def warm_overhead(upstream: str, invocations: int) -> list[float]:
 
     from llm_server.lambda_handler import handler
     from llm_server.providers.openai_responses import OpenAIResponsesProvider
-    from llm_server.utils.logging import logger
+    from llm_server.utils.log import logger
 
     logger.setLevel("INFO")  # as deployed: one JSON line per request
     for std_handler in logging.getLogger(logger.name).handlers:

@@ -23,11 +23,10 @@ import openai
 from helpers.fake_openai import FakeOpenAI
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
+from llm_server.app import Services, create_app
 from llm_server.providers.base import ChatMessage, GenerationRequest
 from llm_server.providers.local_llama import LocalLlamaProvider
 from llm_server.providers.openai_responses import OpenAIResponsesProvider
-from llm_server.services.chat_service import ChatService
 
 QUESTION = "Tell me about the sea."
 KEY = "sk-bench-" + "b" * 40
@@ -118,7 +117,7 @@ def main() -> None:
 
     local = LocalLlamaProvider()
     settings = make_settings()
-    app = create_app(settings, ChatService.from_settings(settings, local=local))
+    app = create_app(settings, Services.from_settings(settings, local=local))
     with LiveServer(app) as server:
         direct = first_token_seconds(direct_provider(local), runs)
         paths = {
@@ -129,7 +128,7 @@ def main() -> None:
 
     with FakeOpenAI() as upstream:
         settings = make_settings(openai_base_url=upstream.url)
-        service = ChatService.from_settings(settings, local=local)
+        service = Services.from_settings(settings, local=local)
         provider = OpenAIResponsesProvider(base_url=upstream.url)
         direct = first_token_seconds(direct_provider(provider, SecretStr(KEY)), runs)
         with LiveServer(create_app(settings, service)) as server:

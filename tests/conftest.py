@@ -14,9 +14,8 @@ from helpers.fake_openai import FakeOpenAI
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
 from helpers.settings import make_settings
-from llm_server.app import create_app
+from llm_server.app import Services, create_app
 from llm_server.providers.local_llama import LocalLlamaProvider
-from llm_server.services.chat_service import ChatService
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +28,7 @@ def local_provider() -> LocalLlamaProvider:
 def local_app(local_provider: LocalLlamaProvider) -> FastAPI:
     """The real app on the embedded defaults: no key, so every chat runs on the local model."""
     settings = make_settings()
-    return create_app(settings, ChatService.from_settings(settings, local=local_provider))
+    return create_app(settings, Services.from_settings(settings, local=local_provider))
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,8 @@ def main() -> int:
         settings = get_settings()
         app = create_app(settings)
         if settings.llm_provider != "openai":
-            local = app.state.chat_service.local
-            _say(f"loading the local model {local.model_name} ...")
-            asyncio.run(local.load())
+            _say("loading the local model ...")
+            asyncio.run(app.state.services.runner.warm_up())
             _say("local model ready")
     except ConfigurationException as exc:
         _say(f"cannot start: {exc.message}")

@@ -1,32 +1,123 @@
-"""Build the FastAPI application: the same app serves locally (uvicorn) and on Lambda (Mangum)."""
+"""The composition root: build the services from settings, and the FastAPI app around them.
+
+The same app serves locally (uvicorn) and on Lambda (Mangum). Everything a test may replace
+(providers, key store, stores, quota, cache) is a keyword of `Services.from_settings`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from llm_server import __version__
-from llm_server.api.errors import install_error_handlers
-from llm_server.api.identity import IdentityPolicy
-from llm_server.api.middleware import RequestContextMiddleware
-from llm_server.api.routes import chat, openai_compat, system
 from llm_server.config.settings import Settings, get_settings
-from llm_server.services.chat_service import ChatService
-from llm_server.utils.logging import configure_logging
+from llm_server.core.free_mode import FreeModeQuota
+from llm_server.core.response_cache import ResponseCache
+from llm_server.core.runner import TurnRunner
+from llm_server.core.server_key import ServerKeyStore
+from llm_server.native_api import routes as native_routes
+from llm_server.native_api.conversation import Conversations
+from llm_server.openai_api import routes as openai_routes
+from llm_server.providers.base import ChatProvider
+from llm_server.stores.sessions import SessionStore
+from llm_server.utils.log import configure_logging
+from llm_server.web import system
+from llm_server.web.errors import install_error_handlers
+from llm_server.web.identity import IdentityPolicy
+from llm_server.web.middleware import RequestContextMiddleware
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the routes use: the turn runner, and the native API's conversations."""
+
+    runner: TurnRunner
+    conversations: Conversations
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        openai: ChatProvider | None = None,
+        local: ChatProvider | None = None,
+        server_key: ServerKeyStore | None = None,
+        sessions: SessionStore | None = None,
+        quota: FreeModeQuota | None = None,
+        cache: ResponseCache | None = None,
+    ) -> Services:
+        """Wire the real providers, key store, session store, quota and cache from settings.
+
+        Anything passed in replaces what the settings would build (tests inject this way).
+        Provider modules are imported here, so a path that never builds one never loads it.
+        """
+        from llm_server.stores.factory import quota_store, session_store, shared_cache
+
+        if sessions is None and settings.sessions_enabled:
+            sessions = session_store(settings)
+        if cache is None and settings.cache_enabled:
+            cache = ResponseCache(
+                settings.cache_max_entries,
+                settings.cache_ttl_seconds,
+                shared=shared_cache(settings),
+            )
+        runner = TurnRunner(
+            settings,
+            openai=openai or _openai_provider(settings),
+            local=local or _local_provider(settings),
+            server_key=server_key or ServerKeyStore(settings),
+            cache=cache,
+            quota=quota
+            or FreeModeQuota(
+                quota_store(settings),
+                settings.free_mode_requests_per_minute,
+                settings.free_mode_tokens_per_day,
+            ),
+        )
+        return cls(runner, Conversations(settings, sessions))
+
+    def status(self) -> dict[str, Any]:
+        """The provider setup, for `/api/v1/system/info`."""
+        return self.runner.status()
+
+    async def aclose(self) -> None:
+        """Close the providers' connections (at server shutdown)."""
+        await self.runner.aclose()
+
+
+def _openai_provider(settings: Settings) -> ChatProvider:
+    from llm_server.providers.openai_responses import OpenAIResponsesProvider, RetryPolicy
+
+    return OpenAIResponsesProvider(
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout_seconds,
+        retry=RetryPolicy(max_retries=settings.openai_max_retries),
+        transport=settings.openai_http_client,
+    )
+
+
+def _local_provider(settings: Settings) -> ChatProvider:
+    from llm_server.providers.local_llama import LocalLlamaProvider
+
+    return LocalLlamaProvider(
+        settings.local_model_path, settings.local_context_size, settings.local_threads
+    )
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Close the providers' connections when the server stops (Lambda never runs this)."""
     yield
-    await app.state.chat_service.aclose()
+    await app.state.services.aclose()
 
 
-def create_app(settings: Settings | None = None, service: ChatService | None = None) -> FastAPI:
-    """Create the app; pass `settings` or `service` to replace the defaults (tests do)."""
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Create the app; pass `settings` or `services` to replace the defaults (tests do)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_file)
     app = FastAPI(
@@ -34,12 +125,20 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         version=__version__,
         description="A serverless chat API over OpenAI's Responses API, with a local model.",
         lifespan=_lifespan,
-        docs_url=None,  # api/routes/system.py serves /docs, at the gateway's stage path too
+        docs_url=None,  # web/system.py serves /docs, at the gateway's stage path too
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.chat_service = service or ChatService.from_settings(settings)
+    app.state.services = services or Services.from_settings(settings)
     app.state.identity = IdentityPolicy(settings)
+    _add_middleware(app, settings)
+    install_error_handlers(app)
+    for router in (native_routes.router, system.router, system.docs_router, openai_routes.router):
+        app.include_router(router)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(
@@ -61,9 +160,3 @@ def create_app(settings: Settings | None = None, service: ChatService | None = N
         max_body_bytes=settings.max_body_bytes,
         lambda_margin_seconds=settings.lambda_time_margin_seconds,
     )
-    install_error_handlers(app)
-    app.include_router(chat.router)
-    app.include_router(system.router)
-    app.include_router(system.docs_router)
-    app.include_router(openai_compat.router)
-    return app

@@ -40,6 +40,35 @@ class ValidationException(LLMServerException):
     code = "invalid_value"
 
 
+class BadRequestException(ValidationException):
+    """The request cannot be used as sent: malformed JSON or event, too long for the model (400)."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class PayloadTooLargeException(ValidationException):
+    """The body is over MAX_BODY_BYTES (413)."""
+
+    status_code = 413
+    code = "request_too_large"
+
+
+class UnsupportedMediaTypeException(ValidationException):
+    """The body is not JSON (415)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class NotFoundException(LLMServerException):
+    """What the request names does not exist, or is not the caller's (404)."""
+
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "not_found"
+
+
 class AuthenticationException(LLMServerException):
     """A key is missing, malformed or rejected (401)."""
 

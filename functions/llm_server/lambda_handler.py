@@ -15,12 +15,12 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
-from llm_server.api.errors import error_response
 from llm_server.asgi import app
-from llm_server.exceptions import ValidationException
+from llm_server.exceptions import BadRequestException
 from llm_server.utils.lambda_runtime import record_invocation
-from llm_server.utils.logging import SERVICE_NAME, logger
+from llm_server.utils.log import SERVICE_NAME, logger
 from llm_server.utils.metrics import flushed_by_handler, metrics, record_request
+from llm_server.web.errors import error_response
 
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
 AHEAD_OF_TRAFFIC = ("provisioned-concurrency", "snap-start")
@@ -66,9 +66,7 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
 
 def bad_event_response(reason: str) -> dict[str, Any]:
     """What API Gateway gets for an event Mangum cannot read: a 400 with the error body."""
-    error = ValidationException(
-        f"Malformed API Gateway event: {reason}", code="bad_event", status_code=400
-    )
+    error = BadRequestException(f"Malformed API Gateway event: {reason}", code="bad_event")
     record_request(0.0, error.error_type, error.status_code)
     response = error_response(error)
     return {

@@ -9,8 +9,8 @@ from botocore.stub import Stubber
 
 from helpers.aws import CallCounter, secrets_client
 from helpers.settings import make_settings
+from llm_server.core.server_key import ServerKeyStore
 from llm_server.exceptions import ConfigurationException
-from llm_server.services.server_key import ServerKeyStore
 
 KEY_A = "sk-server-a-" + "a" * 32
 KEY_B = "sk-server-b-" + "b" * 32

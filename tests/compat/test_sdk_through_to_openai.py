@@ -11,9 +11,8 @@ from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider, StalledProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
-from llm_server.services.server_key import ServerKeyStore
+from llm_server.app import Services, create_app
+from llm_server.core.server_key import ServerKeyStore
 
 CALLER_KEY = "sk-compat-" + "c" * 40
 SERVER_KEY = "sk-server-" + "s" * 40
@@ -24,7 +23,7 @@ def serve(fake, local=None, **overrides):
     settings = make_settings(openai_base_url=fake.url, **overrides)
     local = local or FailingProvider(AssertionError("no local model here"), name="local")
     store = ServerKeyStore(settings)
-    service = ChatService.from_settings(settings, local=local, server_key=store)
+    service = Services.from_settings(settings, local=local, server_key=store)
     return LiveServer(create_app(settings, service))
 
 

@@ -14,7 +14,7 @@ from helpers.settings import make_settings
 from helpers.template import ROOT, load_template, transformed_template
 from llm_server.app import create_app
 from llm_server.config.settings import Settings
-from llm_server.utils.logging import SERVICE_NAME
+from llm_server.utils.log import SERVICE_NAME
 from llm_server.utils.metrics import NAMESPACE, MetricName
 
 ENV_NOT_SETTINGS = {

@@ -15,9 +15,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
+from llm_server.app import Services, create_app
 from llm_server.providers.base import Generation
-from llm_server.services.chat_service import ChatService
 
 EXAMPLES = int(os.getenv("FUZZ_EXAMPLES", "25"))
 
@@ -39,6 +38,12 @@ class EchoProvider:
     def status(self):
         return {"model": "echo", "model_path": "memory", "loaded": True}
 
+    def models(self):
+        return ["echo"]
+
+    async def warm_up(self):
+        pass
+
     async def aclose(self):
         pass
 
@@ -46,7 +51,7 @@ class EchoProvider:
 @pytest.fixture(scope="module")
 def api_schema():
     settings_ = make_settings(max_concurrent_requests=1000)
-    service = ChatService.from_settings(settings_, local=EchoProvider(), openai=EchoProvider())
+    service = Services.from_settings(settings_, local=EchoProvider(), openai=EchoProvider())
     with LiveServer(create_app(settings_, service)) as server:
         yield schemathesis.openapi.from_url(f"{server.url}/openapi.json")
 

@@ -24,6 +24,12 @@ class FailingProvider:
     def status(self) -> dict[str, Any]:
         return {"fake": True}
 
+    def models(self) -> list[str]:
+        return []
+
+    async def warm_up(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 
@@ -48,6 +54,12 @@ class StalledProvider:
 
     def status(self) -> dict[str, Any]:
         return {"fake": True}
+
+    def models(self) -> list[str]:
+        return []
+
+    async def warm_up(self) -> None:
+        pass
 
     async def aclose(self) -> None:
         pass

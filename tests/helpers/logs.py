@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from llm_server.utils.logging import logger
+from llm_server.utils.log import logger
 
 
 class CapturedLogs:

@@ -7,7 +7,7 @@ import uuid
 import boto3
 
 from helpers.settings import make_settings
-from llm_server.services.idempotency import IdempotencyGuard
+from llm_server.native_api.idempotency import IdempotencyGuard
 from llm_server.stores.factory import idempotency_layer, session_store
 
 

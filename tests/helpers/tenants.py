@@ -10,11 +10,10 @@ import httpx
 
 from helpers.fakes import FailingProvider
 from helpers.stores import settings_and_stores
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
-from llm_server.services.free_mode import FreeModeQuota
-from llm_server.services.response_cache import ResponseCache
-from llm_server.services.server_key import ServerKeyStore
+from llm_server.app import Services, create_app
+from llm_server.core.free_mode import FreeModeQuota
+from llm_server.core.response_cache import ResponseCache
+from llm_server.core.server_key import ServerKeyStore
 from llm_server.stores.factory import quota_store
 from llm_server.stores.shared_cache import DynamoDBSharedCache
 
@@ -63,7 +62,7 @@ def tenant_app(
     if settings.cache_enabled:
         tier = DynamoDBSharedCache(settings.dynamodb_table, 300, client) if client else None
         cache = ResponseCache(100, 300, shared=tier)
-    service = ChatService.from_settings(
+    service = Services.from_settings(
         settings,
         local=local or FailingProvider(AssertionError("no local model here"), name="local"),
         server_key=ServerKeyStore(settings),

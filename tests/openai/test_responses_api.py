@@ -17,9 +17,8 @@ from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
 from helpers.settings import make_settings
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
-from llm_server.services.server_key import ServerKeyStore
+from llm_server.app import Services, create_app
+from llm_server.core.server_key import ServerKeyStore
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CALLER_KEY = "sk-caller-" + "c" * 40
@@ -29,7 +28,7 @@ SERVER_KEY = "sk-server-" + "s" * 40
 def build_app(fake, server_key_store=None, **overrides):
     settings = make_settings(openai_base_url=fake.url, **overrides)
     local = FailingProvider(AssertionError("the local model must not be used"), name="local")
-    service = ChatService.from_settings(settings, local=local, server_key=server_key_store)
+    service = Services.from_settings(settings, local=local, server_key=server_key_store)
     return create_app(settings, service)
 
 
@@ -232,5 +231,5 @@ def test_stopping_the_server_closes_the_pooled_clients(fake):
     with LiveServer(app) as server:
         chat(server, openai_api_key=CALLER_KEY)
         chat(server, openai_api_key=SERVER_KEY)
-        assert app.state.chat_service.status()["providers"]["openai"]["pooled_clients"] == 2
-    assert app.state.chat_service.status()["providers"]["openai"]["pooled_clients"] == 0
+        assert app.state.services.status()["providers"]["openai"]["pooled_clients"] == 2
+    assert app.state.services.status()["providers"]["openai"]["pooled_clients"] == 0

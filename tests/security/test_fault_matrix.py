@@ -13,8 +13,7 @@ from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
+from llm_server.app import Services, create_app
 
 KEY = "sk-matrix-" + "m" * 40
 FAULTS = {
@@ -54,7 +53,7 @@ def server(fake, request):
         openai_http_client=request.param,
     )
     local = FailingProvider(AssertionError("no local model here"), name="local")
-    service = ChatService.from_settings(settings, local=local)
+    service = Services.from_settings(settings, local=local)
     with LiveServer(create_app(settings, service)) as live:
         yield live
 

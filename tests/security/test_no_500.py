@@ -14,8 +14,7 @@ from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from helpers.tenants import CALLER_KEY, post_chat
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
+from llm_server.app import Services, create_app
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 LONE_SURROGATE = "\\ud800"  # as JSON writes it: valid JSON, not valid Unicode
@@ -26,7 +25,7 @@ def serve(fake=None, openai=None, **overrides):
         overrides.setdefault("openai_base_url", fake.url)
     settings = make_settings(llm_provider="openai", openai_max_retries=0, **overrides)
     local = FailingProvider(AssertionError("no local model here"), name="local")
-    service = ChatService.from_settings(settings, local=local, openai=openai)
+    service = Services.from_settings(settings, local=local, openai=openai)
     return LiveServer(create_app(settings, service))
 
 
@@ -126,7 +125,7 @@ def test_a_request_id_must_match_the_safe_pattern_in_full(monkeypatch):
     for name, value in LAMBDA_ENV.items():
         monkeypatch.setenv(name, os.environ.get(name, value))
     settings = make_settings()
-    app = create_app(settings, ChatService.from_settings(settings))
+    app = create_app(settings, Services.from_settings(settings))
     event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
     event.update(httpMethod="GET", path="/api/v1/health", resource="/api/v1/health", body=None)
     del event["requestContext"]["requestId"]
@@ -141,7 +140,7 @@ def test_a_request_id_must_match_the_safe_pattern_in_full(monkeypatch):
 
 def test_browsers_may_send_x_api_key():
     settings = make_settings(cors_allow_origins="https://app.example.com")
-    app = create_app(settings, ChatService.from_settings(settings))
+    app = create_app(settings, Services.from_settings(settings))
     preflight = {
         "Origin": "https://app.example.com",
         "Access-Control-Request-Method": "POST",
@@ -156,7 +155,7 @@ def test_browsers_may_send_x_api_key():
 @pytest.mark.parametrize("detail", ["basic", "full"])
 def test_system_info_shows_paths_pids_and_upstream_only_in_full(detail):
     settings = make_settings(system_info_detail=detail, openai_base_url="http://10.1.2.3:4/v1")
-    app = create_app(settings, ChatService.from_settings(settings))
+    app = create_app(settings, Services.from_settings(settings))
     with LiveServer(app) as server:
         text = httpx.get(f"{server.url}/api/v1/system/info").text
     for secret in ("10.1.2.3", '"process_id"', '"executable"', '"model_path"'):

@@ -11,9 +11,8 @@ import httpx
 
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
+from llm_server.app import Services, create_app
 from llm_server.local_server import header_timeout_protocol
-from llm_server.services.chat_service import ChatService
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
@@ -29,7 +28,7 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 
 def test_a_half_sent_request_is_closed_and_a_whole_one_answered():
     settings = make_settings()
-    app = create_app(settings, ChatService.from_settings(settings))
+    app = create_app(settings, Services.from_settings(settings))
     with LiveServer(app, http=header_timeout_protocol(0.5)) as server:
         host, port = server.url.removeprefix("http://").split(":")
         idle = socket.create_connection((host, int(port)))

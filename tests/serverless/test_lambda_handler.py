@@ -14,7 +14,7 @@ import pytest
 from helpers.logs import capture_logs
 from helpers.template import transformed_template
 from llm_server.config.settings import get_settings
-from llm_server.schemas.chat import ChatResponse
+from llm_server.native_api.schemas import ChatResponse
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CHAT_FIELDS = set(ChatResponse.model_fields)

@@ -9,11 +9,10 @@ from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
+from llm_server.app import Services, create_app
+from llm_server.core.response_cache import ResponseCache
+from llm_server.core.server_key import ServerKeyStore
 from llm_server.providers.base import ChatMessage, Generation, GenerationRequest
-from llm_server.services.chat_service import ChatService
-from llm_server.services.response_cache import ResponseCache
-from llm_server.services.server_key import ServerKeyStore
 
 KEY_A = "sk-cache-a-" + "a" * 40
 KEY_B = "sk-cache-b-" + "b" * 40
@@ -30,7 +29,7 @@ def server(fake):
         openai_max_retries=0,
     )
     local = FailingProvider(AssertionError("no local model here"), name="local")
-    service = ChatService.from_settings(settings, local=local, server_key=ServerKeyStore(settings))
+    service = Services.from_settings(settings, local=local, server_key=ServerKeyStore(settings))
     with LiveServer(create_app(settings, service)) as live:
         yield live
 
@@ -108,7 +107,7 @@ def test_the_key_never_contains_the_api_key():
 
 def test_warm_containers_share_answers_through_dynamodb(fake, moto_endpoint):
     from helpers.stores import dynamodb_table
-    from llm_server.services.response_cache import ResponseCache
+    from llm_server.core.response_cache import ResponseCache
     from llm_server.stores.shared_cache import DynamoDBSharedCache
 
     table, dynamodb = dynamodb_table(moto_endpoint)
@@ -123,7 +122,7 @@ def test_warm_containers_share_answers_through_dynamodb(fake, moto_endpoint):
             cache_shared=True,
         )
         shared = DynamoDBSharedCache(table, settings.cache_ttl_seconds, dynamodb)
-        service = ChatService.from_settings(
+        service = Services.from_settings(
             settings,
             local=FailingProvider(AssertionError("no local model here"), name="local"),
             cache=ResponseCache(100, 300, shared=shared),

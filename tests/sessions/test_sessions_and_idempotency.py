@@ -10,8 +10,7 @@ from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.stores import settings_and_stores
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
+from llm_server.app import Services, create_app
 
 KEY = "sk-session-" + "k" * 40
 
@@ -26,7 +25,7 @@ def serve(kind, moto_endpoint, fake=None, local=None, **overrides):
         overrides["openai_base_url"] = fake.url
     settings, sessions, guard = settings_and_stores(kind, moto_endpoint, **overrides)
     local = local or FailingProvider(AssertionError("no local model here"), name="local")
-    service = ChatService.from_settings(settings, local=local, sessions=sessions)
+    service = Services.from_settings(settings, local=local, sessions=sessions)
     app = create_app(settings, service)
     app.state.idempotency = guard
     return LiveServer(app), (settings, sessions, guard)

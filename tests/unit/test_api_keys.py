@@ -3,8 +3,8 @@
 import pytest
 from pydantic import SecretStr
 
+from llm_server.core.keys import KeySource, select_api_key
 from llm_server.exceptions import AuthenticationException, ValidationException
-from llm_server.services.api_keys import KeySource, select_api_key
 
 CALLER_KEY = "sk-caller-" + "a" * 30
 SERVER_KEY = SecretStr("sk-server-" + "b" * 30)

@@ -5,8 +5,7 @@ import httpx
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
-from llm_server.services.chat_service import ChatService
+from llm_server.app import Services, create_app
 
 PREFLIGHT = {
     "Origin": "https://app.example.com",
@@ -18,7 +17,7 @@ PREFLIGHT = {
 def app_with(**settings):
     settings = make_settings(**settings)
     unused = FailingProvider(AssertionError("no chat in these tests"))
-    return create_app(settings, ChatService.from_settings(settings, openai=unused, local=unused))
+    return create_app(settings, Services.from_settings(settings, openai=unused, local=unused))
 
 
 def test_preflight_from_an_allowed_origin():

@@ -10,7 +10,8 @@ from pydantic import SecretStr
 from helpers.fakes import FailingProvider, StalledProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
-from llm_server.app import create_app
+from llm_server.app import Services, create_app
+from llm_server.core.server_key import ServerKeyStore
 from llm_server.exceptions import (
     AuthenticationException,
     ConfigurationException,
@@ -20,8 +21,6 @@ from llm_server.exceptions import (
     UpstreamTimeoutException,
     ValidationException,
 )
-from llm_server.services.chat_service import ChatService
-from llm_server.services.server_key import ServerKeyStore
 
 CALLER_KEY = "sk-test-caller-" + "c" * 30
 SERVER_KEY = "sk-test-server-" + "s" * 30
@@ -29,7 +28,7 @@ SERVER_KEY = "sk-test-server-" + "s" * 30
 
 def serve(provider=None, local=None, **settings):
     settings = make_settings(**settings)
-    service = ChatService.from_settings(
+    service = Services.from_settings(
         settings,
         openai=provider or FailingProvider(AssertionError("openai must not be called")),
         local=local or FailingProvider(AssertionError("local must not be called"), name="local"),

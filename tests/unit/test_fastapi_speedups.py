@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.exceptions import PydanticV1NotSupportedError
 
-import llm_server.api.routes  # noqa: F401 - declaring the routes installs the guard
+import llm_server.web  # noqa: F401 - importing the web layer installs the guard
 
 
 def test_a_pydantic_v1_model_is_still_refused_once_v1_is_loaded():

@@ -27,6 +27,8 @@ class GenerationRequest:
     `instructions` is the composed system prompt; `messages` ends with the user's new message.
     `api_key` is the key chosen by the chat service (None for providers that need none), and
     `key_source` says where it came from (`user`, `server` or `none`), for logs and metrics.
+    `deadline` (a `time.monotonic()` value) is when the answer must be out, for example the
+    Lambda's own timeout less a margin; None when only the provider's own timeout bounds it.
     """
 
     instructions: str
@@ -36,6 +38,7 @@ class GenerationRequest:
     max_tokens: int
     api_key: SecretStr | None = None
     key_source: str = "none"
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,14 @@ class ChatProvider(Protocol):
 
     def status(self) -> dict[str, Any]:
         """What `/api/v1/system/info` shows about this provider (never a key)."""
+        ...
+
+    def models(self) -> list[str]:
+        """The model names this provider serves by name (empty: whatever a request names)."""
+        ...
+
+    async def warm_up(self) -> None:
+        """Load now what the first request would load (the local model), before traffic."""
         ...
 
     async def aclose(self) -> None:

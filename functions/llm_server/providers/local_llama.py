@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llm_server.exceptions import (
+    BadRequestException,
     ChatServiceException,
     ConfigurationException,
-    ValidationException,
 )
 from llm_server.providers.base import Generation, GenerationRequest
-from llm_server.utils.logging import logger
+from llm_server.utils.log import logger
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -81,7 +81,11 @@ class LocalLlamaProvider:
             "threads": self._threads,
         }
 
-    async def load(self) -> None:
+    def models(self) -> list[str]:
+        """The local model's name, when there is a model file to serve."""
+        return [self.model_name] if self._model_path else []
+
+    async def warm_up(self) -> None:
         """Load the model now (on the worker thread) instead of on the first request."""
         await asyncio.get_running_loop().run_in_executor(self._worker, self._ensure_loaded)
 
@@ -184,12 +188,11 @@ class LocalLlamaProvider:
                     pieces.append(piece)
                     yield piece
         except ValueError as exc:  # llama.cpp's way to say the prompt does not fit the context
-            raise ValidationException(
+            raise BadRequestException(
                 f"The conversation is too long for the local model's context of "
                 f"{self._context_size} tokens: {exc}",
                 code="context_length_exceeded",
                 param="conversation_history",
-                status_code=400,
             ) from None
         finally:
             chunks.close()

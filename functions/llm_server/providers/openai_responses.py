@@ -5,8 +5,8 @@ use only, so a cold start that never reaches OpenAI does not pay for it.
 
 Retries are ours, not the SDK's (its `max_retries` is 0): exponential backoff with full jitter on
 429, 408, 409, 5xx and connection errors, honouring `Retry-After`, and never past the request's
-time budget (see `utils/request_context.time_left`), so the caller gets our 504 before API
-Gateway gives up on the connection.
+time budget (`OPENAI_TIMEOUT_SECONDS`, or less: the request's `deadline`), so the caller gets
+our 504 before API Gateway gives up on the connection.
 """
 
 from __future__ import annotations
@@ -24,19 +24,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llm_server.exceptions import (
     AuthenticationException,
+    BadRequestException,
     ConfigurationException,
     LLMServerException,
     OpenAIClientException,
     PermissionException,
     RateLimitException,
     UpstreamTimeoutException,
-    ValidationException,
 )
 from llm_server.providers.base import Generation, GenerationRequest
-from llm_server.utils.logging import logger
+from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.redact import key_fingerprint, redact_keys
-from llm_server.utils.request_context import annotate, time_left
+from llm_server.utils.request_context import annotate
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -115,6 +115,13 @@ class OpenAIResponsesProvider:
         self._base: AsyncOpenAI | None = None
         self._clients: OrderedDict[str, AsyncOpenAI] = OrderedDict()
 
+    def models(self) -> list[str]:
+        """None by name: any model a request names is passed on (the runner lists the usual)."""
+        return []
+
+    async def warm_up(self) -> None:
+        """Nothing to load before traffic on demand: the SDK stays lazy (see `preload`)."""
+
     def status(self) -> dict[str, Any]:
         """Where requests go, the time budget and retries, and how many keys have a client."""
         return {
@@ -179,7 +186,9 @@ class OpenAIResponsesProvider:
             raise ConfigurationException("The OpenAI provider was called without an API key")
         client = self._client_for(request.api_key.get_secret_value())
         started = time.monotonic()
-        deadline = started + time_left(self._timeout)
+        deadline = started + self._timeout
+        if request.deadline is not None:
+            deadline = min(deadline, request.deadline)
         attempt = 0
         while True:
             attempt += 1
@@ -406,10 +415,9 @@ def map_openai_error(exc: Exception) -> LLMServerException:
         )
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status < 500 and status not in RETRYABLE_STATUS:
-        return ValidationException(
+        return BadRequestException(
             f"The model provider rejected the request: {reason}",
             code=_upstream_code(exc) or "upstream_bad_request",
-            status_code=400,
         )
     if isinstance(status, int):
         return OpenAIClientException(f"The model provider failed with status {status}: {reason}")

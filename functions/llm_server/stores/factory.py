@@ -43,7 +43,7 @@ def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
     if settings.store == "dynamodb":
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-        from llm_server.stores.idempotency import IDEMPOTENCY_PK
+        from llm_server.stores.idempotency_sqlite import IDEMPOTENCY_PK
 
         return DynamoDBPersistenceLayer(
             table_name=_table(settings),
@@ -52,7 +52,7 @@ def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
             static_pk_value=IDEMPOTENCY_PK,
             boto3_client=dynamodb_client,
         )
-    from llm_server.stores.idempotency import SQLitePersistenceLayer
+    from llm_server.stores.idempotency_sqlite import SQLitePersistenceLayer
 
     return SQLitePersistenceLayer(settings.store_path)
 

@@ -20,7 +20,7 @@ from enum import StrEnum
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from llm_server.utils.logging import SERVICE_NAME
+from llm_server.utils.log import SERVICE_NAME
 
 NAMESPACE = "LLMServer"
 

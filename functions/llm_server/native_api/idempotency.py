@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,10 +22,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from llm_server.exceptions import ConflictException, ValidationException
-from llm_server.utils.request_context import time_left
+from llm_server.exceptions import BadRequestException, ConflictException, ValidationException
 
 MAX_KEY_LENGTH = 255
+IN_PROGRESS_LIMIT = 900.0
 
 
 class IdempotencyGuard:
@@ -48,16 +49,22 @@ class IdempotencyGuard:
         scope: str,
         body: dict[str, Any],
         call: Callable[[], Awaitable[dict[str, Any]]],
+        deadline: float | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """`call()`'s result, run now or replayed: (result, replayed)."""
+        """`call()`'s result, run now or replayed: (result, replayed).
+
+        The in-progress record lasts until `deadline` (a `time.monotonic()` value; at most 15
+        minutes), after which a retry may run again (a crashed or timed-out first attempt).
+        """
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-            raise ValidationException(
+            raise BadRequestException(
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
                 param="Idempotency-Key",
-                status_code=400,
+                code="invalid_value",
             )
         data = {"key": f"{scope}:{key}", "body": body}
-        remaining_ms = int(time_left(900.0) * 1000)
+        seconds = IN_PROGRESS_LIMIT if deadline is None else deadline - time.monotonic()
+        remaining_ms = int(min(IN_PROGRESS_LIMIT, seconds) * 1000)
         try:
             await asyncio.to_thread(self._layer.save_inprogress, data, remaining_ms)
         except IdempotencyItemAlreadyExistsError:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from llm_server.native_api.schemas import HistoryMessage
 from llm_server.providers.base import ChatMessage, Role
-from llm_server.schemas.chat import HistoryMessage
 
 _PREFIXES: dict[str, Role] = {
     "user": "user",

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from llm_server import __version__
-from llm_server.api.dependencies import get_app_settings, get_chat_service
 from llm_server.config.settings import Settings
-from llm_server.services.chat_service import ChatService
+from llm_server.core.runner import TurnRunner
 from llm_server.utils.lambda_runtime import lambda_info
 from llm_server.utils.system_info import collect_system_info
+from llm_server.web.dependencies import get_app_settings, get_runner
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 docs_router = APIRouter()
@@ -31,7 +31,7 @@ async def health() -> dict[str, str]:
 @router.get("/system/info")
 async def system_info(
     request: Request,
-    service: Annotated[ChatService, Depends(get_chat_service)],
+    runner: Annotated[TurnRunner, Depends(get_runner)],
     settings: Annotated[Settings, Depends(get_app_settings)],
 ) -> dict[str, Any]:
     """The runtime environment, the app version, the provider setup and, on Lambda, the function.
@@ -41,7 +41,7 @@ async def system_info(
     info = {
         "app_version": __version__,
         **collect_system_info(),
-        **service.status(),
+        **runner.status(),
         "lambda": lambda_info(request.scope.get("aws.context")),
     }
     return info if settings.system_info_detail == "full" else _without_detail(info)

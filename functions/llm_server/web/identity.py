@@ -20,8 +20,8 @@ from typing import Any
 from starlette.types import Scope
 
 from llm_server.config.settings import Settings
+from llm_server.core.caller import ANONYMOUS_CALLER, Caller
 from llm_server.exceptions import AuthenticationException
-from llm_server.services.caller import ANONYMOUS_CALLER, Caller
 from llm_server.utils.redact import key_fingerprint
 
 _GATEWAY_ONLY = "Free mode needs an API Gateway API key; this request came without one"

@@ -9,11 +9,16 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llm_server.api.errors import error_response, is_openai_path
-from llm_server.exceptions import LLMServerException, ValidationException
-from llm_server.utils.logging import logger
+from llm_server.exceptions import (
+    LLMServerException,
+    PayloadTooLargeException,
+    UnsupportedMediaTypeException,
+    ValidationException,
+)
+from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_request
 from llm_server.utils.request_context import start_request
+from llm_server.web.errors import error_response, is_openai_path
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -34,7 +39,10 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers", []))  # read once; the helpers below share it
         request_id = _request_id(scope, headers)
         started = time.perf_counter()
-        fields = start_request(_deadline(scope, self.lambda_margin_seconds), request_id=request_id)
+        fields = start_request(request_id=request_id)
+        # What the routes need to know of the request, on its own state (`request.state`).
+        state = scope.setdefault("state", {})
+        state.update(request_id=request_id, deadline=_deadline(scope, self.lambda_margin_seconds))
         finished = False
         started_response = False
 
@@ -59,8 +67,6 @@ class RequestContextMiddleware:
                 fields["status"] = message["status"]
                 headers = message.setdefault("headers", [])
                 headers.append((b"x-request-id", request_id.encode()))
-                if "cache" in fields:
-                    headers.append((b"x-cache", fields["cache"].encode()))
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finish()
             await send(message)
@@ -131,12 +137,8 @@ def _deadline(scope: Scope, margin: float) -> float | None:
     return time.monotonic() + remaining() / 1000 - margin
 
 
-def _too_large(limit: int) -> ValidationException:
-    return ValidationException(
-        f"The request body is larger than the limit of {limit} bytes",
-        code="request_too_large",
-        status_code=413,
-    )
+def _too_large(limit: int) -> PayloadTooLargeException:
+    return PayloadTooLargeException(f"The request body is larger than the limit of {limit} bytes")
 
 
 def _header_problem(headers: dict[bytes, bytes], limit: int) -> ValidationException | None:
@@ -149,10 +151,8 @@ def _header_problem(headers: dict[bytes, bytes], limit: int) -> ValidationExcept
         return _too_large(limit)
     content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
     if length and content_type and not _is_json(content_type):
-        return ValidationException(
-            f"Content-Type must be application/json, not {content_type[:64]}",
-            code="unsupported_media_type",
-            status_code=415,
+        return UnsupportedMediaTypeException(
+            f"Content-Type must be application/json, not {content_type[:64]}"
         )
     return None
 

@@ -7,23 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
+from llm_server.core.text import Text, clean_text
 from llm_server.stores.sessions import StoredTurn
 
 KeySourceName = Literal["user", "server", "none"]
-
-
-def clean_text(value: str) -> str:
-    """Refuse text that cannot travel: NUL characters, and lone surrogates (not UTF-8)."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (it has a lone surrogate)") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(clean_text)]
 
 
 class HistoryMessage(BaseModel):

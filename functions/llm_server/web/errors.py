@@ -10,13 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from llm_server.exceptions import LLMServerException, ValidationException
-from llm_server.schemas.chat import ErrorDetail, ErrorResponse
-from llm_server.schemas.openai_compat import openai_error
-from llm_server.utils.logging import logger
-from llm_server.utils.request_context import annotate, current_fields
+from llm_server.core.turn import CALLER_KEY
+from llm_server.exceptions import BadRequestException, LLMServerException, ValidationException
+from llm_server.native_api.schemas import ErrorDetail, ErrorResponse
+from llm_server.openai_api.translate import openai_error
+from llm_server.utils.log import logger
+from llm_server.utils.request_context import annotate
 
 MAX_RETRY_AFTER = 86_400
+NATIVE_KEY_FIELD = "openai_api_key"  # where each API carries the caller's own OpenAI key
+OPENAI_KEY_FIELD = "Authorization"
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -32,7 +35,7 @@ def is_openai_path(path: str) -> bool:
 
 
 def error_response(
-    exc: LLMServerException, session_id: str | None = None, openai_shape: bool = False
+    exc: LLMServerException, session_id: str = "", openai_shape: bool = False
 ) -> JSONResponse:
     """Render an exception as its status, `Retry-After` if any, and the error body.
 
@@ -57,33 +60,40 @@ def retry_after_seconds(value: float) -> int:
     return min(MAX_RETRY_AFTER, max(1, math.ceil(value)))
 
 
-def error_body(exc: LLMServerException, session_id: str | None = None) -> dict[str, Any]:
-    """The `ErrorResponse` body for an exception; `session_id` defaults to the request's.
+def error_body(exc: LLMServerException, session_id: str = "") -> dict[str, Any]:
+    """The `ErrorResponse` body for an exception, the native API's.
 
     Also records the error on the request's log line (the stream error event uses this too).
     """
     annotate(error_type=exc.error_type, error_code=exc.code)
-    if session_id is None:
-        session_id = str(current_fields().get("session_id", ""))
+    message, param = _named(exc, NATIVE_KEY_FIELD)
     body = ErrorResponse(
         session_id=session_id,
         success=False,
-        error_message=exc.message,
-        error=ErrorDetail(type=exc.error_type, code=exc.code, message=exc.message, param=exc.param),
+        error_message=message,
+        error=ErrorDetail(type=exc.error_type, code=exc.code, message=message, param=param),
     )
     return body.model_dump(mode="json")
 
 
 def openai_error_body(exc: LLMServerException) -> dict[str, Any]:
-    """OpenAI's error body for an exception."""
-    return openai_error(exc.message, exc.error_type, exc.code, exc.param)
+    """OpenAI's error body for an exception, the `/v1` API's."""
+    message, param = _named(exc, OPENAI_KEY_FIELD)
+    return openai_error(message, exc.error_type, exc.code, param).model_dump(mode="json")
+
+
+def _named(exc: LLMServerException, key_field: str) -> tuple[str, str | None]:
+    """The message and param with the core's name for the caller's key made the API's own."""
+    param = key_field if exc.param == CALLER_KEY else exc.param
+    return exc.message.replace(CALLER_KEY, key_field), param
 
 
 async def _on_llm_server_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LLMServerException)  # registered for that type only
     if exc.status_code >= 500:
         logger.error("request failed", extra={"error_code": exc.code, "reason": exc.message})
-    return error_response(exc, openai_shape=is_openai_path(request.url.path))
+    session_id = getattr(request.state, "session_id", "")  # set by the native chat route
+    return error_response(exc, session_id, openai_shape=is_openai_path(request.url.path))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -113,12 +123,11 @@ def validation_exception(errors: Any) -> ValidationException:
     for error in errors:
         if error.get("type") == "json_invalid":
             where = error.get("ctx", {}).get("error", "")
-            return ValidationException(
+            return BadRequestException(
                 f"The request body is not valid JSON ({where})"
                 if where
                 else "The request body is not valid JSON",
                 code="invalid_json",
-                status_code=400,
             )
     problems = [_describe(error) for error in errors]
     first_param = _param_of(errors[0]) if errors else None

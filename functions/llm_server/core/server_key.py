@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from llm_server.config.settings import Settings
+from llm_server.core.keys import check_key_shape
 from llm_server.exceptions import ConfigurationException, LLMServerException
-from llm_server.services.api_keys import check_key_shape
 
 SECRET_JSON_FIELD = "OPENAI_API_KEY"
 

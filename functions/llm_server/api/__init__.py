@@ -1,1 +1,0 @@
-"""HTTP layer: routes, middleware and the exception-to-response mapping."""

@@ -1,0 +1,309 @@
+"""Run a turn, whole or streamed: routing, key choice, free-mode quota, cache and concurrency.
+
+Both ways go through one admission sequence (`_admitted`): choose the provider and key, admit
+by the free-mode quota (reserving tokens), then, around the provider call, a concurrency slot and
+the timer; a key the provider rejects is remapped to say whose key it was, and the reservation is
+settled with what was really used, whatever happens (a dropped stream included).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+
+from llm_server.config.settings import Settings
+from llm_server.core.free_mode import FreeModeQuota, Reservation
+from llm_server.core.keys import NO_KEY, KeySource, SelectedKey, select_api_key
+from llm_server.core.response_cache import ResponseCache
+from llm_server.core.server_key import ServerKeyStore
+from llm_server.core.turn import CALLER_KEY, CacheResult, Outcome, RequestContext, Turn
+from llm_server.exceptions import (
+    AuthenticationException,
+    LLMServerException,
+    OpenAIClientException,
+    ValidationException,
+)
+from llm_server.providers.base import ChatProvider, Generation, GenerationRequest
+from llm_server.utils.concurrency import ConcurrencyLimiter
+from llm_server.utils.log import logger
+from llm_server.utils.metrics import record_cache_hit, record_generation
+from llm_server.utils.request_context import annotate
+
+
+@dataclass
+class _Admitted:
+    """A turn past admission: its provider and request, and the tokens it has used so far."""
+
+    provider: ChatProvider
+    request: GenerationRequest
+    started: float = 0.0
+    used: int = 0
+
+
+class TurnRunner:
+    """Runs turns for every API. Providers, key store, cache and quota are injected."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        openai: ChatProvider,
+        local: ChatProvider,
+        server_key: ServerKeyStore,
+        cache: ResponseCache | None = None,
+        quota: FreeModeQuota | None = None,
+    ) -> None:
+        self._settings = settings
+        self._openai = openai
+        self._local = local
+        self._server_key = server_key
+        self._cache = cache
+        self._quota = quota
+        self._limiter = ConcurrencyLimiter(
+            settings.max_concurrent_requests, settings.per_client_concurrency()
+        )
+
+    async def aclose(self) -> None:
+        """Close the providers' connections (at server shutdown)."""
+        await self._openai.aclose()
+        await self._local.aclose()
+
+    async def warm_up(self) -> None:
+        """Load what the configured providers load lazily (the local model), before traffic."""
+        if self._settings.llm_provider != "openai":
+            await self._local.warm_up()
+
+    def models(self) -> list[tuple[str, str]]:
+        """(model, owner) pairs a request may name: the local model's and the OpenAI ones."""
+        settings = self._settings
+        names: list[tuple[str, str]] = []
+        if settings.llm_provider != "openai":
+            names += [(name, "llm-server") for name in self._local.models()]
+        if settings.llm_provider != "local":
+            for name in dict.fromkeys([settings.default_model, *settings.openai_model_list()]):
+                names.append((name, "openai"))
+        return names
+
+    def status(self) -> dict[str, Any]:
+        """The provider setup, for `/api/v1/system/info`."""
+        return {
+            "llm_provider": self._settings.llm_provider,
+            "server_key_source": self._server_key.source,
+            "max_concurrent_requests": self._limiter.limit,
+            "requests_in_progress": self._limiter.in_use,
+            "providers": {"local": self._local.status(), "openai": self._openai.status()},
+        }
+
+    async def run(self, turn: Turn, context: RequestContext) -> Outcome:
+        """Run a turn to completion, or answer it from the response cache.
+
+        A turn on the server's key is admitted by the free-mode quota first, cache hit or not.
+        """
+        async with self._admitted(turn, context) as admitted:
+            request = admitted.request
+            key = self._cache_key(admitted.provider, request, context)
+            if self._cache is not None and key is not None:
+                cached = await self._cache.lookup(key)
+                annotate(cache="HIT" if cached else "MISS")  # the log line's field
+                if cached is not None:
+                    record_cache_hit()
+                    source = KeySource(request.key_source)
+                    return Outcome(cached, source, request.temperature, 0.0, cache="HIT")
+            async with self._slot(admitted, context):
+                generation = await admitted.provider.generate(request)
+            if self._cache is not None and key is not None:
+                await self._cache.store(key, generation)
+            return self._finish(admitted, generation, "MISS" if key is not None else None)
+
+    async def stream(
+        self, turn: Turn, context: RequestContext
+    ) -> AsyncGenerator[str | Outcome, None]:
+        """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed.
+
+        A stream the client drops is settled with its input and the deltas produced so far.
+        """
+        async with self._admitted(turn, context) as admitted, self._slot(admitted, context):
+            stream = admitted.provider.stream(admitted.request)
+            deltas = 0
+            try:
+                async for item in stream:
+                    if isinstance(item, Generation):
+                        yield self._finish(admitted, item, None)
+                    else:
+                        deltas += 1
+                        yield item
+            finally:
+                if not admitted.used and deltas:
+                    admitted.used = reserve_tokens(admitted.request, output=deltas)
+                await stream.aclose()
+
+    @asynccontextmanager
+    async def _admitted(self, turn: Turn, context: RequestContext) -> AsyncIterator[_Admitted]:
+        """Route, key and quota admission around a turn; remap and settle on the way out."""
+        provider, request = self._prepare(turn, context)
+        reservation = await self._admit(request, context)
+        admitted = _Admitted(provider, request)
+        try:
+            yield admitted
+        except AuthenticationException:
+            raise self._rejected_key(request.key_source) from None
+        finally:
+            await self._settle(reservation, admitted.used)
+
+    @asynccontextmanager
+    async def _slot(self, admitted: _Admitted, context: RequestContext) -> AsyncIterator[None]:
+        """A concurrency slot for the provider call, and the call's timer."""
+        async with self._limiter.slot(context.caller.owner):
+            admitted.started = time.perf_counter()
+            yield
+
+    async def _admit(
+        self, request: GenerationRequest, context: RequestContext
+    ) -> Reservation | None:
+        """For a request on the server's key: the quota's reservation for it, or a 429."""
+        if request.key_source != KeySource.SERVER or self._quota is None:
+            return None
+        return await self._quota.admit(context.caller.owner, reserve_tokens(request))
+
+    async def _settle(self, reservation: Reservation | None, used: int) -> None:
+        """Replace a reservation by the tokens really used, even when the request is cancelled."""
+        if reservation is None or self._quota is None:
+            return
+        import anyio
+
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._quota.settle(reservation, used)
+            except Exception:
+                logger.exception("could not settle the free-mode token reservation")
+
+    def _cache_key(
+        self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
+    ) -> str | None:
+        """The cache key, or None when this request is not cached (see CACHE_ANY_TEMPERATURE)."""
+        if self._cache is None:
+            return None
+        if request.temperature != 0 and not self._settings.cache_any_temperature:
+            return None
+        return ResponseCache.key_for(provider.name, request, context.caller.owner)
+
+    def _prepare(
+        self, turn: Turn, context: RequestContext
+    ) -> tuple[ChatProvider, GenerationRequest]:
+        settings = self._settings
+        if turn.max_tokens is not None and turn.max_tokens > settings.max_tokens_limit:
+            raise ValidationException(
+                f"max_tokens must be between 1 and {settings.max_tokens_limit}", param="max_tokens"
+            )
+        provider, key = self._route(turn, context)
+        annotate(provider=provider.name, api_key_source=key.source.value)
+        request = GenerationRequest(
+            instructions=turn.instructions,
+            messages=turn.messages,
+            model=turn.model or settings.default_model,
+            temperature=settings.default_temperature
+            if turn.temperature is None
+            else turn.temperature,
+            max_tokens=turn.max_tokens or settings.default_max_tokens,
+            api_key=key.value,
+            key_source=key.source.value,
+            deadline=context.deadline,
+        )
+        return provider, request
+
+    def _route(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
+        """Choose the provider (LLM_PROVIDER, or the local model by name) and the key.
+
+        The server's key is only for callers the server knows (see `Caller.known`).
+        """
+        mode = self._settings.llm_provider
+        if mode == "local" or (
+            mode == "auto" and turn.model and turn.model in self._local.models()
+        ):
+            return self._local, NO_KEY
+        free_mode = turn.free_mode and self._settings.free_mode_enabled
+        key = select_api_key(turn.caller_key, free_mode, self._server_key_for(context), CALLER_KEY)
+        if key.source is not KeySource.NONE:
+            return self._openai, key
+        if mode == "auto":
+            return self._local, NO_KEY
+        raise AuthenticationException(
+            f"An OpenAI API key is required: send {CALLER_KEY}, or use free mode to use the "
+            "server's key" + self._free_mode_note(),
+            code="missing_api_key",
+            param=CALLER_KEY,
+        )
+
+    def _server_key_for(self, context: RequestContext) -> Callable[[], SecretStr | None]:
+        """The server key's getter, or one that refuses a caller the server does not know."""
+        caller = context.caller
+        if caller.known:
+            return self._server_key.get
+
+        def refuse() -> SecretStr | None:
+            if not self._server_key.configured:
+                return None  # nothing to refuse: the usual "no key" answer follows
+            raise AuthenticationException(
+                caller.free_mode_refusal, code="client_credential_required", param="X-Api-Key"
+            )
+
+        return refuse
+
+    def _free_mode_note(self) -> str:
+        if not self._settings.free_mode_enabled:
+            return " (free mode is switched off on this server)"
+        return "" if self._server_key.configured else " (this server has none configured)"
+
+    @staticmethod
+    def _rejected_key(source: str) -> LLMServerException:
+        if source != KeySource.SERVER:
+            return AuthenticationException(
+                f"OpenAI rejected the key you sent in {CALLER_KEY}", param=CALLER_KEY
+            )
+        # Not the caller's fault: the server's own key is bad. Say so loudly, answer 502.
+        logger.error("the server's default OpenAI key was rejected upstream")
+        return OpenAIClientException(
+            "The server's OpenAI key was rejected upstream; the operator has to fix it",
+            code="server_key_rejected",
+        )
+
+    @staticmethod
+    def _finish(admitted: _Admitted, generation: Generation, cache: CacheResult | None) -> Outcome:
+        request = admitted.request
+        admitted.used = generation.total_tokens
+        seconds = time.perf_counter() - admitted.started
+        generation_ms = round(seconds * 1000, 1)
+        annotate(
+            model=generation.model,
+            input_tokens=generation.input_tokens,
+            output_tokens=generation.output_tokens,
+            generation_ms=generation_ms,
+        )
+        record_generation(
+            generation.model,
+            request.key_source,
+            generation_ms,
+            generation.input_tokens,
+            generation.output_tokens,
+        )
+        temperature = (
+            request.temperature if generation.temperature is None else generation.temperature
+        )
+        source = KeySource(request.key_source)
+        return Outcome(generation, source, temperature, seconds, cache=cache)
+
+
+def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int:
+    """What a free-mode request may cost at most (`output`: tokens it produced, if known).
+
+    Input: 2 UTF-8 bytes a token, on the safe side for English (about 4) and Korean (about 3 a
+    syllable, a token or two each); output: `max_tokens` unless known. Reserved from the daily
+    quota at admission and settled with the real usage after.
+    """
+    texts = [request.instructions, *(m.content for m in request.messages)]
+    estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts)
+    return estimate + (request.max_tokens if output is None else output)

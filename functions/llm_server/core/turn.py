@@ -1,0 +1,64 @@
+"""The values a turn is made of: what to run, for whom, by when, and what came of it.
+
+Adapters (`native_api`, `openai_api`) translate their protocol into a `Turn` and a
+`RequestContext`, and an `Outcome` back into their protocol; nothing else crosses between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from llm_server.core.caller import Caller
+from llm_server.core.keys import KeySource
+from llm_server.providers.base import ChatMessage, Generation
+
+CALLER_KEY = "<caller key>"
+"""How the core names the caller's own OpenAI key in an error's `param` and message.
+
+Each adapter names the field its protocol carries the key in (`openai_api_key`, `Authorization`)
+when it renders the error (see `web/errors.py`).
+"""
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who asks, and by when the answer must be out (a `time.monotonic()` value, or None)."""
+
+    caller: Caller
+    deadline: float | None = None
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One chat turn to run, whichever API it came through.
+
+    `model`, `temperature` and `max_tokens` left None take the DEFAULT_* settings.
+    """
+
+    instructions: str
+    messages: tuple[ChatMessage, ...]
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    caller_key: str = ""
+    free_mode: bool = False
+
+
+CacheResult = Literal["HIT", "MISS"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished turn: the reply, where its key came from, the temperature used, the time.
+
+    `cache` says whether the response cache answered (`HIT`), was asked in vain (`MISS`), or
+    does not apply to this turn (None).
+    """
+
+    generation: Generation
+    key_source: KeySource
+    temperature: float
+    seconds: float
+    cache: CacheResult | None = None

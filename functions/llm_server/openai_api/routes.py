@@ -1,0 +1,230 @@
+"""OpenAI-compatible endpoints, so OpenAI's SDKs and tools work by base URL alone.
+
+`POST /v1/chat/completions`, `POST /v1/responses` (both streamed or not) and `GET /v1/models`,
+on every provider. The caller's OpenAI key comes as `Authorization: Bearer sk-...`; a bearer
+token that is not an OpenAI key (SDKs insist on sending one; "EMPTY" or "local" is customary for
+local models) counts as no key. `OPENAI_COMPAT_FREE_MODE` decides whether a request without a key
+may use the server's key. Errors use OpenAI's shape (see `web/errors.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from llm_server.config.settings import Settings
+from llm_server.core.runner import TurnRunner
+from llm_server.core.turn import Outcome, RequestContext, Turn
+from llm_server.exceptions import LLMServerException, ValidationException
+from llm_server.openai_api import translate
+from llm_server.openai_api.protocol import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChunkDelta,
+    InputMessage,
+    ModelCard,
+    ModelList,
+    OpenAIError,
+    OutputText,
+    ResponseObject,
+    ResponsesRequest,
+)
+from llm_server.web.dependencies import get_app_settings, get_request_context, get_runner
+from llm_server.web.errors import openai_error_body
+from llm_server.web.sse import primed, sse, sse_response
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+Runner = Annotated[TurnRunner, Depends(get_runner)]
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+Context = Annotated[RequestContext, Depends(get_request_context)]
+
+# Server-Sent Events, each an `event` name and its JSON `data` (`[DONE]` ends a chat stream).
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["data"],
+}
+_EVENT_STREAM = {"text/event-stream": {"schema": _SSE_EVENT}}
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"content": _EVENT_STREAM, "description": "JSON, or with `stream: true` SSE events"},
+    **{status: {"model": OpenAIError} for status in (400, 401, 403, 404, 409, 413, 415, 429)},
+    **{status: {"model": OpenAIError} for status in (500, 502, 504)},
+}
+
+
+def caller_key(request: Request) -> str:
+    """The OpenAI key in `Authorization: Bearer`, or "" when there is none."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token.startswith("sk-") else ""
+
+
+def _turn(
+    request: Request,
+    settings: Settings,
+    items: list[InputMessage],
+    param: str,
+    instructions: str | None = None,
+    **fields: Any,
+) -> Turn:
+    """The turn of a request's messages, at most MAX_HISTORY_ITEMS of them."""
+    if len(items) > settings.max_history_items:
+        raise ValidationException(
+            f"{param} has {len(items)} items; at most {settings.max_history_items} are allowed",
+            param=param,
+        )
+    system, messages = translate.split_messages(items, param, instructions)
+    return Turn(
+        instructions=system,
+        messages=messages,
+        caller_key=caller_key(request),
+        free_mode=settings.openai_compat_free_mode,
+        **fields,
+    )
+
+
+def _json(model: ChatCompletion | ResponseObject, outcome: Outcome) -> JSONResponse:
+    headers = {"X-Cache": outcome.cache} if outcome.cache else {}
+    return JSONResponse(model.model_dump(mode="json"), headers=headers)
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(runner: Runner) -> ModelList:
+    """The models this deployment can serve: the local model and/or the configured OpenAI ones."""
+    created = int(time.time())
+    cards = [ModelCard(id=name, created=created, owned_by=owner) for name, owner in runner.models()]
+    return ModelList(data=cards)
+
+
+@router.post("/chat/completions", response_model=ChatCompletion, responses=_ANSWERS)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    runner: Runner,
+    settings: AppSettings,
+    context: Context,
+) -> Response:
+    """Chat Completions, whole or as `chat.completion.chunk` events."""
+    turn = _turn(
+        request,
+        settings,
+        body.messages,
+        "messages",
+        model=body.model,
+        temperature=body.temperature,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+    )
+    completion_id = translate.new_id("chatcmpl-")
+    if not body.stream:
+        outcome = await runner.run(turn, context)
+        return _json(translate.chat_completion(completion_id, outcome.generation), outcome)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    stream = await primed(runner.stream(turn, context))
+    return sse_response(_completion_chunks(stream, completion_id, body.model, include_usage))
+
+
+async def _completion_chunks(
+    stream: AsyncIterator[str | Outcome], completion_id: str, model: str, include_usage: bool
+) -> AsyncIterator[str]:
+    created = int(time.time())
+
+    def chunk(model: str, delta: ChunkDelta | None, outcome: Outcome | None = None) -> str:
+        generation = outcome.generation if outcome else None
+        made = translate.chat_chunk(completion_id, model, created, delta, generation)
+        return sse(made.model_dump(mode="json", exclude={"usage"} if made.usage is None else None))
+
+    yield chunk(model, ChunkDelta(role="assistant", content=""))
+    try:
+        async for item in stream:
+            if isinstance(item, str):
+                yield chunk(model, ChunkDelta(content=item))
+                continue
+            yield chunk(item.generation.model, ChunkDelta(), item)
+            if include_usage:
+                yield chunk(item.generation.model, None, item)
+    except LLMServerException as exc:
+        yield sse(openai_error_body(exc))
+        return
+    yield sse("[DONE]")
+
+
+@router.post("/responses", response_model=ResponseObject, responses=_ANSWERS)
+async def create_response(
+    body: ResponsesRequest,
+    request: Request,
+    runner: Runner,
+    settings: AppSettings,
+    context: Context,
+) -> Response:
+    """The Responses API, whole or as its streaming events."""
+    items = (
+        [InputMessage(role="user", content=body.input)]
+        if isinstance(body.input, str)
+        else body.input
+    )
+    turn = _turn(
+        request,
+        settings,
+        items,
+        "input",
+        body.instructions,
+        model=body.model,
+        temperature=body.temperature,
+        max_tokens=body.max_output_tokens,
+    )
+    response_id = translate.new_id("resp_")
+    if not body.stream:
+        outcome = await runner.run(turn, context)
+        created = int(outcome.generation.created_at.timestamp())
+        made = translate.response_object(response_id, body.model, created, body, outcome.generation)
+        return _json(made, outcome)
+    stream = await primed(runner.stream(turn, context))
+    return sse_response(_response_events(stream, response_id, body))
+
+
+async def _response_events(
+    stream: AsyncIterator[str | Outcome], response_id: str, body: ResponsesRequest
+) -> AsyncIterator[str]:
+    sequence = 0
+    created = int(time.time())
+    item_id = translate.output_message(response_id, "").id
+    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+
+    def event(kind: str, **fields: Any) -> str:
+        nonlocal sequence
+        sequence += 1
+        data = {
+            name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+            for name, value in fields.items()
+        }
+        return sse({"type": kind, "sequence_number": sequence, **data}, event=kind)
+
+    started = translate.response_object(response_id, body.model, created, body)
+    yield event("response.created", response=started)
+    yield event("response.in_progress", response=started)
+    item = translate.output_message(response_id, "", status="in_progress")
+    yield event("response.output_item.added", output_index=0, item=item)
+    yield event("response.content_part.added", **where, part=OutputText(text=""))
+    try:
+        async for piece in stream:
+            if isinstance(piece, str):
+                yield event("response.output_text.delta", **where, delta=piece, logprobs=[])
+                continue
+            text = piece.generation.text
+            yield event("response.output_text.done", **where, text=text, logprobs=[])
+            yield event("response.content_part.done", **where, part=OutputText(text=text))
+            done_item = translate.output_message(response_id, text)
+            yield event("response.output_item.done", output_index=0, item=done_item)
+            final = translate.response_object(
+                response_id, body.model, created, body, piece.generation
+            )
+            kind = "response.completed" if final.status == "completed" else "response.incomplete"
+            yield event(kind, response=final)
+    except LLMServerException as exc:
+        error = openai_error_body(exc)["error"]
+        yield event("error", code=error["code"], message=error["message"], param=error["param"])

@@ -1,0 +1,157 @@
+"""From OpenAI's requests to a turn's messages, and from an `Outcome` to OpenAI's objects."""
+
+from __future__ import annotations
+
+import uuid
+
+from llm_server.exceptions import BadRequestException
+from llm_server.openai_api.protocol import (
+    TEXT_PART_TYPES,
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChunkChoice,
+    ChunkDelta,
+    CompletionUsage,
+    IncompleteDetails,
+    InputMessage,
+    OpenAIError,
+    OpenAIErrorDetail,
+    OutputMessage,
+    OutputText,
+    ResponseObject,
+    ResponsesRequest,
+    ResponseUsage,
+)
+from llm_server.providers.base import ChatMessage, Generation
+
+
+def split_messages(
+    messages: list[InputMessage], param: str, instructions: str | None = None
+) -> tuple[str, tuple[ChatMessage, ...]]:
+    """System and developer messages become the instructions; the rest, the conversation."""
+    system = [instructions] if instructions else []
+    turns: list[ChatMessage] = []
+    for index, message in enumerate(messages):
+        text = _text_of(message, f"{param}.{index}.content")
+        if message.role in ("system", "developer"):
+            system.append(text)
+        else:
+            turns.append(ChatMessage("user" if message.role == "user" else "assistant", text))
+    if not turns:
+        raise BadRequestException(
+            f"{param} needs at least one user or assistant message", param=param
+        )
+    return "\n\n".join(part for part in system if part), tuple(turns)
+
+
+def _text_of(message: InputMessage, param: str) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    texts = []
+    for part in message.content:
+        if part.type not in TEXT_PART_TYPES or part.text is None:
+            raise BadRequestException(
+                f"{param}: only text content is supported, not {part.type[:32]!r}", param=param
+            )
+        texts.append(part.text)
+    return "".join(texts)
+
+
+def new_id(prefix: str) -> str:
+    """An id in OpenAI's style: `chatcmpl-...`, `resp_...`."""
+    return f"{prefix}{uuid.uuid4().hex}"
+
+
+def chat_completion(completion_id: str, generation: Generation) -> ChatCompletion:
+    """A `chat.completion` object."""
+    return ChatCompletion(
+        id=completion_id,
+        created=int(generation.created_at.timestamp()),
+        model=generation.model,
+        choices=[
+            ChatChoice(
+                message=AssistantMessage(content=generation.text),
+                finish_reason=generation.finish_reason,
+            )
+        ],
+        usage=usage_of(generation),
+    )
+
+
+def chat_chunk(
+    completion_id: str,
+    model: str,
+    created: int,
+    delta: ChunkDelta | None,
+    generation: Generation | None = None,
+) -> ChatCompletionChunk:
+    """A `chat.completion.chunk`.
+
+    A delta; the last delta (with `generation`'s finish reason); or, with `delta=None`, the
+    usage-only final chunk.
+    """
+    chunk = ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[])
+    if delta is not None:
+        reason = generation.finish_reason if generation else None
+        chunk.choices.append(ChunkChoice(delta=delta, finish_reason=reason))
+    elif generation is not None:
+        chunk.usage = usage_of(generation)
+    return chunk
+
+
+def usage_of(generation: Generation) -> CompletionUsage:
+    """Chat Completions' usage object."""
+    return CompletionUsage(
+        prompt_tokens=generation.input_tokens,
+        completion_tokens=generation.output_tokens,
+        total_tokens=generation.total_tokens,
+    )
+
+
+def response_object(
+    response_id: str,
+    model: str,
+    created_at: int,
+    request: ResponsesRequest,
+    generation: Generation | None = None,
+) -> ResponseObject:
+    """A `response` object: in progress (no generation yet) or completed/incomplete."""
+    response = ResponseObject(
+        id=response_id,
+        created_at=created_at,
+        status="in_progress",
+        model=model,
+        output=[],
+        instructions=request.instructions,
+        temperature=request.temperature,
+        max_output_tokens=request.max_output_tokens,
+    )
+    if generation is not None:
+        cut = generation.finish_reason == "length"
+        response.status = "incomplete" if cut else "completed"
+        response.model = generation.model
+        response.output = [output_message(response_id, generation.text)]
+        response.incomplete_details = IncompleteDetails(reason="max_output_tokens") if cut else None
+        response.usage = ResponseUsage(
+            input_tokens=generation.input_tokens,
+            output_tokens=generation.output_tokens,
+            total_tokens=generation.total_tokens,
+        )
+    return response
+
+
+def output_message(response_id: str, text: str, status: str = "completed") -> OutputMessage:
+    """The assistant message item of a response's `output` (no content while in progress)."""
+    return OutputMessage(
+        id=f"msg_{response_id.removeprefix('resp_')}",
+        status="completed" if status == "completed" else "in_progress",
+        content=[OutputText(text=text)] if status == "completed" else [],
+    )
+
+
+def openai_error(message: str, error_type: str, code: str, param: str | None) -> OpenAIError:
+    """OpenAI's error body, which the SDK turns into its exception classes."""
+    detail = OpenAIErrorDetail(message=message, type=error_type, param=param, code=code)
+    return OpenAIError(error=detail)

@@ -1,1 +1,0 @@
-"""Business logic: prompt assembly, key selection and chat orchestration."""
