@@ -185,7 +185,7 @@ def warm_overhead(upstream: str, invocations: int) -> list[float]:
     from invoke import LambdaContext
 
     from llm_server.lambda_handler import handler
-    from llm_server.providers.openai_responses import OpenAIResponsesProvider
+    from llm_server.providers.openai import OpenAIResponsesProvider
     from llm_server.utils.log import logger
 
     logger.setLevel("INFO")  # as deployed: one JSON line per request

@@ -26,7 +26,7 @@ from helpers.settings import make_settings
 from llm_server.app import Services, create_app
 from llm_server.providers.base import ChatMessage, GenerationRequest
 from llm_server.providers.local_llama import LocalLlamaProvider
-from llm_server.providers.openai_responses import OpenAIResponsesProvider
+from llm_server.providers.openai import OpenAIResponsesProvider
 
 QUESTION = "Tell me about the sea."
 KEY = "sk-bench-" + "b" * 40

@@ -91,7 +91,7 @@ class Services:
 
 
 def _openai_provider(settings: Settings) -> ChatProvider:
-    from llm_server.providers.openai_responses import OpenAIResponsesProvider, RetryPolicy
+    from llm_server.providers.openai import OpenAIResponsesProvider, RetryPolicy
 
     return OpenAIResponsesProvider(
         base_url=settings.openai_base_url,

@@ -35,7 +35,7 @@ def prime_ahead_of_traffic() -> None:
     never calls OpenAI (system info, health) does not pay for it.
     """
     if os.getenv("AWS_LAMBDA_INITIALIZATION_TYPE") in AHEAD_OF_TRAFFIC:
-        from llm_server.providers.openai_responses import preload
+        from llm_server.providers.openai import preload
 
         preload()
 

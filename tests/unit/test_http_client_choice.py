@@ -4,7 +4,7 @@ import pytest
 
 from helpers.template import load_template
 from llm_server.exceptions import ConfigurationException
-from llm_server.providers.openai_responses import pick_transport
+from llm_server.providers.openai import pick_transport
 
 
 def test_auto_takes_aiohttp_where_installed_and_httpx_is_always_honoured():

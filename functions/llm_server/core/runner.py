@@ -9,23 +9,20 @@ settled with what was really used, whatever happens (a dropped stream included).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import SecretStr
-
 from llm_server.config.settings import Settings
 from llm_server.core.free_mode import FreeModeQuota, Reservation
-from llm_server.core.keys import NO_KEY, KeySource, SelectedKey, select_api_key
+from llm_server.core.keys import KeySource
 from llm_server.core.response_cache import ResponseCache
+from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.core.turn import CALLER_KEY, CacheResult, Outcome, RequestContext, Turn
+from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
-    LLMServerException,
-    OpenAIClientException,
     ValidationException,
 )
 from llm_server.providers.base import ChatProvider, Generation, GenerationRequest
@@ -63,6 +60,7 @@ class TurnRunner:
         self._server_key = server_key
         self._cache = cache
         self._quota = quota
+        self._routing = Routing(settings, openai, local, server_key)
         self._limiter = ConcurrencyLimiter(
             settings.max_concurrent_requests, settings.per_client_concurrency()
         )
@@ -150,7 +148,7 @@ class TurnRunner:
         try:
             yield admitted
         except AuthenticationException:
-            raise self._rejected_key(request.key_source) from None
+            raise rejected_key(request.key_source) from None
         finally:
             await self._settle(reservation, admitted.used)
 
@@ -199,7 +197,7 @@ class TurnRunner:
             raise ValidationException(
                 f"max_tokens must be between 1 and {settings.max_tokens_limit}", param="max_tokens"
             )
-        provider, key = self._route(turn, context)
+        provider, key = self._routing.route(turn, context)
         annotate(provider=provider.name, api_key_source=key.source.value)
         request = GenerationRequest(
             instructions=turn.instructions,
@@ -214,62 +212,6 @@ class TurnRunner:
             deadline=context.deadline,
         )
         return provider, request
-
-    def _route(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
-        """Choose the provider (LLM_PROVIDER, or the local model by name) and the key.
-
-        The server's key is only for callers the server knows (see `Caller.known`).
-        """
-        mode = self._settings.llm_provider
-        if mode == "local" or (
-            mode == "auto" and turn.model and turn.model in self._local.models()
-        ):
-            return self._local, NO_KEY
-        free_mode = turn.free_mode and self._settings.free_mode_enabled
-        key = select_api_key(turn.caller_key, free_mode, self._server_key_for(context), CALLER_KEY)
-        if key.source is not KeySource.NONE:
-            return self._openai, key
-        if mode == "auto":
-            return self._local, NO_KEY
-        raise AuthenticationException(
-            f"An OpenAI API key is required: send {CALLER_KEY}, or use free mode to use the "
-            "server's key" + self._free_mode_note(),
-            code="missing_api_key",
-            param=CALLER_KEY,
-        )
-
-    def _server_key_for(self, context: RequestContext) -> Callable[[], SecretStr | None]:
-        """The server key's getter, or one that refuses a caller the server does not know."""
-        caller = context.caller
-        if caller.known:
-            return self._server_key.get
-
-        def refuse() -> SecretStr | None:
-            if not self._server_key.configured:
-                return None  # nothing to refuse: the usual "no key" answer follows
-            raise AuthenticationException(
-                caller.free_mode_refusal, code="client_credential_required", param="X-Api-Key"
-            )
-
-        return refuse
-
-    def _free_mode_note(self) -> str:
-        if not self._settings.free_mode_enabled:
-            return " (free mode is switched off on this server)"
-        return "" if self._server_key.configured else " (this server has none configured)"
-
-    @staticmethod
-    def _rejected_key(source: str) -> LLMServerException:
-        if source != KeySource.SERVER:
-            return AuthenticationException(
-                f"OpenAI rejected the key you sent in {CALLER_KEY}", param=CALLER_KEY
-            )
-        # Not the caller's fault: the server's own key is bad. Say so loudly, answer 502.
-        logger.error("the server's default OpenAI key was rejected upstream")
-        return OpenAIClientException(
-            "The server's OpenAI key was rejected upstream; the operator has to fix it",
-            code="server_key_rejected",
-        )
 
     @staticmethod
     def _finish(admitted: _Admitted, generation: Generation, cache: CacheResult | None) -> Outcome:

@@ -1,0 +1,109 @@
+"""The SDK's errors translated into ours: upstream wording kept, key fragments never."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from llm_server.exceptions import (
+    AuthenticationException,
+    BadRequestException,
+    LLMServerException,
+    OpenAIClientException,
+    PermissionException,
+    RateLimitException,
+    UpstreamTimeoutException,
+)
+from llm_server.providers.openai.retry import RETRYABLE_STATUS
+from llm_server.utils.redact import redact_keys
+
+
+def map_openai_error(exc: Exception) -> LLMServerException:
+    """Translate an SDK error into ours; upstream wording is kept, key fragments are not."""
+    import openai
+
+    reason = redact_keys(_upstream_message(exc))
+    if isinstance(exc, openai.APITimeoutError) and _timed_out(exc):
+        return UpstreamTimeoutException("The model provider did not answer in time")
+    if isinstance(exc, openai.APIConnectionError):
+        return OpenAIClientException(
+            "Could not connect to the model provider", code="upstream_unreachable"
+        )
+    if isinstance(exc, openai.AuthenticationError):
+        return AuthenticationException("The model provider rejected the API key")
+    if isinstance(exc, openai.PermissionDeniedError):
+        return PermissionException(f"The model provider refused the request: {reason}")
+    if isinstance(exc, openai.RateLimitError):
+        return RateLimitException(
+            f"The model provider is rate limiting: {reason}", retry_after=_retry_after(exc)
+        )
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status < 500 and status not in RETRYABLE_STATUS:
+        return BadRequestException(
+            f"The model provider rejected the request: {reason}",
+            code=_upstream_code(exc) or "upstream_bad_request",
+        )
+    if isinstance(status, int):
+        return OpenAIClientException(f"The model provider failed with status {status}: {reason}")
+    return malformed()
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether an `APITimeoutError` really is a timeout.
+
+    The SDK's aiohttp client reports every dropped or refused connection as a connect timeout;
+    only the aiohttp error it wraps tells them apart (aiohttp's timeouts are `TimeoutError`s).
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if type(cause).__module__.partition(".")[0] == "aiohttp":
+            return isinstance(cause, TimeoutError)
+        cause = cause.__cause__
+    return True
+
+
+def _upstream_message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+    return getattr(exc, "message", "") or str(exc)
+
+
+def _upstream_code(exc: Exception) -> str | None:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code.isidentifier() and len(code) <= 64 else None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    # `inf`, `1e999` or `nan` say nothing usable: fall back to our own backoff.
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
+
+
+def malformed() -> OpenAIClientException:
+    """A 200 whose body or events are not the Responses API's: 502, not a crash."""
+    return OpenAIClientException(
+        "The model provider sent a malformed response", code="upstream_malformed"
+    )
+
+
+def broke_off() -> OpenAIClientException:
+    """A stream that ended before its final event (a reset can look like a quiet end)."""
+    return OpenAIClientException(
+        "The model provider's stream broke off before the response was complete",
+        code="upstream_unreachable",
+    )
+
+
+def stream_failure(event: Any) -> OpenAIClientException:
+    """A `response.failed` or `error` event, with upstream's words less any key fragment."""
+    error = getattr(getattr(event, "response", None), "error", None) or event
+    message = redact_keys(str(getattr(error, "message", "") or "unknown error"))
+    return OpenAIClientException(f"The model provider failed mid-stream: {message}")

@@ -1,0 +1,211 @@
+"""OpenAI's Responses API (`client.responses.create`) through the official SDK.
+
+`base_url` points it at any server that speaks the Responses API. The SDK is imported on first
+use only, so a cold start that never reaches OpenAI does not pay for it.
+
+Retries are ours, not the SDK's (its `max_retries` is 0): exponential backoff with full jitter on
+429, 408, 409, 5xx and connection errors, honouring `Retry-After`, and never past the request's
+time budget (`OPENAI_TIMEOUT_SECONDS`, or less: the request's `deadline`), so the caller gets
+our 504 before API Gateway gives up on the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any, Literal
+
+from llm_server.exceptions import (
+    ConfigurationException,
+    LLMServerException,
+    UpstreamTimeoutException,
+)
+from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.providers.openai.client import ClientPool, pick_transport
+from llm_server.providers.openai.errors import (
+    broke_off,
+    malformed,
+    map_openai_error,
+    stream_failure,
+)
+from llm_server.providers.openai.retry import Retryable, RetryPolicy, is_retryable
+from llm_server.providers.openai.wire import request_body, to_generation
+from llm_server.utils.log import logger
+from llm_server.utils.metrics import record_upstream_call
+from llm_server.utils.request_context import annotate
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+
+class OpenAIResponsesProvider:
+    """Chat through `responses.create`, every key's client on one shared connection pool."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout: float = 25.0,
+        retry: RetryPolicy | None = None,
+        max_clients: int = 64,
+        transport: Literal["auto", "httpx", "aiohttp"] = "auto",
+    ) -> None:
+        self._base_url = base_url
+        self._transport = pick_transport(transport)
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._pool = ClientPool(base_url, timeout, self._transport, max_clients)
+
+    def models(self) -> list[str]:
+        """None by name: any model a request names is passed on (the runner lists the usual)."""
+        return []
+
+    async def warm_up(self) -> None:
+        """Nothing to load before traffic on demand: the SDK stays lazy (see `preload`)."""
+
+    def status(self) -> dict[str, Any]:
+        """Where requests go, the time budget and retries, and how many keys have a client."""
+        return {
+            "base_url": self._base_url or "https://api.openai.com/v1",
+            "timeout_seconds": self._timeout,
+            "max_retries": self._retry.max_retries,
+            "pooled_clients": len(self._pool),
+            "http_client": self._transport,
+        }
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Call the Responses API, retrying within the time budget, and map the outcome."""
+        body, attempts, started = await self._create(request, stream=False)
+        return self._finish(request, body, attempts, started)
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
+        """Stream the reply's text deltas, then the complete `Generation`.
+
+        Retries happen only before the first event; a failure mid-stream is raised as is.
+        """
+        import openai
+
+        events, attempts, started = await self._create(request, stream=True)
+        final = None
+        try:
+            async for event in events:
+                if event.type == "response.output_text.delta":
+                    yield event.delta
+                elif event.type in ("response.completed", "response.incomplete"):
+                    final = event.response
+                elif event.type in ("response.failed", "error"):
+                    raise stream_failure(event)
+        except (openai.APIError, ValueError) as exc:  # ValueError: an event that is not JSON
+            error = map_openai_error(exc)
+            if error.code == "upstream_unreachable":
+                error = broke_off()
+            self._log_call(request, started, attempts, error=error)
+            raise error from None
+        finally:
+            await events.close()
+        if final is None:  # over aiohttp, a reset can end a stream as quietly as its end
+            error = broke_off()
+            self._log_call(request, started, attempts, error=error)
+            raise error
+        yield self._finish(request, final.to_dict(), attempts, started)
+
+    def _finish(
+        self, request: GenerationRequest, body: Any, attempts: int, started: float
+    ) -> Generation:
+        """The `Generation` in a final `Response` body, and the call's log figures."""
+        try:
+            generation = to_generation(body, attempts)
+        except LLMServerException as error:
+            self._log_call(request, started, attempts, error=error)
+            raise
+        self._log_call(request, started, attempts, response=body)
+        return generation
+
+    async def _create(self, request: GenerationRequest, stream: bool) -> tuple[Any, int, float]:
+        """`responses.create` with retries inside the budget: (result, attempts, start time)."""
+        if request.api_key is None:
+            raise ConfigurationException("The OpenAI provider was called without an API key")
+        client = self._pool.client_for(request.api_key.get_secret_value())
+        started = time.monotonic()
+        deadline = started + self._timeout
+        if request.deadline is not None:
+            deadline = min(deadline, request.deadline)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._call(client, request, deadline, stream), attempt, started
+            except Retryable as retry:
+                wait = retry.wait if retry.wait is not None else self._retry.backoff(attempt)
+                if attempt > self._retry.max_retries or time.monotonic() + wait >= deadline:
+                    self._log_call(request, started, attempt, error=retry.error)
+                    raise retry.error from None
+                await asyncio.sleep(wait)
+            except LLMServerException as error:
+                self._log_call(request, started, attempt, error=error)
+                raise
+
+    async def _call(
+        self, client: AsyncOpenAI, request: GenerationRequest, deadline: float, stream: bool
+    ) -> Any:
+        """One attempt; raises `Retryable` or a final `LLMServerException`."""
+        import openai
+
+        budget = deadline - time.monotonic()
+        if budget <= 0:
+            raise UpstreamTimeoutException("The model provider did not answer in time")
+        # A whole reply is read as raw JSON: the SDK would build its `Response` models from it
+        # (a third of a second of pydantic schema building in a cold start, and much of its
+        # per-request CPU) only for us to copy five fields out of them.
+        create = client.responses.create if stream else client.responses.with_raw_response.create
+        try:
+            result: Any = await create(  # an event stream, or the raw HTTP response
+                stream=stream or openai.omit, timeout=budget, extra_body=request_body(request)
+            )
+        except openai.APIError as exc:
+            error = map_openai_error(exc)
+            if is_retryable(exc):
+                raise Retryable(error, error.retry_after) from None
+            raise error from None
+        if stream:
+            return result
+        try:
+            return json.loads(result.content)
+        except ValueError:  # a 200 whose body is not JSON
+            raise malformed() from None
+
+    async def aclose(self) -> None:
+        """Close the shared connection pool (at server shutdown)."""
+        await self._pool.aclose()
+
+    @staticmethod
+    def _log_call(
+        request: GenerationRequest,
+        started: float,
+        attempts: int,
+        *,
+        response: dict[str, Any] | None = None,
+        error: LLMServerException | None = None,
+    ) -> None:
+        """The retry/error metrics of one call, and its figures for the request's log line.
+
+        A success adds `upstream_ms` and `upstream_attempts` to the one line per request (a line
+        of its own would double the logging cost of a request); a failure also gets a warning
+        line with the attempts and the error code. Never the key.
+        """
+        record_upstream_call(attempts - 1, error.error_type if error else None)
+        fields: dict[str, Any] = {
+            "upstream_ms": round((time.monotonic() - started) * 1000, 1),
+            "upstream_attempts": attempts,
+        }
+        if error is not None:
+            fields.update(model=request.model, api_key_source=request.key_source)
+            logger.warning("upstream call failed", extra={**fields, "error_code": error.code})
+            return
+        details = response.get("incomplete_details") if response else None
+        if details:
+            fields["incomplete_reason"] = details.get("reason")
+        annotate(**fields)

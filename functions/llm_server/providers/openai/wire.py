@@ -1,0 +1,59 @@
+"""The Responses API on the wire: our request as `responses.create` JSON, its answer as ours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.providers.openai.errors import malformed
+
+
+def request_body(request: GenerationRequest) -> dict[str, Any]:
+    """The `responses.create` parameters, as JSON: the SDK sends `extra_body` as it is.
+
+    Given as keyword arguments, they would go through the SDK's type-driven transform, which
+    resolves each parameter's annotation and walks every variant of its union (every message's
+    too) and changes nothing in plain values like these: 10-25 % of a proxied request's CPU here.
+    """
+    body: dict[str, Any] = {
+        "model": request.model,
+        "input": [{"role": m.role, "content": m.content} for m in request.messages],
+        "temperature": request.temperature,
+        "max_output_tokens": request.max_tokens,
+    }
+    if request.instructions:
+        body["instructions"] = request.instructions
+    return body
+
+
+def to_generation(body: Any, attempts: int) -> Generation:
+    """A `Generation` from a Responses API `Response` as JSON; malformed if it is not one."""
+    try:
+        usage = body.get("usage") or {}
+        details = body.get("incomplete_details") or {}
+        text_format = (body.get("text") or {}).get("format") or {}
+        return Generation(
+            text=_output_text(body.get("output") or ()),
+            model=str(body["model"]),
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            output_format=text_format.get("type") or "text",
+            created_at=datetime.fromtimestamp(body["created_at"], tz=UTC),
+            temperature=body.get("temperature"),
+            attempts=attempts,
+            finish_reason="length" if details.get("reason") == "max_output_tokens" else "stop",
+        )
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError):
+        raise malformed() from None
+
+
+def _output_text(output: Any) -> str:
+    """The text of every `output_text` part of every message, joined (the SDK's `output_text`)."""
+    return "".join(
+        part.get("text") or ""
+        for item in output
+        if item.get("type") == "message"
+        for part in item.get("content") or ()
+        if part.get("type") == "output_text"
+    )
