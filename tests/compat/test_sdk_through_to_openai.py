@@ -136,7 +136,7 @@ def test_a_busy_server_raises_rate_limit_error_with_retry_after(fake):
         while not stalled.started and time.monotonic() < deadline:
             time.sleep(0.01)
         with client(server, key="EMPTY") as sdk, pytest.raises(openai.RateLimitError) as caught:
-            sdk.chat.completions.create(model="anything", messages=MESSAGES)
+            sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         stalled.release.set()
         holder.join()
     assert caught.value.response.headers["retry-after"] == "1"

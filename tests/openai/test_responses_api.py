@@ -89,7 +89,7 @@ def test_korean_round_trip(fake, served):
     ("status", "upstream_code", "ours", "our_code", "attempts"),
     [
         (400, "model_not_found", 400, "model_not_found", 1),
-        (404, None, 400, "upstream_bad_request", 1),
+        (404, "model_not_found", 404, "model_not_found", 1),  # passed on as OpenAI sent it
         (401, "invalid_api_key", 401, "invalid_api_key", 1),
         (403, "unsupported_country", 403, "permission_denied", 1),
         (429, "rate_limit_exceeded", 429, "rate_limited", 3),

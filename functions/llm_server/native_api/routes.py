@@ -39,6 +39,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "Malformed JSON, or a request the model provider rejected",
         401: "Missing, malformed or rejected OpenAI key, or a refused client credential",
+        404: "The model provider has no such model (`model_not_found`)",
         413: "Body over MAX_BODY_BYTES",
         409: "A request with the same Idempotency-Key is still in progress",
         422: "A field has a bad value (the message names it)",

@@ -140,11 +140,12 @@ class ChatCompletionChunk(BaseModel):
 
 
 class OutputText(BaseModel):
-    """An `output_text` content part."""
+    """An `output_text` content part (no log probabilities are computed: `logprobs` is empty)."""
 
     type: Literal["output_text"] = "output_text"
     text: str
     annotations: list[Any] = Field(default_factory=list)
+    logprobs: list[Any] = Field(default_factory=list)
 
 
 class OutputMessage(BaseModel):
@@ -158,9 +159,10 @@ class OutputMessage(BaseModel):
 
 
 class InputTokensDetails(BaseModel):
-    """Cached input tokens (none here)."""
+    """Input tokens read from or written to a prompt cache (none here)."""
 
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class OutputTokensDetails(BaseModel):
@@ -186,22 +188,39 @@ class IncompleteDetails(BaseModel):
 
 
 class ResponseObject(BaseModel):
-    """A `response` object: in progress (no output yet), completed or incomplete."""
+    """A `response` object: in progress (no output yet), completed or incomplete.
+
+    Every field the published OpenAPI document and the Open Responses specification require,
+    saying what this server does: nothing is stored (`store: false`), no tools, no reasoning.
+    """
 
     id: str
     object: Literal["response"] = "response"
     created_at: int
+    completed_at: int | None = None
     status: Literal["in_progress", "completed", "incomplete"]
     model: str
     output: list[OutputMessage]
     instructions: str | None
-    temperature: float | None
-    max_output_tokens: int | None
+    temperature: float
     top_p: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    top_logprobs: int = 0
+    max_output_tokens: int | None
+    max_tool_calls: int | None = None
+    previous_response_id: str | None = None
+    reasoning: dict[str, Any] | None = None
     tools: list[Any] = Field(default_factory=list)
     tool_choice: Literal["auto"] = "auto"
     parallel_tool_calls: bool = True
+    truncation: Literal["disabled"] = "disabled"
     text: dict[str, Any] = Field(default_factory=lambda: {"format": {"type": "text"}})
+    store: bool = False
+    background: bool = False
+    service_tier: str = "default"
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
     incomplete_details: IncompleteDetails | None = None
     error: None = None
     metadata: dict[str, str] = Field(default_factory=dict)

@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse, Response
 from llm_server.config.settings import Settings
 from llm_server.core.runner import TurnRunner
 from llm_server.core.turn import Outcome, RequestContext, Turn
-from llm_server.exceptions import LLMServerException, ValidationException
-from llm_server.openai_api import translate
+from llm_server.exceptions import LLMServerException, NotFoundException, ValidationException
+from llm_server.openai_api import parameters, translate
 from llm_server.openai_api.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -66,13 +66,21 @@ def caller_key(request: Request) -> str:
 
 def _turn(
     request: Request,
+    runner: TurnRunner,
     settings: Settings,
     items: list[InputMessage],
     param: str,
     instructions: str | None = None,
     **fields: Any,
 ) -> Turn:
-    """The turn of a request's messages, at most MAX_HISTORY_ITEMS of them."""
+    """The turn of a request's messages, at most MAX_HISTORY_ITEMS of them.
+
+    Without the caller's own OpenAI key the model must be one this server lists (404
+    `model_not_found` otherwise); with it, OpenAI decides.
+    """
+    key = caller_key(request)
+    if not key and not settings.openai_compat_free_mode:
+        _known_model(runner, fields["model"])
     if len(items) > settings.max_history_items:
         raise ValidationException(
             f"{param} has {len(items)} items; at most {settings.max_history_items} are allowed",
@@ -82,9 +90,21 @@ def _turn(
     return Turn(
         instructions=system,
         messages=messages,
-        caller_key=caller_key(request),
+        caller_key=key,
         free_mode=settings.openai_compat_free_mode,
         **fields,
+    )
+
+
+def _known_model(runner: TurnRunner, model: str) -> ModelCard:
+    created = int(time.time())
+    for name, owner in runner.models():
+        if model in (name, "local" if owner == "llm-server" else name):
+            return ModelCard(id=name, created=created, owned_by=owner)
+    raise NotFoundException(
+        f"The model {model[:128]!r} does not exist here: GET /v1/models lists those that do",
+        code="model_not_found",
+        param="model",
     )
 
 
@@ -101,6 +121,12 @@ async def list_models(runner: Runner) -> ModelList:
     return ModelList(data=cards)
 
 
+@router.get("/models/{model_id}", response_model=ModelCard, responses={404: {"model": OpenAIError}})
+async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
+    """One model of the list, or 404 `model_not_found`."""
+    return _known_model(runner, model_id)
+
+
 @router.post("/chat/completions", response_model=ChatCompletion, responses=_ANSWERS)
 async def chat_completions(
     body: ChatCompletionRequest,
@@ -110,8 +136,10 @@ async def chat_completions(
     context: Context,
 ) -> Response:
     """Chat Completions, whole or as `chat.completion.chunk` events."""
+    parameters.refuse_unhonoured(body.model_extra, parameters.CHAT_COMPLETIONS)
     turn = _turn(
         request,
+        runner,
         settings,
         body.messages,
         "messages",
@@ -144,9 +172,9 @@ async def _completion_chunks(
             if isinstance(item, str):
                 yield chunk(model, ChunkDelta(content=item))
                 continue
-            yield chunk(item.generation.model, ChunkDelta(), item)
+            yield chunk(model, ChunkDelta(), item)  # one id, model and created in every chunk
             if include_usage:
-                yield chunk(item.generation.model, None, item)
+                yield chunk(model, None, item)
     except LLMServerException as exc:
         yield sse(openai_error_body(exc))
         return
@@ -167,8 +195,10 @@ async def create_response(
         if isinstance(body.input, str)
         else body.input
     )
+    parameters.refuse_unhonoured(body.model_extra, parameters.RESPONSES)
     turn = _turn(
         request,
+        runner,
         settings,
         items,
         "input",
@@ -177,22 +207,29 @@ async def create_response(
         temperature=body.temperature,
         max_tokens=body.max_output_tokens,
     )
+    translate.text_format(body)  # a format we cannot produce is refused before any call
     response_id = translate.new_id("resp_")
     if not body.stream:
         outcome = await runner.run(turn, context)
         created = int(outcome.generation.created_at.timestamp())
-        made = translate.response_object(response_id, body.model, created, body, outcome.generation)
+        made = translate.response_object(
+            response_id, body.model, created, body, outcome.temperature, outcome.generation
+        )
         return _json(made, outcome)
     stream = await primed(runner.stream(turn, context))
-    return sse_response(_response_events(stream, response_id, body))
+    temperature = settings.default_temperature if body.temperature is None else body.temperature
+    return sse_response(_response_events(stream, response_id, body, temperature))
 
 
 async def _response_events(
-    stream: AsyncIterator[str | Outcome], response_id: str, body: ResponsesRequest
+    stream: AsyncIterator[str | Outcome],
+    response_id: str,
+    body: ResponsesRequest,
+    temperature: float,
 ) -> AsyncIterator[str]:
-    sequence = 0
+    sequence = -1  # the first event is number 0
     created = int(time.time())
-    item_id = translate.output_message(response_id, "").id
+    item_id = translate.output_message(response_id, "", "in_progress").id
     where = {"item_id": item_id, "output_index": 0, "content_index": 0}
 
     def event(kind: str, **fields: Any) -> str:
@@ -204,10 +241,10 @@ async def _response_events(
         }
         return sse({"type": kind, "sequence_number": sequence, **data}, event=kind)
 
-    started = translate.response_object(response_id, body.model, created, body)
+    started = translate.response_object(response_id, body.model, created, body, temperature)
     yield event("response.created", response=started)
     yield event("response.in_progress", response=started)
-    item = translate.output_message(response_id, "", status="in_progress")
+    item = translate.output_message(response_id, "", "in_progress")
     yield event("response.output_item.added", output_index=0, item=item)
     yield event("response.content_part.added", **where, part=OutputText(text=""))
     try:
@@ -218,11 +255,10 @@ async def _response_events(
             text = piece.generation.text
             yield event("response.output_text.done", **where, text=text, logprobs=[])
             yield event("response.content_part.done", **where, part=OutputText(text=text))
-            done_item = translate.output_message(response_id, text)
-            yield event("response.output_item.done", output_index=0, item=done_item)
             final = translate.response_object(
-                response_id, body.model, created, body, piece.generation
+                response_id, body.model, created, body, piece.temperature, piece.generation
             )
+            yield event("response.output_item.done", output_index=0, item=final.output[0])
             kind = "response.completed" if final.status == "completed" else "response.incomplete"
             yield event(kind, response=final)
     except LLMServerException as exc:

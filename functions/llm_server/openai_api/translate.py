@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from typing import Any, Literal
 
 from llm_server.exceptions import BadRequestException
 from llm_server.openai_api.protocol import (
@@ -115,9 +117,14 @@ def response_object(
     model: str,
     created_at: int,
     request: ResponsesRequest,
+    temperature: float,
     generation: Generation | None = None,
 ) -> ResponseObject:
-    """A `response` object: in progress (no generation yet) or completed/incomplete."""
+    """A `response` object: in progress (no generation yet) or completed/incomplete.
+
+    `temperature` is the one used (the request's, or the server's default); `text` echoes the
+    request's format.
+    """
     response = ResponseObject(
         id=response_id,
         created_at=created_at,
@@ -125,14 +132,16 @@ def response_object(
         model=model,
         output=[],
         instructions=request.instructions,
-        temperature=request.temperature,
+        temperature=temperature,
         max_output_tokens=request.max_output_tokens,
+        text={"format": text_format(request)},
     )
     if generation is not None:
         cut = generation.finish_reason == "length"
         response.status = "incomplete" if cut else "completed"
+        response.completed_at = int(time.time())
         response.model = generation.model
-        response.output = [output_message(response_id, generation.text)]
+        response.output = [output_message(response_id, generation.text, response.status)]
         response.incomplete_details = IncompleteDetails(reason="max_output_tokens") if cut else None
         response.usage = ResponseUsage(
             input_tokens=generation.input_tokens,
@@ -142,12 +151,27 @@ def response_object(
     return response
 
 
-def output_message(response_id: str, text: str, status: str = "completed") -> OutputMessage:
+def text_format(request: ResponsesRequest) -> dict[str, Any]:
+    """The request's `text.format`; only plain text is produced (any other is a 400 naming it)."""
+    text = (request.model_extra or {}).get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if fmt is None:
+        return {"type": "text"}
+    if not isinstance(fmt, dict) or fmt.get("type") != "text":
+        raise BadRequestException(
+            'text.format: only {"type": "text"} is supported here', param="text.format"
+        )
+    return {"type": "text"}
+
+
+def output_message(
+    response_id: str, text: str, status: Literal["in_progress", "completed", "incomplete"]
+) -> OutputMessage:
     """The assistant message item of a response's `output` (no content while in progress)."""
     return OutputMessage(
         id=f"msg_{response_id.removeprefix('resp_')}",
-        status="completed" if status == "completed" else "in_progress",
-        content=[OutputText(text=text)] if status == "completed" else [],
+        status=status,
+        content=[] if status == "in_progress" else [OutputText(text=text)],
     )
 
 

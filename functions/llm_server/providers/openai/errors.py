@@ -9,6 +9,7 @@ from llm_server.exceptions import (
     AuthenticationException,
     BadRequestException,
     LLMServerException,
+    NotFoundException,
     OpenAIClientException,
     PermissionException,
     RateLimitException,
@@ -38,6 +39,11 @@ def map_openai_error(exc: Exception) -> LLMServerException:
             f"The model provider is rate limiting: {reason}", retry_after=_retry_after(exc)
         )
     status = getattr(exc, "status_code", None)
+    if status == 404:  # e.g. a model the key cannot use: OpenAI's own 404, passed on as one
+        return NotFoundException(
+            f"The model provider found no such thing: {reason}",
+            code=_upstream_code(exc) or "not_found",
+        )
     if isinstance(status, int) and status < 500 and status not in RETRYABLE_STATUS:
         return BadRequestException(
             f"The model provider rejected the request: {reason}",

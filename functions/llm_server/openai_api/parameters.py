@@ -1,0 +1,84 @@
+"""OpenAI request parameters: each is honoured or refused by name with a 400, never dropped.
+
+The request models (`protocol.py`) hold what this server honours. Everything else a request
+carries is checked here: a parameter OpenAI defines that changes nothing at the value sent (a
+default, or metadata such as `user`) passes; one that would change the answer, and any name
+OpenAI does not define, is a 400 naming it (OpenAI answers unknown names the same way).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_server.exceptions import BadRequestException
+
+ANY = object()
+_SAMPLING_NO_OPS: dict[str, tuple[Any, ...]] = {
+    "top_p": (1, 1.0, None),
+    "presence_penalty": (0, 0.0, None),
+    "frequency_penalty": (0, 0.0, None),
+    "top_logprobs": (0, None),
+    "tools": ([], None),
+    "tool_choice": ("none", "auto", None),
+    "parallel_tool_calls": (True, False, None),
+    "store": (False, None),
+    "service_tier": ("auto", "default", None),
+    "user": (ANY,),
+    "metadata": (ANY,),
+    "safety_identifier": (ANY,),
+    "prompt_cache_key": (ANY,),
+}
+CHAT_COMPLETIONS: dict[str, tuple[Any, ...]] = {
+    **_SAMPLING_NO_OPS,
+    "functions": ([], None),
+    "function_call": ("none", "auto", None),
+    "response_format": ({"type": "text"}, None),
+    "stop": (None, [], ""),
+    "seed": (None,),
+    "logprobs": (False, None),
+    "logit_bias": ({}, None),
+    "reasoning_effort": (None,),
+    "modalities": (["text"], None),
+    "audio": (None,),
+    "prediction": (None,),
+    "web_search_options": (None,),
+    "verbosity": (None,),
+}
+RESPONSES: dict[str, tuple[Any, ...]] = {
+    **_SAMPLING_NO_OPS,
+    "text": (ANY,),  # its format is checked by `translate.text_format`
+    "reasoning": (None,),
+    "include": ([], None),
+    "previous_response_id": (None,),
+    "truncation": ("disabled", None),
+    "background": (False, None),
+    "max_tool_calls": (None,),
+    "stream_options": (ANY,),
+    "conversation": (None,),
+    "prompt": (None,),
+}
+_PENALTIES = ("presence_penalty", "frequency_penalty")
+
+
+def refuse_unhonoured(extra: dict[str, Any] | None, known: dict[str, tuple[Any, ...]]) -> None:
+    """Raise a 400 naming the first parameter in `extra` that would be silently dropped."""
+    for name, value in (extra or {}).items():
+        if name not in known:
+            raise BadRequestException(
+                f"Unrecognized request argument supplied: {name}",
+                param=name,
+                code="unknown_parameter",
+            )
+        if name in _PENALTIES and isinstance(value, int | float) and not -2 <= value <= 2:
+            raise BadRequestException(f"{name} must be between -2 and 2", param=name)
+        allowed = known[name]
+        if ANY not in allowed and value not in allowed:
+            raise BadRequestException(
+                f"{name} is not supported by this server (only {_shown(allowed)})",
+                param=name,
+                code="unsupported_parameter",
+            )
+
+
+def _shown(allowed: tuple[Any, ...]) -> str:
+    return " or ".join("omitted" if value is None else repr(value) for value in allowed)
