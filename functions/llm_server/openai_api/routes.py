@@ -164,7 +164,10 @@ async def _completion_chunks(
     def chunk(model: str, delta: ChunkDelta | None, outcome: Outcome | None = None) -> str:
         generation = outcome.generation if outcome else None
         made = translate.chat_chunk(completion_id, model, created, delta, generation)
-        return sse(made.model_dump(mode="json", exclude={"usage"} if made.usage is None else None))
+        data = made.model_dump(mode="json", exclude={"usage"} if made.usage is None else None)
+        for choice in data["choices"]:  # a delta names only what it adds
+            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
+        return sse(data)
 
     yield chunk(model, ChunkDelta(role="assistant", content=""))
     try:
