@@ -22,6 +22,7 @@ from llm_server.core.runner import TurnRunner
 from llm_server.core.server_key import ServerKeyStore
 from llm_server.native_api import routes as native_routes
 from llm_server.native_api.conversation import Conversations
+from llm_server.openai_api import legacy as legacy_routes
 from llm_server.openai_api import routes as openai_routes
 from llm_server.providers.base import ChatProvider
 from llm_server.stores.sessions import SessionStore
@@ -133,8 +134,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.identity = IdentityPolicy(settings)
     _add_middleware(app, settings)
     install_error_handlers(app)
-    for router in (native_routes.router, system.router, system.docs_router, openai_routes.router):
+    for router in (native_routes.router, openai_routes.router, legacy_routes.router):
         app.include_router(router)
+    app.include_router(system.router)
+    app.include_router(system.docs_router)
     return app
 
 

@@ -74,7 +74,7 @@ def test_the_routes_are_the_apps_routes(cloudformation):
 
 def test_streamed_routes_go_to_the_web_adapter_function_in_stream_mode(cloudformation, template):
     paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
-    for path in ("/v1/chat/completions", "/v1/responses"):
+    for path in ("/v1/chat/completions", "/v1/responses", "/v1/completions"):
         integration = paths[path]["post"]["x-amazon-apigateway-integration"]
         assert integration["responseTransferMode"] == "STREAM"
         uri = integration["uri"]["Fn::Sub"]

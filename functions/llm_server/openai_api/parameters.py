@@ -57,6 +57,14 @@ RESPONSES: dict[str, tuple[Any, ...]] = {
     "conversation": (None,),
     "prompt": (None,),
 }
+COMPLETIONS: dict[str, tuple[Any, ...]] = {
+    **{name: CHAT_COMPLETIONS[name] for name in ("stop", "seed", "logit_bias", "user")},
+    **{name: _SAMPLING_NO_OPS[name] for name in ("top_p", "presence_penalty", "frequency_penalty")},
+    "suffix": (None, ""),
+    "echo": (False, None),
+    "best_of": (1, None),
+    "logprobs": (None, 0),
+}
 _PENALTIES = ("presence_penalty", "frequency_penalty")
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from llm_server.config.settings import Settings
 from llm_server.core.runner import TurnRunner
@@ -50,7 +51,7 @@ _SSE_EVENT = {
     "required": ["data"],
 }
 _EVENT_STREAM = {"text/event-stream": {"schema": _SSE_EVENT}}
-_ANSWERS: dict[int | str, dict[str, Any]] = {
+ANSWERS: dict[int | str, dict[str, Any]] = {  # also legacy.py's
     200: {"content": _EVENT_STREAM, "description": "JSON, or with `stream: true` SSE events"},
     **{status: {"model": OpenAIError} for status in (400, 401, 403, 404, 409, 413, 415, 429)},
     **{status: {"model": OpenAIError} for status in (500, 502, 504)},
@@ -64,7 +65,7 @@ def caller_key(request: Request) -> str:
     return token if scheme.lower() == "bearer" and token.startswith("sk-") else ""
 
 
-def _turn(
+def turn_for(
     request: Request,
     runner: TurnRunner,
     settings: Settings,
@@ -108,7 +109,8 @@ def _known_model(runner: TurnRunner, model: str) -> ModelCard:
     )
 
 
-def _json(model: ChatCompletion | ResponseObject, outcome: Outcome) -> JSONResponse:
+def json_answer(model: BaseModel, outcome: Outcome) -> JSONResponse:
+    """A whole answer as JSON, saying whether the response cache answered (`X-Cache`)."""
     headers = {"X-Cache": outcome.cache} if outcome.cache else {}
     return JSONResponse(model.model_dump(mode="json"), headers=headers)
 
@@ -127,7 +129,7 @@ async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
     return _known_model(runner, model_id)
 
 
-@router.post("/chat/completions", response_model=ChatCompletion, responses=_ANSWERS)
+@router.post("/chat/completions", response_model=ChatCompletion, responses=ANSWERS)
 async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,
@@ -137,7 +139,7 @@ async def chat_completions(
 ) -> Response:
     """Chat Completions, whole or as `chat.completion.chunk` events."""
     parameters.refuse_unhonoured(body.model_extra, parameters.CHAT_COMPLETIONS)
-    turn = _turn(
+    turn = turn_for(
         request,
         runner,
         settings,
@@ -150,7 +152,7 @@ async def chat_completions(
     completion_id = translate.new_id("chatcmpl-")
     if not body.stream:
         outcome = await runner.run(turn, context)
-        return _json(translate.chat_completion(completion_id, outcome.generation), outcome)
+        return json_answer(translate.chat_completion(completion_id, outcome.generation), outcome)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     stream = await primed(runner.stream(turn, context))
     return sse_response(_completion_chunks(stream, completion_id, body.model, include_usage))
@@ -184,7 +186,7 @@ async def _completion_chunks(
     yield sse("[DONE]")
 
 
-@router.post("/responses", response_model=ResponseObject, responses=_ANSWERS)
+@router.post("/responses", response_model=ResponseObject, responses=ANSWERS)
 async def create_response(
     body: ResponsesRequest,
     request: Request,
@@ -199,7 +201,7 @@ async def create_response(
         else body.input
     )
     parameters.refuse_unhonoured(body.model_extra, parameters.RESPONSES)
-    turn = _turn(
+    turn = turn_for(
         request,
         runner,
         settings,
@@ -218,7 +220,7 @@ async def create_response(
         made = translate.response_object(
             response_id, body.model, created, body, outcome.temperature, outcome.generation
         )
-        return _json(made, outcome)
+        return json_answer(made, outcome)
     stream = await primed(runner.stream(turn, context))
     temperature = settings.default_temperature if body.temperature is None else body.temperature
     return sse_response(_response_events(stream, response_id, body, temperature))
