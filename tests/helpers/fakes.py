@@ -12,6 +12,8 @@ from llm_server.providers.base import Generation, GenerationRequest
 class FailingProvider:
     """A provider whose every call raises `error`; it records the requests it got."""
 
+    honours = frozenset({"top_p", "response_format"})
+
     def __init__(self, error: Exception, name: str = "openai") -> None:
         self.name = name
         self.error = error
@@ -41,6 +43,7 @@ class StalledProvider:
     """
 
     name = "local"
+    honours: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self.release = threading.Event()

@@ -23,6 +23,7 @@ from llm_server.core.server_key import ServerKeyStore
 from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
+    BadRequestException,
     ValidationException,
 )
 from llm_server.providers.base import ChatProvider, Generation, GenerationRequest
@@ -199,6 +200,13 @@ class TurnRunner:
             )
         provider, key = self._routing.route(turn, context)
         annotate(provider=provider.name, api_key_source=key.source.value)
+        for name in turn.options.chosen():
+            if name not in provider.honours:
+                raise BadRequestException(
+                    f"{name} is not supported by the {provider.name} provider",
+                    param=name,
+                    code="unsupported_parameter",
+                )
         request = GenerationRequest(
             instructions=turn.instructions,
             messages=turn.messages,
@@ -210,6 +218,7 @@ class TurnRunner:
             api_key=key.value,
             key_source=key.source.value,
             deadline=context.deadline,
+            options=turn.options,
         )
         return provider, request
 

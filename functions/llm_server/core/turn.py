@@ -6,12 +6,12 @@ Adapters (`native_api`, `openai_api`) translate their protocol into a `Turn` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from llm_server.core.caller import Caller
 from llm_server.core.keys import KeySource
-from llm_server.providers.base import ChatMessage, Generation
+from llm_server.providers.base import ChatMessage, Generation, SamplingOptions
 
 CALLER_KEY = "<caller key>"
 """How the core names the caller's own OpenAI key in an error's `param` and message.
@@ -44,6 +44,7 @@ class Turn:
     max_tokens: int | None = None
     caller_key: str = ""
     free_mode: bool = False
+    options: SamplingOptions = field(default_factory=SamplingOptions)
 
 
 CacheResult = Literal["HIT", "MISS"]

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 
 from llm_server.config.settings import Settings
 from llm_server.core.caller import Caller
+from llm_server.core.formats import parse_output_format
 from llm_server.core.turn import Outcome, Turn
 from llm_server.exceptions import NotFoundException, ValidationException
 from llm_server.native_api.prompt import compose_system_prompt, parse_history
 from llm_server.native_api.schemas import ChatRequest, ChatResponse
-from llm_server.providers.base import ChatMessage
+from llm_server.providers.base import ChatMessage, OutputFormat, SamplingOptions
 from llm_server.stores.sessions import SessionPage, SessionStore, StoredTurn
 from llm_server.utils.log import logger
 from llm_server.utils.request_context import annotate
@@ -44,6 +45,9 @@ class Conversations:
         if not messages and self._sessions is not None and request.session_id:
             messages = await self._stored_history(self._sessions, caller, request.session_id)
         messages.append(ChatMessage("user", request.user_message))
+        output_format = OutputFormat()
+        if request.response_format is not None:
+            output_format = parse_output_format(request.response_format, "response_format")
         instructions = compose_system_prompt(
             request.system_message,
             request.role,
@@ -59,6 +63,7 @@ class Conversations:
             max_tokens=request.max_tokens,
             caller_key=request.openai_api_key,
             free_mode=request.free_mode,
+            options=SamplingOptions(output_format=output_format),
         )
 
     async def remember(self, caller: Caller, request: ChatRequest, outcome: Outcome) -> None:

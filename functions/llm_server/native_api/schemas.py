@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, field_validator
 
+from llm_server.core.formats import parse_output_format
 from llm_server.core.text import Text, clean_text
+from llm_server.exceptions import LLMServerException
 from llm_server.stores.sessions import StoredTurn
 
 KeySourceName = Literal["user", "server", "none"]
@@ -94,6 +96,22 @@ class ChatRequest(BaseModel):
     stream: bool = Field(
         False, strict=True, description="Answer with Server-Sent Events: deltas, then the result."
     )
+    response_format: str | dict[str, Any] | None = Field(
+        None,
+        description='The reply\'s format: "text" (the default), "json_object", or '
+        '{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}. The response\'s '
+        "`output_format` says which was produced.",
+    )
+
+    @field_validator("response_format", mode="after")
+    @classmethod
+    def _known_format(cls, value: object) -> object:
+        if value is not None:
+            try:
+                parse_output_format(value, "response_format")
+            except LLMServerException as exc:
+                raise ValueError(exc.message) from None
+        return value
 
     @field_validator("user_message", mode="after")
     @classmethod

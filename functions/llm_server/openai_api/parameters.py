@@ -14,7 +14,6 @@ from llm_server.exceptions import BadRequestException
 
 ANY = object()
 _SAMPLING_NO_OPS: dict[str, tuple[Any, ...]] = {
-    "top_p": (1, 1.0, None),
     "presence_penalty": (0, 0.0, None),
     "frequency_penalty": (0, 0.0, None),
     "top_logprobs": (0, None),
@@ -32,9 +31,6 @@ CHAT_COMPLETIONS: dict[str, tuple[Any, ...]] = {
     **_SAMPLING_NO_OPS,
     "functions": ([], None),
     "function_call": ("none", "auto", None),
-    "response_format": ({"type": "text"}, None),
-    "stop": (None, [], ""),
-    "seed": (None,),
     "logprobs": (False, None),
     "logit_bias": ({}, None),
     "reasoning_effort": (None,),
@@ -58,8 +54,11 @@ RESPONSES: dict[str, tuple[Any, ...]] = {
     "prompt": (None,),
 }
 COMPLETIONS: dict[str, tuple[Any, ...]] = {
-    **{name: CHAT_COMPLETIONS[name] for name in ("stop", "seed", "logit_bias", "user")},
-    **{name: _SAMPLING_NO_OPS[name] for name in ("top_p", "presence_penalty", "frequency_penalty")},
+    **{name: CHAT_COMPLETIONS[name] for name in ("logit_bias", "user")},
+    **{name: _SAMPLING_NO_OPS[name] for name in ("presence_penalty", "frequency_penalty")},
+    "top_p": (1, 1.0, None),
+    "stop": (None, [], ""),
+    "seed": (None,),
     "suffix": (None, ""),
     "echo": (False, None),
     "best_of": (1, None),

@@ -55,6 +55,12 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1, description="Only 1 is supported.")
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    stop: Text | list[Text] | None = Field(None, max_length=4)
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    response_format: dict[str, Any] | None = None
 
 
 class ResponsesRequest(BaseModel):
@@ -68,6 +74,7 @@ class ResponsesRequest(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_output_tokens: int | None = Field(None, ge=1)
     stream: bool = False
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
 
 
 # Responses: Chat Completions
@@ -203,7 +210,7 @@ class ResponseObject(BaseModel):
     output: list[OutputMessage]
     instructions: str | None
     temperature: float
-    top_p: float = 1.0
+    top_p: float
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     top_logprobs: int = 0

@@ -148,6 +148,7 @@ async def chat_completions(
         model=body.model,
         temperature=body.temperature,
         max_tokens=body.max_completion_tokens or body.max_tokens,
+        options=translate.chat_options(body),
     )
     completion_id = translate.new_id("chatcmpl-")
     if not body.stream:
@@ -211,8 +212,8 @@ async def create_response(
         model=body.model,
         temperature=body.temperature,
         max_tokens=body.max_output_tokens,
+        options=translate.responses_options(body),
     )
-    translate.text_format(body)  # a format we cannot produce is refused before any call
     response_id = translate.new_id("resp_")
     if not body.stream:
         outcome = await runner.run(turn, context)

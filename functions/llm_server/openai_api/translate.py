@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any, Literal
 
+from llm_server.core.formats import parse_output_format
 from llm_server.exceptions import BadRequestException
 from llm_server.openai_api.protocol import (
     TEXT_PART_TYPES,
@@ -13,6 +14,7 @@ from llm_server.openai_api.protocol import (
     ChatChoice,
     ChatCompletion,
     ChatCompletionChunk,
+    ChatCompletionRequest,
     ChunkChoice,
     ChunkDelta,
     CompletionUsage,
@@ -26,7 +28,7 @@ from llm_server.openai_api.protocol import (
     ResponsesRequest,
     ResponseUsage,
 )
-from llm_server.providers.base import ChatMessage, Generation
+from llm_server.providers.base import ChatMessage, Generation, OutputFormat, SamplingOptions
 
 
 def split_messages(
@@ -133,6 +135,7 @@ def response_object(
         output=[],
         instructions=request.instructions,
         temperature=temperature,
+        top_p=1.0 if request.top_p is None else request.top_p,
         max_output_tokens=request.max_output_tokens,
         text={"format": text_format(request)},
     )
@@ -152,16 +155,35 @@ def response_object(
 
 
 def text_format(request: ResponsesRequest) -> dict[str, Any]:
-    """The request's `text.format`; only plain text is produced (any other is a 400 naming it)."""
+    """The request's `text.format`, checked: text (the default), json_object or json_schema."""
     text = (request.model_extra or {}).get("text")
     fmt = text.get("format") if isinstance(text, dict) else None
     if fmt is None:
         return {"type": "text"}
-    if not isinstance(fmt, dict) or fmt.get("type") != "text":
-        raise BadRequestException(
-            'text.format: only {"type": "text"} is supported here', param="text.format"
-        )
-    return {"type": "text"}
+    parse_output_format(fmt, "text.format")
+    return dict(fmt)
+
+
+def chat_options(body: ChatCompletionRequest) -> SamplingOptions:
+    """The sampling options a chat completion request sets."""
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop or []
+    fmt = body.response_format
+    return SamplingOptions(
+        top_p=body.top_p,
+        stop=tuple(stop),
+        seed=body.seed,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
+        output_format=OutputFormat()
+        if fmt is None
+        else parse_output_format(fmt, "response_format"),
+    )
+
+
+def responses_options(body: ResponsesRequest) -> SamplingOptions:
+    """The sampling options a Responses request sets."""
+    fmt = text_format(body)
+    return SamplingOptions(top_p=body.top_p, output_format=parse_output_format(fmt, "text.format"))
 
 
 def output_message(

@@ -21,6 +21,42 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class OutputFormat:
+    """The reply's format: plain `text`, any JSON object, or JSON valid against `schema`."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str = ""
+    schema: dict[str, Any] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """What shapes the reply beyond temperature and length; None or empty: the provider's own.
+
+    Each provider honours some (`ChatProvider.honours`); a request setting one its provider
+    does not honour is refused by name, never run without it.
+    """
+
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+
+    def chosen(self) -> list[str]:
+        """The names of the options this request sets."""
+        names = [
+            name
+            for name in ("top_p", "seed", "presence_penalty", "frequency_penalty")
+            if getattr(self, name) is not None
+        ]
+        names += ["stop"] if self.stop else []
+        return names + (["response_format"] if self.output_format.type != "text" else [])
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What a provider needs to produce one reply.
 
@@ -39,6 +75,7 @@ class GenerationRequest:
     api_key: SecretStr | None = None
     key_source: str = "none"
     deadline: float | None = None
+    options: SamplingOptions = field(default_factory=SamplingOptions)
 
 
 @dataclass(frozen=True)
@@ -70,6 +107,8 @@ class ChatProvider(Protocol):
     """A model behind LLM Server: OpenAI's Responses API, a compatible server or a local model."""
 
     name: str
+    honours: frozenset[str]
+    """The `SamplingOptions` names this provider applies."""
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Produce one reply, raising an `LLMServerException` subclass on failure."""

@@ -24,7 +24,7 @@ from llm_server.exceptions import (
     ChatServiceException,
     ConfigurationException,
 )
-from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.providers.base import Generation, GenerationRequest, SamplingOptions
 from llm_server.utils.log import logger
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ class LocalLlamaProvider:
     """Chat with a local GGUF model; its chat template formats the messages."""
 
     name = "local"
+    honours = frozenset(
+        {"top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "response_format"}
+    )
 
     def __init__(
         self, model_path: str | None = None, context_size: int = 2048, threads: int | None = None
@@ -174,6 +177,7 @@ class LocalLlamaProvider:
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             stream=True,
+            **_sampling(request.options),
         )
         pieces: list[str] = []
         finish_reason = "stop"
@@ -207,6 +211,7 @@ class LocalLlamaProvider:
             model=self.model_name,
             input_tokens=self._prompt_tokens(llama, messages),
             output_tokens=output_tokens,
+            output_format=request.options.output_format.type,
             finish_reason="length" if finish_reason == "length" else "stop",
         )
 
@@ -221,6 +226,28 @@ class LocalLlamaProvider:
             self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         prompt = self._formatter(messages=messages).prompt
         return len(llama.tokenize(prompt.encode(), add_bos=True, special=True))
+
+
+def _sampling(options: SamplingOptions) -> dict[str, Any]:
+    """llama.cpp's arguments for the options a request sets.
+
+    Structured output is llama.cpp's grammar-constrained decoding: `json_object` allows any JSON
+    object, `json_schema` only JSON valid against the schema (a reply cut at `max_tokens` is a
+    JSON prefix, as OpenAI's is).
+    """
+    chosen: dict[str, Any] = {
+        name: getattr(options, name)
+        for name in ("top_p", "seed", "presence_penalty", "frequency_penalty")
+        if getattr(options, name) is not None
+    }
+    if options.stop:
+        chosen["stop"] = list(options.stop)
+    output = options.output_format
+    if output.type != "text":
+        chosen["response_format"] = {"type": "json_object"}
+        if output.schema is not None:
+            chosen["response_format"]["schema"] = output.schema
+    return chosen
 
 
 def _as_dicts(request: GenerationRequest) -> list[dict[str, str]]:

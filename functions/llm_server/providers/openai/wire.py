@@ -24,6 +24,15 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
     }
     if request.instructions:
         body["instructions"] = request.instructions
+    options = request.options
+    if options.top_p is not None:
+        body["top_p"] = options.top_p
+    output = options.output_format
+    if output.type == "json_object":
+        body["text"] = {"format": {"type": "json_object"}}
+    elif output.type == "json_schema":
+        schema = {"name": output.name or "answer", "schema": output.schema, "strict": output.strict}
+        body["text"] = {"format": {"type": "json_schema", **schema}}
     return body
 
 
