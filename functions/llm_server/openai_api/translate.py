@@ -168,12 +168,12 @@ def chat_options(body: ChatCompletionRequest) -> SamplingOptions:
     """The sampling options a chat completion request sets."""
     stop = [body.stop] if isinstance(body.stop, str) else body.stop or []
     fmt = body.response_format
-    return SamplingOptions(
-        top_p=body.top_p,
+    return SamplingOptions(  # a default value asks for nothing: no provider need honour it
+        top_p=None if body.top_p == 1 else body.top_p,
         stop=tuple(stop),
         seed=body.seed,
-        presence_penalty=body.presence_penalty,
-        frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty or None,
+        frequency_penalty=body.frequency_penalty or None,
         output_format=OutputFormat()
         if fmt is None
         else parse_output_format(fmt, "response_format"),
@@ -183,7 +183,8 @@ def chat_options(body: ChatCompletionRequest) -> SamplingOptions:
 def responses_options(body: ResponsesRequest) -> SamplingOptions:
     """The sampling options a Responses request sets."""
     fmt = text_format(body)
-    return SamplingOptions(top_p=body.top_p, output_format=parse_output_format(fmt, "text.format"))
+    top_p = None if body.top_p == 1 else body.top_p
+    return SamplingOptions(top_p=top_p, output_format=parse_output_format(fmt, "text.format"))
 
 
 def output_message(
