@@ -16,15 +16,17 @@ from llm_server.core.text import Text
 
 MessageRole = Literal["system", "developer", "user", "assistant"]
 TEXT_PART_TYPES = {"text", "input_text", "output_text"}
+IMAGE_PART_TYPES = {"image_url", "input_image"}
 
 
 class ContentPart(BaseModel):
-    """A part of a message's content; only text parts are supported."""
+    """A part of a message's content: text, or an image (`image_url` / `input_image`)."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str
     text: Text | None = None
+    image_url: Text | dict[str, Any] | None = None
 
 
 class InputMessage(BaseModel):
