@@ -1,8 +1,8 @@
 """OpenAI's wire format for the compatible endpoints, typed: requests, responses, stream events.
 
-Only what a chat needs is modelled; other OpenAI request parameters are accepted and ignored, as
-OpenAI-compatible servers commonly do. Text content only: image or audio parts are a 400. The
-response models are what the routes declare, so `/openapi.json` describes every `/v1` answer.
+The request models hold what this server honours; `parameters.py` refuses by name, with a 400,
+any other parameter that would change the answer. Text and image content parts. The response
+models are what the routes declare, so `/openapi.json` describes every `/v1` answer.
 `translate.py` builds them from a turn's `Outcome`.
 """
 
