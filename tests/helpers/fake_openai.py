@@ -47,12 +47,19 @@ class Seen:
     at: float
 
 
+def _text(content: str | list[dict[str, Any]]) -> str:
+    """A message's text: the string, or its `input_text` parts (images carry none)."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part["type"] == "input_text")
+
+
 def success_body(request: dict[str, Any]) -> dict[str, Any]:
     """A Responses API object answering `request`: "echo: <last user message>"."""
-    last = next(m["content"] for m in reversed(request["input"]) if m["role"] == "user")
+    last = next(_text(m["content"]) for m in reversed(request["input"]) if m["role"] == "user")
     text = f"echo: {last}"
     prompt = " ".join(
-        [request.get("instructions") or ""] + [m["content"] for m in request["input"]]
+        [request.get("instructions") or ""] + [_text(m["content"]) for m in request["input"]]
     )
     input_tokens, output_tokens = len(prompt.split()), len(text.split())
     return {

@@ -97,7 +97,7 @@ class ResponseCache:
             "provider": provider,
             "model": request.model,
             "instructions": request.instructions,
-            "messages": [[m.role, m.content] for m in request.messages],
+            "messages": [[m.role, m.content, *m.images] for m in request.messages],
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "payer": payer,

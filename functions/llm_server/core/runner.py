@@ -200,6 +200,12 @@ class TurnRunner:
             )
         provider, key = self._routing.route(turn, context)
         annotate(provider=provider.name, api_key_source=key.source.value)
+        if "images" not in provider.honours and any(m.images for m in turn.messages):
+            raise BadRequestException(
+                f"The {provider.name} model reads text only: images are not supported there",
+                param="image_url",
+                code="unsupported_content",
+            )
         for name in turn.options.chosen():
             if name not in provider.honours:
                 raise BadRequestException(
@@ -248,6 +254,9 @@ class TurnRunner:
         return Outcome(generation, source, temperature, seconds, cache=cache)
 
 
+IMAGE_TOKENS = 1_600  # an upper bound of what OpenAI counts for one image at high detail
+
+
 def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int:
     """What a free-mode request may cost at most (`output`: tokens it produced, if known).
 
@@ -256,5 +265,6 @@ def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int
     quota at admission and settled with the real usage after.
     """
     texts = [request.instructions, *(m.content for m in request.messages)]
-    estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts)
+    images = sum(len(m.images) for m in request.messages)
+    estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts) + IMAGE_TOKENS * images
     return estimate + (request.max_tokens if output is None else output)

@@ -1,8 +1,8 @@
 """OpenAI's wire format for the compatible endpoints, typed: requests, responses, stream events.
 
-Only what a chat needs is modelled; other OpenAI request parameters are accepted and ignored, as
-OpenAI-compatible servers commonly do. Text content only: image or audio parts are a 400. The
-response models are what the routes declare, so `/openapi.json` describes every `/v1` answer.
+The request models hold what this server honours; `parameters.py` refuses by name, with a 400,
+any other parameter that would change the answer. Text and image content parts. The response
+models are what the routes declare, so `/openapi.json` describes every `/v1` answer.
 `translate.py` builds them from a turn's `Outcome`.
 """
 
@@ -16,15 +16,17 @@ from llm_server.core.text import Text
 
 MessageRole = Literal["system", "developer", "user", "assistant"]
 TEXT_PART_TYPES = {"text", "input_text", "output_text"}
+IMAGE_PART_TYPES = {"image_url", "input_image"}
 
 
 class ContentPart(BaseModel):
-    """A part of a message's content; only text parts are supported."""
+    """A part of a message's content: text, or an image (`image_url` / `input_image`)."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str
     text: Text | None = None
+    image_url: Text | dict[str, Any] | None = None
 
 
 class InputMessage(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from llm_server.core.formats import parse_output_format
 from llm_server.exceptions import BadRequestException
 from llm_server.openai_api.protocol import (
+    IMAGE_PART_TYPES,
     TEXT_PART_TYPES,
     AssistantMessage,
     ChatChoice,
@@ -18,6 +19,7 @@ from llm_server.openai_api.protocol import (
     ChunkChoice,
     ChunkDelta,
     CompletionUsage,
+    ContentPart,
     IncompleteDetails,
     InputMessage,
     OpenAIError,
@@ -28,7 +30,13 @@ from llm_server.openai_api.protocol import (
     ResponsesRequest,
     ResponseUsage,
 )
-from llm_server.providers.base import ChatMessage, Generation, OutputFormat, SamplingOptions
+from llm_server.providers.base import (
+    ChatMessage,
+    Generation,
+    OutputFormat,
+    Role,
+    SamplingOptions,
+)
 
 
 def split_messages(
@@ -38,11 +46,12 @@ def split_messages(
     system = [instructions] if instructions else []
     turns: list[ChatMessage] = []
     for index, message in enumerate(messages):
-        text = _text_of(message, f"{param}.{index}.content")
+        text, images = _content_of(message, f"{param}.{index}.content")
         if message.role in ("system", "developer"):
             system.append(text)
         else:
-            turns.append(ChatMessage("user" if message.role == "user" else "assistant", text))
+            role: Role = "user" if message.role == "user" else "assistant"
+            turns.append(ChatMessage(role, text, images))
     if not turns:
         raise BadRequestException(
             f"{param} needs at least one user or assistant message", param=param
@@ -50,17 +59,31 @@ def split_messages(
     return "\n\n".join(part for part in system if part), tuple(turns)
 
 
-def _text_of(message: InputMessage, param: str) -> str:
+def _content_of(message: InputMessage, param: str) -> tuple[str, tuple[str, ...]]:
+    """A message's text and image URLs; images only in user messages, no other part types."""
     if message.content is None or isinstance(message.content, str):
-        return message.content or ""
-    texts = []
-    for part in message.content:
-        if part.type not in TEXT_PART_TYPES or part.text is None:
+        return message.content or "", ()
+    texts, images = [], []
+    for index, part in enumerate(message.content):
+        where = f"{param}.{index}"
+        if part.type in TEXT_PART_TYPES and part.text is not None:
+            texts.append(part.text)
+        elif part.type in IMAGE_PART_TYPES and message.role == "user":
+            images.append(_image_url(part, where))
+        else:
             raise BadRequestException(
-                f"{param}: only text content is supported, not {part.type[:32]!r}", param=param
+                f"{where}: content of type {part.type[:32]!r} is not supported here", param=where
             )
-        texts.append(part.text)
-    return "".join(texts)
+    return "".join(texts), tuple(images)
+
+
+def _image_url(part: ContentPart, param: str) -> str:
+    url = part.image_url.get("url") if isinstance(part.image_url, dict) else part.image_url
+    if not isinstance(url, str) or not url.startswith(("https://", "http://", "data:image/")):
+        raise BadRequestException(
+            f"{param}: an image needs an https or data:image URL", param=param
+        )
+    return url
 
 
 def new_id(prefix: str) -> str:

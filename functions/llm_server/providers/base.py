@@ -14,10 +14,14 @@ Role = Literal["user", "assistant"]
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One turn of the conversation sent to the model."""
+    """One turn of the conversation sent to the model, with the images a user message carries.
+
+    `images` are URLs (`https://...` or `data:image/...;base64,...`), as OpenAI takes them.
+    """
 
     role: Role
     content: str
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ class OpenAIResponsesProvider:
 
     name = "openai"
     # The Responses API has top_p and text.format; no stop, seed or penalties.
-    honours = frozenset({"top_p", "response_format"})
+    honours = frozenset({"top_p", "response_format", "images"})
 
     def __init__(
         self,

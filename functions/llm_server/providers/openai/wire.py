@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.providers.base import ChatMessage, Generation, GenerationRequest
 from llm_server.providers.openai.errors import malformed
 
 
@@ -18,7 +18,7 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
     """
     body: dict[str, Any] = {
         "model": request.model,
-        "input": [{"role": m.role, "content": m.content} for m in request.messages],
+        "input": [_message(m) for m in request.messages],
         "temperature": request.temperature,
         "max_output_tokens": request.max_tokens,
     }
@@ -66,3 +66,12 @@ def _output_text(output: Any) -> str:
         for part in item.get("content") or ()
         if part.get("type") == "output_text"
     )
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """A Responses API input message: plain text, or text and `input_image` parts."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": message.content}]
+    parts += [{"type": "input_image", "image_url": url, "detail": "auto"} for url in message.images]
+    return {"role": message.role, "content": parts}
