@@ -111,9 +111,11 @@ def test_json_object_on_the_local_model_is_json_or_a_cut_prefix(local_server):
 def test_seed_stop_and_penalties_reach_llama_cpp(local_server):
     sdk = openai.OpenAI(base_url=f"{local_server.url}/v1", api_key="EMPTY", max_retries=0)
     ask = {"model": "local", "messages": QUESTION, "max_tokens": 24, "temperature": 1.2}
+    other = [{"role": "user", "content": "Say hello."}]
+    sdk.chat.completions.create(**{**ask, "messages": other})  # the cache holds another prompt
     first = sdk.chat.completions.create(**ask, seed=11).choices[0].message.content
     again = sdk.chat.completions.create(**ask, seed=11).choices[0].message.content
-    assert first == again  # the same seed and request give the same text
+    assert first == again  # the same seed and request give the same text, cached prompt or not
     stopped = sdk.chat.completions.create(
         **{**ask, "temperature": 0, "max_tokens": 60}, stop=[" "], presence_penalty=0.5
     ).choices[0]

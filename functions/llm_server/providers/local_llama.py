@@ -170,6 +170,10 @@ class LocalLlamaProvider:
         `max_tokens`: text that ends mid-character, as Korean often does, re-tokenizes longer).
         """
         llama = self._ensure_loaded()
+        if request.options.seed is not None:
+            # A prompt that matches the cached one resumes from llama.cpp's KV cache, and the
+            # reply then differs from the same seed's from scratch: a seed means from scratch.
+            llama.reset()
         messages = _as_dicts(request)
         # llama-cpp-python types its stream as a union with the whole-reply dict: `Any` here.
         chunks: Any = llama.create_chat_completion(
