@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from llm_server.exceptions import RateLimitException
+from llm_server.providers.base import GenerationRequest
 from llm_server.stores.quotas import QuotaStore
 
 DAY = 86_400
@@ -82,3 +83,19 @@ class FreeModeQuota:
 
 def _day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+IMAGE_TOKENS = 1_600  # an upper bound of what OpenAI counts for one image at high detail
+
+
+def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int:
+    """What a free-mode request may cost at most (`output`: tokens it produced, if known).
+
+    Input: 2 UTF-8 bytes a token, on the safe side for English (about 4) and Korean (about 3 a
+    syllable, a token or two each); output: `max_tokens` unless known. Reserved from the daily
+    quota at admission and settled with the real usage after.
+    """
+    texts = [request.instructions, *(m.content for m in request.messages)]
+    images = sum(len(m.images) for m in request.messages)
+    estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts) + IMAGE_TOKENS * images
+    return estimate + (request.max_tokens if output is None else output)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_server.config.settings import Settings
-from llm_server.core.free_mode import FreeModeQuota, Reservation
+from llm_server.core.free_mode import FreeModeQuota, Reservation, reserve_tokens
 from llm_server.core.keys import KeySource
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
@@ -252,19 +252,3 @@ class TurnRunner:
         )
         source = KeySource(request.key_source)
         return Outcome(generation, source, temperature, seconds, cache=cache)
-
-
-IMAGE_TOKENS = 1_600  # an upper bound of what OpenAI counts for one image at high detail
-
-
-def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int:
-    """What a free-mode request may cost at most (`output`: tokens it produced, if known).
-
-    Input: 2 UTF-8 bytes a token, on the safe side for English (about 4) and Korean (about 3 a
-    syllable, a token or two each); output: `max_tokens` unless known. Reserved from the daily
-    quota at admission and settled with the real usage after.
-    """
-    texts = [request.instructions, *(m.content for m in request.messages)]
-    images = sum(len(m.images) for m in request.messages)
-    estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts) + IMAGE_TOKENS * images
-    return estimate + (request.max_tokens if output is None else output)

@@ -10,7 +10,6 @@ may use the server's key. Errors use OpenAI's shape (see `web/errors.py`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,23 +19,22 @@ from pydantic import BaseModel
 from llm_server.config.settings import Settings
 from llm_server.core.runner import TurnRunner
 from llm_server.core.turn import Outcome, RequestContext, Turn
-from llm_server.exceptions import LLMServerException, NotFoundException, ValidationException
-from llm_server.openai_api import parameters, translate
+from llm_server.exceptions import NotFoundException, ValidationException
+from llm_server.openai_api import parameters, streams, translate
 from llm_server.openai_api.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
-    ChunkDelta,
     InputMessage,
     ModelCard,
     ModelList,
     OpenAIError,
-    OutputText,
-    ResponseObject,
     ResponsesRequest,
 )
+from llm_server.openai_api.response_objects import (
+    ResponseObject,
+)
 from llm_server.web.dependencies import get_app_settings, get_request_context, get_runner
-from llm_server.web.errors import openai_error_body
-from llm_server.web.sse import primed, sse, sse_response
+from llm_server.web.sse import primed, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -156,35 +154,7 @@ async def chat_completions(
         return json_answer(translate.chat_completion(completion_id, outcome.generation), outcome)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     stream = await primed(runner.stream(turn, context))
-    return sse_response(_completion_chunks(stream, completion_id, body.model, include_usage))
-
-
-async def _completion_chunks(
-    stream: AsyncIterator[str | Outcome], completion_id: str, model: str, include_usage: bool
-) -> AsyncIterator[str]:
-    created = int(time.time())
-
-    def chunk(model: str, delta: ChunkDelta | None, outcome: Outcome | None = None) -> str:
-        generation = outcome.generation if outcome else None
-        made = translate.chat_chunk(completion_id, model, created, delta, generation)
-        data = made.model_dump(mode="json", exclude={"usage"} if made.usage is None else None)
-        for choice in data["choices"]:  # a delta names only what it adds
-            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
-        return sse(data)
-
-    yield chunk(model, ChunkDelta(role="assistant", content=""))
-    try:
-        async for item in stream:
-            if isinstance(item, str):
-                yield chunk(model, ChunkDelta(content=item))
-                continue
-            yield chunk(model, ChunkDelta(), item)  # one id, model and created in every chunk
-            if include_usage:
-                yield chunk(model, None, item)
-    except LLMServerException as exc:
-        yield sse(openai_error_body(exc))
-        return
-    yield sse("[DONE]")
+    return sse_response(streams.completion_chunks(stream, completion_id, body.model, include_usage))
 
 
 @router.post("/responses", response_model=ResponseObject, responses=ANSWERS)
@@ -224,49 +194,4 @@ async def create_response(
         return json_answer(made, outcome)
     stream = await primed(runner.stream(turn, context))
     temperature = settings.default_temperature if body.temperature is None else body.temperature
-    return sse_response(_response_events(stream, response_id, body, temperature))
-
-
-async def _response_events(
-    stream: AsyncIterator[str | Outcome],
-    response_id: str,
-    body: ResponsesRequest,
-    temperature: float,
-) -> AsyncIterator[str]:
-    sequence = -1  # the first event is number 0
-    created = int(time.time())
-    item_id = translate.output_message(response_id, "", "in_progress").id
-    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-
-    def event(kind: str, **fields: Any) -> str:
-        nonlocal sequence
-        sequence += 1
-        data = {
-            name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-            for name, value in fields.items()
-        }
-        return sse({"type": kind, "sequence_number": sequence, **data}, event=kind)
-
-    started = translate.response_object(response_id, body.model, created, body, temperature)
-    yield event("response.created", response=started)
-    yield event("response.in_progress", response=started)
-    item = translate.output_message(response_id, "", "in_progress")
-    yield event("response.output_item.added", output_index=0, item=item)
-    yield event("response.content_part.added", **where, part=OutputText(text=""))
-    try:
-        async for piece in stream:
-            if isinstance(piece, str):
-                yield event("response.output_text.delta", **where, delta=piece, logprobs=[])
-                continue
-            text = piece.generation.text
-            yield event("response.output_text.done", **where, text=text, logprobs=[])
-            yield event("response.content_part.done", **where, part=OutputText(text=text))
-            final = translate.response_object(
-                response_id, body.model, created, body, piece.temperature, piece.generation
-            )
-            yield event("response.output_item.done", output_index=0, item=final.output[0])
-            kind = "response.completed" if final.status == "completed" else "response.incomplete"
-            yield event(kind, response=final)
-    except LLMServerException as exc:
-        error = openai_error_body(exc)["error"]
-        yield event("error", code=error["code"], message=error["message"], param=error["param"])
+    return sse_response(streams.response_events(stream, response_id, body, temperature))

@@ -20,14 +20,16 @@ from llm_server.openai_api.protocol import (
     ChunkDelta,
     CompletionUsage,
     ContentPart,
-    IncompleteDetails,
     InputMessage,
     OpenAIError,
     OpenAIErrorDetail,
+    ResponsesRequest,
+)
+from llm_server.openai_api.response_objects import (
+    IncompleteDetails,
     OutputMessage,
     OutputText,
     ResponseObject,
-    ResponsesRequest,
     ResponseUsage,
 )
 from llm_server.providers.base import (

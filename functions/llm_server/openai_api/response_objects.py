@@ -1,0 +1,108 @@
+"""The Responses API's objects, typed: a `response`, its output items and usage, its events.
+
+To the published OpenAPI document and the Open Responses types (see
+tests/openai/test_protocol_compliance.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OutputText(BaseModel):
+    """An `output_text` content part (no log probabilities are computed: `logprobs` is empty)."""
+
+    type: Literal["output_text"] = "output_text"
+    text: str
+    annotations: list[Any] = Field(default_factory=list)
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class OutputMessage(BaseModel):
+    """The assistant message item of a response's `output`."""
+
+    type: Literal["message"] = "message"
+    id: str
+    status: Literal["in_progress", "completed", "incomplete"]
+    role: Literal["assistant"] = "assistant"
+    content: list[OutputText]
+
+
+class InputTokensDetails(BaseModel):
+    """Input tokens read from or written to a prompt cache (none here)."""
+
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+class OutputTokensDetails(BaseModel):
+    """Reasoning tokens (none here)."""
+
+    reasoning_tokens: int = 0
+
+
+class ResponseUsage(BaseModel):
+    """The Responses API's token usage."""
+
+    input_tokens: int
+    input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
+    output_tokens: int
+    output_tokens_details: OutputTokensDetails = Field(default_factory=OutputTokensDetails)
+    total_tokens: int
+
+
+class IncompleteDetails(BaseModel):
+    """Why a response stopped short."""
+
+    reason: Literal["max_output_tokens"]
+
+
+class ResponseObject(BaseModel):
+    """A `response` object: in progress (no output yet), completed or incomplete.
+
+    Every field the published OpenAPI document and the Open Responses specification require,
+    saying what this server does: nothing is stored (`store: false`), no tools, no reasoning.
+    """
+
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    completed_at: int | None = None
+    status: Literal["in_progress", "completed", "incomplete"]
+    model: str
+    output: list[OutputMessage]
+    instructions: str | None
+    temperature: float
+    top_p: float
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    top_logprobs: int = 0
+    max_output_tokens: int | None
+    max_tool_calls: int | None = None
+    previous_response_id: str | None = None
+    reasoning: dict[str, Any] | None = None
+    tools: list[Any] = Field(default_factory=list)
+    tool_choice: Literal["auto"] = "auto"
+    parallel_tool_calls: bool = True
+    truncation: Literal["disabled"] = "disabled"
+    text: dict[str, Any] = Field(default_factory=lambda: {"format": {"type": "text"}})
+    store: bool = False
+    background: bool = False
+    service_tier: str = "default"
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    incomplete_details: IncompleteDetails | None = None
+    error: None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    usage: ResponseUsage | None = None
+
+
+class ResponseEvent(BaseModel):
+    """One event of a streamed response: its `type`, its place, and the fields of that type."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    sequence_number: int
