@@ -89,16 +89,7 @@ def emulator(port: int) -> Iterator[str]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{endpoint}/_ministack/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("ministack did not start")
-            time.sleep(0.2)
+        _wait_ready(process, f"{endpoint}/_ministack/health", "ministack did not start")
         yield endpoint
     finally:
         process.terminate()
@@ -267,17 +258,23 @@ def stream_function(stack: Stack, port: int) -> Iterator[subprocess.Popen]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{readiness}", timeout=1).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the stream function's run.sh did not become ready")
-            time.sleep(0.2)
+        ready = f"http://127.0.0.1:{port}{readiness}"
+        _wait_ready(process, ready, "the stream function's run.sh did not become ready")
         yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _wait_ready(process: subprocess.Popen, url: str, failure: str, seconds: float = 60) -> None:
+    """Wait until `url` answers 2xx; raise `failure` if the process dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=1).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(failure)
+        time.sleep(0.2)

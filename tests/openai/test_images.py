@@ -1,12 +1,8 @@
 """Image content: passed on to OpenAI as `input_image` parts; the local model refuses it by name."""
 
-import httpx
 import pytest
 
-from helpers.fakes import FailingProvider
-from helpers.live_server import LiveServer
-from helpers.settings import make_settings
-from llm_server.app import Services, create_app
+from helpers.openai_app import openai_app_server, post_v1
 
 CALLER_KEY = "sk-images-" + "c" * 40
 PICTURE = "https://example.com/seoul.png"
@@ -14,14 +10,11 @@ DATA_URL = "data:image/png;base64,iVBORw0KGgo="
 
 
 def serve(fake, **overrides):
-    settings = make_settings(openai_base_url=fake.url, **overrides)
-    local = FailingProvider(AssertionError("the local model must not run"), name="local")
-    return LiveServer(create_app(settings, Services.from_settings(settings, local=local)))
+    return openai_app_server(fake, **overrides)
 
 
 def post(server, path, body, key=CALLER_KEY):
-    headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(f"{server.url}/v1{path}", json=body, headers=headers, timeout=30)
+    return post_v1(server, path, body, key)
 
 
 def test_images_reach_the_responses_api_as_input_image_parts(fake):

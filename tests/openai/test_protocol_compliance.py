@@ -2,16 +2,12 @@
 
 import json
 
-import httpx
 import openresponses_types as ort
 import pytest
 
 import openai
-from helpers.fakes import FailingProvider
-from helpers.live_server import LiveServer
+from helpers.openai_app import openai_app_server, post_v1
 from helpers.openai_spec import validate
-from helpers.settings import make_settings
-from llm_server.app import Services, create_app
 
 CALLER_KEY = "sk-compliance-" + "c" * 40
 STREAMING_EVENTS = {
@@ -30,15 +26,12 @@ STREAMING_EVENTS = {
 
 @pytest.fixture
 def server(fake):
-    settings = make_settings(openai_base_url=fake.url, llm_provider="openai")
-    local = FailingProvider(AssertionError("no local model here"), name="local")
-    with LiveServer(create_app(settings, Services.from_settings(settings, local=local))) as live:
+    with openai_app_server(fake) as live:
         yield live
 
 
-def post(server, path, body, key=CALLER_KEY, **kw):
-    headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(f"{server.url}/v1{path}", json=body, headers=headers, timeout=30, **kw)
+def post(server, path, body, key=CALLER_KEY):
+    return post_v1(server, path, body, key)
 
 
 def events(text):

@@ -2,16 +2,12 @@
 
 import json
 
-import httpx
 import jsonschema
 import pytest
 from pydantic import BaseModel
 
 import openai
-from helpers.fakes import FailingProvider
-from helpers.live_server import LiveServer
-from helpers.settings import make_settings
-from llm_server.app import Services, create_app
+from helpers.openai_app import openai_app_server, post_v1
 
 CALLER_KEY = "sk-options-" + "c" * 40
 QUESTION = [{"role": "user", "content": "Name a city in Korea and its population."}]
@@ -25,15 +21,12 @@ CITY_SCHEMA = {
 
 @pytest.fixture
 def openai_server(fake):
-    settings = make_settings(openai_base_url=fake.url, llm_provider="openai")
-    local = FailingProvider(AssertionError("no local model here"), name="local")
-    with LiveServer(create_app(settings, Services.from_settings(settings, local=local))) as live:
+    with openai_app_server(fake) as live:
         yield live
 
 
-def post(server, path, body):
-    headers = {"Authorization": f"Bearer {CALLER_KEY}"}
-    return httpx.post(f"{server.url}/v1{path}", json=body, headers=headers, timeout=30)
+def post(server, path, body, key=CALLER_KEY):
+    return post_v1(server, path, body, key)
 
 
 def test_the_openai_provider_passes_top_p_and_the_output_format(openai_server, fake):
