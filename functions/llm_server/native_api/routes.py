@@ -66,23 +66,22 @@ async def chat(
     """
     http.state.session_id = request.session_id  # for the error body, if it comes to that
     annotate(session_id=request.session_id)
-    turn = await chats.turn_for(request, context.caller)
     if request.stream:
+        turn = await chats.turn_for(request, context.caller)
         stream = await primed(runner.stream(turn, context))  # failing before any text: a 4xx/5xx
         return sse_response(_chat_events(request, stream, chats, context))
-    key = http.headers.get("idempotency-key")
-    if key is None:
-        outcome = await runner.run(turn, context)
-        await chats.remember(context.caller, request, outcome)
-        return _json(chat_response(request, outcome).model_dump(mode="json"), outcome)
-    payer = key_fingerprint(request.openai_api_key) if request.openai_api_key else "server"
     ran: list[Outcome] = []
 
     async def answer() -> dict[str, Any]:
-        ran.append(await runner.run(turn, context))
+        """Compose the turn (reading the session), run it, remember it: once, not on a replay."""
+        ran.append(await runner.run(await chats.turn_for(request, context.caller), context))
         await chats.remember(context.caller, request, ran[0])
         return chat_response(request, ran[0]).model_dump(mode="json")
 
+    key = http.headers.get("idempotency-key")
+    if key is None:
+        return _json(await answer(), ran[0])
+    payer = key_fingerprint(request.openai_api_key) if request.openai_api_key else "server"
     result, replayed = await get_idempotency_guard(http).run(
         key,
         scope=f"chat:{context.caller.owner}:{payer}",
