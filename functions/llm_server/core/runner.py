@@ -35,12 +35,23 @@ from llm_server.utils.request_context import annotate
 
 @dataclass
 class _Admitted:
-    """A turn past admission: its provider and request, and the tokens it has used so far."""
+    """A turn past admission: its provider and request, and what it has produced so far.
+
+    `used` is the finished reply's tokens; until there is one, `deltas` counts the streamed
+    pieces, so a stream cut short is charged its input and what it sent.
+    """
 
     provider: ChatProvider
     request: GenerationRequest
     started: float = 0.0
     used: int = 0
+    deltas: int = 0
+
+    def spent(self) -> int:
+        """The tokens to settle the reservation with."""
+        if self.used or not self.deltas:
+            return self.used
+        return reserve_tokens(self.request, output=self.deltas)
 
 
 class TurnRunner:
@@ -127,17 +138,14 @@ class TurnRunner:
         """
         async with self._admitted(turn, context) as admitted, self._slot(admitted, context):
             stream = admitted.provider.stream(admitted.request)
-            deltas = 0
             try:
                 async for item in stream:
                     if isinstance(item, Generation):
                         yield self._finish(admitted, item, None)
                     else:
-                        deltas += 1
+                        admitted.deltas += 1
                         yield item
             finally:
-                if not admitted.used and deltas:
-                    admitted.used = reserve_tokens(admitted.request, output=deltas)
                 await stream.aclose()
 
     @asynccontextmanager
@@ -151,7 +159,7 @@ class TurnRunner:
         except AuthenticationException:
             raise rejected_key(request.key_source) from None
         finally:
-            await self._settle(reservation, admitted.used)
+            await self._settle(reservation, admitted.spent())
 
     @asynccontextmanager
     async def _slot(self, admitted: _Admitted, context: RequestContext) -> AsyncIterator[None]:
