@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from llm_server.core.text import clean_text
 from llm_server.core.turn import CALLER_KEY
 from llm_server.exceptions import BadRequestException, LLMServerException, ValidationException
 from llm_server.native_api.schemas import ErrorDetail, ErrorResponse
@@ -147,11 +148,14 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _session_id_of(body: Any) -> str:
-    """The request's session id to echo in its error body, if it is one that can be echoed."""
+    """The request's session id to echo in its error body, if it is text that can travel."""
     value = body.get("session_id") if isinstance(body, dict) else None
-    if not isinstance(value, str) or not value.isprintable():  # a lone surrogate is not
+    if not isinstance(value, str):
         return ""
-    return value[:256]
+    try:
+        return clean_text(value)[:256]
+    except ValueError:  # a NUL or a lone surrogate: the body could not be encoded
+        return ""
 
 
 def install_error_handlers(app: FastAPI) -> None:
