@@ -98,7 +98,7 @@ def turn_for(
 def _known_model(runner: TurnRunner, model: str) -> ModelCard:
     created = int(time.time())
     for name, owner in runner.models():
-        if model in (name, "local" if owner == "llm-server" else name):
+        if model == name or (model == "local" and owner == "llm-server"):  # the local alias
             return ModelCard(id=name, created=created, owned_by=owner)
     raise NotFoundException(
         f"The model {model[:128]!r} does not exist here: GET /v1/models lists those that do",
