@@ -20,3 +20,9 @@ class DynamoDBTable:
 
             self._client = boto3.client("dynamodb")
         return self._client
+
+
+def refused(exc: Exception, code: str = "ConditionalCheckFailedException") -> bool:
+    """Whether a boto3 error is DynamoDB refusing a write by its condition (or transaction)."""
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") == code

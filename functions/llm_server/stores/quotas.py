@@ -17,7 +17,7 @@ import random
 import time
 from typing import Any, Protocol
 
-from llm_server.stores.dynamodb import DynamoDBTable
+from llm_server.stores.dynamodb import DynamoDBTable, refused
 from llm_server.stores.expiry import expires_at, is_expired
 from llm_server.stores.sqlite import SQLiteFile
 
@@ -137,7 +137,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
         try:
             self.client.update_item(**update)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if refused(exc):
                 return False
             raise
         return True
@@ -190,7 +190,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
                 ExpressionAttributeValues={":version": {"N": str(version)}},
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if refused(exc):
                 return False
             raise
         return True

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_server.exceptions import ChatServiceException
-from llm_server.stores.dynamodb import DynamoDBTable
+from llm_server.stores.dynamodb import DynamoDBTable, refused
 from llm_server.stores.expiry import expires_at, is_expired
 from llm_server.stores.sessions import SessionLimits, SessionPage, StoredTurn
 
@@ -73,7 +73,7 @@ class DynamoDBSessionStore(DynamoDBTable):
                     ]
                 )
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                if not refused(exc, "TransactionCanceledException"):
                     raise
                 time.sleep(random.uniform(0, 0.02))  # another append won: read the head again
                 continue
