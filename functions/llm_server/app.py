@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -82,13 +81,6 @@ class Services:
         )
         return cls(runner, Conversations(settings, sessions))
 
-    def status(self) -> dict[str, Any]:
-        """The provider setup, for `/api/v1/system/info`."""
-        return self.runner.status()
-
-    async def aclose(self) -> None:
-        """Close the providers' connections (at server shutdown)."""
-        await self.runner.aclose()
 
 
 def _openai_provider(settings: Settings) -> ChatProvider:
@@ -114,7 +106,7 @@ def _local_provider(settings: Settings) -> ChatProvider:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Close the providers' connections when the server stops (Lambda never runs this)."""
     yield
-    await app.state.services.aclose()
+    await app.state.services.runner.aclose()
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:

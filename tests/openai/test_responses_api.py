@@ -231,5 +231,5 @@ def test_stopping_the_server_closes_the_pooled_clients(fake):
     with LiveServer(app) as server:
         chat(server, openai_api_key=CALLER_KEY)
         chat(server, openai_api_key=SERVER_KEY)
-        assert app.state.services.status()["providers"]["openai"]["pooled_clients"] == 2
-    assert app.state.services.status()["providers"]["openai"]["pooled_clients"] == 0
+        assert app.state.services.runner.status()["providers"]["openai"]["pooled_clients"] == 2
+    assert app.state.services.runner.status()["providers"]["openai"]["pooled_clients"] == 0
