@@ -23,7 +23,10 @@ from llm_server.native_api import routes as native_routes
 from llm_server.native_api.conversation import Conversations
 from llm_server.openai_api import legacy as legacy_routes
 from llm_server.openai_api import routes as openai_routes
+from llm_server.openai_api import stored_routes
+from llm_server.openai_api.stored import ResponseArchive
 from llm_server.providers.base import ChatProvider
+from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionStore
 from llm_server.utils.log import configure_logging
 from llm_server.web import system
@@ -34,10 +37,11 @@ from llm_server.web.middleware import RequestContextMiddleware
 
 @dataclass(frozen=True)
 class Services:
-    """What the routes use: the turn runner, and the native API's conversations."""
+    """What the routes use: the turn runner, the native API's conversations, stored responses."""
 
     runner: TurnRunner
     conversations: Conversations
+    responses: ResponseArchive
 
     @classmethod
     def from_settings(
@@ -48,6 +52,7 @@ class Services:
         local: ChatProvider | None = None,
         server_key: ServerKeyStore | None = None,
         sessions: SessionStore | None = None,
+        responses: ResponseStore | None = None,
         quota: FreeModeQuota | None = None,
         cache: ResponseCache | None = None,
     ) -> Services:
@@ -56,10 +61,18 @@ class Services:
         Anything passed in replaces what the settings would build (tests inject this way).
         Provider modules are imported here, so a path that never builds one never loads it.
         """
-        from llm_server.stores.factory import quota_store, session_store, shared_cache
+        from llm_server.stores.factory import (
+            quota_store,
+            response_store,
+            session_limits,
+            session_store,
+            shared_cache,
+        )
 
         if sessions is None and settings.sessions_enabled:
             sessions = session_store(settings)
+        if responses is None and settings.sessions_enabled:
+            responses = response_store(settings)
         if cache is None and settings.cache_enabled:
             cache = ResponseCache(
                 settings.cache_max_entries,
@@ -79,8 +92,8 @@ class Services:
                 settings.free_mode_tokens_per_day,
             ),
         )
-        return cls(runner, Conversations(settings, sessions))
-
+        archive = ResponseArchive(responses, session_limits(settings))
+        return cls(runner, Conversations(settings, sessions), archive)
 
 
 def _openai_provider(settings: Settings) -> ChatProvider:
@@ -126,7 +139,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.identity = IdentityPolicy(settings)
     _add_middleware(app, settings)
     install_error_handlers(app)
-    for router in (native_routes.router, openai_routes.router, legacy_routes.router):
+    routers = (native_routes, openai_routes, stored_routes, legacy_routes)
+    for router in (module.router for module in routers):
         app.include_router(router)
     app.include_router(system.router)
     app.include_router(system.docs_router)

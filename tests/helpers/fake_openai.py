@@ -1,6 +1,9 @@
 """A local HTTP server that speaks OpenAI's Responses API (`POST /v1/responses`), for the real SDK.
 
-By default it answers every request like OpenAI would, echoing the last user message. Tests can
+By default it answers every request like OpenAI would, echoing the last user message; offered
+function tools (unless `tool_choice` is "none"), it calls the forced one or the first, with
+arguments made from the function's schema, and answers a `function_call_output` by echoing the
+tool's output. Tests can
 queue scripted answers to inject faults: an error status with OpenAI's error body, a delay, a
 reset connection, a malformed body. Every request is recorded (headers, JSON body, arrival time).
 """
@@ -55,12 +58,17 @@ def _text(content: str | list[dict[str, Any]]) -> str:
 
 
 def success_body(request: dict[str, Any]) -> dict[str, Any]:
-    """A Responses API object answering `request`: "echo: <last user message>"."""
-    last = next(_text(m["content"]) for m in reversed(request["input"]) if m["role"] == "user")
+    """A Responses API object answering `request`: "echo: <last user message>", or a call."""
+    items = request["input"]
+    last = next(_text(m["content"]) for m in reversed(items) if m.get("role") == "user")
     text = f"echo: {last}"
+    if items[-1].get("type") == "function_call_output":
+        text = f"echo: the tool said {items[-1]['output']}"
     prompt = " ".join(
-        [request.get("instructions") or ""] + [_text(m["content"]) for m in request["input"]]
+        [request.get("instructions") or ""]
+        + [_text(m.get("content") or m.get("output") or m.get("arguments")) for m in items]
     )
+    output = [_function_call(request, last)] if _calls_tool(request) else [_message(text)]
     input_tokens, output_tokens = len(prompt.split()), len(text.split())
     return {
         "id": "resp_fake",
@@ -68,22 +76,14 @@ def success_body(request: dict[str, Any]) -> dict[str, Any]:
         "created_at": CREATED_AT,
         "status": "completed",
         "model": f"{request['model']}-2024-07-18",
-        "output": [
-            {
-                "type": "message",
-                "id": "msg_fake",
-                "status": "completed",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
-            }
-        ],
+        "output": output,
         "instructions": request.get("instructions"),
         "temperature": request.get("temperature"),
         "max_output_tokens": request.get("max_output_tokens"),
         "top_p": 1.0,
-        "tools": [],
-        "tool_choice": "auto",
-        "parallel_tool_calls": True,
+        "tools": request.get("tools", []),
+        "tool_choice": request.get("tool_choice", "auto"),
+        "parallel_tool_calls": request.get("parallel_tool_calls", True),
         "text": {"format": {"type": "text"}},
         "incomplete_details": None,
         "error": None,
@@ -96,6 +96,51 @@ def success_body(request: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": input_tokens + output_tokens,
         },
     }
+
+
+def _message(text: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": "msg_fake",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+
+
+def _calls_tool(request: dict[str, Any]) -> bool:
+    return (
+        bool(request.get("tools"))
+        and request.get("tool_choice") != "none"
+        and request["input"][-1].get("type") != "function_call_output"
+    )
+
+
+def _function_call(request: dict[str, Any], said: str) -> dict[str, Any]:
+    """A call of the forced function (or the first), its arguments made from its schema."""
+    choice = request.get("tool_choice")
+    name = choice["name"] if isinstance(choice, dict) else request["tools"][0]["name"]
+    tool = next(t for t in request["tools"] if t["name"] == name)
+    arguments = _example(tool.get("parameters") or {"type": "object"}, said)
+    return {
+        "type": "function_call",
+        "id": "fc_fake",
+        "call_id": "call_fake1",
+        "name": name,
+        "arguments": json.dumps(arguments, ensure_ascii=False),
+        "status": "completed",
+    }
+
+
+def _example(schema: dict[str, Any], said: str) -> Any:
+    """A value valid against a simple JSON schema."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: _example(sub, said) for name, sub in schema.get("properties", {}).items()}
+    examples = {"string": said, "integer": 42, "number": 1.5, "boolean": True, "array": []}
+    return examples.get(kind)
 
 
 class _Server(ThreadingHTTPServer):
@@ -174,9 +219,11 @@ class FakeOpenAI:
 
             def _stream(self, body: dict[str, Any], step: Step) -> None:
                 final = success_body(body)
-                text = final["output"][0]["content"][0]["text"]
-                pieces = [word + " " for word in text.split(" ")]
-                pieces[-1] = pieces[-1].rstrip()
+                item = final["output"][0]
+                text = item["content"][0]["text"] if item["type"] == "message" else ""
+                pieces = [word + " " for word in text.split(" ")] if text else []
+                if pieces:
+                    pieces[-1] = pieces[-1].rstrip()
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("connection", "close")
@@ -191,6 +238,16 @@ class FakeOpenAI:
                         time.sleep(step.stall)
                     delta = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
                     self._event({"type": "response.output_text.delta", **delta, "delta": piece})
+                if item["type"] == "function_call":
+                    where = {"item_id": item["id"], "output_index": 0}
+                    self._event({"type": "response.output_item.added", **where, "item": item})
+                    arguments = item["arguments"]
+                    for delta in (
+                        arguments[: len(arguments) // 2],
+                        arguments[len(arguments) // 2 :],
+                    ):
+                        kind = "response.function_call_arguments.delta"
+                        self._event({"type": kind, **where, "delta": delta})
                 self._event({"type": "response.completed", "response": final})
                 self.close_connection = True
 

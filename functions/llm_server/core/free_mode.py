@@ -14,9 +14,10 @@ midnight).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from llm_server.exceptions import RateLimitException
 from llm_server.providers.base import GenerationRequest
@@ -96,6 +97,8 @@ def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int
     quota at admission and settled with the real usage after.
     """
     texts = [request.instructions, *(m.content for m in request.messages)]
+    texts += [call.arguments for m in request.messages for call in m.tool_calls]
+    texts += [json.dumps(asdict(tool)) for tool in request.options.tools.offered]
     images = sum(len(m.images) for m in request.messages)
     estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts) + IMAGE_TOKENS * images
     return estimate + (request.max_tokens if output is None else output)

@@ -1,7 +1,8 @@
 """The seed's response cache: an in-memory LRU with a TTL, per warm container.
 
 The key is a hash of every input that changes the answer (provider, model, system prompt,
-messages, temperature, max_tokens), of the caller who owns it (`Caller.owner`) and of who pays:
+messages with their images and tool calls, temperature, max_tokens, and the sampling options:
+format, tools, stop, seed...), of the caller who owns it (`Caller.owner`) and of who pays:
 the key source and, for a caller's own key, its fingerprint. So one caller's answer is never
 served to another, and nobody learns from a hit what someone else asked. Only successes are
 stored. By default only deterministic requests (temperature 0) are cached. With a shared tier
@@ -16,6 +17,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Protocol
 
 from llm_server.providers.base import Generation, GenerationRequest
@@ -97,7 +99,8 @@ class ResponseCache:
             "provider": provider,
             "model": request.model,
             "instructions": request.instructions,
-            "messages": [[m.role, m.content, *m.images] for m in request.messages],
+            "messages": [asdict(m) for m in request.messages],
+            "options": asdict(request.options),
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "payer": payer,

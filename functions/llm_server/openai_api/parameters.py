@@ -17,10 +17,6 @@ _SAMPLING_NO_OPS: dict[str, tuple[Any, ...]] = {
     "presence_penalty": (0, 0.0, None),
     "frequency_penalty": (0, 0.0, None),
     "top_logprobs": (0, None),
-    "tools": ([], None),
-    "tool_choice": ("none", "auto", None),
-    "parallel_tool_calls": (True, False, None),
-    "store": (False, None),
     "service_tier": ("auto", "default", None),
     "user": (ANY,),
     "metadata": (ANY,),
@@ -29,6 +25,7 @@ _SAMPLING_NO_OPS: dict[str, tuple[Any, ...]] = {
 }
 CHAT_COMPLETIONS: dict[str, tuple[Any, ...]] = {
     **_SAMPLING_NO_OPS,
+    "store": (False, None),  # OpenAI's stored chat completions: not kept here
     "functions": ([], None),
     "function_call": ("none", "auto", None),
     "logprobs": (False, None),
@@ -45,7 +42,6 @@ RESPONSES: dict[str, tuple[Any, ...]] = {
     "text": (ANY,),  # its format is checked by `translate.text_format`
     "reasoning": (None,),
     "include": ([], None),
-    "previous_response_id": (None,),
     "truncation": ("disabled", None),
     "background": (False, None),
     "max_tool_calls": (None,),

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from llm_server.core.text import Text
 
 MessageRole = Literal["system", "developer", "user", "assistant"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
 TEXT_PART_TYPES = {"text", "input_text", "output_text"}
 IMAGE_PART_TYPES = {"image_url", "input_image"}
 
@@ -29,13 +31,89 @@ class ContentPart(BaseModel):
     image_url: Text | dict[str, Any] | None = None
 
 
+class CalledFunction(BaseModel):
+    """The function a chat completion's tool call names, and its arguments as JSON text."""
+
+    name: Text = Field(pattern=FUNCTION_NAME)
+    arguments: Text
+
+
+class ChatToolCall(BaseModel):
+    """A tool call of an assistant message (in a reply, or sent back in `messages`)."""
+
+    id: Text = Field(min_length=1, max_length=128)
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class InputMessage(BaseModel):
-    """A message of a chat completion's `messages` or a response's `input`."""
+    """A message of a chat completion's `messages`: `tool` ones answer a call by its id."""
 
     model_config = ConfigDict(extra="allow")
 
-    role: MessageRole
+    role: Literal[MessageRole, "tool"]
     content: Text | list[ContentPart] | None = None
+    tool_calls: list[ChatToolCall] | None = None
+    tool_call_id: Text | None = Field(None, max_length=128)
+
+
+class InputItem(BaseModel):
+    """An item of a response's `input`: a message, a `function_call` or its output."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["message", "function_call", "function_call_output"] = "message"
+    role: MessageRole | None = None
+    content: Text | list[ContentPart] | None = None
+    call_id: Text | None = Field(None, min_length=1, max_length=128)
+    name: Text | None = Field(None, pattern=FUNCTION_NAME)
+    arguments: Text | None = None
+    output: Text | None = None
+
+
+class FunctionDefinition(BaseModel):
+    """A function tool: name, what it is for, and its parameters' JSON schema."""
+
+    name: Text = Field(pattern=FUNCTION_NAME)
+    description: Text | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ChatTool(BaseModel):
+    """A chat completion's tool (functions only)."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class ResponsesTool(FunctionDefinition):
+    """A Responses API tool (functions only: hosted tools run at OpenAI, not here)."""
+
+    type: Literal["function"]
+
+
+class NamedFunction(BaseModel):
+    """The function a chat completion's `tool_choice` forces."""
+
+    name: Text = Field(pattern=FUNCTION_NAME)
+
+
+class ChatToolChoice(BaseModel):
+    """`tool_choice: {"type": "function", "function": {"name": ...}}`."""
+
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class ResponsesToolChoice(BaseModel):
+    """`tool_choice: {"type": "function", "name": ...}`."""
+
+    type: Literal["function"]
+    name: Text = Field(pattern=FUNCTION_NAME)
+
+
+ToolChoiceMode = Literal["none", "auto", "required"]
 
 
 class StreamOptions(BaseModel):
@@ -63,6 +141,9 @@ class ChatCompletionRequest(BaseModel):
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     response_format: dict[str, Any] | None = None
+    tools: list[ChatTool] | None = Field(None, max_length=128)
+    tool_choice: ToolChoiceMode | ChatToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 class ResponsesRequest(BaseModel):
@@ -71,23 +152,29 @@ class ResponsesRequest(BaseModel):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     model: Text = Field(min_length=1, max_length=128)
-    input: Text | list[InputMessage] = Field(min_length=1)
+    input: Text | list[InputItem] = Field(min_length=1)
     instructions: Text | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_output_tokens: int | None = Field(None, ge=1)
     stream: bool = False
     top_p: float | None = Field(None, ge=0.0, le=1.0)
+    tools: list[ResponsesTool] | None = Field(None, max_length=128)
+    tool_choice: ToolChoiceMode | ResponsesToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    store: bool = True
+    previous_response_id: Text | None = Field(None, min_length=1, max_length=128)
 
 
 # Responses: Chat Completions
 
 
 class AssistantMessage(BaseModel):
-    """The reply message of a chat completion."""
+    """The reply message of a chat completion: text, or tool calls (`content` then null)."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
     refusal: str | None = None
+    tool_calls: list[ChatToolCall] | None = Field(None, exclude_if=lambda calls: calls is None)
 
 
 class ChatChoice(BaseModel):
@@ -96,7 +183,7 @@ class ChatChoice(BaseModel):
     index: int = 0
     message: AssistantMessage
     logprobs: None = None
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
 
 
 class CompletionUsage(BaseModel):
@@ -118,11 +205,18 @@ class ChatCompletion(BaseModel):
     usage: CompletionUsage
 
 
+class ChunkToolCall(ChatToolCall):
+    """A tool call in a chunk: each is sent whole, at its `index`."""
+
+    index: int
+
+
 class ChunkDelta(BaseModel):
     """What a chunk adds to the message."""
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ChunkToolCall] | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -131,7 +225,7 @@ class ChunkChoice(BaseModel):
     index: int = 0
     delta: ChunkDelta
     logprobs: None = None
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: FinishReason | None = None
 
 
 class ChatCompletionChunk(BaseModel):

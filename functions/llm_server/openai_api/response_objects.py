@@ -30,6 +30,17 @@ class OutputMessage(BaseModel):
     content: list[OutputText]
 
 
+class FunctionCallItem(BaseModel):
+    """A `function_call` item of a response's `output`: the model calls a function tool."""
+
+    type: Literal["function_call"] = "function_call"
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: Literal["in_progress", "completed", "incomplete"] = "completed"
+
+
 class InputTokensDetails(BaseModel):
     """Input tokens read from or written to a prompt cache (none here)."""
 
@@ -63,7 +74,7 @@ class ResponseObject(BaseModel):
     """A `response` object: in progress (no output yet), completed or incomplete.
 
     Every field the published OpenAPI document and the Open Responses specification require,
-    saying what this server does: nothing is stored (`store: false`), no tools, no reasoning.
+    saying what this server does (no reasoning, no truncation) and echoing what the request set.
     """
 
     id: str
@@ -72,7 +83,7 @@ class ResponseObject(BaseModel):
     completed_at: int | None = None
     status: Literal["in_progress", "completed", "incomplete"]
     model: str
-    output: list[OutputMessage]
+    output: list[OutputMessage | FunctionCallItem]
     instructions: str | None
     temperature: float
     top_p: float
@@ -84,11 +95,11 @@ class ResponseObject(BaseModel):
     previous_response_id: str | None = None
     reasoning: dict[str, Any] | None = None
     tools: list[Any] = Field(default_factory=list)
-    tool_choice: Literal["auto"] = "auto"
+    tool_choice: Any = "auto"
     parallel_tool_calls: bool = True
     truncation: Literal["disabled"] = "disabled"
     text: dict[str, Any] = Field(default_factory=lambda: {"format": {"type": "text"}})
-    store: bool = False
+    store: bool = True
     background: bool = False
     service_tier: str = "default"
     safety_identifier: str | None = None

@@ -10,6 +10,8 @@ may use the server's key. Errors use OpenAI's shape (see `web/errors.py`).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -24,6 +26,7 @@ from llm_server.openai_api import parameters, streams, translate
 from llm_server.openai_api.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
+    InputItem,
     InputMessage,
     ModelCard,
     ModelList,
@@ -33,7 +36,14 @@ from llm_server.openai_api.protocol import (
 from llm_server.openai_api.response_objects import (
     ResponseObject,
 )
-from llm_server.web.dependencies import get_app_settings, get_request_context, get_runner
+from llm_server.openai_api.stored import ResponseArchive, StoredResponse
+from llm_server.providers.base import ChatMessage, Generation
+from llm_server.web.dependencies import (
+    get_app_settings,
+    get_archive,
+    get_request_context,
+    get_runner,
+)
 from llm_server.web.sse import primed, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -41,6 +51,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 Runner = Annotated[TurnRunner, Depends(get_runner)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Context = Annotated[RequestContext, Depends(get_request_context)]
+Archive = Annotated[ResponseArchive, Depends(get_archive)]
 
 # Server-Sent Events, each an `event` name and its JSON `data` (`[DONE]` ends a chat stream).
 _SSE_EVENT = {
@@ -67,7 +78,7 @@ def turn_for(
     request: Request,
     runner: TurnRunner,
     settings: Settings,
-    items: list[InputMessage],
+    items: Sequence[InputMessage | InputItem],
     param: str,
     instructions: str | None = None,
     **fields: Any,
@@ -164,19 +175,24 @@ async def create_response(
     runner: Runner,
     settings: AppSettings,
     context: Context,
+    archive: Archive,
 ) -> Response:
-    """The Responses API, whole or as its streaming events."""
-    items = (
-        [InputMessage(role="user", content=body.input)]
-        if isinstance(body.input, str)
-        else body.input
-    )
+    """The Responses API, whole or as its streaming events; stored unless `store: false`."""
     parameters.refuse_unhonoured(body.model_extra, parameters.RESPONSES)
+    if "store" in body.model_fields_set and body.store:
+        archive.require("store")
+    body = body.model_copy(update={"store": body.store and archive.enabled})
+    owner = context.caller.owner
+    inherited = (
+        await archive.conversation(owner, body.previous_response_id)
+        if body.previous_response_id
+        else ()
+    )
     turn = turn_for(
         request,
         runner,
         settings,
-        items,
+        input_items(body),
         "input",
         body.instructions,
         model=body.model,
@@ -184,14 +200,61 @@ async def create_response(
         max_tokens=body.max_output_tokens,
         options=translate.responses_options(body),
     )
+    own = turn.messages
+    turn = replace(turn, messages=inherited + own)
     response_id = translate.new_id("resp_")
+
+    async def keep(made: ResponseObject, generation: Generation) -> None:
+        if body.store:
+            await archive.keep(owner, response_id, stored_record(body, made, own, generation))
+
     if not body.stream:
         outcome = await runner.run(turn, context)
         created = int(outcome.generation.created_at.timestamp())
         made = translate.response_object(
             response_id, body.model, created, body, outcome.temperature, outcome.generation
         )
+        await keep(made, outcome.generation)
         return json_answer(made, outcome)
     stream = await primed(runner.stream(turn, context))
     temperature = settings.default_temperature if body.temperature is None else body.temperature
-    return sse_response(streams.response_events(stream, response_id, body, temperature))
+    return sse_response(streams.response_events(stream, response_id, body, temperature, keep))
+
+
+def input_items(body: ResponsesRequest) -> list[InputItem]:
+    """A response's input as items (a string is one user message)."""
+    if isinstance(body.input, str):
+        return [InputItem(role="user", content=body.input)]
+    return body.input
+
+
+def _item_dump(item: InputItem) -> dict[str, Any]:
+    """An input item as `input_items` lists it: a message's text as a content part."""
+    data = item.model_dump(exclude_none=True)
+    if item.type == "message" and isinstance(item.content, str):
+        part = "output_text" if item.role == "assistant" else "input_text"
+        data["content"] = [{"type": part, "text": item.content}]
+    return data
+
+
+def stored_record(
+    body: ResponsesRequest,
+    made: ResponseObject,
+    own: tuple[ChatMessage, ...],
+    generation: Generation,
+) -> StoredResponse:
+    """What is stored of a response: it, its input items, its share of the conversation."""
+    reply = ChatMessage("assistant", generation.text, tool_calls=generation.tool_calls)
+    items = [
+        {
+            "id": f"item_{made.id.removeprefix('resp_')}_{index}",
+            **item.model_dump(exclude_none=True),
+        }
+        for index, item in enumerate(input_items(body))
+    ]
+    return StoredResponse(
+        response=made.model_dump(mode="json"),
+        input_items=items,
+        messages=[asdict(message) for message in (*own, reply)],
+        previous_response_id=body.previous_response_id,
+    )

@@ -7,14 +7,15 @@ into the protocol's in-band error; a failure before the first event is the route
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from llm_server.core.turn import Outcome
 from llm_server.exceptions import LLMServerException
 from llm_server.openai_api import translate
-from llm_server.openai_api.protocol import ChunkDelta, ResponsesRequest
-from llm_server.openai_api.response_objects import OutputText
+from llm_server.openai_api.protocol import ChunkDelta, ChunkToolCall, ResponsesRequest
+from llm_server.openai_api.response_objects import FunctionCallItem, OutputText, ResponseObject
+from llm_server.providers.base import Generation
 from llm_server.web.errors import openai_error_body
 from llm_server.web.sse import sse
 
@@ -39,6 +40,12 @@ async def completion_chunks(
             if isinstance(item, str):
                 yield chunk(model, ChunkDelta(content=item))
                 continue
+            calls = [
+                ChunkToolCall(index=index, **translate.chat_tool_call(call).model_dump())
+                for index, call in enumerate(item.generation.tool_calls)
+            ]
+            if calls:  # each call whole, in one delta
+                yield chunk(model, ChunkDelta(tool_calls=calls))
             yield chunk(model, ChunkDelta(), item)  # one id, model and created in every chunk
             if include_usage:
                 yield chunk(model, None, item)
@@ -53,42 +60,93 @@ async def response_events(
     response_id: str,
     body: ResponsesRequest,
     temperature: float,
+    keep: Callable[[ResponseObject, Generation], Awaitable[None]],
 ) -> AsyncIterator[str]:
-    """The Responses API's event sequence, numbered from 0, ending `completed` or `incomplete`."""
-    sequence = -1  # the first event is number 0
-    created = int(time.time())
-    item_id = translate.output_message(response_id, "", "in_progress").id
-    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    """The Responses API's event sequence, numbered from 0, ending `completed` or `incomplete`.
 
-    def event(kind: str, **fields: Any) -> str:
-        nonlocal sequence
-        sequence += 1
+    `keep` stores the finished response (if asked) before the last event says it is done.
+
+    The message item opens at the first text (or at the end, if the reply has neither text nor
+    tool calls); each tool call follows as a `function_call` item with its arguments in one delta.
+    """
+    events = _ResponseEvents(response_id, body, temperature)
+    yield events.emit("response.created", response=events.started)
+    yield events.emit("response.in_progress", response=events.started)
+    try:
+        async for piece in stream:
+            if isinstance(piece, str):
+                for event in events.text(piece):
+                    yield event
+                continue
+            final = translate.response_object(
+                response_id, body.model, events.created, body, piece.temperature, piece.generation
+            )
+            await keep(final, piece.generation)
+            for event in events.finish(final):
+                yield event
+    except LLMServerException as exc:
+        error = openai_error_body(exc)["error"]
+        yield events.emit(
+            "error", code=error["code"], message=error["message"], param=error["param"]
+        )
+
+
+class _ResponseEvents:
+    """Numbers a response's events and tracks which output item is open."""
+
+    def __init__(self, response_id: str, body: ResponsesRequest, temperature: float) -> None:
+        self.sequence = -1  # the first event is number 0
+        self.created = int(time.time())
+        self.response_id = response_id
+        self.started = translate.response_object(
+            response_id, body.model, self.created, body, temperature
+        )
+        self.message_open = False
+
+    def emit(self, kind: str, **fields: Any) -> str:
+        self.sequence += 1
         data = {
             name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
             for name, value in fields.items()
         }
-        return sse({"type": kind, "sequence_number": sequence, **data}, event=kind)
+        return sse({"type": kind, "sequence_number": self.sequence, **data}, event=kind)
 
-    started = translate.response_object(response_id, body.model, created, body, temperature)
-    yield event("response.created", response=started)
-    yield event("response.in_progress", response=started)
-    item = translate.output_message(response_id, "", "in_progress")
-    yield event("response.output_item.added", output_index=0, item=item)
-    yield event("response.content_part.added", **where, part=OutputText(text=""))
-    try:
-        async for piece in stream:
-            if isinstance(piece, str):
-                yield event("response.output_text.delta", **where, delta=piece, logprobs=[])
+    @property
+    def _where(self) -> dict[str, Any]:
+        item_id = translate.output_message(self.response_id, "", "in_progress").id
+        return {"item_id": item_id, "output_index": 0, "content_index": 0}
+
+    def text(self, piece: str) -> Iterator[str]:
+        """A text delta, after opening the message item if this is the first."""
+        yield from self._open_message()
+        yield self.emit("response.output_text.delta", **self._where, delta=piece, logprobs=[])
+
+    def finish(self, final: ResponseObject) -> Iterator[str]:
+        """Close the message, send each function call, then the final response."""
+        for index, item in enumerate(final.output):
+            if isinstance(item, FunctionCallItem):
+                yield from self._function_call(index, item)
                 continue
-            text = piece.generation.text
-            yield event("response.output_text.done", **where, text=text, logprobs=[])
-            yield event("response.content_part.done", **where, part=OutputText(text=text))
-            final = translate.response_object(
-                response_id, body.model, created, body, piece.temperature, piece.generation
-            )
-            yield event("response.output_item.done", output_index=0, item=final.output[0])
-            kind = "response.completed" if final.status == "completed" else "response.incomplete"
-            yield event(kind, response=final)
-    except LLMServerException as exc:
-        error = openai_error_body(exc)["error"]
-        yield event("error", code=error["code"], message=error["message"], param=error["param"])
+            yield from self._open_message()
+            text = item.content[0].text
+            yield self.emit("response.output_text.done", **self._where, text=text, logprobs=[])
+            yield self.emit("response.content_part.done", **self._where, part=item.content[0])
+            yield self.emit("response.output_item.done", output_index=0, item=item)
+        kind = "response.completed" if final.status == "completed" else "response.incomplete"
+        yield self.emit(kind, response=final)
+
+    def _open_message(self) -> Iterator[str]:
+        if self.message_open:
+            return
+        self.message_open = True
+        item = translate.output_message(self.response_id, "", "in_progress")
+        yield self.emit("response.output_item.added", output_index=0, item=item)
+        yield self.emit("response.content_part.added", **self._where, part=OutputText(text=""))
+
+    def _function_call(self, index: int, item: FunctionCallItem) -> Iterator[str]:
+        opened = item.model_copy(update={"arguments": "", "status": "in_progress"})
+        where = {"item_id": item.id, "output_index": index}
+        yield self.emit("response.output_item.added", output_index=index, item=opened)
+        yield self.emit("response.function_call_arguments.delta", **where, delta=item.arguments)
+        yield self.emit("response.function_call_arguments.done", **where, arguments=item.arguments)
+        yield self.emit("response.output_item.done", output_index=index, item=item)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from llm_server.core.formats import parse_output_format
 from llm_server.exceptions import BadRequestException
@@ -12,20 +15,28 @@ from llm_server.openai_api.protocol import (
     IMAGE_PART_TYPES,
     TEXT_PART_TYPES,
     AssistantMessage,
+    CalledFunction,
     ChatChoice,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    ChatToolCall,
+    ChatToolChoice,
     ChunkChoice,
     ChunkDelta,
     CompletionUsage,
     ContentPart,
+    FunctionDefinition,
+    InputItem,
     InputMessage,
     OpenAIError,
     OpenAIErrorDetail,
     ResponsesRequest,
+    ResponsesToolChoice,
+    ToolChoiceMode,
 )
 from llm_server.openai_api.response_objects import (
+    FunctionCallItem,
     IncompleteDetails,
     OutputMessage,
     OutputText,
@@ -34,26 +45,46 @@ from llm_server.openai_api.response_objects import (
 )
 from llm_server.providers.base import (
     ChatMessage,
+    FunctionTool,
     Generation,
     OutputFormat,
     Role,
     SamplingOptions,
+    ToolCall,
+    Tools,
 )
 
 
 def split_messages(
-    messages: list[InputMessage], param: str, instructions: str | None = None
+    messages: Sequence[InputMessage | InputItem], param: str, instructions: str | None = None
 ) -> tuple[str, tuple[ChatMessage, ...]]:
     """System and developer messages become the instructions; the rest, the conversation."""
     system = [instructions] if instructions else []
     turns: list[ChatMessage] = []
     for index, message in enumerate(messages):
-        text, images = _content_of(message, f"{param}.{index}.content")
+        where = f"{param}.{index}"
+        if isinstance(message, InputItem) and message.type != "message":
+            turns.append(_function_item(message, where))
+            continue
+        if message.role is None:
+            raise BadRequestException(
+                f"{where}.role is required for a message", param=f"{where}.role"
+            )
+        text, images = _content_of(message, f"{where}.content")
         if message.role in ("system", "developer"):
             system.append(text)
+        elif isinstance(message, InputMessage) and message.role == "tool":
+            turns.append(
+                ChatMessage(
+                    "tool",
+                    text,
+                    tool_call_id=_required(message.tool_call_id, f"{where}.tool_call_id"),
+                )
+            )
         else:
+            calls = message.tool_calls if isinstance(message, InputMessage) else None
             role: Role = "user" if message.role == "user" else "assistant"
-            turns.append(ChatMessage(role, text, images))
+            turns.append(ChatMessage(role, text, images, tuple(map(_tool_call, calls or ()))))
     if not turns:
         raise BadRequestException(
             f"{param} needs at least one user or assistant message", param=param
@@ -61,7 +92,71 @@ def split_messages(
     return "\n\n".join(part for part in system if part), tuple(turns)
 
 
-def _content_of(message: InputMessage, param: str) -> tuple[str, tuple[str, ...]]:
+def _function_item(item: InputItem, where: str) -> ChatMessage:
+    """A `function_call` item as the assistant's call, a `function_call_output` as its result."""
+    call_id = _required(item.call_id, f"{where}.call_id")
+    if item.type == "function_call_output":
+        return ChatMessage("tool", _required(item.output, f"{where}.output"), tool_call_id=call_id)
+    name = _required(item.name, f"{where}.name")
+    call = ToolCall(call_id, name, _required(item.arguments, f"{where}.arguments"))
+    return ChatMessage("assistant", "", tool_calls=(call,))
+
+
+def _required(value: str | None, param: str) -> str:
+    if value is None:
+        raise BadRequestException(f"{param} is required", param=param)
+    return value
+
+
+def _tool_call(call: ChatToolCall) -> ToolCall:
+    return ToolCall(call.id, call.function.name, call.function.arguments)
+
+
+def chat_tools(body: ChatCompletionRequest) -> Tools:
+    """A chat completion's `tools`, `tool_choice` and `parallel_tool_calls`."""
+    functions = tuple(_function(tool.function) for tool in body.tools or ())
+    choice = body.tool_choice
+    name = choice.function.name if isinstance(choice, ChatToolChoice) else ""
+    return _tools(functions, choice, name, body.parallel_tool_calls)
+
+
+def responses_tools(body: ResponsesRequest) -> Tools:
+    """A Responses request's `tools`, `tool_choice` and `parallel_tool_calls`."""
+    functions = tuple(_function(tool) for tool in body.tools or ())
+    choice = body.tool_choice
+    name = choice.name if isinstance(choice, ResponsesToolChoice) else ""
+    return _tools(functions, choice, name, body.parallel_tool_calls)
+
+
+def _function(definition: FunctionDefinition) -> FunctionTool:
+    return FunctionTool(
+        name=definition.name,
+        description=definition.description or "",
+        parameters=definition.parameters,
+        strict=bool(definition.strict),
+    )
+
+
+def _tools(
+    functions: tuple[FunctionTool, ...],
+    choice: ToolChoiceMode | BaseModel | None,
+    name: str,
+    parallel: bool | None,
+) -> Tools:
+    """The tools, checked: a forced function must be one of them, and `required` needs some."""
+    mode: ToolChoiceMode = (
+        "required" if name or choice == "required" else "none" if choice == "none" else "auto"
+    )
+    if name and name not in {tool.name for tool in functions}:
+        raise BadRequestException(
+            f"tool_choice names {name!r}, which is not in tools", param="tool_choice"
+        )
+    if mode == "required" and not functions:
+        raise BadRequestException("tool_choice requires tools", param="tool_choice")
+    return Tools(functions, mode, name, True if parallel is None else parallel)
+
+
+def _content_of(message: InputMessage | InputItem, param: str) -> tuple[str, tuple[str, ...]]:
     """A message's text and image URLs; images only in user messages, no other part types."""
     if message.content is None or isinstance(message.content, str):
         return message.content or "", ()
@@ -101,11 +196,21 @@ def chat_completion(completion_id: str, generation: Generation) -> ChatCompletio
         model=generation.model,
         choices=[
             ChatChoice(
-                message=AssistantMessage(content=generation.text),
+                message=AssistantMessage(
+                    content=generation.text or (None if generation.tool_calls else ""),
+                    tool_calls=[chat_tool_call(call) for call in generation.tool_calls] or None,
+                ),
                 finish_reason=generation.finish_reason,
             )
         ],
         usage=usage_of(generation),
+    )
+
+
+def chat_tool_call(call: ToolCall) -> ChatToolCall:
+    """A tool call as Chat Completions shows it."""
+    return ChatToolCall(
+        id=call.id, function=CalledFunction(name=call.name, arguments=call.arguments)
     )
 
 
@@ -163,13 +268,18 @@ def response_object(
         top_p=1.0 if request.top_p is None else request.top_p,
         max_output_tokens=request.max_output_tokens,
         text={"format": text_format(request)},
+        tools=[{**tool.model_dump(), "strict": bool(tool.strict)} for tool in request.tools or ()],
+        tool_choice=_dumped(request.tool_choice) or "auto",
+        parallel_tool_calls=request.parallel_tool_calls is not False,
+        store=request.store,
+        previous_response_id=request.previous_response_id,
     )
     if generation is not None:
         cut = generation.finish_reason == "length"
         response.status = "incomplete" if cut else "completed"
         response.completed_at = int(time.time())
         response.model = generation.model
-        response.output = [output_message(response_id, generation.text, response.status)]
+        response.output = output_items(response_id, generation, response.status)
         response.incomplete_details = IncompleteDetails(reason="max_output_tokens") if cut else None
         response.usage = ResponseUsage(
             input_tokens=generation.input_tokens,
@@ -177,6 +287,31 @@ def response_object(
             total_tokens=generation.total_tokens,
         )
     return response
+
+
+def output_items(
+    response_id: str, generation: Generation, status: Literal["completed", "incomplete"]
+) -> list[OutputMessage | FunctionCallItem]:
+    """A finished response's output: its message (unless it only calls tools), then its calls."""
+    items: list[OutputMessage | FunctionCallItem] = []
+    if generation.text or not generation.tool_calls:
+        items.append(output_message(response_id, generation.text, status))
+    return items + [function_call_item(call) for call in generation.tool_calls]
+
+
+def function_call_item(call: ToolCall, status: str = "completed") -> FunctionCallItem:
+    """A `function_call` output item."""
+    return FunctionCallItem(
+        id=f"fc_{call.id.removeprefix('call_')}",
+        call_id=call.id,
+        name=call.name,
+        arguments=call.arguments if status == "completed" else "",
+        status=status,
+    )
+
+
+def _dumped(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def text_format(request: ResponsesRequest) -> dict[str, Any]:
@@ -202,6 +337,7 @@ def chat_options(body: ChatCompletionRequest) -> SamplingOptions:
         output_format=OutputFormat()
         if fmt is None
         else parse_output_format(fmt, "response_format"),
+        tools=chat_tools(body),
     )
 
 
@@ -209,7 +345,11 @@ def responses_options(body: ResponsesRequest) -> SamplingOptions:
     """The sampling options a Responses request sets."""
     fmt = text_format(body)
     top_p = None if body.top_p == 1 else body.top_p
-    return SamplingOptions(top_p=top_p, output_format=parse_output_format(fmt, "text.format"))
+    return SamplingOptions(
+        top_p=top_p,
+        output_format=parse_output_format(fmt, "text.format"),
+        tools=responses_tools(body),
+    )
 
 
 def output_message(

@@ -9,19 +9,67 @@ from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of a function tool the model made: `arguments` is JSON text, as OpenAI sends it."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One turn of the conversation sent to the model, with the images a user message carries.
+    """One turn of the conversation sent to the model.
 
-    `images` are URLs (`https://...` or `data:image/...;base64,...`), as OpenAI takes them.
+    A user message may carry `images`: URLs (`https://...` or `data:image/...;base64,...`), as
+    OpenAI takes them. An assistant message may carry the `tool_calls` it made; a `tool` message
+    is one call's result, `tool_call_id` naming the call.
     """
 
     role: Role
     content: str
     images: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+
+
+@dataclass(frozen=True)
+class FunctionTool:
+    """A function the model may call: its JSON schema `parameters` (None: no arguments)."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The tools a request offers and whether the model must call one.
+
+    `choice` is OpenAI's `tool_choice`: `auto` (the model decides), `none`, or `required`; with
+    `required`, `name` (when set) is the one function to call. `parallel`: several calls in one
+    reply are allowed.
+    """
+
+    functions: tuple[FunctionTool, ...] = ()
+    choice: Literal["auto", "none", "required"] = "auto"
+    name: str = ""
+    parallel: bool = True
+
+    @property
+    def offered(self) -> tuple[FunctionTool, ...]:
+        """The functions the model may call in this reply: none, one (forced by name), or all."""
+        if self.choice == "none":
+            return ()
+        if self.name:
+            return tuple(tool for tool in self.functions if tool.name == self.name)
+        return self.functions
 
 
 @dataclass(frozen=True)
@@ -48,6 +96,7 @@ class SamplingOptions:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     output_format: OutputFormat = field(default_factory=OutputFormat)
+    tools: Tools = field(default_factory=Tools)
 
     def chosen(self) -> list[str]:
         """The names of the options this request sets."""
@@ -57,7 +106,8 @@ class SamplingOptions:
             if getattr(self, name) is not None
         ]
         names += ["stop"] if self.stop else []
-        return names + (["response_format"] if self.output_format.type != "text" else [])
+        names += ["response_format"] if self.output_format.type != "text" else []
+        return names + (["tools"] if self.tools.offered else [])
 
 
 @dataclass(frozen=True)
@@ -88,7 +138,8 @@ class Generation:
 
     `model` names the model that really ran; `temperature` is the one the provider reports using
     (None if it does not say); `attempts` counts the tries it took; `finish_reason` is `stop`,
-    or `length` when `max_tokens` cut the reply short.
+    `length` when `max_tokens` cut the reply short, or `tool_calls` when the reply is
+    `tool_calls` (its `text` then whatever the model said beside them, often nothing).
     """
 
     text: str
@@ -99,7 +150,8 @@ class Generation:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     temperature: float | None = None
     attempts: int = 1
-    finish_reason: Literal["stop", "length"] = "stop"
+    finish_reason: FinishReason = "stop"
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def total_tokens(self) -> int:

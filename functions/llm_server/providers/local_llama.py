@@ -24,6 +24,7 @@ from llm_server.exceptions import (
     ChatServiceException,
     ConfigurationException,
 )
+from llm_server.providers import local_tools
 from llm_server.providers.base import Generation, GenerationRequest, SamplingOptions
 from llm_server.utils.log import logger
 
@@ -48,7 +49,15 @@ class LocalLlamaProvider:
 
     name = "local"
     honours = frozenset(
-        {"top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "response_format"}
+        {
+            "top_p",
+            "stop",
+            "seed",
+            "presence_penalty",
+            "frequency_penalty",
+            "response_format",
+            "tools",
+        }
     )
 
     def __init__(
@@ -170,9 +179,10 @@ class LocalLlamaProvider:
         `max_tokens`: text that ends mid-character, as Korean often does, re-tokenizes longer).
         """
         llama = self._ensure_loaded()
-        if request.options.seed is not None:
+        if request.options.seed is not None or request.temperature == 0:
             # A prompt that matches the cached one resumes from llama.cpp's KV cache, and the
-            # reply then differs from the same seed's from scratch: a seed means from scratch.
+            # reply then differs from the same request's from scratch: a request that asks for
+            # a repeatable reply (a seed, or greedy decoding) is read from scratch.
             llama.reset()
         messages = _as_dicts(request)
         # llama-cpp-python types its stream as a union with the whole-reply dict: `Any` here.
@@ -185,6 +195,7 @@ class LocalLlamaProvider:
         )
         pieces: list[str] = []
         finish_reason = "stop"
+        held = bool(request.options.tools.offered)  # text that may be a tool call waits
         try:
             for chunk in chunks:
                 if stop.is_set():
@@ -192,8 +203,13 @@ class LocalLlamaProvider:
                 choice = chunk["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
                 piece = choice["delta"].get("content")
-                if piece:
-                    pieces.append(piece)
+                if not piece:
+                    continue
+                pieces.append(piece)
+                if held and not local_tools.may_be_call("".join(pieces)):
+                    held = False
+                    piece = "".join(pieces)
+                if not held:
                     yield piece
         except ValueError as exc:  # llama.cpp's way to say the prompt does not fit the context
             raise BadRequestException(
@@ -204,19 +220,35 @@ class LocalLlamaProvider:
             ) from None
         finally:
             chunks.close()
-        text = "".join(pieces)
+        yield self._generation(llama, request, messages, "".join(pieces), finish_reason)
+
+    def _generation(
+        self,
+        llama: Llama,
+        request: GenerationRequest,
+        messages: list[dict[str, str]],
+        text: str,
+        finish_reason: str,
+    ) -> Generation:
+        """The finished reply: a tool call when the text is one, with the usage counted."""
         if finish_reason == "length":
             output_tokens = request.max_tokens
         else:
             retokenized = len(llama.tokenize(text.encode(), add_bos=False, special=False))
             output_tokens = min(retokenized, request.max_tokens)
-        yield Generation(
-            text=text,
+        call = local_tools.read_call(text) if request.options.tools.offered else None
+        return Generation(
+            text="" if call else text,
             model=self.model_name,
             input_tokens=self._prompt_tokens(llama, messages),
             output_tokens=output_tokens,
             output_format=request.options.output_format.type,
-            finish_reason="length" if finish_reason == "length" else "stop",
+            finish_reason="tool_calls"
+            if call
+            else "length"
+            if finish_reason == "length"
+            else "stop",
+            tool_calls=(call,) if call else (),
         )
 
     def _prompt_tokens(self, llama: Llama, messages: list[dict[str, str]]) -> int:
@@ -237,7 +269,7 @@ def _sampling(options: SamplingOptions) -> dict[str, Any]:
 
     Structured output is llama.cpp's grammar-constrained decoding: `json_object` allows any JSON
     object, `json_schema` only JSON valid against the schema (a reply cut at `max_tokens` is a
-    JSON prefix, as OpenAI's is).
+    JSON prefix, as OpenAI's is). Offered tools are a grammar too (`local_tools`).
     """
     chosen: dict[str, Any] = {
         name: getattr(options, name)
@@ -247,7 +279,19 @@ def _sampling(options: SamplingOptions) -> dict[str, Any]:
     if options.stop:
         chosen["stop"] = list(options.stop)
     output = options.output_format
-    if output.type != "text":
+    if options.tools.offered:
+        if output.type != "text":
+            raise BadRequestException(
+                "The local model cannot combine tools with a response_format: "
+                "describe the answer's format as a tool instead",
+                param="response_format",
+                code="unsupported_parameter",
+            )
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        grammar = local_tools.call_grammar(options.tools)
+        chosen["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
+    elif output.type != "text":
         chosen["response_format"] = {"type": "json_object"}
         if output.schema is not None:
             chosen["response_format"]["schema"] = output.schema
@@ -255,6 +299,12 @@ def _sampling(options: SamplingOptions) -> dict[str, Any]:
 
 
 def _as_dicts(request: GenerationRequest) -> list[dict[str, str]]:
-    """The messages for the chat template; the system message only when there is one."""
-    messages = [{"role": "system", "content": request.instructions}] if request.instructions else []
-    return messages + [{"role": m.role, "content": m.content} for m in request.messages]
+    """The messages for the chat template; the system message (with the tools) when there is one."""
+    tools = request.options.tools
+    system = "\n\n".join(
+        part
+        for part in (request.instructions, local_tools.tools_prompt(tools) if tools.offered else "")
+        if part
+    )
+    messages = [{"role": "system", "content": system}] if system else []
+    return messages + [local_tools.as_template_message(m) for m in request.messages]

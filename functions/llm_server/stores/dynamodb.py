@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+BATCH = 25  # the most items one BatchWriteItem takes
+
 
 class DynamoDBTable:
     """Base of the stores kept in the one DynamoDB table (`pk`, `sk`, TTL `expiration`)."""
@@ -20,6 +22,14 @@ class DynamoDBTable:
 
             self._client = boto3.client("dynamodb")
         return self._client
+
+    def write_batches(self, requests: list[dict[str, Any]]) -> None:
+        """Puts and deletes by BatchWriteItem, 25 a call, resending what DynamoDB left over."""
+        for start in range(0, len(requests), BATCH):
+            pending = {self._table: requests[start : start + BATCH]}
+            while pending:
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
 
 
 def refused(exc: Exception, code: str = "ConditionalCheckFailedException") -> bool:

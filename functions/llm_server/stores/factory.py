@@ -7,19 +7,37 @@ from typing import Any
 from llm_server.config.settings import Settings
 from llm_server.exceptions import ConfigurationException
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
+from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
+
+
+def session_limits(settings: Settings) -> SessionLimits:
+    """The SESSION_* bounds, which stored responses share."""
+    return SessionLimits(
+        settings.session_ttl_seconds, settings.session_max_stored_turns, settings.session_max_bytes
+    )
 
 
 def session_store(settings: Settings, dynamodb_client: Any = None) -> SessionStore:
     """The session store the settings name, bounded by the SESSION_* settings."""
-    limits = SessionLimits(
-        settings.session_ttl_seconds, settings.session_max_stored_turns, settings.session_max_bytes
-    )
+    limits = session_limits(settings)
     if settings.store == "dynamodb":
         from llm_server.stores.sessions_dynamodb import DynamoDBSessionStore
 
         return DynamoDBSessionStore(_table(settings), limits, dynamodb_client)
     return SQLiteSessionStore(settings.store_path, limits)
+
+
+def response_store(settings: Settings, dynamodb_client: Any = None) -> ResponseStore:
+    """The store of the Responses API's stored responses, beside the sessions (same TTL)."""
+    ttl = settings.session_ttl_seconds
+    if settings.store == "dynamodb":
+        from llm_server.stores.responses_dynamodb import DynamoDBResponseStore
+
+        return DynamoDBResponseStore(_table(settings), ttl, dynamodb_client)
+    from llm_server.stores.responses import SQLiteResponseStore
+
+    return SQLiteResponseStore(settings.store_path, ttl)
 
 
 def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:

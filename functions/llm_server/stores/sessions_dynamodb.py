@@ -181,13 +181,9 @@ class DynamoDBSessionStore(DynamoDBTable):
         }
 
     def _delete_items(self, pk: dict[str, str], seqs: list[int]) -> None:
-        """Delete turn items, 25 a request (best effort: their TTL removes any left behind)."""
-        for start in range(0, len(seqs), 25):
-            batch = [
-                {"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": _sk(seq)}}}}
-                for seq in seqs[start : start + 25]
-            ]
-            self.client.batch_write_item(RequestItems={self._table: batch})
+        """Delete turn items (best effort: their TTL removes any left behind)."""
+        keys = [{"pk": pk, "sk": {"S": _sk(seq)}} for seq in seqs]
+        self.write_batches([{"DeleteRequest": {"Key": key}} for key in keys])
 
     def _range_query(
         self, pk: dict[str, str], first: int, end: int, newest_first: bool

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from llm_server.providers.base import Generation
+from llm_server.providers.base import Generation, ToolCall
 from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.expiry import expires_at, is_expired
 
@@ -30,6 +30,7 @@ class DynamoDBSharedCache(DynamoDBTable):
             return None
         data = json.loads(item["generation"]["S"])
         data["created_at"] = datetime.fromisoformat(data["created_at"])
+        data["tool_calls"] = tuple(ToolCall(**call) for call in data.get("tool_calls", ()))
         return Generation(**data)
 
     def put(self, key: str, generation: Generation) -> None:

@@ -14,6 +14,7 @@ from llm_server.core.caller import Caller
 from llm_server.core.runner import TurnRunner
 from llm_server.core.turn import RequestContext
 from llm_server.native_api.conversation import Conversations
+from llm_server.openai_api.stored import ResponseArchive
 from llm_server.utils.request_context import annotate
 
 if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package loads boto3
@@ -30,6 +31,12 @@ async def get_conversations(request: Request) -> Conversations:
     """The native API's conversations (its sessions)."""
     conversations: Conversations = request.app.state.services.conversations
     return conversations
+
+
+async def get_archive(request: Request) -> ResponseArchive:
+    """The Responses API's stored responses."""
+    archive: ResponseArchive = request.app.state.services.responses
+    return archive
 
 
 async def get_app_settings(request: Request) -> Settings:

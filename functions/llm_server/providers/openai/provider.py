@@ -44,8 +44,8 @@ class OpenAIResponsesProvider:
     """Chat through `responses.create`, every key's client on one shared connection pool."""
 
     name = "openai"
-    # The Responses API has top_p and text.format; no stop, seed or penalties.
-    honours = frozenset({"top_p", "response_format", "images"})
+    # The Responses API has top_p, text.format and tools; no stop, seed or penalties.
+    honours = frozenset({"top_p", "response_format", "images", "tools"})
 
     def __init__(
         self,

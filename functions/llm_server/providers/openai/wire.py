@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from llm_server.providers.base import ChatMessage, Generation, GenerationRequest
+from llm_server.providers.base import ChatMessage, Generation, GenerationRequest, ToolCall, Tools
 from llm_server.providers.openai.errors import malformed
 
 
@@ -18,7 +18,7 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
     """
     body: dict[str, Any] = {
         "model": request.model,
-        "input": [_message(m) for m in request.messages],
+        "input": [item for m in request.messages for item in _items(m)],
         "temperature": request.temperature,
         "max_output_tokens": request.max_tokens,
     }
@@ -33,7 +33,27 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
     elif output.type == "json_schema":
         schema = {"name": output.name or "answer", "schema": output.schema, "strict": output.strict}
         body["text"] = {"format": {"type": "json_schema", **schema}}
+    if options.tools.functions:
+        body.update(_tools(options.tools))
     return body
+
+
+def _tools(tools: Tools) -> dict[str, Any]:
+    """`tools`, `tool_choice` and `parallel_tool_calls` as the Responses API takes them."""
+    functions = [
+        {
+            "type": "function",
+            "name": tool.name,
+            "description": tool.description or None,
+            "parameters": tool.parameters or {"type": "object", "properties": {}},
+            "strict": tool.strict,
+        }
+        for tool in tools.functions
+    ]
+    choice: Any = tools.choice
+    if tools.name:
+        choice = {"type": "function", "name": tools.name}
+    return {"tools": functions, "tool_choice": choice, "parallel_tool_calls": tools.parallel}
 
 
 def to_generation(body: Any, attempts: int) -> Generation:
@@ -42,6 +62,8 @@ def to_generation(body: Any, attempts: int) -> Generation:
         usage = body.get("usage") or {}
         details = body.get("incomplete_details") or {}
         text_format = (body.get("text") or {}).get("format") or {}
+        calls = _tool_calls(body.get("output") or ())
+        cut = details.get("reason") == "max_output_tokens"
         return Generation(
             text=_output_text(body.get("output") or ()),
             model=str(body["model"]),
@@ -51,7 +73,8 @@ def to_generation(body: Any, attempts: int) -> Generation:
             created_at=datetime.fromtimestamp(body["created_at"], tz=UTC),
             temperature=body.get("temperature"),
             attempts=attempts,
-            finish_reason="length" if details.get("reason") == "max_output_tokens" else "stop",
+            finish_reason="length" if cut else "tool_calls" if calls else "stop",
+            tool_calls=calls,
         )
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError):
         raise malformed() from None
@@ -68,10 +91,37 @@ def _output_text(output: Any) -> str:
     )
 
 
-def _message(message: ChatMessage) -> dict[str, Any]:
-    """A Responses API input message: plain text, or text and `input_image` parts."""
+def _tool_calls(output: Any) -> tuple[ToolCall, ...]:
+    """The `function_call` items of a response's output."""
+    return tuple(
+        ToolCall(id=str(item["call_id"]), name=str(item["name"]), arguments=str(item["arguments"]))
+        for item in output
+        if item.get("type") == "function_call"
+    )
+
+
+def _items(message: ChatMessage) -> list[dict[str, Any]]:
+    """A message as Responses API input items.
+
+    Plain text, or text and `input_image` parts; a tool result is a `function_call_output`; an
+    assistant's calls follow its text as `function_call` items.
+    """
+    if message.role == "tool":
+        return [
+            {
+                "type": "function_call_output",
+                "call_id": message.tool_call_id,
+                "output": message.content,
+            }
+        ]
+    calls = [
+        {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+        for c in message.tool_calls
+    ]
+    if not message.content and calls:
+        return calls
     if not message.images:
-        return {"role": message.role, "content": message.content}
+        return [{"role": message.role, "content": message.content}, *calls]
     parts: list[dict[str, Any]] = [{"type": "input_text", "text": message.content}]
     parts += [{"type": "input_image", "image_url": url, "detail": "auto"} for url in message.images]
-    return {"role": message.role, "content": parts}
+    return [{"role": message.role, "content": parts}]

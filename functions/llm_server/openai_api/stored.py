@@ -1,0 +1,125 @@
+"""Stored responses: what `store` keeps, `previous_response_id` continues, and GET returns.
+
+A record is one response as it was returned, the input items it was given, and its own share of
+the conversation (its input messages and its reply) with the id it continued from. Continuing
+walks that chain back, newest first, and stops at whichever comes first: the start, a response
+no longer stored (expired or deleted: the conversation then starts after it), or the session
+bounds (`SESSION_MAX_STORED_TURNS` messages, `SESSION_MAX_BYTES` of text), so the oldest
+messages leave a long conversation as they leave a session. Records are the caller's: every
+read is keyed by the owner, and another caller's id is simply unknown (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from llm_server.exceptions import BadRequestException, NotFoundException
+from llm_server.providers.base import ChatMessage, ToolCall
+from llm_server.stores.responses import ResponseStore
+from llm_server.stores.sessions import SessionLimits
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A stored response, the input items it was given, and its part of the conversation."""
+
+    response: dict[str, Any]
+    input_items: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    previous_response_id: str | None
+
+    def encode(self) -> bytes:
+        """The record as the store keeps it: compressed JSON."""
+        return zlib.compress(json.dumps(asdict(self), ensure_ascii=False).encode(), 6)
+
+    @classmethod
+    def decode(cls, record: bytes) -> StoredResponse:
+        """A record read back."""
+        return cls(**json.loads(zlib.decompress(record)))
+
+
+class ResponseArchive:
+    """Keeps, finds, erases and continues an owner's stored responses (None: storing is off)."""
+
+    def __init__(self, store: ResponseStore | None, limits: SessionLimits) -> None:
+        self._store = store
+        self._limits = limits
+
+    @property
+    def enabled(self) -> bool:
+        """Whether responses can be stored here (SESSIONS_ENABLED)."""
+        return self._store is not None
+
+    async def keep(self, owner: str, response_id: str, stored: StoredResponse) -> None:
+        """Store a finished response."""
+        store = self._required("store")
+        await asyncio.to_thread(store.put, owner, response_id, stored.encode())
+
+    async def get(self, owner: str, response_id: str, param: str = "response_id") -> StoredResponse:
+        """The owner's stored response, or 404 naming `param`."""
+        record = await asyncio.to_thread(self._required(param).get, owner, response_id)
+        if record is None:
+            raise NotFoundException(
+                f"No stored response with id {response_id[:128]!r}", code="not_found", param=param
+            )
+        return StoredResponse.decode(record)
+
+    async def delete(self, owner: str, response_id: str) -> None:
+        """Erase the owner's stored response, or 404."""
+        if not await asyncio.to_thread(self._required("response_id").delete, owner, response_id):
+            raise NotFoundException(
+                f"No stored response with id {response_id[:128]!r}",
+                code="not_found",
+                param="response_id",
+            )
+
+    async def conversation(self, owner: str, previous_id: str) -> tuple[ChatMessage, ...]:
+        """The messages up to and including `previous_id`'s reply, within the bounds."""
+        stored: StoredResponse | None = await self.get(owner, previous_id, "previous_response_id")
+        chain: list[ChatMessage] = []
+        size = 0
+        while stored is not None:
+            messages = [_message(data) for data in stored.messages]
+            size += sum(len(m.content.encode()) for m in messages)
+            if chain and (
+                len(chain) + len(messages) > self._limits.max_turns or size > self._limits.max_bytes
+            ):
+                break
+            chain[:0] = messages
+            previous = stored.previous_response_id
+            stored = await self._find(owner, previous) if previous else None
+        return tuple(chain)
+
+    async def _find(self, owner: str, response_id: str) -> StoredResponse | None:
+        record = await asyncio.to_thread(
+            self._required("previous_response_id").get, owner, response_id
+        )
+        return StoredResponse.decode(record) if record is not None else None
+
+    def require(self, param: str) -> None:
+        """A 400 naming `param` unless responses can be stored here."""
+        self._required(param)
+
+    def _required(self, param: str) -> ResponseStore:
+        if self._store is None:
+            raise BadRequestException(
+                "This server stores no responses (SESSIONS_ENABLED=false): send store: false "
+                "and the whole conversation in input",
+                param=param,
+            )
+        return self._store
+
+
+def _message(data: dict[str, Any]) -> ChatMessage:
+    calls = tuple(ToolCall(**call) for call in data.get("tool_calls", ()))
+    return ChatMessage(
+        role=data["role"],
+        content=data["content"],
+        images=tuple(data.get("images", ())),
+        tool_calls=calls,
+        tool_call_id=data.get("tool_call_id", ""),
+    )

@@ -1,0 +1,103 @@
+"""Tool calling on the local model: the tools in its prompt, a grammar for the call, the call read.
+
+A call is written `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` (the Hermes style
+small instruct models are trained on). llama.cpp's grammar-constrained decoding makes it
+well-formed: the name is one of the offered functions and the arguments are valid against that
+function's schema. With `tool_choice` `required` (or a function named) the grammar admits only a
+call; with `auto` it admits a call or plain text that does not start with `<`, so whichever the
+model writes, it is either a valid call or an answer. One call per reply: a 135M model does not
+plan parallel calls, and one is within what `parallel_tool_calls` allows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from llm_server.providers.base import ChatMessage, FunctionTool, ToolCall, Tools
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+
+
+def tools_prompt(tools: Tools) -> str:
+    """What the system prompt says about the offered functions and how to call one."""
+    specs = [
+        {"name": t.name, "description": t.description, "parameters": _parameters(t)}
+        for t in tools.offered
+    ]
+    must = "You must call one of them." if tools.choice == "required" else ""
+    return (
+        "You can call these functions:\n<tools>\n"
+        + "\n".join(json.dumps(spec, ensure_ascii=False) for spec in specs)
+        + f"\n</tools>\nTo call one, reply with {OPEN}"
+        + '{"name": <function name>, "arguments": <arguments object>}'
+        + f"{CLOSE} and nothing else. {must}"
+    ).strip()
+
+
+def call_grammar(tools: Tools) -> str:
+    """GBNF admitting one call of an offered function, or (with `auto`) plain text too."""
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    converter = SchemaConverter(
+        prop_order={"name": 0, "arguments": 1}, allow_fetch=False, dotall=False, raw_pattern=False
+    )
+    calls = [
+        {
+            "type": "object",
+            "properties": {"name": {"const": t.name}, "arguments": _parameters(t)},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for t in tools.offered
+    ]
+    schema = converter.resolve_refs(calls[0] if len(calls) == 1 else {"anyOf": calls}, "tools")
+    converter.visit(schema, "call")
+    rules = [converter.format_grammar(), f'tool-call ::= "{OPEN}" call "{CLOSE}"']
+    if tools.choice == "required":
+        rules.append("root ::= tool-call")
+    else:
+        rules += ["root ::= tool-call | free-text", r"free-text ::= [^<] [^\x00]*"]
+    return "\n".join(rules)
+
+
+def read_call(text: str) -> ToolCall | None:
+    """The call `text` makes, or None when it is an answer (or a call cut short)."""
+    body = text.strip()
+    if not (body.startswith(OPEN) and body.endswith(CLOSE)):
+        return None
+    try:
+        call = json.loads(body[len(OPEN) : -len(CLOSE)])
+    except ValueError:
+        return None
+    arguments = json.dumps(call["arguments"], ensure_ascii=False)
+    return ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=call["name"], arguments=arguments)
+
+
+def may_be_call(text: str) -> bool:
+    """Whether streamed text so far could still become a call (so it must not be sent yet)."""
+    start = text.lstrip()
+    return start.startswith(OPEN) or OPEN.startswith(start)
+
+
+def as_template_message(message: ChatMessage) -> dict[str, str]:
+    """A message for the chat template: calls written as the model writes them."""
+    if message.role == "tool":
+        return {"role": "tool", "content": message.content}
+    calls = "".join(
+        OPEN + json.dumps({"name": c.name, "arguments": _loaded(c.arguments)}) + CLOSE
+        for c in message.tool_calls
+    )
+    return {"role": message.role, "content": message.content + calls}
+
+
+def _parameters(tool: FunctionTool) -> dict[str, Any]:
+    return tool.parameters or {"type": "object", "properties": {}}
+
+
+def _loaded(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments

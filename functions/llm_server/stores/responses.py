@@ -1,0 +1,73 @@
+"""Stored responses (the Responses API's `store`): one opaque record per response, per owner.
+
+The record's meaning is `openai_api/stored.py`'s; a store keeps bytes under (owner, response
+id) until they expire, so one caller's ids never reach another's records. SQLite here (the
+embedded default), DynamoDB in `responses_dynamodb.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from llm_server.stores.expiry import expires_at
+from llm_server.stores.sqlite import SQLiteFile
+
+
+class ResponseStore(Protocol):
+    """Where stored responses live."""
+
+    def put(self, owner: str, response_id: str, record: bytes) -> None:
+        """Keep a record for the store's TTL."""
+        ...
+
+    def get(self, owner: str, response_id: str) -> bytes | None:
+        """The owner's unexpired record, or None."""
+        ...
+
+    def delete(self, owner: str, response_id: str) -> bool:
+        """Erase the owner's record; whether there was one."""
+        ...
+
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS stored_responses (owner TEXT NOT NULL, id TEXT NOT NULL, "
+    "expiration INTEGER NOT NULL, record BLOB NOT NULL, PRIMARY KEY (owner, id))",
+)
+
+
+class SQLiteResponseStore:
+    """Stored responses in the local SQLite file; expired rows leave on each write."""
+
+    def __init__(self, path: str, ttl_seconds: int) -> None:
+        self._connect = SQLiteFile(path, SCHEMA).connect
+        self._ttl = ttl_seconds
+
+    def put(self, owner: str, response_id: str, record: bytes) -> None:
+        """Insert the record and drop expired ones, in one transaction."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "INSERT INTO stored_responses VALUES (?, ?, ?, ?)",
+                (owner, response_id, expires_at(self._ttl), record),
+            )
+            connection.execute("DELETE FROM stored_responses WHERE expiration <= ?", (time.time(),))
+            connection.execute("COMMIT")
+
+    def get(self, owner: str, response_id: str) -> bytes | None:
+        """The record, unless absent or expired."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT record FROM stored_responses WHERE owner = ? AND id = ? AND expiration > ?",
+                (owner, response_id, time.time()),
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def delete(self, owner: str, response_id: str) -> bool:
+        """Delete the owner's record."""
+        with self._connect() as connection:
+            cursor = connection.execute(
+                "DELETE FROM stored_responses WHERE owner = ? AND id = ? AND expiration > ?",
+                (owner, response_id, time.time()),
+            )
+        return cursor.rowcount > 0

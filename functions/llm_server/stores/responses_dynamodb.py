@@ -1,0 +1,74 @@
+"""Stored responses in the DynamoDB table, split in parts: an item holds at most 400 KB.
+
+Partition `response#<owner>#<id>`, items `sk = part#<n>` each holding up to `PART_BYTES` of the
+record and the number of parts, so a reader never takes a record with a part missing for whole.
+A record is written once (ids are new), read in one query, and expires by TTL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_server.stores.dynamodb import DynamoDBTable
+from llm_server.stores.expiry import expires_at, is_expired
+
+PART_BYTES = 350_000
+
+
+class DynamoDBResponseStore(DynamoDBTable):
+    """Stored responses, owned by their caller, in the shared table."""
+
+    def __init__(self, table_name: str, ttl_seconds: int, client: Any = None) -> None:
+        super().__init__(table_name, client)
+        self._ttl = ttl_seconds
+
+    def put(self, owner: str, response_id: str, record: bytes) -> None:
+        """Write the record's parts."""
+        parts = [record[i : i + PART_BYTES] for i in range(0, len(record), PART_BYTES)] or [b""]
+        expiration = {"N": str(expires_at(self._ttl))}
+        items = [
+            {
+                "pk": {"S": _pk(owner, response_id)},
+                "sk": {"S": f"part#{index:04d}"},
+                "parts": {"N": str(len(parts))},
+                "data": {"B": part},
+                "expiration": expiration,
+            }
+            for index, part in enumerate(parts)
+        ]
+        self.write_batches([{"PutRequest": {"Item": item}} for item in items])
+
+    def get(self, owner: str, response_id: str) -> bytes | None:
+        """The record, unless absent, expired or incomplete."""
+        items = self._items(owner, response_id)
+        if not items or is_expired(items[0]["expiration"]["N"]):
+            return None
+        if len(items) != int(items[0]["parts"]["N"]):
+            return None
+        return b"".join(item["data"]["B"] for item in items)
+
+    def delete(self, owner: str, response_id: str) -> bool:
+        """Delete every part; whether there was an unexpired record."""
+        items = self._items(owner, response_id)
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in items]
+        self.write_batches([{"DeleteRequest": {"Key": key}} for key in keys])
+        return bool(items) and not is_expired(items[0]["expiration"]["N"])
+
+    def _items(self, owner: str, response_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": _pk(owner, response_id)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.client.query(**query)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _pk(owner: str, response_id: str) -> str:
+    return f"response#{owner}#{response_id}"
