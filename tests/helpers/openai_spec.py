@@ -50,5 +50,3 @@ def validate(instance: Any, schema_name: str) -> None:
     """Raise `jsonschema.ValidationError` unless `instance` is a valid `schema_name`."""
     schema = {"$ref": f"#/components/schemas/{schema_name}", "components": _components()}
     jsonschema.validate(instance, schema, cls=jsonschema.Draft202012Validator)
-
-

@@ -14,7 +14,7 @@ from llm_server.app import Services, create_app
 from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.stores.factory import quota_store
+from llm_server.stores.factory import quota_store, response_store
 from llm_server.stores.shared_cache import DynamoDBSharedCache
 
 SERVER_KEY = "sk-free-server-" + "s" * 40
@@ -67,6 +67,7 @@ def tenant_app(
         local=local or FailingProvider(AssertionError("no local model here"), name="local"),
         server_key=ServerKeyStore(settings),
         sessions=sessions,
+        responses=response_store(settings, client),
         quota=quota,
         cache=cache,
     )

@@ -228,6 +228,9 @@ def input_items(body: ResponsesRequest) -> list[InputItem]:
     return body.input
 
 
+_ITEM_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_"}
+
+
 def _item_dump(item: InputItem) -> dict[str, Any]:
     """An input item as `input_items` lists it: a message's text as a content part."""
     data = item.model_dump(exclude_none=True)
@@ -245,11 +248,9 @@ def stored_record(
 ) -> StoredResponse:
     """What is stored of a response: it, its input items, its share of the conversation."""
     reply = ChatMessage("assistant", generation.text, tool_calls=generation.tool_calls)
+    suffix = made.id.removeprefix("resp_")
     items = [
-        {
-            "id": f"item_{made.id.removeprefix('resp_')}_{index}",
-            **item.model_dump(exclude_none=True),
-        }
+        {"id": f"{_ITEM_PREFIX[item.type]}{suffix}_{index}", **_item_dump(item)}
         for index, item in enumerate(input_items(body))
     ]
     return StoredResponse(

@@ -1,0 +1,136 @@
+"""Stored responses (`store`, `previous_response_id`, GET/DELETE, input items), on both stores.
+
+Through the real SDK and plain HTTP, as their callers use them, with what the Responses API
+stand-in received checked; a second tenant must not reach the first one's responses.
+"""
+
+import base64
+import json
+import os
+
+import httpx
+import openresponses_types as ort
+import pytest
+
+import openai
+from helpers.live_server import LiveServer
+from helpers.openai_spec import validate
+from helpers.tenants import CALLER_KEY, tenant_app
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def server(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake)
+    with LiveServer(app) as live:
+        yield live
+
+
+def sdk(server, client="client-1"):
+    return openai.OpenAI(
+        base_url=f"{server.url}/v1",
+        api_key=CALLER_KEY,
+        max_retries=0,
+        default_headers={"X-Api-Key": client},
+    )
+
+
+def inputs(fake, index=-1):
+    """What the upstream was sent in request `index`: (role, text) of each message."""
+    return [(m["role"], m["content"]) for m in fake.seen[index].body["input"]]
+
+
+def test_a_stored_response_is_read_back_and_continued(server, fake):
+    with sdk(server) as client:
+        first = client.responses.create(
+            model="gpt-4o-mini", input="내 이름은 민지야", instructions="A"
+        )
+        second = client.responses.create(
+            model="gpt-4o-mini", input="내 이름이 뭐지?", previous_response_id=first.id
+        )
+        raw = client.responses.with_raw_response.retrieve(first.id)
+        listed = client.responses.input_items.with_raw_response.list(second.id)
+        items = listed.parse()
+    assert first.store is True and raw.parse().output_text == first.output_text
+    ort.ResponseResource.model_validate_json(raw.http_response.text, strict=True)
+    validate(raw.http_response.json(), "Response")
+    assert inputs(fake) == [
+        ("user", "내 이름은 민지야"),
+        ("assistant", "echo: 내 이름은 민지야"),
+        ("user", "내 이름이 뭐지?"),
+    ]
+    assert "instructions" not in fake.seen[-1].body  # instructions are not carried over
+    assert second.previous_response_id == first.id
+    assert [item.content[0].text for item in items.data] == ["내 이름이 뭐지?"]
+    validate(listed.http_response.json(), "ResponseItemList")
+
+
+def test_deleted_and_unstored_responses_are_gone(server, fake):
+    with sdk(server) as client:
+        kept = client.responses.create(model="gpt-4o-mini", input="hi")
+        unstored = client.responses.create(model="gpt-4o-mini", input="hi", store=False)
+        deleted = client.responses.delete(kept.id)
+        for response_id in (kept.id, unstored.id):
+            with pytest.raises(openai.NotFoundError):
+                client.responses.retrieve(response_id)
+        with pytest.raises(openai.NotFoundError) as unknown:
+            client.responses.create(
+                model="gpt-4o-mini", input="again", previous_response_id=kept.id
+            )
+    assert deleted is None and unstored.store is False
+    assert unknown.value.body["param"] == "previous_response_id" and len(fake.seen) == 2
+
+
+def test_another_tenant_cannot_read_erase_or_continue_a_response(server, fake):
+    with sdk(server) as owner, sdk(server, client="client-2") as other:
+        secret = owner.responses.create(model="gpt-4o-mini", input="my secret plan")
+        with pytest.raises(openai.NotFoundError):
+            other.responses.retrieve(secret.id)
+        with pytest.raises(openai.NotFoundError):
+            other.responses.input_items.list(secret.id)
+        with pytest.raises(openai.NotFoundError):
+            other.responses.delete(secret.id)
+        with pytest.raises(openai.NotFoundError):
+            other.responses.create(model="gpt-4o-mini", input="?", previous_response_id=secret.id)
+        assert owner.responses.retrieve(secret.id).id == secret.id  # nothing erased
+    assert len(fake.seen) == 1
+
+
+def test_a_streamed_response_is_stored_before_it_says_completed(server, fake):
+    with sdk(server) as client:
+        with client.responses.stream(model="gpt-4o-mini", input="스트림") as stream:
+            final = stream.get_final_response()
+        assert client.responses.retrieve(final.id).output_text == "echo: 스트림"
+
+
+def test_a_long_chain_keeps_the_newest_turns_within_the_session_bounds(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake, session_max_stored_turns=4)
+    with LiveServer(app) as live, sdk(live) as client:
+        previous = None
+        for word in ("one", "two", "three", "four"):
+            previous = client.responses.create(
+                model="gpt-4o-mini", input=word, previous_response_id=previous
+            ).id
+    assert inputs(fake) == [
+        ("user", "two"),
+        ("assistant", "echo: two"),
+        ("user", "three"),
+        ("assistant", "echo: three"),
+        ("user", "four"),
+    ]
+
+
+def test_a_record_larger_than_a_dynamodb_item_is_kept_whole(server, fake):
+    text = base64.b64encode(os.urandom(600_000)).decode()  # ~800 KB that hardly compresses
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "X-Api-Key": "client-1"}
+    body = {"model": "gpt-4o-mini", "input": text, "max_output_tokens": 16}
+    made = httpx.post(f"{server.url}/v1/responses", json=body, headers=headers, timeout=60)
+    assert made.status_code == 200, made.text[:300]
+    url = f"{server.url}/v1/responses/{made.json()['id']}/input_items"
+    items = httpx.get(url, headers=headers, timeout=60).json()
+    assert items["data"][0]["content"][0]["text"] == text and items["has_more"] is False
+    assert json.loads(made.text)["store"] is True
