@@ -69,6 +69,8 @@ def success_body(request: dict[str, Any]) -> dict[str, Any]:
         + [_text(m.get("content") or m.get("output") or m.get("arguments")) for m in items]
     )
     output = [_function_call(request, last)] if _calls_tool(request) else [_message(text)]
+    if "message.output_text.logprobs" in request.get("include", ()) and not _calls_tool(request):
+        output[0]["content"][0]["logprobs"] = _logprobs(text, request.get("top_logprobs", 0))
     input_tokens, output_tokens = len(prompt.split()), len(text.split())
     return {
         "id": "resp_fake",
@@ -106,6 +108,14 @@ def _message(text: str) -> dict[str, Any]:
         "role": "assistant",
         "content": [{"type": "output_text", "text": text, "annotations": []}],
     }
+
+
+def _logprobs(text: str, top: int) -> list[dict[str, Any]]:
+    """A made-up logprob per word, with `top` alternatives (the word itself first)."""
+    words = [word + " " for word in text.split(" ")]
+    words[-1] = words[-1].rstrip()
+    entry = [{"token": w, "logprob": -0.25, "bytes": list(w.encode())} for w in words]
+    return [{**e, "top_logprobs": [e, {**e, "token": "x", "logprob": -3.0}][:top]} for e in entry]
 
 
 def _calls_tool(request: dict[str, Any]) -> bool:

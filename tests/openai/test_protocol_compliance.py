@@ -85,11 +85,11 @@ def test_a_chat_stream_keeps_one_id_model_and_created(server):
         ("/chat/completions", {"response_format": {"type": "yaml"}}, "response_format"),
         ("/chat/completions", {"stop": ["\n"]}, "stop"),  # the OpenAI provider lacks them
         ("/chat/completions", {"seed": 7}, "seed"),
-        ("/chat/completions", {"logprobs": True}, "logprobs"),
+        ("/chat/completions", {"top_logprobs": 2}, "logprobs"),  # top_logprobs needs logprobs
         ("/chat/completions", {"presence_penalty": 5}, "presence_penalty"),
         ("/chat/completions", {"made_up_option": 1}, "made_up_option"),
         ("/responses", {"text": {"format": {"type": "yaml"}}}, "text.format"),
-        ("/responses", {"include": ["message.output_text.logprobs"]}, "include"),
+        ("/responses", {"include": ["reasoning.encrypted_content"]}, "include.0"),
         ("/chat/completions", {"functions": [{"name": "f"}]}, "functions"),  # deprecated
     ],
 )

@@ -16,7 +16,6 @@ ANY = object()
 _SAMPLING_NO_OPS: dict[str, tuple[Any, ...]] = {
     "presence_penalty": (0, 0.0, None),
     "frequency_penalty": (0, 0.0, None),
-    "top_logprobs": (0, None),
     "service_tier": ("auto", "default", None),
     "user": (ANY,),
     "metadata": (ANY,),
@@ -28,7 +27,6 @@ CHAT_COMPLETIONS: dict[str, tuple[Any, ...]] = {
     "store": (False, None),  # OpenAI's stored chat completions: not kept here
     "functions": ([], None),
     "function_call": ("none", "auto", None),
-    "logprobs": (False, None),
     "logit_bias": ({}, None),
     "reasoning_effort": (None,),
     "modalities": (["text"], None),
@@ -41,7 +39,6 @@ RESPONSES: dict[str, tuple[Any, ...]] = {
     **_SAMPLING_NO_OPS,
     "text": (ANY,),  # its format is checked by `translate.text_format`
     "reasoning": (None,),
-    "include": ([], None),
     "truncation": ("disabled", None),
     "background": (False, None),
     "max_tool_calls": (None,),

@@ -144,6 +144,8 @@ class ChatCompletionRequest(BaseModel):
     tools: list[ChatTool] | None = Field(None, max_length=128)
     tool_choice: ToolChoiceMode | ChatToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
 
 
 class ResponsesRequest(BaseModel):
@@ -163,6 +165,8 @@ class ResponsesRequest(BaseModel):
     parallel_tool_calls: bool | None = None
     store: bool = True
     previous_response_id: Text | None = Field(None, min_length=1, max_length=128)
+    include: list[Literal["message.output_text.logprobs"]] | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
 
 
 # Responses: Chat Completions
@@ -177,12 +181,33 @@ class AssistantMessage(BaseModel):
     tool_calls: list[ChatToolCall] | None = Field(None, exclude_if=lambda calls: calls is None)
 
 
+class TopLogprob(BaseModel):
+    """A likely token at a place in the reply, and its log probability."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(TopLogprob):
+    """A reply token's log probability and the likeliest tokens at its place."""
+
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    """A choice's log probabilities, token by token."""
+
+    content: list[TokenLogprob] | None
+    refusal: list[TokenLogprob] | None = None
+
+
 class ChatChoice(BaseModel):
     """The one choice of a chat completion (`n` is 1)."""
 
     index: int = 0
     message: AssistantMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason
 
 
@@ -224,7 +249,7 @@ class ChunkChoice(BaseModel):
 
     index: int = 0
     delta: ChunkDelta
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason | None = None
 
 

@@ -10,14 +10,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llm_server.openai_api.protocol import TokenLogprob
+
 
 class OutputText(BaseModel):
-    """An `output_text` content part (no log probabilities are computed: `logprobs` is empty)."""
+    """An `output_text` content part; `logprobs` are filled when `include` asks for them."""
 
     type: Literal["output_text"] = "output_text"
     text: str
     annotations: list[Any] = Field(default_factory=list)
-    logprobs: list[Any] = Field(default_factory=list)
+    logprobs: list[TokenLogprob] = Field(default_factory=list)
 
 
 class OutputMessage(BaseModel):

@@ -162,10 +162,14 @@ async def chat_completions(
     completion_id = translate.new_id("chatcmpl-")
     if not body.stream:
         outcome = await runner.run(turn, context)
-        return json_answer(translate.chat_completion(completion_id, outcome.generation), outcome)
+        made = translate.chat_completion(completion_id, outcome.generation, bool(body.logprobs))
+        return json_answer(made, outcome)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     stream = await primed(runner.stream(turn, context))
-    return sse_response(streams.completion_chunks(stream, completion_id, body.model, include_usage))
+    chunks = streams.completion_chunks(
+        stream, completion_id, body.model, include_usage, bool(body.logprobs)
+    )
+    return sse_response(chunks)
 
 
 @router.post("/responses", response_model=ResponseObject, responses=ANSWERS)

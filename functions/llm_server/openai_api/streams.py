@@ -10,6 +10,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from llm_server.core.turn import Outcome
 from llm_server.exceptions import LLMServerException
 from llm_server.openai_api import translate
@@ -21,14 +23,23 @@ from llm_server.web.sse import sse
 
 
 async def completion_chunks(
-    stream: AsyncIterator[str | Outcome], completion_id: str, model: str, include_usage: bool
+    stream: AsyncIterator[str | Outcome],
+    completion_id: str,
+    model: str,
+    include_usage: bool,
+    logprobs: bool = False,
 ) -> AsyncIterator[str]:
-    """`chat.completion.chunk` events, one id, model and created throughout, then `[DONE]`."""
+    """`chat.completion.chunk` events, one id, model and created throughout, then `[DONE]`.
+
+    Asked for, the reply's log probabilities come whole in the chunk that finishes it.
+    """
     created = int(time.time())
 
     def chunk(model: str, delta: ChunkDelta | None, outcome: Outcome | None = None) -> str:
         generation = outcome.generation if outcome else None
         made = translate.chat_chunk(completion_id, model, created, delta, generation)
+        if generation is not None and made.choices and logprobs:
+            made.choices[0].logprobs = translate.choice_logprobs(generation)
         data = made.model_dump(mode="json", exclude={"usage"} if made.usage is None else None)
         for choice in data["choices"]:  # a delta names only what it adds
             choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
@@ -105,10 +116,7 @@ class _ResponseEvents:
 
     def emit(self, kind: str, **fields: Any) -> str:
         self.sequence += 1
-        data = {
-            name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-            for name, value in fields.items()
-        }
+        data = to_jsonable_python(fields)
         return sse({"type": kind, "sequence_number": self.sequence, **data}, event=kind)
 
     @property
@@ -129,7 +137,10 @@ class _ResponseEvents:
                 continue
             yield from self._open_message()
             text = item.content[0].text
-            yield self.emit("response.output_text.done", **self._where, text=text, logprobs=[])
+            part = item.content[0]
+            yield self.emit(
+                "response.output_text.done", **self._where, text=text, logprobs=part.logprobs
+            )
             yield self.emit("response.content_part.done", **self._where, part=item.content[0])
             yield self.emit("response.output_item.done", output_index=0, item=item)
         kind = "response.completed" if final.status == "completed" else "response.incomplete"

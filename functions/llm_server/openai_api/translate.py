@@ -22,6 +22,7 @@ from llm_server.openai_api.protocol import (
     ChatCompletionRequest,
     ChatToolCall,
     ChatToolChoice,
+    ChoiceLogprobs,
     ChunkChoice,
     ChunkDelta,
     CompletionUsage,
@@ -33,7 +34,9 @@ from llm_server.openai_api.protocol import (
     OpenAIErrorDetail,
     ResponsesRequest,
     ResponsesToolChoice,
+    TokenLogprob,
     ToolChoiceMode,
+    TopLogprob,
 )
 from llm_server.openai_api.response_objects import (
     FunctionCallItem,
@@ -53,6 +56,7 @@ from llm_server.providers.base import (
     ToolCall,
     Tools,
 )
+from llm_server.providers.base import TokenLogprob as BaseTokenLogprob
 
 
 def split_messages(
@@ -188,8 +192,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex}"
 
 
-def chat_completion(completion_id: str, generation: Generation) -> ChatCompletion:
-    """A `chat.completion` object."""
+def chat_completion(
+    completion_id: str, generation: Generation, logprobs: bool = False
+) -> ChatCompletion:
+    """A `chat.completion` object (with `logprobs` when the request asked for them)."""
     return ChatCompletion(
         id=completion_id,
         created=int(generation.created_at.timestamp()),
@@ -200,11 +206,33 @@ def chat_completion(completion_id: str, generation: Generation) -> ChatCompletio
                     content=generation.text or (None if generation.tool_calls else ""),
                     tool_calls=[chat_tool_call(call) for call in generation.tool_calls] or None,
                 ),
+                logprobs=choice_logprobs(generation) if logprobs else None,
                 finish_reason=generation.finish_reason,
             )
         ],
         usage=usage_of(generation),
     )
+
+
+def choice_logprobs(generation: Generation) -> ChoiceLogprobs:
+    """A choice's `logprobs`: one entry per reply token."""
+    return ChoiceLogprobs(content=token_logprobs(generation.logprobs))
+
+
+def token_logprobs(entries: tuple[BaseTokenLogprob, ...]) -> list[TokenLogprob]:
+    """Log probabilities as both APIs show them."""
+    return [
+        TokenLogprob(
+            token=entry.token,
+            logprob=entry.logprob,
+            bytes=list(entry.bytes),
+            top_logprobs=[
+                TopLogprob(token=top.token, logprob=top.logprob, bytes=list(top.bytes))
+                for top in entry.top_logprobs
+            ],
+        )
+        for entry in entries
+    ]
 
 
 def chat_tool_call(call: ToolCall) -> ChatToolCall:
@@ -271,6 +299,7 @@ def response_object(
         tools=[{**tool.model_dump(), "strict": bool(tool.strict)} for tool in request.tools or ()],
         tool_choice=_dumped(request.tool_choice) or "auto",
         parallel_tool_calls=request.parallel_tool_calls is not False,
+        top_logprobs=request.top_logprobs or 0,
         store=request.store,
         previous_response_id=request.previous_response_id,
     )
@@ -295,7 +324,7 @@ def output_items(
     """A finished response's output: its message (unless it only calls tools), then its calls."""
     items: list[OutputMessage | FunctionCallItem] = []
     if generation.text or not generation.tool_calls:
-        items.append(output_message(response_id, generation.text, status))
+        items.append(output_message(response_id, generation.text, status, generation.logprobs))
     return items + [function_call_item(call) for call in generation.tool_calls]
 
 
@@ -338,6 +367,7 @@ def chat_options(body: ChatCompletionRequest) -> SamplingOptions:
         if fmt is None
         else parse_output_format(fmt, "response_format"),
         tools=chat_tools(body),
+        logprobs=_logprobs(body.logprobs, body.top_logprobs, "logprobs"),
     )
 
 
@@ -349,17 +379,29 @@ def responses_options(body: ResponsesRequest) -> SamplingOptions:
         top_p=top_p,
         output_format=parse_output_format(fmt, "text.format"),
         tools=responses_tools(body),
+        logprobs=_logprobs(bool(body.include), body.top_logprobs, "include"),
     )
 
 
+def _logprobs(asked: bool | None, top: int | None, param: str) -> int | None:
+    """How many alternatives to report per token, or None when logprobs are not asked for."""
+    if top and not asked:
+        raise BadRequestException(f"top_logprobs needs {param} to ask for logprobs", param=param)
+    return (top or 0) if asked else None
+
+
 def output_message(
-    response_id: str, text: str, status: Literal["in_progress", "completed", "incomplete"]
+    response_id: str,
+    text: str,
+    status: Literal["in_progress", "completed", "incomplete"],
+    logprobs: tuple[BaseTokenLogprob, ...] = (),
 ) -> OutputMessage:
     """The assistant message item of a response's `output` (no content while in progress)."""
+    part = OutputText(text=text, logprobs=token_logprobs(logprobs))
     return OutputMessage(
         id=f"msg_{response_id.removeprefix('resp_')}",
         status=status,
-        content=[] if status == "in_progress" else [OutputText(text=text)],
+        content=[] if status == "in_progress" else [part],
     )
 
 

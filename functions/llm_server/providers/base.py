@@ -39,6 +39,19 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """A reply token's log probability, with its UTF-8 `bytes` and the likeliest alternatives.
+
+    `token` is the text of the bytes (a token that ends mid-character shows U+FFFD there).
+    """
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top_logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
 class FunctionTool:
     """A function the model may call: its JSON schema `parameters` (None: no arguments)."""
 
@@ -97,6 +110,8 @@ class SamplingOptions:
     frequency_penalty: float | None = None
     output_format: OutputFormat = field(default_factory=OutputFormat)
     tools: Tools = field(default_factory=Tools)
+    logprobs: int | None = None
+    """Report each token's log probability and this many alternatives (None: do not)."""
 
     def chosen(self) -> list[str]:
         """The names of the options this request sets."""
@@ -107,6 +122,7 @@ class SamplingOptions:
         ]
         names += ["stop"] if self.stop else []
         names += ["response_format"] if self.output_format.type != "text" else []
+        names += ["logprobs"] if self.logprobs is not None else []
         return names + (["tools"] if self.tools.offered else [])
 
 
@@ -140,6 +156,7 @@ class Generation:
     (None if it does not say); `attempts` counts the tries it took; `finish_reason` is `stop`,
     `length` when `max_tokens` cut the reply short, or `tool_calls` when the reply is
     `tool_calls` (its `text` then whatever the model said beside them, often nothing).
+    `logprobs` has one entry per reply token when the request asked for them.
     """
 
     text: str
@@ -152,6 +169,7 @@ class Generation:
     attempts: int = 1
     finish_reason: FinishReason = "stop"
     tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
 
     @property
     def total_tokens(self) -> int:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ class LocalLlamaProvider:
             "frequency_penalty",
             "response_format",
             "tools",
+            "logprobs",
         }
     )
 
@@ -185,12 +187,18 @@ class LocalLlamaProvider:
             # a repeatable reply (a seed, or greedy decoding) is read from scratch.
             llama.reset()
         messages = _as_dicts(request)
+        recorder = None
+        if request.options.logprobs is not None:
+            from llm_server.providers.local_logprobs import LogprobRecorder
+
+            recorder = LogprobRecorder(llama, request.options.logprobs)
         # llama-cpp-python types its stream as a union with the whole-reply dict: `Any` here.
         chunks: Any = llama.create_chat_completion(
             messages=messages,  # type: ignore[arg-type]
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             stream=True,
+            logits_processor=[recorder] if recorder else None,  # type: ignore[arg-type]
             **_sampling(request.options),
         )
         pieces: list[str] = []
@@ -220,7 +228,10 @@ class LocalLlamaProvider:
             ) from None
         finally:
             chunks.close()
-        yield self._generation(llama, request, messages, "".join(pieces), finish_reason)
+        generation = self._generation(llama, request, messages, "".join(pieces), finish_reason)
+        if recorder is not None:
+            generation = replace(generation, logprobs=recorder.finish("".join(pieces)))
+        yield generation
 
     def _generation(
         self,

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from llm_server.providers.base import Generation, ToolCall
+from llm_server.providers.base import Generation, TokenLogprob, ToolCall
 from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.expiry import expires_at, is_expired
 
@@ -31,6 +31,7 @@ class DynamoDBSharedCache(DynamoDBTable):
         data = json.loads(item["generation"]["S"])
         data["created_at"] = datetime.fromisoformat(data["created_at"])
         data["tool_calls"] = tuple(ToolCall(**call) for call in data.get("tool_calls", ()))
+        data["logprobs"] = tuple(_logprob(entry) for entry in data.get("logprobs", ()))
         return Generation(**data)
 
     def put(self, key: str, generation: Generation) -> None:
@@ -42,6 +43,11 @@ class DynamoDBSharedCache(DynamoDBTable):
             "expiration": {"N": str(expires_at(self._ttl))},
         }
         self.client.put_item(TableName=self._table, Item=item)
+
+
+def _logprob(entry: dict[str, Any]) -> TokenLogprob:
+    top = tuple(_logprob(alternative) for alternative in entry.get("top_logprobs", ()))
+    return TokenLogprob(entry["token"], entry["logprob"], tuple(entry["bytes"]), top)
 
 
 def _key(key: str) -> dict[str, dict[str, str]]:

@@ -44,8 +44,8 @@ class OpenAIResponsesProvider:
     """Chat through `responses.create`, every key's client on one shared connection pool."""
 
     name = "openai"
-    # The Responses API has top_p, text.format and tools; no stop, seed or penalties.
-    honours = frozenset({"top_p", "response_format", "images", "tools"})
+    # The Responses API has top_p, text.format, tools and logprobs; no stop, seed or penalties.
+    honours = frozenset({"top_p", "response_format", "images", "tools", "logprobs"})
 
     def __init__(
         self,

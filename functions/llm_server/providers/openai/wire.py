@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from llm_server.providers.base import ChatMessage, Generation, GenerationRequest, ToolCall, Tools
+from llm_server.providers.base import (
+    ChatMessage,
+    Generation,
+    GenerationRequest,
+    TokenLogprob,
+    ToolCall,
+    Tools,
+)
 from llm_server.providers.openai.errors import malformed
 
 
@@ -35,6 +42,9 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
         body["text"] = {"format": {"type": "json_schema", **schema}}
     if options.tools.functions:
         body.update(_tools(options.tools))
+    if options.logprobs is not None:
+        body["include"] = ["message.output_text.logprobs"]
+        body["top_logprobs"] = options.logprobs
     return body
 
 
@@ -75,6 +85,7 @@ def to_generation(body: Any, attempts: int) -> Generation:
             attempts=attempts,
             finish_reason="length" if cut else "tool_calls" if calls else "stop",
             tool_calls=calls,
+            logprobs=_logprobs(body.get("output") or ()),
         )
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError):
         raise malformed() from None
@@ -82,12 +93,34 @@ def to_generation(body: Any, attempts: int) -> Generation:
 
 def _output_text(output: Any) -> str:
     """The text of every `output_text` part of every message, joined (the SDK's `output_text`)."""
-    return "".join(
-        part.get("text") or ""
+    return "".join(part.get("text") or "" for part in _text_parts(output))
+
+
+def _text_parts(output: Any) -> list[dict[str, Any]]:
+    return [
+        part
         for item in output
         if item.get("type") == "message"
         for part in item.get("content") or ()
         if part.get("type") == "output_text"
+    ]
+
+
+def _logprobs(output: Any) -> tuple[TokenLogprob, ...]:
+    """The token log probabilities of every `output_text` part, in order."""
+    return tuple(
+        _logprob(entry, [_logprob(top, []) for top in entry.get("top_logprobs") or ()])
+        for part in _text_parts(output)
+        for entry in part.get("logprobs") or ()
+    )
+
+
+def _logprob(entry: dict[str, Any], top: list[TokenLogprob]) -> TokenLogprob:
+    return TokenLogprob(
+        token=str(entry["token"]),
+        logprob=float(entry["logprob"]),
+        bytes=tuple(entry.get("bytes") or entry["token"].encode()),
+        top_logprobs=tuple(top),
     )
 
 
