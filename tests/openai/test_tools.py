@@ -107,7 +107,12 @@ def test_the_local_model_calls_the_named_tool_and_answers_its_result(sdk):
 @pytest.mark.model
 def test_required_calls_one_of_the_tools_and_auto_is_always_well_formed(sdk):
     forced = sdk.chat.completions.create(
-        model=LOCAL, messages=ASK, tools=CHAT_TOOLS, tool_choice="required", max_tokens=60
+        model=LOCAL,
+        messages=ASK,
+        tools=CHAT_TOOLS,
+        tool_choice="required",
+        max_tokens=100,
+        temperature=0,  # greedy, and read from scratch: the same reply whatever ran before
     )
     assert forced.choices[0].message.tool_calls, forced
     call = forced.choices[0].message.tool_calls[0].function
@@ -255,3 +260,28 @@ def test_input_items_must_be_whole(upstream_server, fake):
     answer = post_v1(upstream_server, "/responses", body, CALLER_KEY)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["param"] == "input.1.call_id" and not fake.seen
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "unknowntype"},
+        {"$ref": "#/nowhere"},
+        {"$ref": "http://169.254.169.254/latest"},
+        {"type": "string", "pattern": "("},
+        {"type": "array", "minItems": 100_000_000, "items": {"type": "string"}},
+    ],
+)
+def test_a_schema_the_local_grammar_cannot_follow_is_a_400(local_server, schema):
+    """Never a 500, and never a grammar so large it holds the one model worker."""
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    for extra, param in (
+        ({"tools": [tool], "tool_choice": "required"}, "tools"),
+        ({"response_format": fmt}, "response_format"),
+    ):
+        body = {"model": LOCAL, "messages": ASK, "max_tokens": 5, **extra}
+        answer = post_v1(local_server, "/chat/completions", body, "EMPTY")
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["param"] == param

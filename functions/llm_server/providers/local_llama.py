@@ -27,6 +27,7 @@ from llm_server.exceptions import (
 )
 from llm_server.providers import local_tools
 from llm_server.providers.base import Generation, GenerationRequest, SamplingOptions
+from llm_server.providers.local_grammar import schema_grammar
 from llm_server.utils.log import logger
 
 if TYPE_CHECKING:
@@ -290,22 +291,17 @@ def _sampling(options: SamplingOptions) -> dict[str, Any]:
     if options.stop:
         chosen["stop"] = list(options.stop)
     output = options.output_format
+    if options.tools.offered and output.type != "text":
+        raise BadRequestException(
+            "The local model cannot combine tools with a response_format: "
+            "describe the answer's format as a tool instead",
+            param="response_format",
+            code="unsupported_parameter",
+        )
     if options.tools.offered:
-        if output.type != "text":
-            raise BadRequestException(
-                "The local model cannot combine tools with a response_format: "
-                "describe the answer's format as a tool instead",
-                param="response_format",
-                code="unsupported_parameter",
-            )
-        from llama_cpp.llama_grammar import LlamaGrammar
-
-        grammar = local_tools.call_grammar(options.tools)
-        chosen["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
+        chosen["grammar"] = local_tools.call_grammar(options.tools)
     elif output.type != "text":
-        chosen["response_format"] = {"type": "json_object"}
-        if output.schema is not None:
-            chosen["response_format"]["schema"] = output.schema
+        chosen["grammar"] = schema_grammar(output.schema, "response_format")
     return chosen
 
 

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_server.providers.base import ChatMessage, FunctionTool, ToolCall, Tools
+from llm_server.providers.local_grammar import compiled
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_grammar import LlamaGrammar
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
@@ -36,13 +40,8 @@ def tools_prompt(tools: Tools) -> str:
     ).strip()
 
 
-def call_grammar(tools: Tools) -> str:
-    """GBNF admitting one call of an offered function, or (with `auto`) plain text too."""
-    from llama_cpp.llama_grammar import SchemaConverter
-
-    converter = SchemaConverter(
-        prop_order={"name": 0, "arguments": 1}, allow_fetch=False, dotall=False, raw_pattern=False
-    )
+def call_grammar(tools: Tools) -> LlamaGrammar:
+    """A grammar admitting one call of an offered function, or (with `auto`) plain text too."""
     calls = [
         {
             "type": "object",
@@ -52,10 +51,19 @@ def call_grammar(tools: Tools) -> str:
         }
         for t in tools.offered
     ]
-    schema = converter.resolve_refs(calls[0] if len(calls) == 1 else {"anyOf": calls}, "tools")
-    converter.visit(schema, "call")
+    schema = calls[0] if len(calls) == 1 else {"anyOf": calls}
+    return compiled(lambda: _call_rules(schema, tools.choice), schema, "tools")
+
+
+def _call_rules(schema: dict[str, Any], choice: str) -> str:
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    converter = SchemaConverter(
+        prop_order={"name": 0, "arguments": 1}, allow_fetch=False, dotall=False, raw_pattern=False
+    )
+    converter.visit(converter.resolve_refs(schema, "tools"), "call")
     rules = [converter.format_grammar(), f'tool-call ::= "{OPEN}" call "{CLOSE}"']
-    if tools.choice == "required":
+    if choice == "required":
         rules.append("root ::= tool-call")
     else:
         rules += ["root ::= tool-call | free-text", r"free-text ::= [^<] [^\x00]*"]
