@@ -14,7 +14,7 @@ from pydantic_core import to_jsonable_python
 
 from llm_server.core.turn import Outcome
 from llm_server.exceptions import LLMServerException
-from llm_server.openai_api import translate
+from llm_server.openai_api import tools, translate
 from llm_server.openai_api.protocol import ChunkDelta, ChunkToolCall, ResponsesRequest
 from llm_server.openai_api.response_objects import FunctionCallItem, OutputText, ResponseObject
 from llm_server.providers.base import Generation
@@ -52,7 +52,7 @@ async def completion_chunks(
                 yield chunk(model, ChunkDelta(content=item))
                 continue
             calls = [
-                ChunkToolCall(index=index, **translate.chat_tool_call(call).model_dump())
+                ChunkToolCall(index=index, **tools.chat_tool_call(call).model_dump())
                 for index, call in enumerate(item.generation.tool_calls)
             ]
             if calls:  # each call whole, in one delta

@@ -11,31 +11,26 @@ from pydantic import BaseModel
 
 from llm_server.core.formats import parse_output_format
 from llm_server.exceptions import BadRequestException
+from llm_server.openai_api import tools
 from llm_server.openai_api.protocol import (
     IMAGE_PART_TYPES,
     TEXT_PART_TYPES,
     AssistantMessage,
-    CalledFunction,
     ChatChoice,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
-    ChatToolCall,
-    ChatToolChoice,
     ChoiceLogprobs,
     ChunkChoice,
     ChunkDelta,
     CompletionUsage,
     ContentPart,
-    FunctionDefinition,
     InputItem,
     InputMessage,
     OpenAIError,
     OpenAIErrorDetail,
     ResponsesRequest,
-    ResponsesToolChoice,
     TokenLogprob,
-    ToolChoiceMode,
     TopLogprob,
 )
 from llm_server.openai_api.response_objects import (
@@ -48,13 +43,10 @@ from llm_server.openai_api.response_objects import (
 )
 from llm_server.providers.base import (
     ChatMessage,
-    FunctionTool,
     Generation,
     OutputFormat,
     Role,
     SamplingOptions,
-    ToolCall,
-    Tools,
 )
 from llm_server.providers.base import TokenLogprob as BaseTokenLogprob
 
@@ -68,7 +60,7 @@ def split_messages(
     for index, message in enumerate(messages):
         where = f"{param}.{index}"
         if isinstance(message, InputItem) and message.type != "message":
-            turns.append(_function_item(message, where))
+            turns.append(tools.function_item(message, where))
             continue
         if message.role is None:
             raise BadRequestException(
@@ -82,82 +74,18 @@ def split_messages(
                 ChatMessage(
                     "tool",
                     text,
-                    tool_call_id=_required(message.tool_call_id, f"{where}.tool_call_id"),
+                    tool_call_id=tools.required(message.tool_call_id, f"{where}.tool_call_id"),
                 )
             )
         else:
             calls = message.tool_calls if isinstance(message, InputMessage) else None
             role: Role = "user" if message.role == "user" else "assistant"
-            turns.append(ChatMessage(role, text, images, tuple(map(_tool_call, calls or ()))))
+            turns.append(ChatMessage(role, text, images, tuple(map(tools.tool_call, calls or ()))))
     if not turns:
         raise BadRequestException(
             f"{param} needs at least one user or assistant message", param=param
         )
     return "\n\n".join(part for part in system if part), tuple(turns)
-
-
-def _function_item(item: InputItem, where: str) -> ChatMessage:
-    """A `function_call` item as the assistant's call, a `function_call_output` as its result."""
-    call_id = _required(item.call_id, f"{where}.call_id")
-    if item.type == "function_call_output":
-        return ChatMessage("tool", _required(item.output, f"{where}.output"), tool_call_id=call_id)
-    name = _required(item.name, f"{where}.name")
-    call = ToolCall(call_id, name, _required(item.arguments, f"{where}.arguments"))
-    return ChatMessage("assistant", "", tool_calls=(call,))
-
-
-def _required(value: str | None, param: str) -> str:
-    if value is None:
-        raise BadRequestException(f"{param} is required", param=param)
-    return value
-
-
-def _tool_call(call: ChatToolCall) -> ToolCall:
-    return ToolCall(call.id, call.function.name, call.function.arguments)
-
-
-def chat_tools(body: ChatCompletionRequest) -> Tools:
-    """A chat completion's `tools`, `tool_choice` and `parallel_tool_calls`."""
-    functions = tuple(_function(tool.function) for tool in body.tools or ())
-    choice = body.tool_choice
-    name = choice.function.name if isinstance(choice, ChatToolChoice) else ""
-    return _tools(functions, choice, name, body.parallel_tool_calls)
-
-
-def responses_tools(body: ResponsesRequest) -> Tools:
-    """A Responses request's `tools`, `tool_choice` and `parallel_tool_calls`."""
-    functions = tuple(_function(tool) for tool in body.tools or ())
-    choice = body.tool_choice
-    name = choice.name if isinstance(choice, ResponsesToolChoice) else ""
-    return _tools(functions, choice, name, body.parallel_tool_calls)
-
-
-def _function(definition: FunctionDefinition) -> FunctionTool:
-    return FunctionTool(
-        name=definition.name,
-        description=definition.description or "",
-        parameters=definition.parameters,
-        strict=bool(definition.strict),
-    )
-
-
-def _tools(
-    functions: tuple[FunctionTool, ...],
-    choice: ToolChoiceMode | BaseModel | None,
-    name: str,
-    parallel: bool | None,
-) -> Tools:
-    """The tools, checked: a forced function must be one of them, and `required` needs some."""
-    mode: ToolChoiceMode = (
-        "required" if name or choice == "required" else "none" if choice == "none" else "auto"
-    )
-    if name and name not in {tool.name for tool in functions}:
-        raise BadRequestException(
-            f"tool_choice names {name!r}, which is not in tools", param="tool_choice"
-        )
-    if mode == "required" and not functions:
-        raise BadRequestException("tool_choice requires tools", param="tool_choice")
-    return Tools(functions, mode, name, True if parallel is None else parallel)
 
 
 def _content_of(message: InputMessage | InputItem, param: str) -> tuple[str, tuple[str, ...]]:
@@ -204,7 +132,8 @@ def chat_completion(
             ChatChoice(
                 message=AssistantMessage(
                     content=generation.text or (None if generation.tool_calls else ""),
-                    tool_calls=[chat_tool_call(call) for call in generation.tool_calls] or None,
+                    tool_calls=[tools.chat_tool_call(call) for call in generation.tool_calls]
+                    or None,
                 ),
                 logprobs=choice_logprobs(generation) if logprobs else None,
                 finish_reason=generation.finish_reason,
@@ -233,13 +162,6 @@ def token_logprobs(entries: tuple[BaseTokenLogprob, ...]) -> list[TokenLogprob]:
         )
         for entry in entries
     ]
-
-
-def chat_tool_call(call: ToolCall) -> ChatToolCall:
-    """A tool call as Chat Completions shows it."""
-    return ChatToolCall(
-        id=call.id, function=CalledFunction(name=call.name, arguments=call.arguments)
-    )
 
 
 def chat_chunk(
@@ -325,18 +247,7 @@ def output_items(
     items: list[OutputMessage | FunctionCallItem] = []
     if generation.text or not generation.tool_calls:
         items.append(output_message(response_id, generation.text, status, generation.logprobs))
-    return items + [function_call_item(call) for call in generation.tool_calls]
-
-
-def function_call_item(call: ToolCall, status: str = "completed") -> FunctionCallItem:
-    """A `function_call` output item."""
-    return FunctionCallItem(
-        id=f"fc_{call.id.removeprefix('call_')}",
-        call_id=call.id,
-        name=call.name,
-        arguments=call.arguments if status == "completed" else "",
-        status=status,
-    )
+    return items + [tools.function_call_item(call) for call in generation.tool_calls]
 
 
 def _dumped(value: Any) -> Any:
@@ -366,7 +277,7 @@ def chat_options(body: ChatCompletionRequest) -> SamplingOptions:
         output_format=OutputFormat()
         if fmt is None
         else parse_output_format(fmt, "response_format"),
-        tools=chat_tools(body),
+        tools=tools.chat_tools(body),
         logprobs=_logprobs(body.logprobs, body.top_logprobs, "logprobs"),
     )
 
@@ -378,7 +289,7 @@ def responses_options(body: ResponsesRequest) -> SamplingOptions:
     return SamplingOptions(
         top_p=top_p,
         output_format=parse_output_format(fmt, "text.format"),
-        tools=responses_tools(body),
+        tools=tools.responses_tools(body),
         logprobs=_logprobs(bool(body.include), body.top_logprobs, "include"),
     )
 
