@@ -186,12 +186,6 @@ async def create_response(
     if "store" in body.model_fields_set and body.store:
         archive.require("store")
     body = body.model_copy(update={"store": body.store and archive.enabled})
-    owner = context.caller.owner
-    inherited = (
-        await archive.conversation(owner, body.previous_response_id)
-        if body.previous_response_id
-        else ()
-    )
     turn = turn_for(
         request,
         runner,
@@ -204,8 +198,10 @@ async def create_response(
         max_tokens=body.max_output_tokens,
         options=translate.responses_options(body),
     )
-    own = turn.messages
-    turn = replace(turn, messages=inherited + own)
+    owner, own = context.caller.owner, turn.messages
+    if body.previous_response_id:  # read only once the request itself is known to be good
+        inherited = await archive.conversation(owner, body.previous_response_id)
+        turn = replace(turn, messages=inherited + own)
     response_id = translate.new_id("resp_")
 
     async def keep(made: ResponseObject, generation: Generation) -> None:

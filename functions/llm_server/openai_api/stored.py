@@ -56,30 +56,25 @@ class ResponseArchive:
 
     async def keep(self, owner: str, response_id: str, stored: StoredResponse) -> None:
         """Store a finished response."""
-        store = self._required("store")
+        store = self.require("store")
         await asyncio.to_thread(store.put, owner, response_id, stored.encode())
 
     async def get(self, owner: str, response_id: str, param: str = "response_id") -> StoredResponse:
         """The owner's stored response, or 404 naming `param`."""
-        record = await asyncio.to_thread(self._required(param).get, owner, response_id)
-        if record is None:
-            raise NotFoundException(
-                f"No stored response with id {response_id[:128]!r}", code="not_found", param=param
-            )
-        return StoredResponse.decode(record)
+        stored = await self._find(owner, response_id, param)
+        if stored is None:
+            raise _missing(response_id, param)
+        return stored
 
     async def delete(self, owner: str, response_id: str) -> None:
         """Erase the owner's stored response, or 404."""
-        if not await asyncio.to_thread(self._required("response_id").delete, owner, response_id):
-            raise NotFoundException(
-                f"No stored response with id {response_id[:128]!r}",
-                code="not_found",
-                param="response_id",
-            )
+        if not await asyncio.to_thread(self.require("response_id").delete, owner, response_id):
+            raise _missing(response_id, "response_id")
 
     async def conversation(self, owner: str, previous_id: str) -> tuple[ChatMessage, ...]:
         """The messages up to and including `previous_id`'s reply, within the bounds."""
-        stored: StoredResponse | None = await self.get(owner, previous_id, "previous_response_id")
+        param = "previous_response_id"
+        stored: StoredResponse | None = await self.get(owner, previous_id, param)
         chain: list[ChatMessage] = []
         size = 0
         while stored is not None:
@@ -91,20 +86,15 @@ class ResponseArchive:
                 break
             chain[:0] = messages
             previous = stored.previous_response_id
-            stored = await self._find(owner, previous) if previous else None
+            stored = await self._find(owner, previous, param) if previous else None
         return tuple(chain)
 
-    async def _find(self, owner: str, response_id: str) -> StoredResponse | None:
-        record = await asyncio.to_thread(
-            self._required("previous_response_id").get, owner, response_id
-        )
+    async def _find(self, owner: str, response_id: str, param: str) -> StoredResponse | None:
+        record = await asyncio.to_thread(self.require(param).get, owner, response_id)
         return StoredResponse.decode(record) if record is not None else None
 
-    def require(self, param: str) -> None:
-        """A 400 naming `param` unless responses can be stored here."""
-        self._required(param)
-
-    def _required(self, param: str) -> ResponseStore:
+    def require(self, param: str) -> ResponseStore:
+        """The store, or a 400 naming `param` when responses are not stored here."""
         if self._store is None:
             raise BadRequestException(
                 "This server stores no responses (SESSIONS_ENABLED=false): send store: false "
@@ -112,6 +102,12 @@ class ResponseArchive:
                 param=param,
             )
         return self._store
+
+
+def _missing(response_id: str, param: str) -> NotFoundException:
+    return NotFoundException(
+        f"No stored response with id {response_id[:128]!r}", code="not_found", param=param
+    )
 
 
 def _message(data: dict[str, Any]) -> ChatMessage:

@@ -113,21 +113,18 @@ class _ResponseEvents:
             response_id, body.model, self.created, body, temperature
         )
         self.message_open = False
+        item_id = translate.output_message(response_id, "", "in_progress").id
+        self.where = {"item_id": item_id, "output_index": 0, "content_index": 0}
 
     def emit(self, kind: str, **fields: Any) -> str:
         self.sequence += 1
         data = to_jsonable_python(fields)
         return sse({"type": kind, "sequence_number": self.sequence, **data}, event=kind)
 
-    @property
-    def _where(self) -> dict[str, Any]:
-        item_id = translate.output_message(self.response_id, "", "in_progress").id
-        return {"item_id": item_id, "output_index": 0, "content_index": 0}
-
     def text(self, piece: str) -> Iterator[str]:
         """A text delta, after opening the message item if this is the first."""
         yield from self._open_message()
-        yield self.emit("response.output_text.delta", **self._where, delta=piece, logprobs=[])
+        yield self.emit("response.output_text.delta", **self.where, delta=piece, logprobs=[])
 
     def finish(self, final: ResponseObject) -> Iterator[str]:
         """Close the message, send each function call, then the final response."""
@@ -136,12 +133,11 @@ class _ResponseEvents:
                 yield from self._function_call(index, item)
                 continue
             yield from self._open_message()
-            text = item.content[0].text
             part = item.content[0]
             yield self.emit(
-                "response.output_text.done", **self._where, text=text, logprobs=part.logprobs
+                "response.output_text.done", **self.where, text=part.text, logprobs=part.logprobs
             )
-            yield self.emit("response.content_part.done", **self._where, part=item.content[0])
+            yield self.emit("response.content_part.done", **self.where, part=part)
             yield self.emit("response.output_item.done", output_index=0, item=item)
         kind = "response.completed" if final.status == "completed" else "response.incomplete"
         yield self.emit(kind, response=final)
@@ -152,7 +148,7 @@ class _ResponseEvents:
         self.message_open = True
         item = translate.output_message(self.response_id, "", "in_progress")
         yield self.emit("response.output_item.added", output_index=0, item=item)
-        yield self.emit("response.content_part.added", **self._where, part=OutputText(text=""))
+        yield self.emit("response.content_part.added", **self.where, part=OutputText(text=""))
 
     def _function_call(self, index: int, item: FunctionCallItem) -> Iterator[str]:
         opened = item.model_copy(update={"arguments": "", "status": "in_progress"})

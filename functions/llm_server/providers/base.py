@@ -60,6 +60,11 @@ class FunctionTool:
     parameters: dict[str, Any] | None = None
     strict: bool = False
 
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The parameters' schema; a function without parameters takes an empty object."""
+        return self.parameters or {"type": "object", "properties": {}}
+
 
 @dataclass(frozen=True)
 class Tools:

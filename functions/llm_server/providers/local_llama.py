@@ -229,9 +229,10 @@ class LocalLlamaProvider:
             ) from None
         finally:
             chunks.close()
-        generation = self._generation(llama, request, messages, "".join(pieces), finish_reason)
+        text = "".join(pieces)
+        generation = self._generation(llama, request, messages, text, finish_reason)
         if recorder is not None:
-            generation = replace(generation, logprobs=recorder.finish("".join(pieces)))
+            generation = replace(generation, logprobs=recorder.finish(text))
         yield generation
 
     def _generation(

@@ -15,7 +15,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from llm_server.providers.base import ChatMessage, FunctionTool, ToolCall, Tools
+from llm_server.providers.base import ChatMessage, ToolCall, Tools
 from llm_server.providers.local_grammar import compiled
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ OPEN, CLOSE = "<tool_call>", "</tool_call>"
 def tools_prompt(tools: Tools) -> str:
     """What the system prompt says about the offered functions and how to call one."""
     specs = [
-        {"name": t.name, "description": t.description, "parameters": _parameters(t)}
+        {"name": t.name, "description": t.description, "parameters": t.schema}
         for t in tools.offered
     ]
     must = "You must call one of them." if tools.choice == "required" else ""
@@ -45,7 +45,7 @@ def call_grammar(tools: Tools) -> LlamaGrammar:
     calls = [
         {
             "type": "object",
-            "properties": {"name": {"const": t.name}, "arguments": _parameters(t)},
+            "properties": {"name": {"const": t.name}, "arguments": t.schema},
             "required": ["name", "arguments"],
             "additionalProperties": False,
         }
@@ -98,10 +98,6 @@ def as_template_message(message: ChatMessage) -> dict[str, str]:
         for c in message.tool_calls
     )
     return {"role": message.role, "content": message.content + calls}
-
-
-def _parameters(tool: FunctionTool) -> dict[str, Any]:
-    return tool.parameters or {"type": "object", "properties": {}}
 
 
 def _loaded(arguments: str) -> Any:

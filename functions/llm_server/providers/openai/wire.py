@@ -55,7 +55,7 @@ def _tools(tools: Tools) -> dict[str, Any]:
             "type": "function",
             "name": tool.name,
             "description": tool.description or None,
-            "parameters": tool.parameters or {"type": "object", "properties": {}},
+            "parameters": tool.schema,
             "strict": tool.strict,
         }
         for tool in tools.functions
