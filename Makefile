@@ -46,35 +46,23 @@ lint: $(VENV)/.dev  ## ruff, and mypy over functions/ (pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-$(SAM): tests/requirements-sam.txt
-	@echo ">> installing the SAM CLI in its own venv (.tools/sam)"
-	$(PYTHON) -m venv .tools/sam
-	.tools/sam/bin/pip install -q --disable-pip-version-check -r $<
+# Each tool in its own venv, from its pinned tests/requirements-<tool>.txt: its dependencies must
+# steer neither the app's pins nor another tool's.
+.tools/%/.installed: tests/requirements-%.txt
+	@echo ">> installing $* in its own venv (.tools/$*)"
+	$(PYTHON) -m venv .tools/$*
+	.tools/$*/bin/pip install -q --disable-pip-version-check -r $<
 	@touch $@
 
-MINISTACK := .tools/ministack/bin/ministack
-
-$(MINISTACK): tests/requirements-ministack.txt
-	@echo ">> installing the ministack AWS emulator in its own venv (.tools/ministack)"
-	$(PYTHON) -m venv .tools/ministack
-	.tools/ministack/bin/pip install -q --disable-pip-version-check -r $<
-	@touch $@
-
-e2e: $(VENV)/.dev sam-check $(MINISTACK)  ## Deploy the built stack to ministack and call it through the gateway
+e2e: $(VENV)/.dev sam-check .tools/ministack/.installed  ## Deploy the built stack to ministack and call it through the gateway
 	E2E_REQUIRED=1 $(PY) -m pytest tests/e2e -p no:randomly -q
 
 CHECKOV := .tools/checkov/bin/checkov
 
-$(CHECKOV): tests/requirements-checkov.txt
-	@echo ">> installing checkov in its own venv (.tools/checkov)"
-	$(PYTHON) -m venv .tools/checkov
-	.tools/checkov/bin/pip install -q --disable-pip-version-check -r $<
-	@touch $@
-
-checkov: $(CHECKOV)  ## checkov on the templates, with the commented skip list in .checkov.yaml
+checkov: .tools/checkov/.installed  ## checkov on the templates, with the commented skip list in .checkov.yaml
 	$(CHECKOV) --config-file .checkov.yaml -f template.yaml -f bootstrap/api-gateway-logging.yaml
 
-sam-check: $(SAM)  ## sam validate --lint and sam build, offline
+sam-check: .tools/sam/.installed  ## sam validate --lint and sam build, offline
 	$(SAM_ENV) $(SAM) validate --lint
 	.tools/sam/bin/cfn-lint -c I -- template.yaml bootstrap/api-gateway-logging.yaml
 	$(SAM_ENV) $(SAM) build
@@ -111,5 +99,5 @@ fuzz: $(VENV)/.dev  ## The longer on-demand fuzz run (schemathesis, 500 cases pe
 # commit (a failure reproduces), a new one for each commit. `make test SEED=n` replays a run.
 SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
-test: lint sam-check checkov $(MINISTACK)  ## Everything CI runs: lint, SAM and checkov checks, the whole suite with e2e
+test: lint sam-check checkov .tools/ministack/.installed  ## Everything CI runs: lint, SAM and checkov checks, the whole suite with e2e
 	E2E_REQUIRED=1 $(PY) -m pytest -p randomly --randomly-seed=$(SEED)
