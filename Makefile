@@ -6,12 +6,19 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 export PYTHONPATH := $(CURDIR)/functions
 
+# The Lambda runtime's Python (template.yaml: Runtime). Machines here have another, so it is built
+# once from source into ~/.cache, keyed by version (toolchain/build-python.sh: about 2.5 minutes on
+# 2 cores); the layer's bytecode, ministack's functions and the Lambda-side suites run on it.
+LAMBDA_PYTHON_VERSION := 3.13.5
+LAMBDA_PYTHON_HOME := $(HOME)/.cache/llm-server/python-$(LAMBDA_PYTHON_VERSION)
+LAMBDA_PYTHON := $(LAMBDA_PYTHON_HOME)/bin/python3.13
+
 SAM := .tools/sam/bin/sam
 # Offline SAM/boto3: dummy credentials, no retries against unreachable AWS hosts, no telemetry.
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
+.PHONY: setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,22 +57,42 @@ lint: $(VENV)/.dev  ## ruff, and mypy over functions/ (pyproject.toml)
 # steer neither the app's pins nor another tool's.
 .tools/%/.installed: tests/requirements-%.txt
 	@echo ">> installing $* in its own venv (.tools/$*)"
+	rm -rf .tools/$*
 	$(PYTHON) -m venv .tools/$*
 	.tools/$*/bin/pip install -q --disable-pip-version-check -r $<
 	@touch $@
 
-e2e: $(VENV)/.dev sam-check .tools/ministack/.installed  ## Deploy the built stack to ministack and call it through the gateway
-	E2E_REQUIRED=1 $(PY) -m pytest tests/e2e -p no:randomly -q
+# On the Lambda runtime's Python: ministack runs functions with its own interpreter, and
+# .tools/lambda runs the suites that exercise what Lambda runs (see test-lambda).
+.tools/ministack/.installed .tools/lambda/.installed: PYTHON = $(LAMBDA_PYTHON)
+.tools/ministack/.installed .tools/lambda/.installed: $(LAMBDA_PYTHON_HOME)/.complete
+
+$(LAMBDA_PYTHON_HOME)/.complete:
+	toolchain/build-python.sh $(LAMBDA_PYTHON_VERSION) $(LAMBDA_PYTHON_HOME)
+
+lambda-python: $(LAMBDA_PYTHON_HOME)/.complete  ## Build the Lambda runtime's Python into ~/.cache (once)
+
+# The suites of what runs on Lambda, on its Python, against what `sam build` produced: the layer
+# and the function's code from .aws-sam/build (not functions/ or .venv), the test tools from
+# .tools/lambda; its bin first on PATH, so the streaming function's `python3` is 3.13 too.
+BUILD := $(CURDIR)/.aws-sam/build
+LAMBDA_SUITES := tests/serverless tests/deploy tests/e2e
+ON_LAMBDA_PYTHON := PATH=$(CURDIR)/.tools/lambda/bin:$$PATH \
+	PYTHONPATH=$(BUILD)/DependenciesLayer/python:$(BUILD)/ChatFunction
+LAMBDA_PYTEST := $(ON_LAMBDA_PYTHON) .tools/lambda/bin/python -m pytest -o pythonpath="tests events"
+
+e2e: sam-check .tools/ministack/.installed .tools/lambda/.installed  ## Deploy the built stack to ministack and call it through the gateway
+	E2E_REQUIRED=1 $(LAMBDA_PYTEST) tests/e2e -p no:randomly -q
 
 CHECKOV := .tools/checkov/bin/checkov
 
 checkov: .tools/checkov/.installed  ## checkov on the templates, with the commented skip list in .checkov.yaml
 	$(CHECKOV) --config-file .checkov.yaml -f template.yaml -f bootstrap/api-gateway-logging.yaml
 
-sam-check: .tools/sam/.installed  ## sam validate --lint and sam build, offline
+sam-check: .tools/sam/.installed $(LAMBDA_PYTHON_HOME)/.complete  ## sam validate --lint and sam build, offline
 	$(SAM_ENV) $(SAM) validate --lint
 	.tools/sam/bin/cfn-lint -c I -- template.yaml bootstrap/api-gateway-logging.yaml
-	$(SAM_ENV) $(SAM) build
+	$(SAM_ENV) LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(SAM) build
 
 invoke: setup  ## Like `sam local invoke -e`, without Docker: make invoke EVENT=events/chat.json
 	$(PY) events/invoke.py $(or $(EVENT),events/chat.json)
@@ -73,8 +100,8 @@ invoke: setup  ## Like `sam local invoke -e`, without Docker: make invoke EVENT=
 bench-ttft: $(VENV)/.dev  ## Time to first token through the server vs the provider alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/ttft.py
 
-bench-lambda: $(VENV)/.dev sam-check  ## Cold start, warm overhead, package size, memory
-	$(PY) bench/lambda_bench.py
+bench-lambda: sam-check .tools/lambda/.installed  ## Cold start, warm overhead, package size, memory (3.13; 3.11 beside it)
+	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_bench.py --compare-python $(PYTHON)
 
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py
@@ -99,5 +126,10 @@ fuzz: $(VENV)/.dev  ## The longer on-demand fuzz run (schemathesis, 500 cases pe
 # commit (a failure reproduces), a new one for each commit. `make test SEED=n` replays a run.
 SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
-test: lint sam-check checkov .tools/ministack/.installed  ## Everything CI runs: lint, SAM and checkov checks, the whole suite with e2e
-	E2E_REQUIRED=1 $(PY) -m pytest -p randomly --randomly-seed=$(SEED)
+test: lint sam-check checkov test-app test-lambda  ## Everything CI runs: lint, SAM and checkov checks, both suites
+
+test-app: $(VENV)/.dev  ## The app's suites on the machine's Python (3.11 and later), from functions/
+	$(PY) -m pytest -p randomly --randomly-seed=$(SEED) $(addprefix --ignore=,$(LAMBDA_SUITES))
+
+test-lambda: sam-check .tools/lambda/.installed .tools/ministack/.installed  ## The Lambda-side suites on 3.13 against .aws-sam/build, e2e included
+	E2E_REQUIRED=1 $(LAMBDA_PYTEST) -p randomly --randomly-seed=$(SEED) $(LAMBDA_SUITES)

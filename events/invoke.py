@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
     "AWS_REGION": "ap-northeast-2",
     "AWS_DEFAULT_REGION": "ap-northeast-2",
-    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/llm-server-local",
     "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/25/[$LATEST]local",
     "POWERTOOLS_SERVICE_NAME": "llm-server",
@@ -59,12 +60,15 @@ class LambdaContext:
 
 
 def use_lambda_environment() -> None:
-    """Set the Lambda environment variables that are not set already, and find the package."""
+    """Set the Lambda environment variables that are not set already, and find the package.
+
+    The package is the one already on the path (`make test-lambda` puts `.aws-sam/build` there),
+    else the source in `functions/`.
+    """
     for name, value in LAMBDA_ENV.items():
         os.environ.setdefault(name, value)
-    functions = str(Path(__file__).resolve().parent.parent / "functions")
-    if functions not in sys.path:
-        sys.path.insert(0, functions)
+    if importlib.util.find_spec("llm_server") is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 
 
 def invoke(event: dict[str, Any], timeout_seconds: float = 29.0) -> dict[str, Any]:

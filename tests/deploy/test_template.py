@@ -7,6 +7,7 @@ exist in the app, an over-broad policy), so they are checked here on the real SA
 import importlib
 import json
 import re
+import sys
 
 import pytest
 
@@ -185,11 +186,22 @@ def test_handler_runtime_and_timeout(template, function):
     module, attribute = function["Handler"].rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), attribute))
     function_globals = template["Globals"]["Function"]
-    assert function_globals["Runtime"] == "python3.11"
     assert function_globals["Timeout"] <= 29  # under API Gateway's integration limit
     assert function["CodeUri"] == "functions/"
     layer = template["Resources"]["DependenciesLayer"]
     assert layer["Metadata"]["BuildMethod"] == "makefile"
+
+
+def test_one_runtime_python_everywhere(template):
+    """The runtime, the layer's, the Python the Makefile builds and the one running this suite."""
+    runtime = "python{}.{}".format(*sys.version_info[:2])  # test-lambda runs on the runtime's
+    assert template["Globals"]["Function"]["Runtime"] == runtime == "python3.13"
+    layer = template["Resources"]["DependenciesLayer"]["Properties"]
+    assert layer["CompatibleRuntimes"] == [runtime]
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"LAMBDA_PYTHON_VERSION := {runtime[6:]}." in makefile
+    layer_makefile = (ROOT / "layers" / "dependencies" / "Makefile").read_text()
+    assert f"--python-version {runtime[6:]} " in layer_makefile
 
 
 def test_the_table_matches_the_stores_and_access_is_scoped_to_it(template, cloudformation):

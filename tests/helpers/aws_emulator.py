@@ -37,7 +37,7 @@ import boto3
 import httpx
 import yaml
 
-from helpers.template import ROOT, _CfnLoader
+from helpers.template import ROOT, _CfnLoader, tool_env
 
 BUILD = ROOT / ".aws-sam" / "build"
 MINISTACK = ROOT / ".tools" / "ministack" / "bin" / "python"
@@ -74,7 +74,7 @@ class Stack:
 def emulator(port: int) -> Iterator[str]:
     """ministack on 127.0.0.1:`port` with IAM enforced; stopped (state and all) on exit."""
     env = {
-        **os.environ,
+        **tool_env(),
         "BIND_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "AUTH": "true",
@@ -125,7 +125,7 @@ def deploy(endpoint: str, name: str, parameters: dict[str, str], env: dict[str, 
             *overrides,
         ],
         env={
-            **os.environ,
+            **tool_env(),
             **CREDENTIALS,
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": REGION,

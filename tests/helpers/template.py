@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,12 @@ def load_template(path: Path = TEMPLATE) -> dict:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
 
 
+def tool_env() -> dict[str, str]:
+    """The environment for a tool in its own venv (SAM CLI, ministack): without PYTHONPATH,
+    which points at the code under test (`make test-lambda`: a Python 3.13 build)."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
 def transformed_template(**parameters: str) -> dict:
     """The CloudFormation the SAM transform makes of template.yaml (run in the SAM CLI's venv)."""
     if not SAM_PYTHON.exists():
@@ -55,5 +62,6 @@ def transformed_template(**parameters: str) -> dict:
         text=True,
         check=True,
         timeout=120,
+        env=tool_env(),
     )
     return json.loads(result.stdout)

@@ -1,5 +1,11 @@
-"""The real Lambda handler (Mangum + Powertools) with every API Gateway event in `events/`."""
+"""The real Lambda handler (Mangum + Powertools) with every API Gateway event in `events/`.
 
+Run as deployed (`make test-lambda`: Python 3.13, the code `sam build` produced): the template's
+provider (OpenAI's Responses API, here its stand-in on loopback through the real SDK), the
+server's key for free mode, and each normal-mode chat carrying its caller's key.
+"""
+
+import base64
 import importlib
 import json
 import os
@@ -11,6 +17,7 @@ from pathlib import Path
 import invoke
 import pytest
 
+from helpers.fake_openai import FakeOpenAI, Step
 from helpers.logs import capture_logs
 from helpers.template import transformed_template
 from llm_server.config.settings import get_settings
@@ -38,22 +45,34 @@ EXPECTED_STATUS = {
             "chat-completions.json": 200,
         }.items()
     },
+    # Free mode spends the server's key, so it needs an identity the gateway vouches for (a REST
+    # API key id, an authorizer's principal): an HTTP API event without an authorizer has none.
+    "http-api/chat-free-mode.json": 401,
     "session-read.json": 404,
     "docs.json": 200,
     "http-api/chat-stage-prefix.json": 200,
     "http-api/unknown-route.json": 404,
 }
 CALLER_KEY = "sk-proj-" + "k" * 40
+SERVER_KEY = "sk-proj-" + "s" * 40
 
 
 @pytest.fixture(scope="module")
-def lambda_env():
-    """The handler's environment: Lambda-like, no server key, OpenAI at a closed local port."""
+def upstream():
+    """The Responses API stand-in the handler's SDK calls."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def lambda_env(upstream):
+    """The handler's environment: Lambda's, the template's provider, a server key in the env."""
     saved = dict(os.environ)
-    for name in ("OPENAI_API_KEY", "OPENAI_SECRET_NAME", "LLM_PROVIDER"):
-        os.environ.pop(name, None)
-    os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
-    os.environ["CACHE_ENABLED"] = "false"  # every invocation really runs the model
+    os.environ.pop("OPENAI_SECRET_NAME", None)
+    os.environ["LLM_PROVIDER"] = "openai"
+    os.environ["OPENAI_API_KEY"] = SERVER_KEY  # free mode's key; the template reads a secret
+    os.environ["OPENAI_BASE_URL"] = upstream.url
+    os.environ["CACHE_ENABLED"] = "false"  # every invocation really calls the upstream
     os.environ["STORE_PATH"] = str(Path(tempfile.mkdtemp()) / "store.sqlite3")
     invoke.use_lambda_environment()
     get_settings.cache_clear()
@@ -69,7 +88,29 @@ def lambda_env():
 
 
 def load(name):
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    """An event file as a deployed client sends it: a normal-mode chat carries its OpenAI key."""
+    event = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    if "chat-completions" in name:
+        event["headers"]["Authorization"] = f"Bearer {CALLER_KEY}"
+        if "multiValueHeaders" in event:
+            event["multiValueHeaders"]["Authorization"] = [f"Bearer {CALLER_KEY}"]
+    elif (event.get("path") or event.get("rawPath", "")).endswith("/api/v1/chat"):
+        with_key(event)
+    return event
+
+
+def with_key(event):
+    """Add the caller's key to a chat body that is JSON, not in free mode and has none."""
+    encoded = event.get("isBase64Encoded")
+    text = base64.b64decode(event["body"]).decode() if encoded else event["body"]
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return  # the malformed-JSON event stays malformed
+    if body.get("free_mode") or "openai_api_key" in body:
+        return
+    text = json.dumps({**body, "openai_api_key": CALLER_KEY}, ensure_ascii=False)
+    event["body"] = base64.b64encode(text.encode()).decode() if encoded else text
 
 
 def emf_blobs(text):
@@ -100,7 +141,6 @@ def test_rest_events_use_the_resources_the_template_defines():
         assert event["requestContext"]["path"] == f"/dev{event['path']}"
 
 
-@pytest.mark.model
 @pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
 def test_event_through_the_real_handler(lambda_env, name):
     event = load(name)
@@ -131,17 +171,21 @@ def test_event_through_the_real_handler(lambda_env, name):
         assert body["error"]["code"] or body["error"]["message"]
 
 
-@pytest.mark.model
-def test_korean_and_history_events_answer_on_the_local_model(lambda_env):
+def test_korean_history_memory_and_role_reach_the_upstream(lambda_env, upstream):
     body = json.loads(invoke.invoke(load("chat-history-memory.json"))["body"])
     assert body["session_id"] == "evt-history"
     assert body["response_text"].strip()
     assert body["instructions"] == "한 문장으로 답하세요."
-    assert body["api_key_source"] == "none"
-    assert body["input_tokens"] > 100  # memory, role and four history turns reached the model
+    assert body["api_key_source"] == "user"
+    sent = upstream.seen[-1]
+    assert sent.headers["authorization"] == f"Bearer {CALLER_KEY}"
+    assert "한 문장으로 답하세요." in sent.body["instructions"]
+    assert "여행 가이드" in sent.body["instructions"]
+    assert "사용자는 채식주의자다" in json.dumps(sent.body, ensure_ascii=False)
+    assert [m["role"] for m in sent.body["input"]][-1] == "user"
+    assert len(sent.body["input"]) == 5  # four history turns and the new message
 
 
-@pytest.mark.model
 def test_logs_are_json_with_the_gateway_request_id_as_correlation_id(lambda_env):
     with capture_logs() as logs:
         invoke.invoke(load("chat.json"))
@@ -154,7 +198,6 @@ def test_logs_are_json_with_the_gateway_request_id_as_correlation_id(lambda_env)
     assert "cold_start" in line and line["status"] == 200
 
 
-@pytest.mark.model
 def test_emf_metrics_by_name_value_and_dimensions(lambda_env, capsys):
     capsys.readouterr()
     body = json.loads(invoke.invoke(load("chat.json"))["body"])
@@ -171,7 +214,7 @@ def test_emf_metrics_by_name_value_and_dimensions(lambda_env, capsys):
     assert value(totals, "OutputTokens") == body["output_tokens"]
     assert value(totals, "TotalTokens") == body["total_tokens_used"]
     by_model = next(b for b in blobs if "model" in b)
-    assert by_model["model"] == body["model"] and by_model["api_key_source"] == "none"
+    assert by_model["model"] == body["model"] and by_model["api_key_source"] == "user"
     assert sorted(by_model["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == [
         "api_key_source",
         "model",
@@ -188,15 +231,17 @@ def test_errors_are_counted_by_type(lambda_env, capsys):
     assert by_type["error_type"] == "invalid_request_error" and value(by_type, "Errors") == 1
 
 
-def test_no_key_material_in_responses_logs_or_metrics(lambda_env, capsys):
+def test_no_key_material_in_responses_logs_or_metrics(lambda_env, upstream, capsys):
     event = load("chat.json")
-    event["body"] = json.dumps({"user_message": "hi", "openai_api_key": CALLER_KEY})
+    # OpenAI's own 401 quotes the key it refused.
+    refusal = f"Incorrect API key provided: {CALLER_KEY}."
+    upstream.enqueue(Step(status=401, error_code="invalid_api_key", message=refusal))
     capsys.readouterr()
     with capture_logs() as logs:
         response = invoke.invoke(event)
     output = capsys.readouterr()
-    assert response["statusCode"] == 502  # OpenAI is a closed port here
-    assert json.loads(response["body"])["error"]["code"] == "upstream_unreachable"
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"])["error"]["code"] == "invalid_api_key"
     for text in (response["body"], logs.text, output.out, output.err):
         assert CALLER_KEY not in text and CALLER_KEY[8:20] not in text
 
