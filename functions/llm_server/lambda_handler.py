@@ -17,27 +17,26 @@ from mangum import Mangum
 
 from llm_server.asgi import app
 from llm_server.exceptions import BadRequestException
+from llm_server.lambda_lifecycle import prime, register_snapstart_hooks
 from llm_server.utils.lambda_runtime import record_invocation
 from llm_server.utils.log import SERVICE_NAME, logger
 from llm_server.utils.metrics import flushed_by_handler, metrics, record_request
 from llm_server.web.errors import error_response
 
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
-AHEAD_OF_TRAFFIC = ("provisioned-concurrency", "snap-start")
 
 
 def prime_ahead_of_traffic() -> None:
-    """Load the OpenAI SDK during init when Lambda initialises ahead of traffic.
+    """Load during init what the first chat would load, when init runs ahead of traffic.
 
-    With provisioned concurrency or SnapStart, init runs before any request arrives (SnapStart
-    snapshots it), so the SDK loaded here is not paid by the first chat request. On demand, init
-    is on the first request's path, whatever it is: the SDK stays lazy, so a cold start that
-    never calls OpenAI (system info, health) does not pay for it.
+    With provisioned concurrency, now; with SnapStart, in a runtime hook before the snapshot
+    (and the renewal after each restore). On demand, init is on the first request's path,
+    whatever it is: the SDK stays lazy, so a cold start that never calls OpenAI (system info,
+    health) does not pay for it.
     """
-    if os.getenv("AWS_LAMBDA_INITIALIZATION_TYPE") in AHEAD_OF_TRAFFIC:
-        from llm_server.providers.openai import preload
-
-        preload()
+    if os.getenv("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
+        prime(app)
+    register_snapstart_hooks(app)
 
 
 prime_ahead_of_traffic()

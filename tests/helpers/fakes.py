@@ -35,6 +35,12 @@ class FailingProvider:
     async def aclose(self) -> None:
         pass
 
+    def prime(self) -> None:
+        pass
+
+    def renew(self) -> None:
+        pass
+
 
 class StalledProvider:
     """A provider that does not answer until `release` is set (to fill the concurrency cap).
@@ -65,4 +71,10 @@ class StalledProvider:
         pass
 
     async def aclose(self) -> None:
+        pass
+
+    def prime(self) -> None:
+        pass
+
+    def renew(self) -> None:
         pass

@@ -87,6 +87,18 @@ class TurnRunner:
         if self._settings.llm_provider != "openai":
             await self._local.warm_up()
 
+    def prime(self) -> None:
+        """Load what a first chat would load on its path (Lambda, init ahead of traffic)."""
+        self._openai.prime()
+        self._local.prime()
+        self._server_key.prime()
+
+    def renew(self) -> None:
+        """Forget clients, connections and the cached server key (after a SnapStart restore)."""
+        self._openai.renew()
+        self._local.renew()
+        self._server_key.renew()
+
     def models(self) -> list[tuple[str, str]]:
         """(model, owner) pairs a request may name: the local model's and the OpenAI ones."""
         settings = self._settings

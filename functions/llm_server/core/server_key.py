@@ -59,17 +59,36 @@ class ServerKeyStore:
         except ConfigurationException:
             # Cache only values that parse: once the operator fixes the secret, the next
             # request reads it, not the bad value for the rest of SECRET_CACHE_SECONDS.
-            self._provider.clear_cache()
+            self._secrets().clear_cache()
             raise
 
+    def prime(self) -> None:
+        """Make the Secrets Manager client now (boto3 and its model), without reading the key."""
+        if self._secret_name:
+            self._secrets()
+
+    def renew(self) -> None:
+        """Forget the client and the cached key with its age (after a SnapStart restore)."""
+        self._provider = None
+
+    def _secrets(self) -> Any:
+        """Powertools' provider (its cache), on a client from boto3's default session."""
+        if self._provider is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            client = self._secrets_client
+            if client is None:
+                import boto3
+
+                client = boto3.client("secretsmanager")  # Powertools would make a new session
+            self._provider = SecretsProvider(boto3_client=client)
+        return self._provider
+
     def _fetch(self) -> str:
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-        if self._provider is None:
-            self._provider = SecretsProvider(boto3_client=self._secrets_client)
         try:
-            value = self._provider.get(self._secret_name, max_age=self._max_age)
+            value = self._secrets().get(self._secret_name, max_age=self._max_age)
         except GetParameterError as exc:
             raise ConfigurationException(
                 f"The server's OpenAI key could not be read from Secrets Manager: {_reason(exc)}",

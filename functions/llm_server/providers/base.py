@@ -213,6 +213,14 @@ class ChatProvider(Protocol):
         """Load now what the first request would load (the local model), before traffic."""
         ...
 
+    def prime(self) -> None:
+        """Load what a first call would load on its path (Lambda, when init is ahead of traffic)."""
+        ...
+
+    def renew(self) -> None:
+        """Forget clients and connections: after a SnapStart restore, they would be shared."""
+        ...
+
     async def aclose(self) -> None:
         """Release what the provider holds open (connections), at server shutdown."""
         ...

@@ -86,6 +86,12 @@ class LocalLlamaProvider:
     async def aclose(self) -> None:
         """Nothing to release: the model and its worker thread live as long as the process."""
 
+    def prime(self) -> None:
+        """Nothing: Lambda, where priming runs, has no local model (`warm_up` loads it here)."""
+
+    def renew(self) -> None:
+        """Nothing per environment: no clients, no connections."""
+
     def status(self) -> dict[str, Any]:
         """Model name, path and whether it is loaded."""
         return {

@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 BATCH = 25  # the most items one BatchWriteItem takes
+_generation = 0  # of the clients the stores make: `renew_clients` starts a new one
+
+
+def renew_clients() -> None:
+    """Have every store make its client afresh on next use (after a SnapStart restore).
+
+    Clients come from boto3's default session, which keeps the service model it has read: a new
+    client costs about 2 ms, not the 50-80 ms of the first.
+    """
+    global _generation
+    _generation += 1
 
 
 class DynamoDBTable:
@@ -12,15 +23,20 @@ class DynamoDBTable:
 
     def __init__(self, table_name: str, client: Any = None) -> None:
         self._table = table_name
-        self._client = client
+        self._given = client
+        self._client: Any = None
+        self._made_in = _generation
 
     @property
     def client(self) -> Any:
-        """The DynamoDB client, created on first use (boto3 loads only on this path)."""
-        if self._client is None:
+        """The client given, or one made on first use (boto3 loads only on this path)."""
+        if self._given is not None:
+            return self._given
+        if self._client is None or self._made_in != _generation:
             import boto3
 
             self._client = boto3.client("dynamodb")
+            self._made_in = _generation
         return self._client
 
     def write_batches(self, requests: list[dict[str, Any]]) -> None:

@@ -15,6 +15,21 @@ def record_invocation() -> None:
     _invocations += 1
 
 
+def start_environment() -> None:
+    """Count from zero again, for an environment restored from a SnapStart snapshot.
+
+    Its next invocation is the cold start: here, in system info, and for Powertools (the
+    `ColdStart` metric and the logs' `cold_start`), whatever ran before the snapshot.
+    """
+    global _invocations
+    from aws_lambda_powertools.logging import logger
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    _invocations = 0
+    cold_start.reset_cold_start_flag()
+    logger.is_cold_start = True
+
+
 def lambda_info(context: Any) -> dict[str, Any] | None:
     """The function, runtime and invocation facts; None when not running on Lambda."""
     if context is None:  # only the Lambda handler (Mangum) puts a context in the scope

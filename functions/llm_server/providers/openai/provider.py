@@ -23,7 +23,7 @@ from llm_server.exceptions import (
     UpstreamTimeoutException,
 )
 from llm_server.providers.base import Generation, GenerationRequest
-from llm_server.providers.openai.client import ClientPool, pick_transport
+from llm_server.providers.openai.client import ClientPool, pick_transport, preload
 from llm_server.providers.openai.errors import (
     broke_off,
     malformed,
@@ -66,7 +66,16 @@ class OpenAIResponsesProvider:
         return []
 
     async def warm_up(self) -> None:
-        """Nothing to load before traffic on demand: the SDK stays lazy (see `preload`)."""
+        """Nothing to load before traffic on demand: the SDK stays lazy (see `prime`)."""
+
+    def prime(self) -> None:
+        """Load the SDK and make the base client with its HTTP stack and TLS context."""
+        preload()
+        self._pool.prime()
+
+    def renew(self) -> None:
+        """Forget every client and connection (the TLS context stays)."""
+        self._pool.renew()
 
     def status(self) -> dict[str, Any]:
         """Where requests go, the time budget and retries, and how many keys have a client."""

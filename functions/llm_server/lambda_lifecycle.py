@@ -1,0 +1,62 @@
+"""What an initialisation ahead of traffic asks of the app on Lambda, and a SnapStart restore.
+
+Provisioned concurrency and SnapStart run init before any request arrives: `prime` then loads
+what a first chat would otherwise load on its path (the OpenAI SDK, its HTTP stack and TLS
+context, boto3 and the service models of the clients the settings use). Never the server's key:
+a snapshot is stored, and the key is read when a request first needs it.
+
+SnapStart snapshots that environment once per published version and resumes every new one from
+the same copy, so `renew` (after a restore) makes fresh or unique what would otherwise be shared
+or stale: the random state of Python and of OpenSSL, every client with its pooled connections,
+the cached server key and the clock of its age, and the counts behind cold starts (the
+`ColdStart` metric, the logs' and system info's `cold_start`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import TYPE_CHECKING
+
+from llm_server.stores.dynamodb import renew_clients
+from llm_server.utils.lambda_runtime import start_environment
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def register_snapstart_hooks(app: FastAPI) -> bool:
+    """Run `prime` before the snapshot and `renew` after each restore, where the runtime can.
+
+    Lambda's Python runtimes (3.12 and later) provide `snapshot_restore_py` and call its hooks
+    only for SnapStart; elsewhere it is missing and nothing is registered (False).
+    """
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:
+        return False
+    register_before_snapshot(prime, app)
+    register_after_restore(renew, app)
+    return True
+
+
+def prime(app: FastAPI) -> None:
+    """Load now what the first chat request would load (see the module's docstring)."""
+    app.state.services.runner.prime()
+    if app.state.settings.store == "dynamodb":
+        import boto3
+
+        boto3.client("dynamodb")  # its model stays in boto3's default session for the stores
+
+
+def renew(app: FastAPI) -> None:
+    """Renew what a restored environment must not share with the others from its snapshot."""
+    random.seed()  # from os.urandom, which the kernel makes unique per environment
+    ssl = sys.modules.get("ssl")
+    if ssl is not None:  # OpenSSL's generator makes TLS randoms and keys: mix in fresh entropy
+        ssl.RAND_add(os.urandom(32), 32.0)
+    app.state.services.runner.renew()
+    renew_clients()
+    app.state.idempotency = None  # its persistence layer holds a client; made again on use
+    start_environment()
