@@ -33,6 +33,7 @@ from llm_server.web import system
 from llm_server.web.errors import install_error_handlers
 from llm_server.web.identity import IdentityPolicy
 from llm_server.web.middleware import RequestContextMiddleware
+from llm_server.web.snapstart import add_snapstart_hooks
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router)
     app.include_router(system.router)
     app.include_router(system.docs_router)
+    add_snapstart_hooks(app)
     return app
 
 

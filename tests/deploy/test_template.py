@@ -79,7 +79,7 @@ def test_streamed_routes_go_to_the_web_adapter_function_in_stream_mode(cloudform
         integration = paths[path]["post"]["x-amazon-apigateway-integration"]
         assert integration["responseTransferMode"] == "STREAM"
         uri = integration["uri"]["Fn::Sub"]
-        assert "${StreamFunction.Arn}/response-streaming-invocations" in uri
+        assert "${StreamFunctionAliaslive}/response-streaming-invocations" in uri
     stream = template["Resources"]["StreamFunction"]["Properties"]
     env = stream["Environment"]["Variables"]
     assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
@@ -89,6 +89,26 @@ def test_streamed_routes_go_to_the_web_adapter_function_in_stream_mode(cloudform
     assert run_sh.stat().st_mode & 0o111, "run.sh must be executable"
     target = re.search(r"uvicorn (\S+):(\w+)", run_sh.read_text()).groups()
     assert getattr(importlib.import_module(target[0]), target[1]).title == "LLM Server"
+
+
+def test_both_functions_snapstart_behind_the_alias_every_route_invokes(cloudformation, template):
+    assert template["Parameters"]["SnapStart"]["Default"] == "true"
+    resources = cloudformation["Resources"]
+    for name in ("ChatFunction", "StreamFunction"):
+        snap_start = resources[name]["Properties"]["SnapStart"]["ApplyOn"]
+        assert snap_start == {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}
+        alias = resources[f"{name}Aliaslive"]
+        assert alias["Type"] == "AWS::Lambda::Alias"
+        version = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+        assert resources[version]["Properties"]["FunctionName"] == {"Ref": name}
+    paths = resources["ChatApi"]["Properties"]["Body"]["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            uri = json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
+            assert "Aliaslive}" in uri and ".Arn}" not in uri, (path, method)
+    stream = template["Resources"]["StreamFunction"]["Properties"]["Environment"]["Variables"]
+    assert stream["AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH"].startswith("/_lambda/")
+    assert stream["AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH"].startswith("/_lambda/")
 
 
 def test_the_function_may_read_only_its_own_secret(cloudformation):

@@ -38,6 +38,22 @@ def test_health_is_public_and_every_other_route_needs_an_api_key(stack):
     assert call(stack, "GET", "/api/v1/system/info").status_code == 200
 
 
+def test_the_api_invokes_a_published_snapstart_version_restored_after_its_hooks(stack):
+    """The gateway calls the alias `live`; its version's init ran the SnapStart hooks."""
+    info = call(stack, "GET", "/api/v1/system/info").json()["lambda"]
+    assert info["function_version"] not in (None, "$LATEST")
+    assert info["restored_from_snapshot"] is True
+    lambda_client = stack.client("lambda")
+    for output in ("FunctionArn", "StreamFunctionArn"):
+        name = stack.outputs[output]
+        alias = lambda_client.get_alias(FunctionName=name, Name="live")
+        version = lambda_client.get_function_configuration(
+            FunctionName=name, Qualifier=alias["FunctionVersion"]
+        )
+        assert version["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+        assert version["Runtime"] == "python3.13"
+
+
 def test_free_mode_uses_the_key_from_secrets_manager(stack, upstream):
     response = chat(stack, free_mode=True)
     assert response.status_code == 200, response.text

@@ -48,6 +48,7 @@ class Seen:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+    peer: tuple[str, int] = ("", 0)  # the client's address: a new port is a new connection
 
 
 def _text(content: str | list[dict[str, Any]]) -> str:
@@ -199,7 +200,7 @@ class FakeOpenAI:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 headers = {name.lower(): value for name, value in self.headers.items()}
-                fake.seen.append(Seen(headers, body, time.monotonic()))
+                fake.seen.append(Seen(headers, body, time.monotonic(), self.client_address))
                 step = fake.script.popleft() if fake.script else Step()
                 if self.path != "/v1/responses":
                     step = Step(status=404, error_code="unknown_url", message=f"no {self.path}")

@@ -5,25 +5,20 @@ provider (OpenAI's Responses API, here its stand-in on loopback through the real
 server's key for free mode, and each normal-mode chat carrying its caller's key.
 """
 
-import base64
-import importlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import invoke
 import pytest
 
-from helpers.fake_openai import FakeOpenAI, Step
+from helpers.fake_openai import Step
+from helpers.lambda_events import CALLER_KEY, EVENTS, emf_blobs, load, value
 from helpers.logs import capture_logs
 from helpers.template import transformed_template
-from llm_server.config.settings import get_settings
 from llm_server.native_api.schemas import ChatResponse
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 CHAT_FIELDS = set(ChatResponse.model_fields)
 # events/: REST API (payload 1.0) events as the deployed gateway sends them; events/http-api/:
 # HTTP API (payload 2.0) events, for other front doors.
@@ -53,81 +48,6 @@ EXPECTED_STATUS = {
     "http-api/chat-stage-prefix.json": 200,
     "http-api/unknown-route.json": 404,
 }
-CALLER_KEY = "sk-proj-" + "k" * 40
-SERVER_KEY = "sk-proj-" + "s" * 40
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    """The Responses API stand-in the handler's SDK calls."""
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lambda_env(upstream):
-    """The handler's environment: Lambda's, the template's provider, a server key in the env."""
-    saved = dict(os.environ)
-    os.environ.pop("OPENAI_SECRET_NAME", None)
-    os.environ["LLM_PROVIDER"] = "openai"
-    os.environ["OPENAI_API_KEY"] = SERVER_KEY  # free mode's key; the template reads a secret
-    os.environ["OPENAI_BASE_URL"] = upstream.url
-    os.environ["CACHE_ENABLED"] = "false"  # every invocation really calls the upstream
-    os.environ["STORE_PATH"] = str(Path(tempfile.mkdtemp()) / "store.sqlite3")
-    invoke.use_lambda_environment()
-    get_settings.cache_clear()
-    # The handler builds its app at import: rebuild it under this environment, whatever
-    # imported it before.
-    for name in ("llm_server.asgi", "llm_server.lambda_handler"):
-        if name in sys.modules:
-            importlib.reload(sys.modules[name])
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-    get_settings.cache_clear()
-
-
-def load(name):
-    """An event file as a deployed client sends it: a normal-mode chat carries its OpenAI key."""
-    event = json.loads((EVENTS / name).read_text(encoding="utf-8"))
-    if "chat-completions" in name:
-        event["headers"]["Authorization"] = f"Bearer {CALLER_KEY}"
-        if "multiValueHeaders" in event:
-            event["multiValueHeaders"]["Authorization"] = [f"Bearer {CALLER_KEY}"]
-    elif (event.get("path") or event.get("rawPath", "")).endswith("/api/v1/chat"):
-        with_key(event)
-    return event
-
-
-def with_key(event):
-    """Add the caller's key to a chat body that is JSON, not in free mode and has none."""
-    encoded = event.get("isBase64Encoded")
-    text = base64.b64decode(event["body"]).decode() if encoded else event["body"]
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return  # the malformed-JSON event stays malformed
-    if body.get("free_mode") or "openai_api_key" in body:
-        return
-    text = json.dumps({**body, "openai_api_key": CALLER_KEY}, ensure_ascii=False)
-    event["body"] = base64.b64encode(text.encode()).decode() if encoded else text
-
-
-def emf_blobs(text):
-    blobs = []
-    for line in text.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blobs.append(json.loads(line))
-    return blobs
-
-
-def value(blob, name):
-    """A metric's value in an EMF blob (Powertools writes a list of the values recorded)."""
-    recorded = blob[name]
-    assert not isinstance(recorded, list) or len(recorded) == 1, recorded
-    return recorded[0] if isinstance(recorded, list) else recorded
-
-
 def test_every_event_file_has_an_expectation():
     found = {str(p.relative_to(EVENTS)) for p in EVENTS.glob("**/*.json")}
     assert found == set(EXPECTED_STATUS)

@@ -7,6 +7,7 @@ import platform
 from typing import Any
 
 _invocations = 0
+_restored = False  # from a SnapStart snapshot
 
 
 def record_invocation() -> None:
@@ -21,11 +22,12 @@ def start_environment() -> None:
     Its next invocation is the cold start: here, in system info, and for Powertools (the
     `ColdStart` metric and the logs' `cold_start`), whatever ran before the snapshot.
     """
-    global _invocations
+    global _invocations, _restored
     from aws_lambda_powertools.logging import logger
     from aws_lambda_powertools.metrics.provider import cold_start
 
     _invocations = 0
+    _restored = True
     cold_start.reset_cold_start_flag()
     logger.is_cold_start = True
 
@@ -45,6 +47,7 @@ def lambda_info(context: Any) -> dict[str, Any] | None:
         "request_id": getattr(context, "aws_request_id", None),
         "remaining_time_ms": remaining() if callable(remaining) else None,
         "cold_start": _invocations <= 1,
+        "restored_from_snapshot": _restored,
         "invocations": _invocations,
         "log_group": getattr(context, "log_group_name", None),
         "log_stream": getattr(context, "log_stream_name", None),
