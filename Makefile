@@ -100,8 +100,8 @@ invoke: setup  ## Like `sam local invoke -e`, without Docker: make invoke EVENT=
 bench-ttft: $(VENV)/.dev  ## Time to first token through the server vs the provider alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/ttft.py
 
-bench-lambda: sam-check .tools/lambda/.installed  ## Cold start, warm overhead, package size, memory (3.13; 3.11 beside it)
-	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_bench.py --compare-python $(PYTHON)
+bench-lambda: sam-check .tools/lambda/.installed $(VENV)/.dev  ## Cold start, warm overhead, package size, memory (3.13; 3.11 beside it)
+	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_bench.py --compare-python $(PY)
 
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py

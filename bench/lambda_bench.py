@@ -1,10 +1,13 @@
 """What a Lambda user pays for: cold start, warm overhead, package size, memory.
 
-    make bench-lambda    (runs `sam build` first; or: python bench/lambda_bench.py)
+    make bench-lambda    (runs `sam build` first; on the runtime's Python 3.13, with 3.11 beside it)
 
 - Cold start: a fresh Python process imports the handler and answers its first API Gateway
   event (system info, and a chat through the OpenAI path to a Responses API server on loopback),
-  next to a bare FastAPI + Mangum handler, in the same run; medians of --runs.
+  next to a bare FastAPI + Mangum handler, in the same run; medians of --runs. The SnapStart
+  case runs init and the before-snapshot hook, then times what a restore leaves on the request's
+  path: the after-restore hook and the first chat.
+- The same cases on another Python (--compare-python), with a layer built for it.
 - Warm overhead: handler time minus the upstream call's own time, per invocation, in-process.
 - Size: the zipped function and dependency layer that `sam build` produced, biggest contributors.
 - Memory: peak RSS of a process after its first chat invocation.
@@ -18,6 +21,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,7 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / ".aws-sam" / "build"
-sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "tests"), str(ROOT / "events")]
+# The code `sam build` produced, as Lambda runs it (make bench-lambda also puts it on PYTHONPATH).
+CODE = [BUILD / "DependenciesLayer" / "python", BUILD / "ChatFunction"]
+sys.path[:0] = [*map(str, CODE), str(ROOT / "tests"), str(ROOT / "events")]
 
 from helpers.fake_openai import FakeOpenAI  # noqa: E402
 
@@ -61,16 +67,26 @@ COLD = """
 import json, sys, time
 started = time.perf_counter()
 sys.path[:0] = {paths!r}
+sys.path.append({runtime!r})  # boto3, which Lambda's runtime provides after the code's paths
 {load}
 init_seconds = time.perf_counter() - started
 from invoke import LambdaContext
 event = json.loads({event!r})
+{restore}
 response = handler(event, LambdaContext())
 assert response["statusCode"] == 200, response
 import resource
 print(json.dumps({{"seconds": time.perf_counter() - started, "init_seconds": init_seconds,
                   "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """
+OURS = "from llm_server.lambda_handler import handler"
+# SnapStart: init and the before-snapshot hook run when the version is published; a restore
+# runs the after-restore hook, then the first request (timed from the restore).
+SNAPSHOT = f"""{OURS}
+from llm_server.lambda_handler import app
+import llm_server.lambda_lifecycle as lc
+lc.prime(app)"""
+RESTORE = "started = time.perf_counter() - init_seconds; lc.renew(app)"
 
 
 def event(path: str, body: dict | None = None) -> str:
@@ -116,20 +132,24 @@ class ColdCase:
     load: str
     event_json: str
     env: dict[str, str] = field(default_factory=dict)
+    restore: str = ""
 
 
-def cold(case: ColdCase, env: dict[str, str]) -> dict[str, float]:
+def cold(case: ColdCase, env: dict[str, str], python: str, code: list[Path]) -> dict[str, float]:
     """Seconds (in all, and of init), peak RSS (KiB) of a fresh process answering one event.
 
-    It runs on what `sam build` put in `.aws-sam/build` (the layer as deployed, without the
+    It runs on the code `sam build` produced for `python` (the layer as deployed, without a
     venv's site-packages: `python -S`), so only what Lambda would load is loaded.
     """
-    paths = [str(BUILD / "DependenciesLayer" / "python"), str(BUILD / "ChatFunction")]
     script = COLD.format(
-        paths=[*paths, str(ROOT / "events")], load=case.load, event=case.event_json
+        paths=[*map(str, code), str(ROOT / "events")],
+        runtime=runtime_packages(python),
+        load=case.load,
+        event=case.event_json,
+        restore=case.restore,
     )
     out = subprocess.run(
-        [sys.executable, "-S", "-c", script],
+        [python, "-S", "-c", script],
         env={**env, **case.env, "PYTHONPATH": ""},
         capture_output=True,
         text=True,
@@ -138,45 +158,140 @@ def cold(case: ColdCase, env: dict[str, str]) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def cold_starts(cases: dict[str, ColdCase], env: dict[str, str], runs: int) -> dict:
+def runtime_packages(python: str) -> str:
+    """Where `python` finds boto3 (the Lambda runtime's own packages stand in for it)."""
+    find = "import boto3, pathlib; print(pathlib.Path(boto3.__file__).parents[1])"
+    return subprocess.run(
+        [python, "-c", find], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python and the code built for it: the layer and the function, as `sam build` makes them."""
+
+    python: str
+    code: list[Path]
+
+    @property
+    def version(self) -> str:
+        out = subprocess.run(
+            [self.python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+
+def cold_starts(
+    cases: dict[str, ColdCase], env: dict[str, str], runs: int, on: Interpreter
+) -> dict:
     """Every case once per round, `runs` rounds, so that noise hits all cases alike.
 
     Per case: the median seconds, the fastest run, the median of its per-round ratio to the
-    first case (a ratio within one round cancels most of this machine's drift), the median
-    seconds of init and of the first request after it, and the peak RSS in KiB.
+    first case (a ratio within one round cancels most of this machine's drift), in all and for
+    the request alone, the median seconds of init and of the first request after it, and the
+    peak RSS in KiB.
     """
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
     for _ in range(runs):
         for name, case in cases.items():
-            samples[name].append(cold(case, env))
-    base = [s["seconds"] for s in next(iter(samples.values()))]
+            samples[name].append(cold(case, env, on.python, on.code))
+    base = next(iter(samples.values()))
+    return {name: summary(runs_of, base) for name, runs_of in samples.items()}
+
+
+def summary(runs_of: list[dict[str, float]], base: list[dict[str, float]]) -> dict[str, float]:
+    """A case's medians, and its ratios to the bare handler's runs of the same rounds."""
+    request = [s["seconds"] - s["init_seconds"] for s in runs_of]
+    base_request = [b["seconds"] - b["init_seconds"] for b in base]
     return {
-        name: {
-            "median": statistics.median(s["seconds"] for s in runs_of),
-            "fastest": min(s["seconds"] for s in runs_of),
-            "ratio": statistics.median(
-                s["seconds"] / b for s, b in zip(runs_of, base, strict=True)
-            ),
-            "init": statistics.median(s["init_seconds"] for s in runs_of),
-            "request": statistics.median(s["seconds"] - s["init_seconds"] for s in runs_of),
-            "rss": max(s["max_rss_kib"] for s in runs_of),
-        }
-        for name, runs_of in samples.items()
+        "median": statistics.median(s["seconds"] for s in runs_of),
+        "fastest": min(s["seconds"] for s in runs_of),
+        "ratio": statistics.median(
+            s["seconds"] / b["seconds"] for s, b in zip(runs_of, base, strict=True)
+        ),
+        "request_ratio": statistics.median(
+            r / b for r, b in zip(request, base_request, strict=True)
+        ),
+        "init": statistics.median(s["init_seconds"] for s in runs_of),
+        "request": statistics.median(request),
+        "rss": max(s["max_rss_kib"] for s in runs_of),
     }
 
 
-def print_cold_starts(cases: dict[str, ColdCase], results: dict, runs: int) -> None:
-    """The cold-start table: each case's time, its ratio to the bare handler, init and request."""
-    print(f"cold start, {runs} fresh processes each (import + first event), medians:")
-    header = f"{'in all':>9} {'fastest':>9} {'x bare':>7} {'init':>9} {'request':>9}"
+def print_cold_starts(cases: dict[str, ColdCase], results: dict, runs: int, version: str) -> None:
+    """The cold-start table: each case's time, its ratios to the bare handler, init and request."""
+    print(f"cold start on Python {version}, {runs} fresh processes each, medians:")
+    header = f"{'in all':>9} {'fastest':>9} {'x bare':>7} {'init':>9} {'request':>9} {'x bare':>7}"
     print(f"  {'':42} {header}")
     for name, case in cases.items():
-        r = {key: value * 1000 for key, value in results[name].items() if key != "ratio"}
+        r = {key: value * 1000 for key, value in results[name].items() if "ratio" not in key}
         print(
             f"  {case.label:42} {r['median']:6.0f} ms {r['fastest']:6.0f} ms"
-            f" {results[name]['ratio']:6.2f}x {r['init']:6.0f} ms {r['request']:6.0f} ms"
+            f" {results[name]['ratio']:6.2f}x {r['init']:6.0f} ms {r['request']:6.1f} ms"
+            f" {results[name]['request_ratio']:6.2f}x"
         )
     print(f"peak RSS after a cold chat invocation: {results['chat']['rss'] / 1024:.0f} MiB")
+
+
+def build_for(python: str) -> list[Path]:
+    """The layer and function for another Python, built as the layer's Makefile builds them."""
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    out = ROOT / ".aws-sam" / f"bench-python{version}"
+    layer, function = out / "python", out / "function"
+    if not (out / ".built").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        folder = ROOT / "layers" / "dependencies"
+        pip = [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--target",
+            str(layer),
+        ]
+        wheels = [
+            "--platform",
+            "manylinux2014_x86_64",
+            "--implementation",
+            "cp",
+            "--python-version",
+            version,
+            "--only-binary=:all:",
+            "--no-compile",
+        ]
+        subprocess.run([*pip, *wheels, "-r", str(folder / "requirements.txt")], check=True)
+        subprocess.run([*pip, *wheels, "--no-deps", "-r", str(folder / "no-deps.txt")], check=True)
+        shutil.copytree(
+            BUILD / "ChatFunction", function, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        for tree in (layer, function):
+            subprocess.run(
+                [
+                    python,
+                    "-m",
+                    "compileall",
+                    "-q",
+                    "-j",
+                    "0",
+                    "--invalidation-mode",
+                    "unchecked-hash",
+                    str(tree),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        (out / ".built").touch()
+    return [layer, function]
 
 
 def warm_overhead(upstream: str, invocations: int) -> list[float]:
@@ -223,7 +338,7 @@ def zipped_size(folder: Path) -> tuple[int, dict[str, int]]:
             if path.is_file():
                 before = buffer.tell()
                 archive.write(path, path.relative_to(folder))
-                top = path.relative_to(folder).parts[:2]
+                top = path.relative_to(folder).parts[:1]
                 parts["/".join(top)] = parts.get("/".join(top), 0) + buffer.tell() - before
     return buffer.tell(), parts
 
@@ -232,40 +347,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--invocations", type=int, default=1000)
+    parser.add_argument("--compare-python", help="another Python to run the cold starts on")
     args = parser.parse_args()
     if not BUILD.exists():
         raise SystemExit("no .aws-sam/build: run `sam build` first (make bench-lambda does)")
-    mib = 1024 * 1024
+    interpreters = [Interpreter(sys.executable, CODE)]
+    if args.compare_python:
+        interpreters.append(Interpreter(args.compare_python, build_for(args.compare_python)))
 
     with FakeOpenAI() as upstream:
         env = lambda_env(upstream.url)
         info = event("/api/v1/system/info")
         chat = event("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY})
-        ours = "from llm_server.lambda_handler import handler"
-        ahead = {"AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}
         cases = {
             "bare": ColdCase("bare FastAPI+Mangum", f"exec({BARE!r})", info),
-            "info": ColdCase("GET /api/v1/system/info", ours, info),
+            "info": ColdCase("GET /api/v1/system/info", OURS, info),
             "bare_sdk": ColdCase("bare + one OpenAI SDK call", f"exec({BARE_SDK!r})", chat),
-            "chat": ColdCase("POST /api/v1/chat via the SDK", ours, chat),
-            "primed": ColdCase("the same, init ahead of traffic", ours, chat, ahead),
+            "chat": ColdCase("POST /api/v1/chat via the SDK", OURS, chat),
+            "snapstart": ColdCase("the same, restored by SnapStart", SNAPSHOT, chat, {}, RESTORE),
         }
-        print_cold_starts(cases, cold_starts(cases, env, args.runs), args.runs)
+        for interpreter in interpreters:
+            results = cold_starts(cases, env, args.runs, interpreter)
+            print_cold_starts(cases, results, args.runs, interpreter.version)
 
         overheads = warm_overhead(upstream.url, args.invocations)
         q = statistics.quantiles(overheads, n=100)
         print(f"warm overhead (handler minus upstream), {args.invocations} invocations:")
         print(f"  p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
+    for interpreter in interpreters:
+        print_sizes(interpreter)
 
-    total = 0
-    for name in ("ChatFunction", "DependenciesLayer"):
-        size, parts = zipped_size(BUILD / name)
-        total += size
-        print(f"{name} zipped: {size / mib:.2f} MiB")
-        biggest = sorted(parts.items(), key=lambda kv: -kv[1])[:6]
-        for part, part_size in biggest:
-            print(f"    {part:<40} {part_size / mib:6.2f} MiB")
-    print(f"function + layer zipped: {total / mib:.2f} MiB")
+
+def print_sizes(interpreter: Interpreter) -> None:
+    """The zipped layer and function built for `interpreter`; the layer's biggest packages."""
+    mib = 1024 * 1024
+    layer, function = (zipped_size(folder) for folder in interpreter.code)
+    print(f"built for Python {interpreter.version}:")
+    print(f"  layer zipped: {layer[0] / mib:.2f} MiB")
+    for package, size in sorted(layer[1].items(), key=lambda kv: -kv[1])[:6]:
+        print(f"    {package:<40} {size / mib:6.2f} MiB")
+    print(f"  function zipped: {function[0] / mib:.2f} MiB")
+    print(f"  function + layer zipped: {(layer[0] + function[0]) / mib:.2f} MiB")
 
 
 if __name__ == "__main__":
