@@ -51,7 +51,7 @@ def tenant_app(
         overrides.setdefault("llm_provider", "openai")
         shared = (*settings_and_stores(kind, moto_endpoint, **overrides),)
     settings, sessions, guard = shared
-    client = getattr(sessions, "_client", None)
+    client = getattr(sessions, "client", None)  # the DynamoDB stores share their moto client
     quota = FreeModeQuota(
         quota_store(settings, client),
         settings.free_mode_requests_per_minute,

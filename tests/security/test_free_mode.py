@@ -22,7 +22,7 @@ FREE = {"free_mode": True}
 
 def tokens_used_today(shared, clock, client="client-1"):
     settings, sessions, _ = shared
-    store = quota_store(settings, getattr(sessions, "_client", None))
+    store = quota_store(settings, getattr(sessions, "client", None))
     day = time.strftime("%Y-%m-%d", time.gmtime(clock()))
     return store.used(f"key:{key_fingerprint(client)}", f"tpd#{day}")
 
