@@ -135,53 +135,48 @@ class ColdCase:
     restore: str = ""
 
 
-def cold(case: ColdCase, env: dict[str, str], python: str, code: list[Path]) -> dict[str, float]:
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python, where it finds boto3, and the layer and function built for it."""
+
+    python: str
+    version: str  # e.g. 3.13.5
+    runtime: str  # boto3's folder: Lambda's runtime provides it, after the code's paths
+    code: list[Path]
+
+    @classmethod
+    def of(cls, python: str, code: list[Path] | None = None) -> Interpreter:
+        """Ask `python` its version and boto3's place; build the code for it unless given."""
+        probe = (
+            "import boto3, json, pathlib, platform; print(json.dumps("
+            "[platform.python_version(), str(pathlib.Path(boto3.__file__).parents[1])]))"
+        )
+        answer = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
+        version, runtime = json.loads(answer.stdout)
+        return cls(python, version, runtime, code or build_for(python, version))
+
+
+def cold(case: ColdCase, env: dict[str, str], on: Interpreter) -> dict[str, float]:
     """Seconds (in all, and of init), peak RSS (KiB) of a fresh process answering one event.
 
-    It runs on the code `sam build` produced for `python` (the layer as deployed, without a
+    It runs on the code `sam build` produced for that Python (the layer as deployed, without a
     venv's site-packages: `python -S`), so only what Lambda would load is loaded.
     """
     script = COLD.format(
-        paths=[*map(str, code), str(ROOT / "events")],
-        runtime=runtime_packages(python),
+        paths=[*map(str, on.code), str(ROOT / "events")],
+        runtime=on.runtime,
         load=case.load,
         event=case.event_json,
         restore=case.restore,
     )
     out = subprocess.run(
-        [python, "-S", "-c", script],
+        [on.python, "-S", "-c", script],
         env={**env, **case.env, "PYTHONPATH": ""},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def runtime_packages(python: str) -> str:
-    """Where `python` finds boto3 (the Lambda runtime's own packages stand in for it)."""
-    find = "import boto3, pathlib; print(pathlib.Path(boto3.__file__).parents[1])"
-    return subprocess.run(
-        [python, "-c", find], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    """A Python and the code built for it: the layer and the function, as `sam build` makes them."""
-
-    python: str
-    code: list[Path]
-
-    @property
-    def version(self) -> str:
-        out = subprocess.run(
-            [self.python, "-c", "import platform; print(platform.python_version())"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
 
 
 def cold_starts(
@@ -197,7 +192,7 @@ def cold_starts(
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
     for _ in range(runs):
         for name, case in cases.items():
-            samples[name].append(cold(case, env, on.python, on.code))
+            samples[name].append(cold(case, env, on))
     base = next(iter(samples.values()))
     return {name: summary(runs_of, base) for name, runs_of in samples.items()}
 
@@ -236,14 +231,9 @@ def print_cold_starts(cases: dict[str, ColdCase], results: dict, runs: int, vers
     print(f"peak RSS after a cold chat invocation: {results['chat']['rss'] / 1024:.0f} MiB")
 
 
-def build_for(python: str) -> list[Path]:
+def build_for(python: str, version: str) -> list[Path]:
     """The layer and function for another Python, built as the layer's Makefile builds them."""
-    version = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = version.rsplit(".", 1)[0]  # 3.11.7 -> 3.11
     out = ROOT / ".aws-sam" / f"bench-python{version}"
     layer, function = out / "python", out / "function"
     if not (out / ".built").exists():
@@ -351,9 +341,9 @@ def main() -> None:
     args = parser.parse_args()
     if not BUILD.exists():
         raise SystemExit("no .aws-sam/build: run `sam build` first (make bench-lambda does)")
-    interpreters = [Interpreter(sys.executable, CODE)]
+    interpreters = [Interpreter.of(sys.executable, CODE)]
     if args.compare_python:
-        interpreters.append(Interpreter(args.compare_python, build_for(args.compare_python)))
+        interpreters.append(Interpreter.of(args.compare_python))
 
     with FakeOpenAI() as upstream:
         env = lambda_env(upstream.url)

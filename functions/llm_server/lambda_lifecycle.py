@@ -16,46 +16,42 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 from typing import TYPE_CHECKING
 
-from llm_server.stores.dynamodb import renew_clients
+from llm_server.stores.dynamodb import prime_clients, renew_clients
 from llm_server.utils.lambda_runtime import start_environment
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 
-def register_snapstart_hooks(app: FastAPI) -> bool:
+def register_snapstart_hooks(app: FastAPI) -> None:
     """Run `prime` before the snapshot and `renew` after each restore, where the runtime can.
 
     Lambda's Python runtimes (3.12 and later) provide `snapshot_restore_py` and call its hooks
-    only for SnapStart; elsewhere it is missing and nothing is registered (False).
+    only for SnapStart; elsewhere it is missing and nothing is registered.
     """
     try:
         from snapshot_restore_py import register_after_restore, register_before_snapshot
     except ImportError:
-        return False
+        return
     register_before_snapshot(prime, app)
     register_after_restore(renew, app)
-    return True
 
 
 def prime(app: FastAPI) -> None:
     """Load now what the first chat request would load (see the module's docstring)."""
     app.state.services.runner.prime()
     if app.state.settings.store == "dynamodb":
-        import boto3
-
-        boto3.client("dynamodb")  # its model stays in boto3's default session for the stores
+        prime_clients()
 
 
 def renew(app: FastAPI) -> None:
     """Renew what a restored environment must not share with the others from its snapshot."""
+    import ssl  # loaded by `prime` already, with the HTTP stack
+
     random.seed()  # from os.urandom, which the kernel makes unique per environment
-    ssl = sys.modules.get("ssl")
-    if ssl is not None:  # OpenSSL's generator makes TLS randoms and keys: mix in fresh entropy
-        ssl.RAND_add(os.urandom(32), 32.0)
+    ssl.RAND_add(os.urandom(32), 32.0)  # OpenSSL makes TLS randoms and keys: fresh entropy
     app.state.services.runner.renew()
     renew_clients()
     app.state.idempotency = None  # its persistence layer holds a client; made again on use

@@ -8,11 +8,20 @@ BATCH = 25  # the most items one BatchWriteItem takes
 _generation = 0  # of the clients the stores make: `renew_clients` starts a new one
 
 
+def prime_clients() -> None:
+    """Load boto3 and DynamoDB's service model into boto3's default session, ahead of traffic.
+
+    The stores then make their clients from it in about 2 ms instead of the 50-80 ms of the first.
+    """
+    import boto3
+
+    boto3.client("dynamodb")
+
+
 def renew_clients() -> None:
     """Have every store make its client afresh on next use (after a SnapStart restore).
 
-    Clients come from boto3's default session, which keeps the service model it has read: a new
-    client costs about 2 ms, not the 50-80 ms of the first.
+    From boto3's default session, which keeps the service model it has read (`prime_clients`).
     """
     global _generation
     _generation += 1

@@ -6,7 +6,7 @@ deserves another try; `wire.py` maps our request and its answer to and from JSON
 translates the SDK's errors into ours.
 """
 
-from llm_server.providers.openai.client import pick_transport, preload
+from llm_server.providers.openai.client import pick_transport
 from llm_server.providers.openai.errors import map_openai_error
 from llm_server.providers.openai.provider import OpenAIResponsesProvider
 from llm_server.providers.openai.retry import RetryPolicy
@@ -16,5 +16,4 @@ __all__ = [
     "RetryPolicy",
     "map_openai_error",
     "pick_transport",
-    "preload",
 ]
