@@ -5,7 +5,6 @@ import json
 import os
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,13 +13,13 @@ from invoke import LAMBDA_ENV, LambdaContext
 from helpers.aws import secrets_client
 from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
+from helpers.lambda_events import EVENTS
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
 from llm_server.core.server_key import ServerKeyStore
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 CALLER_KEY = "sk-caller-" + "c" * 40
 SERVER_KEY = "sk-server-" + "s" * 40
 

@@ -4,19 +4,18 @@ import concurrent.futures
 import json
 import os
 import time
-from pathlib import Path
 
 import httpx
 from invoke import LAMBDA_ENV, LambdaContext
 from mangum import Mangum
 
 from helpers.fake_openai import Step
+from helpers.lambda_events import EVENTS
 from helpers.live_server import LiveServer
 from helpers.tenants import CALLER_KEY, FakeClock, post_chat, tenant_app
 from llm_server.stores.factory import quota_store
 from llm_server.utils.redact import key_fingerprint
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 FREE = {"free_mode": True}
 
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-from pathlib import Path
 
 import httpx
 import pytest
@@ -11,12 +10,12 @@ from mangum import Mangum
 
 from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
+from helpers.lambda_events import EVENTS
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from helpers.tenants import CALLER_KEY, post_chat
 from llm_server.app import Services, create_app
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 LONE_SURROGATE = "\\ud800"  # as JSON writes it: valid JSON, not valid Unicode
 
 

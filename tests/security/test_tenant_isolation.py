@@ -2,16 +2,15 @@
 
 import json
 import os
-from pathlib import Path
 
 import httpx
 from invoke import LAMBDA_ENV, LambdaContext
 from mangum import Mangum
 
+from helpers.lambda_events import EVENTS
 from helpers.live_server import LiveServer
 from helpers.tenants import CALLER_KEY, post_chat, sent_messages, tenant_app
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 OWN_KEY = {"openai_api_key": CALLER_KEY}
 
 

@@ -10,9 +10,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+from helpers.lambda_events import EVENTS
+
 # Not aiohttp: the OpenAI SDK imports it wherever it is installed, and the Lambda layer has none.
 HEAVY = (
     "aws_xray_sdk",

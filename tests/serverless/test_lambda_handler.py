@@ -48,6 +48,8 @@ EXPECTED_STATUS = {
     "http-api/chat-stage-prefix.json": 200,
     "http-api/unknown-route.json": 404,
 }
+
+
 def test_every_event_file_has_an_expectation():
     found = {str(p.relative_to(EVENTS)) for p in EVENTS.glob("**/*.json")}
     assert found == set(EXPECTED_STATUS)
