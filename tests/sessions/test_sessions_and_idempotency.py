@@ -1,6 +1,7 @@
 """Sessions and idempotent retries through the HTTP API, on SQLite and on DynamoDB (moto)."""
 
 import concurrent.futures
+import sys
 import time
 
 import httpx
@@ -11,6 +12,7 @@ from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.stores import settings_and_stores
 from llm_server.app import Services, create_app
+from llm_server.stores.sessions import StoredTurn
 
 KEY = "sk-session-" + "k" * 40
 
@@ -110,6 +112,24 @@ def test_racing_requests_lose_no_turn(kind, moto_endpoint, fake):
         turns = httpx.get(f"{server.url}/api/v1/sessions/race").json()["turns"]
     assert all(r.status_code == 200 for r in replies)
     assert sorted(t["user"] for t in turns) == sorted(f"message {i}" for i in range(16))
+
+
+@pytest.fixture
+def busy_threads():
+    """Threads switch every microsecond instead of every 5 ms, so racing writes interleave."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_appends_racing_on_one_session_keep_every_turn(kind, moto_endpoint, busy_threads):
+    _, store, _ = settings_and_stores(kind, moto_endpoint)
+    turns = [StoredTurn(f"메시지 {i}", "답", "m", 1, 1, "2026-11-26T00:00:00Z") for i in range(16)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda turn: store.append("owner", "race", turn), turns))
+    kept = store.recent("owner", "race", 100)
+    assert sorted(t.user for t in kept) == sorted(t.user for t in turns)
 
 
 def test_sqlite_sessions_survive_a_restart(moto_endpoint, fake, tmp_path):
