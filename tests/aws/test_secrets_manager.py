@@ -8,6 +8,7 @@ import pytest
 from botocore.stub import Stubber
 
 from helpers.aws import CallCounter, secrets_client
+from helpers.clock import FakeClock
 from helpers.settings import make_settings
 from llm_server.core.server_key import ServerKeyStore
 from llm_server.exceptions import ConfigurationException
@@ -26,8 +27,9 @@ def secret_name():
     return f"llm-server/test/{uuid.uuid4().hex}"
 
 
-def store_for(client, name, ttl=300):
-    return ServerKeyStore(make_settings(openai_secret_name=name, secret_cache_seconds=ttl), client)
+def store_for(client, name, ttl=300, clock=time.monotonic):
+    settings = make_settings(openai_secret_name=name, secret_cache_seconds=ttl)
+    return ServerKeyStore(settings, client, clock)
 
 
 def test_reads_a_plain_key(client, secret_name):
@@ -60,11 +62,13 @@ def test_fetches_once_and_caches_across_invocations(client, secret_name):
 def test_a_rotated_key_is_picked_up_after_the_ttl(client, secret_name):
     client.create_secret(Name=secret_name, SecretString=KEY_A)
     calls = CallCounter(client, "GetSecretValue")
-    store = store_for(client, secret_name, ttl=1)
+    clock = FakeClock()
+    store = store_for(client, secret_name, ttl=300, clock=clock)
     assert store.get().get_secret_value() == KEY_A
     client.put_secret_value(SecretId=secret_name, SecretString=KEY_B)
+    clock.now += 299.9
     assert store.get().get_secret_value() == KEY_A  # still cached
-    time.sleep(1.2)
+    clock.now += 0.1
     assert store.get().get_secret_value() == KEY_B
     assert calls.count == 2
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import boto3
 
 from helpers.settings import make_settings
 from llm_server.native_api.idempotency import IdempotencyGuard
+from llm_server.stores.expiry import Clock
 from llm_server.stores.factory import idempotency_layer, session_store
 
 
@@ -33,12 +35,13 @@ def dynamodb_table(endpoint: str) -> tuple[str, object]:
     return name, client
 
 
-def settings_and_stores(kind: str, moto_endpoint: str, **overrides):
-    """Settings for `kind` ("sqlite" or "dynamodb"), its session store and idempotency guard."""
+def settings_and_stores(kind: str, moto_endpoint: str, clock: Clock = time.time, **overrides):
+    """Settings for `kind` ("sqlite" or "dynamodb"), its session store (on `clock`) and
+    idempotency guard."""
     client = None
     if kind == "dynamodb":
         table, client = dynamodb_table(moto_endpoint)
         overrides.update(store="dynamodb", dynamodb_table=table)
     settings = make_settings(**overrides)
     guard = IdempotencyGuard(idempotency_layer(settings, client), settings.idempotency_ttl_seconds)
-    return settings, session_store(settings, client), guard
+    return settings, session_store(settings, client, clock), guard

@@ -21,16 +21,6 @@ SERVER_KEY = "sk-free-server-" + "s" * 40
 CALLER_KEY = "sk-tenant-caller-" + "c" * 40
 
 
-class FakeClock:
-    """A wall clock that moves only when a test moves it."""
-
-    def __init__(self, now: float = 1_795_608_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def tenant_app(
     kind,
     moto_endpoint,

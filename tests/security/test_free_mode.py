@@ -9,10 +9,11 @@ import httpx
 from invoke import LAMBDA_ENV, LambdaContext
 from mangum import Mangum
 
+from helpers.clock import FakeClock
 from helpers.fake_openai import Step
 from helpers.lambda_events import EVENTS
 from helpers.live_server import LiveServer
-from helpers.tenants import CALLER_KEY, FakeClock, post_chat, tenant_app
+from helpers.tenants import CALLER_KEY, post_chat, tenant_app
 from llm_server.stores.factory import quota_store
 from llm_server.utils.redact import key_fingerprint
 

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from helpers.clock import FakeClock
 from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
@@ -83,12 +84,20 @@ def test_history_is_trimmed_to_the_turn_and_token_budgets(kind, moto_endpoint, f
 
 
 def test_expired_turns_are_not_used(kind, moto_endpoint, fake):
-    live, _ = serve(kind, moto_endpoint, fake, session_ttl_seconds=1)
+    clock = FakeClock()
+    live, _ = serve(kind, moto_endpoint, fake, clock=clock, session_ttl_seconds=1)
     with live as server:
-        say(server, "remember me")
-        time.sleep(2.1)
+        say(server, "기억해 줘")
+        clock.now += 0.9  # a turn lives at least its TTL
+        say(server, "아직 있어?")
+        clock.now += 2.0  # and at most a second more: both are gone now
         say(server, "still there?")
         gone = httpx.get(f"{server.url}/api/v1/sessions/s1")
+    assert sent_input(fake, 1) == [
+        ("user", "기억해 줘"),
+        ("assistant", "echo: 기억해 줘"),
+        ("user", "아직 있어?"),
+    ]
     assert sent_input(fake) == [("user", "still there?")]
     assert [t["user"] for t in gone.json()["turns"]] == ["still there?"]
 

@@ -2,14 +2,18 @@
 
 With `OPENAI_SECRET_NAME` set (a name or ARN), the key comes from AWS Secrets Manager through
 Powertools' parameters utility: fetched on first need, cached for `SECRET_CACHE_SECONDS` (300)
-across warm invocations, so a rotated key is picked up without a redeploy. Without it, the key is
-`OPENAI_API_KEY` from the environment or `.env`. Failures are `ConfigurationException`s that never
-contain key material; nothing failed or malformed is cached, so the next request tries again.
+across warm invocations, so a rotated key is picked up without a redeploy. The cache's age runs
+on the store's clock (tests move one by hand): a key that old is fetched again (`force_fetch`).
+Without a secret name, the key is `OPENAI_API_KEY` from the environment or `.env`. Failures are
+`ConfigurationException`s that never contain key material; nothing failed or malformed is
+cached, so the next request tries again.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr
@@ -31,12 +35,19 @@ _AWS_REASONS = {
 class ServerKeyStore:
     """Where the default key lives: Secrets Manager when a secret is named, else the settings."""
 
-    def __init__(self, settings: Settings, secrets_client: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        secrets_client: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._secret_name = settings.openai_secret_name
         self._max_age = settings.secret_cache_seconds
         self._env_key = settings.openai_api_key
         self._secrets_client = secrets_client
+        self._clock = clock
         self._provider: Any = None
+        self._fetched_at: float | None = None
 
     @property
     def source(self) -> str:
@@ -60,6 +71,7 @@ class ServerKeyStore:
             # Cache only values that parse: once the operator fixes the secret, the next
             # request reads it, not the bad value for the rest of SECRET_CACHE_SECONDS.
             self._secrets().clear_cache()
+            self._fetched_at = None
             raise
 
     def prime(self) -> None:
@@ -70,6 +82,7 @@ class ServerKeyStore:
     def renew(self) -> None:
         """Forget the client and the cached key with its age (after a SnapStart restore)."""
         self._provider = None
+        self._fetched_at = None
 
     def _secrets(self) -> Any:
         """Powertools' provider (its cache), on a client from boto3's default session."""
@@ -87,13 +100,17 @@ class ServerKeyStore:
     def _fetch(self) -> str:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+        now = self._clock()
+        stale = self._fetched_at is None or now - self._fetched_at >= self._max_age
         try:
-            value = self._secrets().get(self._secret_name, max_age=self._max_age)
+            value = self._secrets().get(self._secret_name, max_age=self._max_age, force_fetch=stale)
         except GetParameterError as exc:
             raise ConfigurationException(
                 f"The server's OpenAI key could not be read from Secrets Manager: {_reason(exc)}",
                 code="secret_unavailable",
             ) from None
+        if stale:
+            self._fetched_at = now
         return value.decode() if isinstance(value, bytes) else str(value)
 
 

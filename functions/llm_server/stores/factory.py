@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from llm_server.config.settings import Settings
 from llm_server.exceptions import ConfigurationException
+from llm_server.stores.expiry import Clock
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
@@ -18,14 +20,16 @@ def session_limits(settings: Settings) -> SessionLimits:
     )
 
 
-def session_store(settings: Settings, dynamodb_client: Any = None) -> SessionStore:
-    """The session store the settings name, bounded by the SESSION_* settings."""
+def session_store(
+    settings: Settings, dynamodb_client: Any = None, clock: Clock = time.time
+) -> SessionStore:
+    """The session store the settings name, bounded by the SESSION_* settings, on `clock`."""
     limits = session_limits(settings)
     if settings.store == "dynamodb":
         from llm_server.stores.sessions_dynamodb import DynamoDBSessionStore
 
-        return DynamoDBSessionStore(_table(settings), limits, dynamodb_client)
-    return SQLiteSessionStore(settings.store_path, limits)
+        return DynamoDBSessionStore(_table(settings), limits, dynamodb_client, clock)
+    return SQLiteSessionStore(settings.store_path, limits, clock)
 
 
 def response_store(settings: Settings, dynamodb_client: Any = None) -> ResponseStore:

@@ -81,7 +81,7 @@ class SQLiteQuotaStore:
                 return False
             connection.execute(
                 "INSERT OR REPLACE INTO quota_counters VALUES (?, ?, ?, ?)",
-                (client, window, used + amount, expires_at(ttl)),
+                (client, window, used + amount, expires_at(ttl, now)),
             )
             connection.execute("COMMIT")
         return True
@@ -128,7 +128,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
             "UpdateExpression": "ADD used :amount SET expiration = if_not_exists(expiration, :exp)",
             "ExpressionAttributeValues": {
                 ":amount": {"N": str(amount)},
-                ":exp": {"N": str(expires_at(ttl))},
+                ":exp": {"N": str(expires_at(ttl, time.time()))},
             },
         }
         if limit is not None:
@@ -149,7 +149,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
             Key={"pk": {"S": f"quota#{client}"}, "sk": {"S": window}},
             ConsistentRead=True,
         ).get("Item")
-        if not item or is_expired(item["expiration"]["N"]):
+        if not item or is_expired(item["expiration"]["N"], time.time()):
             return 0
         return int(item["used"]["N"])
 

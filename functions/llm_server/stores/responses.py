@@ -49,7 +49,7 @@ class SQLiteResponseStore:
             connection.execute("BEGIN IMMEDIATE")
             connection.execute(
                 "INSERT INTO stored_responses VALUES (?, ?, ?, ?)",
-                (owner, response_id, expires_at(self._ttl), record),
+                (owner, response_id, expires_at(self._ttl, time.time()), record),
             )
             connection.execute("DELETE FROM stored_responses WHERE expiration <= ?", (time.time(),))
             connection.execute("COMMIT")

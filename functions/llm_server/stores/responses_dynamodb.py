@@ -7,6 +7,7 @@ A record is written once (ids are new), read in one query, and expires by TTL.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from llm_server.stores.dynamodb import DynamoDBTable
@@ -25,7 +26,7 @@ class DynamoDBResponseStore(DynamoDBTable):
     def put(self, owner: str, response_id: str, record: bytes) -> None:
         """Write the record's parts."""
         parts = [record[i : i + PART_BYTES] for i in range(0, len(record), PART_BYTES)] or [b""]
-        expiration = {"N": str(expires_at(self._ttl))}
+        expiration = {"N": str(expires_at(self._ttl, time.time()))}
         items = [
             {
                 "pk": {"S": _pk(owner, response_id)},
@@ -41,7 +42,7 @@ class DynamoDBResponseStore(DynamoDBTable):
     def get(self, owner: str, response_id: str) -> bytes | None:
         """The record, unless absent, expired or incomplete."""
         items = self._items(owner, response_id)
-        if not items or is_expired(items[0]["expiration"]["N"]):
+        if not items or is_expired(items[0]["expiration"]["N"], time.time()):
             return None
         if len(items) != int(items[0]["parts"]["N"]):
             return None
@@ -52,7 +53,7 @@ class DynamoDBResponseStore(DynamoDBTable):
         items = self._items(owner, response_id)
         keys = [{"pk": item["pk"], "sk": item["sk"]} for item in items]
         self.write_batches([{"DeleteRequest": {"Key": key}} for key in keys])
-        return bool(items) and not is_expired(items[0]["expiration"]["N"])
+        return bool(items) and not is_expired(items[0]["expiration"]["N"], time.time())
 
     def _items(self, owner: str, response_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from llm_server.stores.expiry import expires_at
+from llm_server.stores.expiry import Clock, expires_at
 from llm_server.stores.sqlite import SQLiteFile
 
 
@@ -96,17 +96,18 @@ _PRUNE = (
 class SQLiteSessionStore:
     """Sessions in a local SQLite file; safe across threads and processes."""
 
-    def __init__(self, path: str, limits: SessionLimits) -> None:
+    def __init__(self, path: str, limits: SessionLimits, clock: Clock = time.time) -> None:
         self._connect = SQLiteFile(path, SCHEMA).connect
         self._limits = limits
+        self._clock = clock
 
     def append(self, owner: str, session_id: str, turn: StoredTurn) -> None:
         """Insert the turn and prune the session in one write transaction."""
-        limits, now = self._limits, time.time()
+        limits, now = self._limits, self._clock()
         row = {
             "owner": owner,
             "session_id": session_id,
-            "expiration": expires_at(limits.ttl_seconds),
+            "expiration": expires_at(limits.ttl_seconds, now),
         }
         row |= {"bytes": turn.size, **asdict(turn)}
         with self._connect() as connection:
@@ -129,7 +130,7 @@ class SQLiteSessionStore:
             rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM conversation_turns WHERE {_SESSION} AND expiration > ? "
                 "ORDER BY id DESC LIMIT ?",
-                (owner, session_id, time.time(), limit),
+                (owner, session_id, self._clock(), limit),
             ).fetchall()
         return [StoredTurn(*row) for row in reversed(rows)]
 
@@ -139,7 +140,7 @@ class SQLiteSessionStore:
             rows = connection.execute(
                 f"SELECT id, {_COLUMNS} FROM conversation_turns WHERE {_SESSION} "
                 "AND expiration > ? AND id > ? ORDER BY id LIMIT ?",
-                (owner, session_id, time.time(), after or 0, limit + 1),
+                (owner, session_id, self._clock(), after or 0, limit + 1),
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]

@@ -19,7 +19,7 @@ from typing import Any
 
 from llm_server.exceptions import ChatServiceException
 from llm_server.stores.dynamodb import DynamoDBTable, refused
-from llm_server.stores.expiry import expires_at, is_expired
+from llm_server.stores.expiry import Clock, expires_at, is_expired
 from llm_server.stores.sessions import SessionLimits, SessionPage, StoredTurn
 
 CAS_ATTEMPTS = 20
@@ -36,16 +36,16 @@ class _Head:
     version: int
 
     @classmethod
-    def of(cls, item: dict[str, Any] | None) -> _Head:
-        """The head as stored; a missing or expired one starts a new range past the old one.
+    def of(cls, item: dict[str, Any] | None, now: float) -> _Head:
+        """The head as stored at `now`; a missing or expired one starts a new range past the old.
 
         Sequence numbers start at the current microsecond, so a new range never meets items of
         an erased or expired session that are not deleted yet.
         """
         version = int(item["version"]["N"]) if item else 0
         old_next = int(item["next"]["N"]) if item else 0
-        if item is None or is_expired(item["expiration"]["N"]):
-            start = max(old_next, time.time_ns() // 1000)
+        if item is None or is_expired(item["expiration"]["N"], now):
+            start = max(old_next, int(now * 1_000_000))
             return cls(start, start, 0, version)
         return cls(int(item["first"]["N"]), old_next, int(item["bytes"]["N"]), version)
 
@@ -53,9 +53,12 @@ class _Head:
 class DynamoDBSessionStore(DynamoDBTable):
     """Bounded sessions, owned by their caller, in the shared table."""
 
-    def __init__(self, table_name: str, limits: SessionLimits, client: Any = None) -> None:
+    def __init__(
+        self, table_name: str, limits: SessionLimits, client: Any = None, clock: Clock = time.time
+    ) -> None:
         super().__init__(table_name, client)
         self._limits = limits
+        self._clock = clock
 
     def append(self, owner: str, session_id: str, turn: StoredTurn) -> None:
         """Write the turn and the pruned head in one transaction; retry if another won a race."""
@@ -63,13 +66,14 @@ class DynamoDBSessionStore(DynamoDBTable):
 
         pk = {"S": _pk(owner, session_id)}
         for _ in range(CAS_ATTEMPTS):
-            head = _Head.of(self._head(pk))
+            now = self._clock()
+            head = _Head.of(self._head(pk), now)
             first, total, dropped = self._prune(pk, head, turn.size)
             try:
                 self.client.transact_write_items(
                     TransactItems=[
-                        {"Put": self._turn_put(pk, head.next, turn)},
-                        {"Put": self._head_put(pk, head, first, total)},
+                        {"Put": self._turn_put(pk, head.next, turn, now)},
+                        {"Put": self._head_put(pk, head, first, total, now)},
                     ]
                 )
             except ClientError as exc:
@@ -83,18 +87,18 @@ class DynamoDBSessionStore(DynamoDBTable):
 
     def recent(self, owner: str, session_id: str, limit: int) -> list[StoredTurn]:
         """The newest unexpired turns of the live range, oldest first."""
-        pk = {"S": _pk(owner, session_id)}
-        head = self._live_head(pk)
+        pk, now = {"S": _pk(owner, session_id)}, self._clock()
+        head = self._live_head(pk, now)
         if head is None:
             return []
         items = self._turns(pk, head.first, head.next, newest_first=True, limit=limit)
-        turns = [_turn(item) for item in items if not is_expired(item["expiration"]["N"])]
+        turns = [_turn(item) for item in items if not is_expired(item["expiration"]["N"], now)]
         return list(reversed(turns[:limit]))
 
     def page(self, owner: str, session_id: str, limit: int, after: int | None) -> SessionPage:
         """One query of at most `limit` turns after `after`, oldest first."""
-        pk = {"S": _pk(owner, session_id)}
-        head = self._live_head(pk)
+        pk, now = {"S": _pk(owner, session_id)}, self._clock()
+        head = self._live_head(pk, now)
         if head is None:
             return SessionPage([], None)
         start = head.first if after is None else max(head.first, after + 1)
@@ -103,13 +107,13 @@ class DynamoDBSessionStore(DynamoDBTable):
         items = result.get("Items", [])
         last = _seq(items[-1]) if items else None
         more = "LastEvaluatedKey" in result and last is not None and last < head.next - 1
-        turns = [_turn(item) for item in items if not is_expired(item["expiration"]["N"])]
+        turns = [_turn(item) for item in items if not is_expired(item["expiration"]["N"], now)]
         return SessionPage(turns, last if more else None)
 
     def delete(self, owner: str, session_id: str) -> int:
         """Drop the head (the session is empty from then on), then every turn item."""
-        pk = {"S": _pk(owner, session_id)}
-        head = self._live_head(pk)
+        pk, now = {"S": _pk(owner, session_id)}, self._clock()
+        head = self._live_head(pk, now)
         self.client.delete_item(TableName=self._table, Key={"pk": pk, "sk": HEAD})
         seqs = [_seq(item) for item in self._turns(pk, 0, 10**20, keys_only=True)]
         self._delete_items(pk, seqs)
@@ -138,17 +142,19 @@ class DynamoDBSessionStore(DynamoDBTable):
         key = {"pk": pk, "sk": HEAD}
         return self.client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
 
-    def _live_head(self, pk: dict[str, str]) -> _Head | None:
+    def _live_head(self, pk: dict[str, str], now: float) -> _Head | None:
         item = self._head(pk)
-        if item is None or is_expired(item["expiration"]["N"]):
+        if item is None or is_expired(item["expiration"]["N"], now):
             return None
-        return _Head.of(item)
+        return _Head.of(item, now)
 
-    def _turn_put(self, pk: dict[str, str], seq: int, turn: StoredTurn) -> dict[str, Any]:
+    def _turn_put(
+        self, pk: dict[str, str], seq: int, turn: StoredTurn, now: float
+    ) -> dict[str, Any]:
         item = {
             "pk": pk,
             "sk": {"S": _sk(seq)},
-            "expiration": {"N": str(expires_at(self._limits.ttl_seconds))},
+            "expiration": {"N": str(expires_at(self._limits.ttl_seconds, now))},
             "size": {"N": str(turn.size)},
             "user": {"S": turn.user},
             "assistant": {"S": turn.assistant},
@@ -163,7 +169,9 @@ class DynamoDBSessionStore(DynamoDBTable):
             "ConditionExpression": "attribute_not_exists(sk)",
         }
 
-    def _head_put(self, pk: dict[str, str], head: _Head, first: int, total: int) -> dict[str, Any]:
+    def _head_put(
+        self, pk: dict[str, str], head: _Head, first: int, total: int, now: float
+    ) -> dict[str, Any]:
         item = {
             "pk": pk,
             "sk": HEAD,
@@ -171,7 +179,7 @@ class DynamoDBSessionStore(DynamoDBTable):
             "next": {"N": str(head.next + 1)},
             "bytes": {"N": str(total)},
             "version": {"N": str(head.version + 1)},
-            "expiration": {"N": str(expires_at(self._limits.ttl_seconds))},
+            "expiration": {"N": str(expires_at(self._limits.ttl_seconds, now))},
         }
         return {
             "TableName": self._table,

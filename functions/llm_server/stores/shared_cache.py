@@ -7,6 +7,7 @@ so an answer one container paid for serves the others until its TTL.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ class DynamoDBSharedCache(DynamoDBTable):
     def get(self, key: str) -> Generation | None:
         """The stored generation, unless absent or expired (TTL deletion lags)."""
         item = self.client.get_item(TableName=self._table, Key=_key(key)).get("Item")
-        if not item or is_expired(item["expiration"]["N"]):
+        if not item or is_expired(item["expiration"]["N"], time.time()):
             return None
         data = json.loads(item["generation"]["S"])
         data["created_at"] = datetime.fromisoformat(data["created_at"])
@@ -40,7 +41,7 @@ class DynamoDBSharedCache(DynamoDBTable):
         item = {
             **_key(key),
             "generation": {"S": json.dumps(data, ensure_ascii=False)},
-            "expiration": {"N": str(expires_at(self._ttl))},
+            "expiration": {"N": str(expires_at(self._ttl, time.time()))},
         }
         self.client.put_item(TableName=self._table, Item=item)
 
