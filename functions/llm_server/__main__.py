@@ -7,6 +7,8 @@ import sys
 
 from llm_server.exceptions import ConfigurationException
 
+SHUTDOWN_GRACE_SECONDS = 10
+
 
 def _say(message: str) -> None:
     print(f"[llm-server] {message}", file=sys.stderr, flush=True)
@@ -39,6 +41,8 @@ def main() -> int:
         log_level="warning",
         http=header_timeout_protocol(settings.header_read_timeout_seconds),
         backlog=max(2048, min(open_files, 16384)),
+        # SIGTERM: requests still running after this are cancelled (their generations stop).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     return 0
 

@@ -112,7 +112,10 @@ def _local_provider(settings: Settings) -> ChatProvider:
     from llm_server.providers.local_llama import LocalLlamaProvider
 
     return LocalLlamaProvider(
-        settings.local_model_path, settings.local_context_size, settings.local_threads
+        settings.local_model_path,
+        settings.local_context_size,
+        settings.local_threads,
+        settings.local_generation_timeout_seconds,
     )
 
 
@@ -170,4 +173,5 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         lambda_margin_seconds=settings.lambda_time_margin_seconds,
+        body_timeout_seconds=settings.body_read_timeout_seconds,
     )

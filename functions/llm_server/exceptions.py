@@ -54,6 +54,13 @@ class PayloadTooLargeException(ValidationException):
     code = "request_too_large"
 
 
+class RequestTimeoutException(ValidationException):
+    """The body did not arrive in time (408): its connection is closed after the answer."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class UnsupportedMediaTypeException(ValidationException):
     """The body is not JSON (415)."""
 
@@ -123,6 +130,14 @@ class OpenAIClientException(LLMServerException):
     status_code = 502
     error_type = "upstream_error"
     code = "upstream_error"
+
+
+class GenerationTimeoutException(LLMServerException):
+    """The local model did not finish within its budget (504): the worker is free again."""
+
+    status_code = 504
+    error_type = "server_error"
+    code = "generation_timeout"
 
 
 class UpstreamTimeoutException(OpenAIClientException):

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     server_port: int = Field(5601, ge=1, le=65535)
     header_read_timeout_seconds: float = Field(10.0, gt=0)
+    body_read_timeout_seconds: float = Field(30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_file: str = "logs/app.log"
 
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     local_model_path: str | None = None
     local_context_size: int = Field(2048, ge=256)
     local_threads: int | None = Field(None, ge=1)
+    local_generation_timeout_seconds: float = Field(60.0, gt=0)
 
     def cors_origin_list(self) -> list[str]:
         """`CORS_ALLOW_ORIGINS`, comma-separated, as a list."""

@@ -6,9 +6,15 @@ there with a 500; refused at the edge, it is a 4xx naming the field.
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import re
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
+
+# A JSON escape of a surrogate: the only way a request body (UTF-8 by then) can carry a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+MAX_NAME = 64  # of a name (a field, a key) echoed in an error message
 
 
 def clean_text(value: str) -> str:
@@ -23,3 +29,48 @@ def clean_text(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(clean_text)]
+
+
+def bounded(name: str, limit: int = MAX_NAME) -> str:
+    """A caller's name as an error may echo it: at most `limit` characters."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def unencodable_field(body: bytes) -> str | None:
+    """The dotted path of the first string or key in a JSON body that is not valid Unicode.
+
+    One pass over every string a request carries (schemas, tool definitions, image URL objects,
+    metadata...), so no field is left to fail later in an encoder, the cache key or a prompt.
+    Only a body with a surrogate escape is decoded: the scan costs one regex search otherwise.
+    """
+    if not _SURROGATE_ESCAPE.search(body):
+        return None
+    try:
+        stack: list[tuple[Any, tuple[str, ...]]] = [(json.loads(body), ())]
+    except ValueError:
+        return None  # not JSON: the route's own parsing says so
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if not _encodes(node):
+                return _path(where)
+        elif isinstance(node, dict):
+            for key in node:
+                if not _encodes(key):
+                    return _path(where)
+            stack.extend((node[key], (*where, key)) for key in reversed(list(node)))
+        elif isinstance(node, list):
+            stack.extend((item, (*where, str(i))) for i, item in reversed(list(enumerate(node))))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _path(where: tuple[str, ...]) -> str:
+    return ".".join(bounded(part.encode(errors="replace").decode()) for part in where) or "body"

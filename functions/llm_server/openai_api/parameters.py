@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llm_server.core.text import bounded
 from llm_server.exceptions import BadRequestException
 
 ANY = object()
@@ -65,8 +66,8 @@ def refuse_unhonoured(extra: dict[str, Any] | None, known: dict[str, tuple[Any, 
     for name, value in (extra or {}).items():
         if name not in known:
             raise BadRequestException(
-                f"Unrecognized request argument supplied: {name}",
-                param=name,
+                f"Unrecognized request argument supplied: {bounded(name)}",
+                param=bounded(name),
                 code="unknown_parameter",
             )
         if name in _PENALTIES and isinstance(value, int | float) and not -2 <= value <= 2:

@@ -4,7 +4,9 @@ The model loads once per process, on first use, and every call runs on one dedic
 thread: llama.cpp contexts are not thread-safe, and a single worker serialises them without
 blocking the event loop. A request cancelled while queued cannot make two calls overlap, because
 the worker, not the request, owns the model. A stream abandoned by its consumer (a client that
-disconnected) stops at the next token, freeing the model for the next request.
+disconnected) stops at the next token, freeing the model for the next request; so does one past
+its budget (`LOCAL_GENERATION_TIMEOUT_SECONDS`, a 504). The worker is a daemon thread, so a
+generation in progress never keeps a stopping process alive.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import queue
 import threading
 import time
-from collections.abc import AsyncGenerator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator, Callable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,7 @@ from llm_server.exceptions import (
     BadRequestException,
     ChatServiceException,
     ConfigurationException,
+    GenerationTimeoutException,
 )
 from llm_server.providers import local_tools
 from llm_server.providers.base import Generation, GenerationRequest, SamplingOptions
@@ -46,6 +50,30 @@ def bundled_model_path() -> Path | None:
     return path if path.is_file() else None
 
 
+class DaemonWorker(Executor):
+    """One daemon thread running what is submitted, in order (the model's only user)."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Queue `fn(*args, **kwargs)`; its future resolves when the worker has run it."""
+        future: Future[Any] = Future()
+        self._jobs.put((future, lambda: fn(*args, **kwargs)))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, job = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # the caller's to handle, as an executor hands it
+                future.set_exception(exc)
+
+
 class LocalLlamaProvider:
     """Chat with a local GGUF model; its chat template formats the messages."""
 
@@ -64,14 +92,21 @@ class LocalLlamaProvider:
     )
 
     def __init__(
-        self, model_path: str | None = None, context_size: int = 2048, threads: int | None = None
+        self,
+        model_path: str | None = None,
+        context_size: int = 2048,
+        threads: int | None = None,
+        timeout_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._model_path = Path(model_path) if model_path else bundled_model_path()
         self._context_size = context_size
         self._threads = threads or os.cpu_count() or 1
+        self._timeout = timeout_seconds
+        self._clock = clock
         self._llama: Llama | None = None
         self._formatter: Any = None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._worker = DaemonWorker("llama")
 
     @property
     def model_name(self) -> str:
@@ -84,7 +119,7 @@ class LocalLlamaProvider:
         return self._llama is not None
 
     async def aclose(self) -> None:
-        """Nothing to release: the model and its worker thread live as long as the process."""
+        """Nothing to release: the model and its daemon worker live as long as the process."""
 
     def prime(self) -> None:
         """Nothing: Lambda, where priming runs, has no local model (`warm_up` loads it here)."""
@@ -206,15 +241,22 @@ class LocalLlamaProvider:
             max_tokens=request.max_tokens,
             stream=True,
             logits_processor=[recorder] if recorder else None,  # type: ignore[arg-type]
-            **_sampling(request.options),
+            **_sampling(request.options, llama),
         )
         pieces: list[str] = []
         finish_reason = "stop"
         held = bool(request.options.tools.offered)  # text that may be a tool call waits
+        budget = self._clock() + self._timeout
         try:
             for chunk in chunks:
                 if stop.is_set():
                     break
+                if self._clock() > budget:
+                    raise GenerationTimeoutException(
+                        f"The local model did not finish within {self._timeout:g} seconds "
+                        "(LOCAL_GENERATION_TIMEOUT_SECONDS): ask for fewer tokens or a simpler "
+                        "format"
+                    )
                 choice = chunk["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
                 piece = choice["delta"].get("content")
@@ -283,7 +325,7 @@ class LocalLlamaProvider:
         return len(llama.tokenize(prompt.encode(), add_bos=True, special=True))
 
 
-def _sampling(options: SamplingOptions) -> dict[str, Any]:
+def _sampling(options: SamplingOptions, llama: Llama) -> dict[str, Any]:
     """llama.cpp's arguments for the options a request sets.
 
     Structured output is llama.cpp's grammar-constrained decoding: `json_object` allows any JSON
@@ -306,9 +348,9 @@ def _sampling(options: SamplingOptions) -> dict[str, Any]:
             code="unsupported_parameter",
         )
     if options.tools.offered:
-        chosen["grammar"] = local_tools.call_grammar(options.tools)
+        chosen["grammar"] = local_tools.call_grammar(options.tools).checked(llama)
     elif output.type != "text":
-        chosen["grammar"] = schema_grammar(output.schema, "response_format")
+        chosen["grammar"] = schema_grammar(output.schema, "response_format").checked(llama)
     return chosen
 
 

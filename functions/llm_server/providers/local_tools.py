@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llm_server.providers.base import ChatMessage, ToolCall, Tools
-from llm_server.providers.local_grammar import compiled
-
-if TYPE_CHECKING:
-    from llama_cpp.llama_grammar import LlamaGrammar
+from llm_server.providers.local_grammar import Grammar, compiled
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
@@ -40,7 +37,7 @@ def tools_prompt(tools: Tools) -> str:
     ).strip()
 
 
-def call_grammar(tools: Tools) -> LlamaGrammar:
+def call_grammar(tools: Tools) -> Grammar:
     """A grammar admitting one call of an offered function, or (with `auto`) plain text too."""
     calls = [
         {
@@ -52,7 +49,7 @@ def call_grammar(tools: Tools) -> LlamaGrammar:
         for t in tools.offered
     ]
     schema = calls[0] if len(calls) == 1 else {"anyOf": calls}
-    return compiled(lambda: _call_rules(schema, tools.choice), schema, "tools")
+    return compiled(lambda prepared: _call_rules(prepared, tools.choice), schema, "tools")
 
 
 def _call_rules(schema: dict[str, Any], choice: str) -> str:

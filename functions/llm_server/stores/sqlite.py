@@ -6,15 +6,19 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import sqlite3
 
+BUSY_TIMEOUT_SECONDS = 10  # how long a write waits for another's lock before "locked"
+
 
 class SQLiteFile:
-    """Opens connections to `path` (a new one per call: safe across threads and processes)."""
+    """Opens connections to `path` (a new one per use: safe across threads and processes)."""
 
     def __init__(self, path: str, schema: tuple[str, ...]) -> None:
         self._path = Path(path)
@@ -22,16 +26,28 @@ class SQLiteFile:
         self._ready = False
         self._lock = threading.Lock()
 
-    def connect(self) -> sqlite3.Connection:
-        """A connection in autocommit mode, with the schema in place."""
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit mode, with the schema in place, closed when done.
+
+        `sqlite3.Connection`'s own context manager ends a transaction but leaves the file and
+        its WAL open until the garbage collector runs: thousands of descriptors under load.
+        """
         import sqlite3
 
         if not self._ready:
             with self._lock:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
-                with sqlite3.connect(self._path, timeout=10, isolation_level=None) as setup:
+                setup = sqlite3.connect(self._path, BUSY_TIMEOUT_SECONDS, isolation_level=None)
+                try:
                     setup.execute("PRAGMA journal_mode=WAL")
                     for statement in self._schema:
                         setup.execute(statement)
+                finally:
+                    setup.close()
                 self._ready = True
-        return sqlite3.connect(self._path, timeout=10, isolation_level=None)
+        connection = sqlite3.connect(self._path, BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        try:
+            yield connection
+        finally:
+            connection.close()

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from llm_server.core.text import clean_text
+from llm_server.core.text import bounded, clean_text
 from llm_server.core.turn import CALLER_KEY
 from llm_server.exceptions import BadRequestException, LLMServerException, ValidationException
 from llm_server.native_api.schemas import ErrorDetail, ErrorResponse
@@ -19,6 +19,8 @@ from llm_server.utils.log import logger
 from llm_server.utils.request_context import annotate
 
 MAX_RETRY_AFTER = 86_400
+DEFAULT_RETRY_AFTER = 1.0
+MAX_PARAM = 256  # a param is a path of names: each bounded where it is made, the whole here
 NATIVE_KEY_FIELD = "openai_api_key"  # where each API carries the caller's own OpenAI key
 OPENAI_KEY_FIELD = "Authorization"
 _HTTP_CODES = {
@@ -44,8 +46,11 @@ def error_response(
     OpenAI's `{"error": {...}}`, so OpenAI's SDKs raise their matching exception classes.
     """
     headers = {}
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(retry_after_seconds(exc.retry_after))
+    retry_after = exc.retry_after
+    if retry_after is None and exc.status_code in (429, 503):
+        retry_after = DEFAULT_RETRY_AFTER  # every "come back later" says when
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after_seconds(retry_after))
     if openai_shape:  # OpenAI answers bad parameters with 400, never 422
         annotate(error_type=exc.error_type, error_code=exc.code)
         status = 400 if exc.status_code == 422 else exc.status_code
@@ -86,6 +91,8 @@ def openai_error_body(exc: LLMServerException) -> dict[str, Any]:
 def _named(exc: LLMServerException, key_field: str) -> tuple[str, str | None]:
     """The message and param with the core's name for the caller's key made the API's own."""
     param = key_field if exc.param == CALLER_KEY else exc.param
+    if param is not None:
+        param = bounded(param, MAX_PARAM)
     return exc.message.replace(CALLER_KEY, key_field), param
 
 

@@ -1,35 +1,51 @@
-"""Pure-ASGI middleware: request id, body-size limit, and one JSON log line per request."""
+"""Pure-ASGI middleware: request id, body limits and text check, one JSON log line per request."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llm_server.core.text import unencodable_field
 from llm_server.exceptions import (
     LLMServerException,
     PayloadTooLargeException,
+    RequestTimeoutException,
     UnsupportedMediaTypeException,
     ValidationException,
 )
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_request
-from llm_server.utils.request_context import start_request
+from llm_server.utils.request_context import annotate, start_request
 from llm_server.web.errors import error_response, is_openai_path
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestContextMiddleware:
-    """Give every request an id (echoed as `X-Request-Id`), cap its body and log its outcome."""
+    """Give every request an id (echoed as `X-Request-Id`), cap its body and log its outcome.
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, lambda_margin_seconds: float) -> None:
+    The body is read whole here, within `body_timeout_seconds` (a body sent a byte at a time
+    would otherwise hold its connection and its memory for ever), and every string in it is
+    checked once for text no encoder can write (a 4xx naming the field, not a 500 deep inside).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        lambda_margin_seconds: float,
+        body_timeout_seconds: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.lambda_margin_seconds = lambda_margin_seconds
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -73,15 +89,16 @@ class RequestContextMiddleware:
 
         try:
             problem = _header_problem(headers, self.max_body_bytes)
-            replay = None if problem else await self._read_body(receive)
-            if problem is None and replay is None:
-                problem = _too_large(self.max_body_bytes)
+            if problem is None:
+                problem, replay = await self._read_body(receive)
             if problem is not None:
                 response = error_response(problem, openai_shape=is_openai_path(scope["path"]))
                 await response(scope, receive, send_with_id)
-            else:
-                assert replay is not None  # no problem means the body was read
+            elif "aws.event" in scope:  # Mangum: the whole request came in one event
                 await self.app(scope, replay, send_with_id)
+            else:
+                call = self.app(scope, replay, send_with_id)
+                await _cancelled_on_disconnect(call, receive, lambda: finished)
         except Exception:
             # A bug, not the caller's fault: answer the 500 here, inside this middleware, so it
             # still carries X-Request-Id (Starlette's own 500 is rendered outside it).
@@ -94,25 +111,65 @@ class RequestContextMiddleware:
         finally:
             finish()
 
-    async def _read_body(self, receive: Receive) -> Receive | None:
-        """Read the whole body (at most the limit) and return a `receive` that replays it.
+    async def _read_body(self, receive: Receive) -> tuple[ValidationException | None, Receive]:
+        """Read the whole body and return what is wrong with it, or a `receive` that replays it.
 
         Reading it here, rather than counting while the app reads, lets an oversized chunked
         body get its 413 even though FastAPI turns errors raised while it reads into a 400.
-        Returns None when the body is over the limit.
         """
+        try:
+            async with asyncio.timeout(self.body_timeout_seconds):
+                replay, body = await self._buffered(receive)
+        except TimeoutError:
+            return _too_slow(self.body_timeout_seconds), receive
+        if body is None:
+            return _too_large(self.max_body_bytes), receive
+        field = unencodable_field(body)
+        if field is not None:
+            return _unencodable(field), receive
+        return None, replay
+
+    async def _buffered(self, receive: Receive) -> tuple[Receive, bytes | None]:
+        """A `receive` replaying the body, and the body (None past the size limit)."""
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return _replay([], message)
+                return _replay([], message), b""
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body_bytes:
-                return None
+                return receive, None
             if not message.get("more_body", False):
-                return _replay(chunks, None, receive)
+                return _replay(chunks, None, receive), b"".join(chunks)
+
+
+async def _cancelled_on_disconnect(
+    call: Awaitable[None], receive: Receive, answered: Callable[[], bool]
+) -> None:
+    """Run `call`, cancelling it if the client goes away before it has been answered.
+
+    Nothing else sees a caller leave while a whole reply is being made (a non-streamed chat, a
+    tool call held back until complete): the generation would go on for nobody, holding the
+    model and a concurrency slot. Once the answer is sent, `receive` says disconnect too: then
+    `call` is left to finish.
+    """
+    import anyio
+
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if answered():
+                return
+            annotate(status=499, error_type="client_disconnected")
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        await call
+        group.cancel_scope.cancel()
 
 
 def _replay(chunks: list[bytes], first: Message | None, receive: Receive | None = None) -> Receive:
@@ -139,6 +196,16 @@ def _deadline(scope: Scope, margin: float) -> float | None:
 
 def _too_large(limit: int) -> PayloadTooLargeException:
     return PayloadTooLargeException(f"The request body is larger than the limit of {limit} bytes")
+
+
+def _too_slow(seconds: float) -> RequestTimeoutException:
+    return RequestTimeoutException(f"The request body did not arrive within {seconds:g} seconds")
+
+
+def _unencodable(field: str) -> ValidationException:
+    return ValidationException(
+        f"{field}: must be valid Unicode (it has a lone surrogate)", param=field
+    )
 
 
 def _header_problem(headers: dict[bytes, bytes], limit: int) -> ValidationException | None:
