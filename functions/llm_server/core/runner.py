@@ -1,9 +1,10 @@
 """Run a turn, whole or streamed: routing, key choice, free-mode quota, cache and concurrency.
 
-Both ways go through one admission sequence (`_admitted`): choose the provider and key, admit
-by the free-mode quota (reserving tokens), then, around the provider call, a concurrency slot and
-the timer; a key the provider rejects is remapped to say whose key it was, and the reservation is
-settled with what was really used, whatever happens (a dropped stream included).
+Both ways go through one admission sequence (`_admitted`): choose the provider and key, take a
+concurrency slot (and start the timer), read the stored conversation the turn continues, admit
+by the free-mode quota (reserving tokens for all of it); a key the provider rejects is remapped
+to say whose key it was, and the reservation is settled with what was really used, whatever
+happens (a dropped stream included).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
@@ -26,7 +27,7 @@ from llm_server.exceptions import (
     BadRequestException,
     ValidationException,
 )
-from llm_server.providers.base import ChatProvider, Generation, GenerationRequest
+from llm_server.providers.base import ChatMessage, ChatProvider, Generation, GenerationRequest
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_cache_hit, record_generation
@@ -135,8 +136,7 @@ class TurnRunner:
                     record_cache_hit()
                     source = KeySource(request.key_source)
                     return Outcome(cached, source, request.temperature, 0.0, cache="HIT")
-            async with self._slot(admitted, context):
-                generation = await admitted.provider.generate(request)
+            generation = await admitted.provider.generate(request)
             if self._cache is not None and key is not None:
                 await self._cache.store(key, generation)
             return self._finish(admitted, generation, "MISS" if key is not None else None)
@@ -148,7 +148,7 @@ class TurnRunner:
 
         A stream the client drops is settled with its input and the deltas produced so far.
         """
-        async with self._admitted(turn, context) as admitted, self._slot(admitted, context):
+        async with self._admitted(turn, context) as admitted:
             stream = admitted.provider.stream(admitted.request)
             try:
                 async for item in stream:
@@ -162,23 +162,22 @@ class TurnRunner:
 
     @asynccontextmanager
     async def _admitted(self, turn: Turn, context: RequestContext) -> AsyncIterator[_Admitted]:
-        """Route, key and quota admission around a turn; remap and settle on the way out."""
+        """Route and key, a slot, the earlier messages, quota; remap and settle on the way out."""
         provider, request = self._prepare(turn, context)
-        reservation = await self._admit(request, context)
-        admitted = _Admitted(provider, request)
-        try:
-            yield admitted
-        except AuthenticationException:
-            raise rejected_key(request.key_source) from None
-        finally:
-            await self._settle(reservation, admitted.spent())
-
-    @asynccontextmanager
-    async def _slot(self, admitted: _Admitted, context: RequestContext) -> AsyncIterator[None]:
-        """A concurrency slot for the provider call, and the call's timer."""
         async with self._limiter.slot(context.caller.owner):
-            admitted.started = time.perf_counter()
-            yield
+            started = time.perf_counter()
+            if turn.earlier is not None:
+                earlier = await turn.earlier()
+                _readable(provider, earlier)
+                request = replace(request, messages=earlier + request.messages)
+            reservation = await self._admit(request, context)
+            admitted = _Admitted(provider, request, started)
+            try:
+                yield admitted
+            except AuthenticationException:
+                raise rejected_key(request.key_source) from None
+            finally:
+                await self._settle(reservation, admitted.spent())
 
     async def _admit(
         self, request: GenerationRequest, context: RequestContext
@@ -220,12 +219,7 @@ class TurnRunner:
             )
         provider, key = self._routing.route(turn, context)
         annotate(provider=provider.name, api_key_source=key.source.value)
-        if "images" not in provider.honours and any(m.images for m in turn.messages):
-            raise BadRequestException(
-                f"The {provider.name} model reads text only: images are not supported there",
-                param="image_url",
-                code="unsupported_content",
-            )
+        _readable(provider, turn.messages)
         for name in turn.options.chosen():
             if name not in provider.honours:
                 raise BadRequestException(
@@ -272,3 +266,13 @@ class TurnRunner:
         )
         source = KeySource(request.key_source)
         return Outcome(generation, source, temperature, seconds, cache=cache)
+
+
+def _readable(provider: ChatProvider, messages: tuple[ChatMessage, ...]) -> None:
+    """Refuse images for a provider that reads text only."""
+    if "images" not in provider.honours and any(m.images for m in messages):
+        raise BadRequestException(
+            f"The {provider.name} model reads text only: images are not supported there",
+            param="image_url",
+            code="unsupported_content",
+        )

@@ -6,6 +6,7 @@ Adapters (`native_api`, `openai_api`) translate their protocol into a `Turn` and
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,7 +35,9 @@ class RequestContext:
 class Turn:
     """One chat turn to run, whichever API it came through.
 
-    `model`, `temperature` and `max_tokens` left None take the DEFAULT_* settings.
+    `model`, `temperature` and `max_tokens` left None take the DEFAULT_* settings. `earlier`
+    reads the messages that come before `messages` (a stored conversation): the runner calls it
+    only once the turn holds its concurrency slot, so a refused request loads nothing.
     """
 
     instructions: str
@@ -45,6 +48,7 @@ class Turn:
     caller_key: str = ""
     free_mode: bool = False
     options: SamplingOptions = field(default_factory=SamplingOptions)
+    earlier: Callable[[], Awaitable[tuple[ChatMessage, ...]]] | None = None
 
 
 CacheResult = Literal["HIT", "MISS"]

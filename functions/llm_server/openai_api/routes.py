@@ -198,15 +198,14 @@ async def create_response(
         max_tokens=body.max_output_tokens,
         options=translate.responses_options(body),
     )
-    owner, own = context.caller.owner, turn.messages
-    if body.previous_response_id:  # read only once the request itself is known to be good
-        inherited = await archive.conversation(owner, body.previous_response_id)
-        turn = replace(turn, messages=inherited + own)
+    owner, previous = context.caller.owner, body.previous_response_id
+    if previous:  # read by the runner once the turn holds its slot
+        turn = replace(turn, earlier=lambda: archive.conversation(owner, previous))
     response_id = translate.new_id("resp_")
 
     async def keep(made: ResponseObject, generation: Generation) -> None:
         if body.store:
-            await archive.keep(owner, response_id, stored_record(body, made, own, generation))
+            await archive.keep(owner, response_id, stored_record(body, made, generation))
 
     if not body.stream:
         outcome = await runner.run(turn, context)
@@ -241,12 +240,9 @@ def _item_dump(item: InputItem) -> dict[str, Any]:
 
 
 def stored_record(
-    body: ResponsesRequest,
-    made: ResponseObject,
-    own: tuple[ChatMessage, ...],
-    generation: Generation,
+    body: ResponsesRequest, made: ResponseObject, generation: Generation
 ) -> StoredResponse:
-    """What is stored of a response: it, its input items, its share of the conversation."""
+    """What is stored of a response: it, its input items and its reply (each kept once)."""
     reply = ChatMessage("assistant", generation.text, tool_calls=generation.tool_calls)
     suffix = made.id.removeprefix("resp_")
     items = [
@@ -256,6 +252,6 @@ def stored_record(
     return StoredResponse(
         response=made.model_dump(mode="json"),
         input_items=items,
-        messages=[asdict(message) for message in (*own, reply)],
+        reply=asdict(reply),
         previous_response_id=body.previous_response_id,
     )

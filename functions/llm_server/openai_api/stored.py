@@ -1,12 +1,13 @@
 """Stored responses: what `store` keeps, `previous_response_id` continues, and GET returns.
 
-A record is one response as it was returned, the input items it was given, and its own share of
-the conversation (its input messages and its reply) with the id it continued from. Continuing
-walks that chain back, newest first, and stops at whichever comes first: the start, a response
-no longer stored (expired or deleted: the conversation then starts after it), or the session
-bounds (`SESSION_MAX_STORED_TURNS` messages, `SESSION_MAX_BYTES` of text), so the oldest
-messages leave a long conversation as they leave a session. Records are the caller's: every
-read is keyed by the owner, and another caller's id is simply unknown (404).
+A record is one response as it was returned, the input items it was given (kept once: its
+share of the conversation is read back from them), its reply, and the id it continued from.
+Continuing walks that chain back, newest first, and stops at whichever comes first: the start, a
+response no longer stored (expired or deleted: the conversation then starts after it), or the
+session bounds (`SESSION_MAX_STORED_TURNS` messages, `SESSION_MAX_BYTES` of everything a message
+sends: text, image data, tool calls and results), so the oldest messages leave a long
+conversation as they leave a session. Records are the caller's: every read is keyed by the
+owner, and another caller's id is simply unknown (404).
 """
 
 from __future__ import annotations
@@ -25,12 +26,27 @@ from llm_server.stores.sessions import SessionLimits
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """A stored response, the input items it was given, and its part of the conversation."""
+    """A stored response, the input items it was given, its reply, the id it continued.
+
+    `messages` is only in records written before the input was kept once (they expire).
+    """
 
     response: dict[str, Any]
     input_items: list[dict[str, Any]]
-    messages: list[dict[str, Any]]
     previous_response_id: str | None
+    reply: dict[str, Any] | None = None
+    messages: list[dict[str, Any]] | None = None
+
+    def conversation(self) -> list[ChatMessage]:
+        """The share of the conversation that is this response's: its input messages, its reply."""
+        if self.messages is not None:
+            return [_message(data) for data in self.messages]
+        from llm_server.openai_api.protocol import InputItem
+        from llm_server.openai_api.translate import split_messages
+
+        items = [InputItem.model_validate(item) for item in self.input_items]
+        own = list(split_messages(items, "input")[1])
+        return own + ([_message(self.reply)] if self.reply else [])
 
     def encode(self) -> bytes:
         """The record as the store keeps it: compressed JSON."""
@@ -78,8 +94,8 @@ class ResponseArchive:
         chain: list[ChatMessage] = []
         size = 0
         while stored is not None:
-            messages = [_message(data) for data in stored.messages]
-            size += sum(len(m.content.encode()) for m in messages)
+            messages = stored.conversation()
+            size += sum(m.size for m in messages)
             if chain and (
                 len(chain) + len(messages) > self._limits.max_turns or size > self._limits.max_bytes
             ):

@@ -37,6 +37,13 @@ class ChatMessage:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
 
+    @property
+    def size(self) -> int:
+        """Every byte the message sends upstream: text, image URLs, calls and their arguments."""
+        calls = sum(len(c.id) + len(c.name) + len(c.arguments.encode()) for c in self.tool_calls)
+        images = sum(len(url.encode()) for url in self.images)
+        return len(self.content.encode()) + images + calls + len(self.tool_call_id)
+
 
 @dataclass(frozen=True)
 class TokenLogprob:
