@@ -108,6 +108,14 @@ class RateLimitException(LLMServerException):
     code = "rate_limited"
 
 
+class StoreUnavailableException(LLMServerException):
+    """A store the request needs could not answer, even after retries (503, with Retry-After)."""
+
+    status_code = 503
+    error_type = "server_error"
+    code = "store_unavailable"
+
+
 class ConfigurationException(LLMServerException):
     """The server is misconfigured: a setting, a secret or the local model (500)."""
 

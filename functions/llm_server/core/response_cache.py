@@ -53,19 +53,30 @@ class ResponseCache:
         self._entries: OrderedDict[str, tuple[float, Generation]] = OrderedDict()
 
     async def lookup(self, key: str) -> Generation | None:
-        """The entry kept here, else the shared tier's (then kept here too)."""
+        """The entry kept here, else the shared tier's (then kept here too).
+
+        The shared tier is an optimisation: when it cannot answer, this is a miss (logged and
+        counted as `CacheErrors`), never a failed request.
+        """
         generation = self.get(key)
         if generation is None and self._shared is not None:
-            generation = await asyncio.to_thread(self._shared.get, key)
+            try:
+                generation = await asyncio.to_thread(self._shared.get, key)
+            except Exception:
+                _shared_tier_failed("lookup")
+                return None
             if generation is not None:
                 self.put(key, generation)
         return generation
 
     async def store(self, key: str, generation: Generation) -> None:
-        """Keep a reply here and, if configured, in the shared tier."""
+        """Keep a reply here and, if configured and reachable, in the shared tier."""
         self.put(key, generation)
         if self._shared is not None:
-            await asyncio.to_thread(self._shared.put, key, generation)
+            try:
+                await asyncio.to_thread(self._shared.put, key, generation)
+            except Exception:
+                _shared_tier_failed("store")
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -108,3 +119,11 @@ class ResponseCache:
         }
         encoded = json.dumps(material, ensure_ascii=False, sort_keys=True).encode()
         return hashlib.sha256(encoded).hexdigest()
+
+
+def _shared_tier_failed(operation: str) -> None:
+    from llm_server.utils.log import logger
+    from llm_server.utils.metrics import record_cache_error
+
+    logger.warning("shared cache unavailable", extra={"operation": operation}, exc_info=True)
+    record_cache_error()

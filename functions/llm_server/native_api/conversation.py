@@ -66,10 +66,13 @@ class Conversations:
             options=SamplingOptions(output_format=output_format),
         )
 
-    async def remember(self, caller: Caller, request: ChatRequest, outcome: Outcome) -> None:
-        """Store the exchange in the caller's session; a failure is logged, the answer sent."""
+    async def remember(self, caller: Caller, request: ChatRequest, outcome: Outcome) -> bool:
+        """Store the exchange in the caller's session; whether it was (or needed no storing).
+
+        A failure is logged and the answer still sent, saying it was not saved.
+        """
         if self._sessions is None or not request.session_id:
-            return
+            return True
         generation = outcome.generation
         turn = StoredTurn(
             user=request.user_message,
@@ -83,6 +86,8 @@ class Conversations:
             await asyncio.to_thread(self._sessions.append, caller.owner, request.session_id, turn)
         except Exception:
             logger.exception("could not store the session turn")
+            return False
+        return True
 
     async def page(
         self, caller: Caller, session_id: str, limit: int, after: int | None
@@ -126,8 +131,14 @@ class Conversations:
         return messages
 
 
-def chat_response(request: ChatRequest, outcome: Outcome) -> ChatResponse:
-    """The `/api/v1/chat` response for a finished turn."""
+NOT_SAVED = (
+    "The reply was not saved to the session (its store is unavailable): the next turn will not "
+    "see it unless sent in conversation_history"
+)
+
+
+def chat_response(request: ChatRequest, outcome: Outcome, saved: bool = True) -> ChatResponse:
+    """The `/api/v1/chat` response for a finished turn (`saved`: whether the session has it)."""
     generation = outcome.generation
     return ChatResponse(
         session_id=request.session_id,
@@ -142,6 +153,7 @@ def chat_response(request: ChatRequest, outcome: Outcome) -> ChatResponse:
         instructions=request.instructions,
         response_time=round(outcome.seconds, 4),
         success=True,
+        error_message=None if saved else NOT_SAVED,
         api_key_source=outcome.key_source.value,
     )
 

@@ -75,8 +75,8 @@ async def chat(
     async def answer() -> dict[str, Any]:
         """Compose the turn (reading the session), run it, remember it: once, not on a replay."""
         ran.append(await runner.run(await chats.turn_for(request, context.caller), context))
-        await chats.remember(context.caller, request, ran[0])
-        return chat_response(request, ran[0]).model_dump(mode="json")
+        saved = await chats.remember(context.caller, request, ran[0])
+        return chat_response(request, ran[0], saved).model_dump(mode="json")
 
     key = http.headers.get("idempotency-key")
     if key is None:
@@ -113,8 +113,8 @@ async def _chat_events(
             if isinstance(item, str):
                 yield sse({"text": item}, event="delta")
                 continue
-            await chats.remember(context.caller, request, item)
-            yield sse(chat_response(request, item).model_dump(mode="json"), event="done")
+            saved = await chats.remember(context.caller, request, item)
+            yield sse(chat_response(request, item, saved).model_dump(mode="json"), event="done")
     except LLMServerException as exc:
         yield sse(error_body(exc, request.session_id), event="error")
 

@@ -38,6 +38,8 @@ from llm_server.openai_api.response_objects import (
 )
 from llm_server.openai_api.stored import ResponseArchive, StoredResponse
 from llm_server.providers.base import ChatMessage, Generation
+from llm_server.stores.faults import is_store_fault
+from llm_server.utils.log import logger
 from llm_server.web.dependencies import (
     get_app_settings,
     get_archive,
@@ -204,8 +206,16 @@ async def create_response(
     response_id = translate.new_id("resp_")
 
     async def keep(made: ResponseObject, generation: Generation) -> None:
-        if body.store:
+        """Store the response if asked; if the store fails, the response says `store: false`."""
+        if not body.store:
+            return
+        try:
             await archive.keep(owner, response_id, stored_record(body, made, generation))
+        except Exception as exc:
+            if not is_store_fault(exc):
+                raise
+            logger.exception("could not store the response")
+            made.store = False
 
     if not body.stream:
         outcome = await runner.run(turn, context)

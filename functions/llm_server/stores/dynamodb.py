@@ -44,7 +44,9 @@ class DynamoDBTable:
         if self._client is None or self._made_in != _generation:
             import boto3
 
-            self._client = boto3.client("dynamodb")
+            from llm_server.stores.faults import client_config
+
+            self._client = boto3.client("dynamodb", config=client_config())
             self._made_in = _generation
         return self._client
 

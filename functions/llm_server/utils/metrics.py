@@ -39,6 +39,7 @@ class MetricName(StrEnum):
     UPSTREAM_RETRIES = "UpstreamRetries"
     UPSTREAM_ERRORS = "UpstreamErrors"
     CACHE_HITS = "CacheHits"
+    CACHE_ERRORS = "CacheErrors"
     COLD_START = "ColdStart"
 
 
@@ -97,6 +98,11 @@ def record_upstream_call(retries: int, error_type: str | None) -> None:
 def record_cache_hit() -> None:
     """Count a reply served from the response cache."""
     metrics.add_metric(MetricName.CACHE_HITS, MetricUnit.Count, 1)
+
+
+def record_cache_error() -> None:
+    """Count a shared-cache call that failed (answered as a miss)."""
+    metrics.add_metric(MetricName.CACHE_ERRORS, MetricUnit.Count, 1)
 
 
 def _breakdown(

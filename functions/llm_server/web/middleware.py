@@ -16,9 +16,11 @@ from llm_server.exceptions import (
     LLMServerException,
     PayloadTooLargeException,
     RequestTimeoutException,
+    StoreUnavailableException,
     UnsupportedMediaTypeException,
     ValidationException,
 )
+from llm_server.stores.faults import is_store_fault
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_request
 from llm_server.utils.request_context import annotate, start_request
@@ -99,13 +101,15 @@ class RequestContextMiddleware:
             else:
                 call = self.app(scope, replay, send_with_id)
                 await _cancelled_on_disconnect(call, receive, lambda: finished)
-        except Exception:
-            # A bug, not the caller's fault: answer the 500 here, inside this middleware, so it
-            # still carries X-Request-Id (Starlette's own 500 is rendered outside it).
-            logger.exception("unhandled error")
+        except Exception as exc:
+            # A store that could not answer (after its retries) is a 503; anything else is a
+            # bug: answered here, inside this middleware, so it still carries X-Request-Id
+            # (Starlette's own 500 is rendered outside it).
+            fault = is_store_fault(exc)
+            logger.exception("store unavailable" if fault else "unhandled error")
             if started_response:
                 raise
-            error = LLMServerException("An unexpected error occurred on the server")
+            error = _store_unavailable() if fault else _unexpected()
             response = error_response(error, openai_shape=is_openai_path(scope["path"]))
             await response(scope, receive, send_with_id)
         finally:
@@ -196,6 +200,16 @@ def _deadline(scope: Scope, margin: float) -> float | None:
 
 def _too_large(limit: int) -> PayloadTooLargeException:
     return PayloadTooLargeException(f"The request body is larger than the limit of {limit} bytes")
+
+
+def _store_unavailable() -> LLMServerException:
+    return StoreUnavailableException(
+        "A store this request needs is unavailable; retry shortly", retry_after=1
+    )
+
+
+def _unexpected() -> LLMServerException:
+    return LLMServerException("An unexpected error occurred on the server")
 
 
 def _too_slow(seconds: float) -> RequestTimeoutException:
