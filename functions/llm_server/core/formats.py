@@ -16,10 +16,10 @@ from llm_server.providers.base import OutputFormat
 def parse_output_format(value: Any, param: str) -> OutputFormat:
     """`value` as an `OutputFormat`, or a 400 naming `param`."""
     if value in ("text", "json_object"):
-        return OutputFormat(type=value)
+        return OutputFormat(type=value, param=param)
     kind = value.get("type") if isinstance(value, dict) else None
     if kind in ("text", "json_object"):
-        return OutputFormat(type=kind)
+        return OutputFormat(type=kind, param=param)
     spec = value.get("json_schema", value) if isinstance(value, dict) else None
     if (
         kind != "json_schema"
@@ -36,4 +36,5 @@ def parse_output_format(value: Any, param: str) -> OutputFormat:
         name=name if isinstance(name, str) else "",
         schema=spec["schema"],
         strict=bool(spec.get("strict")),
+        param=param,
     )

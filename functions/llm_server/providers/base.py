@@ -105,6 +105,7 @@ class OutputFormat:
     name: str = ""
     schema: dict[str, Any] | None = None
     strict: bool = False
+    param: str = "response_format"  # the request field it came from, for errors to name
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,8 @@ class LocalLlamaProvider:
         self._llama: Llama | None = None
         self._formatter: Any = None
         self._worker = DaemonWorker("llama")
+        self._generating = False
+        self._generated = 0  # tokens streamed by the model since start, finished or not
 
     @property
     def model_name(self) -> str:
@@ -135,6 +137,8 @@ class LocalLlamaProvider:
             "loaded": self.loaded,
             "context_size": self._context_size,
             "threads": self._threads,
+            "generating": self._generating,
+            "generated_tokens": self._generated,
         }
 
     def models(self) -> list[str]:
@@ -247,6 +251,7 @@ class LocalLlamaProvider:
         finish_reason = "stop"
         held = bool(request.options.tools.offered)  # text that may be a tool call waits
         budget = self._clock() + self._timeout
+        self._generating = True
         try:
             for chunk in chunks:
                 if stop.is_set():
@@ -262,6 +267,7 @@ class LocalLlamaProvider:
                 piece = choice["delta"].get("content")
                 if not piece:
                     continue
+                self._generated += 1
                 pieces.append(piece)
                 if held and not local_tools.may_be_call("".join(pieces)):
                     held = False
@@ -277,6 +283,7 @@ class LocalLlamaProvider:
             ) from None
         finally:
             chunks.close()
+            self._generating = False
         text = "".join(pieces)
         generation = self._generation(llama, request, messages, text, finish_reason)
         if recorder is not None:
@@ -344,13 +351,13 @@ def _sampling(options: SamplingOptions, llama: Llama) -> dict[str, Any]:
         raise BadRequestException(
             "The local model cannot combine tools with a response_format: "
             "describe the answer's format as a tool instead",
-            param="response_format",
+            param=output.param,
             code="unsupported_parameter",
         )
     if options.tools.offered:
         chosen["grammar"] = local_tools.call_grammar(options.tools).checked(llama)
     elif output.type != "text":
-        chosen["grammar"] = schema_grammar(output.schema, "response_format").checked(llama)
+        chosen["grammar"] = schema_grammar(output.schema, output.param).checked(llama)
     return chosen
 
 

@@ -1,0 +1,157 @@
+"""The one local model worker is never held for nobody: not past its budget, not by a caller who
+left, not past SIGTERM. Each test asserts what the worker did, never how fast the machine was."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from helpers.live_server import LiveServer
+from helpers.server_process import ServerProcess
+from helpers.settings import make_settings
+from llm_server.app import Services, create_app
+from llm_server.providers.local_llama import LocalLlamaProvider
+
+MAX_TOKENS = 1500
+# A grammar that cannot end before MAX_TOKENS: only being stopped ends the generation early.
+ENDLESS = {"type": "array", "items": {"type": "integer"}, "minItems": 1000}
+ENDLESS_FORMAT = {"type": "json_schema", "json_schema": {"name": "n", "schema": ENDLESS}}
+
+
+class Ticking:
+    """A clock that moves one second each time it is read, while `running`."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.running = True
+
+    def __call__(self) -> float:
+        if self.running:
+            self.now += 1
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def clock() -> Ticking:
+    return Ticking()
+
+
+@pytest.fixture(scope="module")
+def provider(clock: Ticking) -> LocalLlamaProvider:
+    return LocalLlamaProvider(timeout_seconds=5, clock=clock)
+
+
+@pytest.fixture(scope="module")
+def server(provider: LocalLlamaProvider) -> Iterator[LiveServer]:
+    settings = make_settings()
+    with LiveServer(create_app(settings, Services.from_settings(settings, local=provider))) as live:
+        yield live
+
+
+def wait_until_idle(provider: LocalLlamaProvider, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while provider.status()["generating"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not provider.status()["generating"], "the abandoned generation is still running"
+
+
+def test_a_generation_past_its_budget_is_cut_off_and_the_next_one_runs(server, provider, clock):
+    clock.running = True
+    body = {"user_message": "Tell me a long story", "max_tokens": 200, "temperature": 0}
+    late = httpx.post(f"{server.url}/api/v1/chat", json=body, timeout=120)
+    assert late.status_code == 504
+    assert late.json()["error"]["code"] == "generation_timeout"
+    assert "LOCAL_GENERATION_TIMEOUT_SECONDS" in late.json()["error_message"]
+    before = provider.status()["generated_tokens"]
+    assert not provider.status()["generating"]
+    short = httpx.post(f"{server.url}/api/v1/chat", json={**body, "max_tokens": 2}, timeout=120)
+    assert short.status_code == 200
+    assert provider.status()["generated_tokens"] > before
+
+
+def drop_after_first_bytes_or(seconds: float, url: str, path: str, body: dict) -> None:
+    """Send a request, wait `seconds` (or the first answer bytes), then close the socket."""
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        sock.settimeout(seconds)
+        try:
+            sock.recv(1)
+        except TimeoutError:
+            pass
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/chat/completions",
+            {"model": "local", "response_format": ENDLESS_FORMAT, "max_tokens": MAX_TOKENS},
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "local",
+                "stream": True,
+                "max_tokens": MAX_TOKENS,
+                "tool_choice": "required",
+                "tools": [{"type": "function", "function": {"name": "put", "parameters": {
+                    "type": "object", "properties": {"n": ENDLESS}, "required": ["n"]}}}],
+            },
+        ),
+    ],
+    ids=["whole-reply", "streamed-tool-call"],
+)
+def test_a_caller_who_leaves_stops_the_generation(server, provider, clock, path, body):
+    """Neither a whole reply nor a held-back tool call sends a byte before it ends: the drop
+    must still be seen, and the generation stop long before its MAX_TOKENS tokens."""
+    clock.running = False
+    wait_until_idle(provider)
+    before = provider.status()["generated_tokens"]
+    messages = [{"role": "user", "content": "숫자를 많이 세어 주세요"}]
+    drop_after_first_bytes_or(1.0, server.url, path, {**body, "messages": messages})
+    wait_until_idle(provider)
+    generated = provider.status()["generated_tokens"] - before
+    assert 0 < generated < MAX_TOKENS // 2
+    info = httpx.get(f"{server.url}/api/v1/system/info").json()
+    assert info["requests_in_progress"] == 0
+
+
+def test_sigterm_stops_a_server_whose_worker_is_busy():
+    with ServerProcess() as process:
+        body = {
+            "model": "local",
+            "messages": [{"role": "user", "content": "count"}],
+            "response_format": ENDLESS_FORMAT,
+            "max_tokens": 4000,
+            "stream": True,
+        }
+        started = threading.Event()
+
+        def stream() -> None:
+            try:
+                with httpx.stream(
+                    "POST", f"{process.url}/v1/chat/completions", json=body, timeout=120
+                ) as response:
+                    for _ in response.iter_bytes():
+                        started.set()
+            except httpx.HTTPError:
+                pass
+            started.set()
+
+        threading.Thread(target=stream, daemon=True).start()
+        assert started.wait(60)
+        process.terminate()
+        assert process.process is not None
+        assert process.process.wait(timeout=60) is not None  # before: only SIGKILL stopped it
