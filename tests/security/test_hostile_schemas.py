@@ -146,7 +146,8 @@ def test_a_tool_parameter_pattern_is_followed_on_the_responses_api(server):
         },
     }
     body = {"model": "local", "input": "look up abc", "tools": [tool], "tool_choice": "required"}
-    response = httpx.post(f"{server.url}/v1/responses", json={**body, "temperature": 0}, timeout=120)
+    body["temperature"] = 0
+    response = httpx.post(f"{server.url}/v1/responses", json=body, timeout=120)
     assert server.alive
     assert response.status_code == 200, response.text
     call = next(item for item in response.json()["output"] if item["type"] == "function_call")
