@@ -161,19 +161,22 @@ async def _cancelled_on_disconnect(
     """
     import anyio
 
-    async with anyio.create_task_group() as group:
+    try:
+        async with anyio.create_task_group() as group:
 
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            if answered():
-                return
-            annotate(status=499, error_type="client_disconnected")
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                if answered():
+                    return
+                annotate(status=499, error_type="client_disconnected")
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            await call
             group.cancel_scope.cancel()
-
-        group.start_soon(watch)
-        await call
-        group.cancel_scope.cancel()
+    except BaseExceptionGroup as failed:  # the task group's wrapping: the call's own error
+        raise failed.exceptions[0] from None
 
 
 def _replay(chunks: list[bytes], first: Message | None, receive: Receive | None = None) -> Receive:

@@ -1,0 +1,91 @@
+"""A proxy in front of moto that fails some calls as DynamoDB does under load.
+
+`throttle_every=3` answers every third call with DynamoDB's `ThrottlingException` (HTTP 400,
+as AWS answers a hot partition) instead of forwarding it: deterministic, so a test knows how
+many calls were refused. Every other call goes through to moto unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import urlsplit
+
+THROTTLED = {
+    "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+    "message": "Rate of requests exceeds the allowed throughput.",
+}
+
+
+class FaultyProxy:
+    """Context manager: a loopback proxy to `target`, throttling every `throttle_every`th call."""
+
+    def __init__(self, target: str, throttle_every: int = 0) -> None:
+        self._target = urlsplit(target)
+        self.throttle_every = throttle_every
+        self.calls = 0
+        self.throttled = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _refuse(self) -> bool:
+        with self._lock:
+            self.calls += 1
+            refuse = bool(self.throttle_every) and self.calls % self.throttle_every == 0
+            self.throttled += refuse
+            return refuse
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if proxy._refuse():
+                    self._send(400, json.dumps(THROTTLED).encode(), {})
+                    return
+                upstream = http.client.HTTPConnection(
+                    proxy._target.hostname, proxy._target.port, timeout=30
+                )
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                upstream.request("POST", self.path, body, headers)
+                answer = upstream.getresponse()
+                payload = answer.read()
+                kept = {"x-amzn-requestid", "x-amz-crc32"}
+                self._send(
+                    answer.status, payload, {k: v for k, v in answer.getheaders() if k in kept}
+                )
+                upstream.close()
+
+            def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler
+
+    def __enter__(self) -> FaultyProxy:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
