@@ -33,6 +33,11 @@ def main() -> int:
         _say(f"cannot start: {exc.message}")
         return 2
     open_files = raise_open_file_limit()
+    if settings.allow_anonymous and settings.identity_source == "client_key":
+        _say(
+            "callers without an X-Api-Key all share the owner 'anonymous' (sessions, stored "
+            "responses, one concurrency share): give each client its own key (README, Security)"
+        )
     _say(f"serving on http://{settings.host}:{settings.server_port} (docs at /docs)")
     uvicorn.run(
         app,
