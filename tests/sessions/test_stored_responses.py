@@ -134,3 +134,30 @@ def test_a_record_larger_than_a_dynamodb_item_is_kept_whole(server, fake):
     items = httpx.get(url, headers=headers, timeout=60).json()
     assert items["data"][0]["content"][0]["text"] == text and items["has_more"] is False
     assert json.loads(made.text)["store"] is True
+
+
+def test_a_chain_of_stored_images_sends_no_more_than_its_byte_bound(kind, moto_endpoint, fake):
+    """A chain of 12 stored 300 KB images and no text sent 3.6 MB upstream: the bound counted
+    only text. Now everything a message sends counts against SESSION_MAX_BYTES."""
+    bound = 1_048_576
+    app, _ = tenant_app(kind, moto_endpoint, fake, session_max_bytes=bound)
+    image = "data:image/png;base64," + base64.b64encode(os.urandom(225_000)).decode()
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "X-Api-Key": "client-1"}
+    part = {"type": "input_image", "image_url": image}
+    with LiveServer(app) as live:
+        previous = None
+        for _ in range(12):
+            body = {
+                "model": "gpt-4o-mini",
+                "input": [{"role": "user", "content": [part]}],
+                "previous_response_id": previous,
+            }
+            made = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
+            assert made.status_code == 200, made.text[:300]
+            previous = made.json()["id"]
+        body = {"model": "gpt-4o-mini", "input": "이 사진들은?", "previous_response_id": previous}
+        last = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
+    assert last.status_code == 200
+    sent = len(json.dumps(fake.seen[-1].body))
+    assert sent < bound + 2 * len(image)  # the bound, plus the newest record (always kept)
+    assert sent > len(image)  # the newest images are still there
