@@ -33,6 +33,8 @@ class ResponseStore(Protocol):
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stored_responses (owner TEXT NOT NULL, id TEXT NOT NULL, "
     "expiration INTEGER NOT NULL, record BLOB NOT NULL, PRIMARY KEY (owner, id))",
+    # Each write deletes the expired rows: by this index, not by reading every record.
+    "CREATE INDEX IF NOT EXISTS stored_responses_by_expiration ON stored_responses (expiration)",
 )
 
 
