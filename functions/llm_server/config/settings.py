@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     session_max_tokens: int = Field(2000, ge=0)
     session_max_stored_turns: int = Field(200, ge=1)
     session_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    # Per owner (one DynamoDB item holds an owner's ledger: at most 5,000 entries fit in it)
+    sessions_max_per_owner: int = Field(1000, ge=1, le=5000)
+    stored_responses_max_per_owner: int = Field(1000, ge=1, le=5000)
+    stored_responses_max_bytes_per_owner: int = Field(100 * 1024 * 1024, ge=1_048_576)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
 
     # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)

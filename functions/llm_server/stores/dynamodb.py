@@ -37,6 +37,11 @@ class DynamoDBTable:
         self._made_in = _generation
 
     @property
+    def table_name(self) -> str:
+        """The table the store keeps its items in."""
+        return self._table
+
+    @property
     def client(self) -> Any:
         """The client given, or one made on first use (boto3 loads only on this path)."""
         if self._given is not None:

@@ -8,6 +8,7 @@ from typing import Any
 from llm_server.config.settings import Settings
 from llm_server.exceptions import ConfigurationException
 from llm_server.stores.expiry import Clock
+from llm_server.stores.owner_ledger import OwnerLimits
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
@@ -16,7 +17,10 @@ from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessio
 def session_limits(settings: Settings) -> SessionLimits:
     """The SESSION_* bounds, which stored responses share."""
     return SessionLimits(
-        settings.session_ttl_seconds, settings.session_max_stored_turns, settings.session_max_bytes
+        settings.session_ttl_seconds,
+        settings.session_max_stored_turns,
+        settings.session_max_bytes,
+        settings.sessions_max_per_owner,
     )
 
 
@@ -35,13 +39,16 @@ def session_store(
 def response_store(settings: Settings, dynamodb_client: Any = None) -> ResponseStore:
     """The store of the Responses API's stored responses, beside the sessions (same TTL)."""
     ttl = settings.session_ttl_seconds
+    limits = OwnerLimits(
+        settings.stored_responses_max_per_owner, settings.stored_responses_max_bytes_per_owner
+    )
     if settings.store == "dynamodb":
         from llm_server.stores.responses_dynamodb import DynamoDBResponseStore
 
-        return DynamoDBResponseStore(_table(settings), ttl, dynamodb_client)
+        return DynamoDBResponseStore(_table(settings), ttl, dynamodb_client, limits)
     from llm_server.stores.responses import SQLiteResponseStore
 
-    return SQLiteResponseStore(settings.store_path, ttl)
+    return SQLiteResponseStore(settings.store_path, ttl, limits)
 
 
 def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:

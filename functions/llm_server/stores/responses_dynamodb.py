@@ -12,6 +12,8 @@ from typing import Any
 
 from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.expiry import expires_at, is_expired
+from llm_server.stores.owner_ledger import DynamoDBOwnerLedger, OwnerLimits
+from llm_server.stores.responses import DEFAULT_LIMITS
 
 PART_BYTES = 350_000
 
@@ -19,12 +21,19 @@ PART_BYTES = 350_000
 class DynamoDBResponseStore(DynamoDBTable):
     """Stored responses, owned by their caller, in the shared table."""
 
-    def __init__(self, table_name: str, ttl_seconds: int, client: Any = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        ttl_seconds: int,
+        client: Any = None,
+        limits: OwnerLimits = DEFAULT_LIMITS,
+    ) -> None:
         super().__init__(table_name, client)
         self._ttl = ttl_seconds
+        self._ledger = DynamoDBOwnerLedger(self, "responses", limits, ttl_seconds)
 
     def put(self, owner: str, response_id: str, record: bytes) -> None:
-        """Write the record's parts."""
+        """Write the record's parts, then erase the owner's oldest records past the bounds."""
         parts = [record[i : i + PART_BYTES] for i in range(0, len(record), PART_BYTES)] or [b""]
         expiration = {"N": str(expires_at(self._ttl, time.time()))}
         items = [
@@ -38,6 +47,8 @@ class DynamoDBResponseStore(DynamoDBTable):
             for index, part in enumerate(parts)
         ]
         self.write_batches([{"PutRequest": {"Item": item}} for item in items])
+        for old in self._ledger.record(owner, response_id, len(record), time.time()):
+            self._erase(owner, old)
 
     def get(self, owner: str, response_id: str) -> bytes | None:
         """The record, unless absent, expired or incomplete."""
@@ -50,10 +61,16 @@ class DynamoDBResponseStore(DynamoDBTable):
 
     def delete(self, owner: str, response_id: str) -> bool:
         """Delete every part; whether there was an unexpired record."""
+        items = self._erase(owner, response_id)
+        if items:
+            self._ledger.forget(owner, response_id, time.time())
+        return bool(items) and not is_expired(items[0]["expiration"]["N"], time.time())
+
+    def _erase(self, owner: str, response_id: str) -> list[dict[str, Any]]:
         items = self._items(owner, response_id)
         keys = [{"pk": item["pk"], "sk": item["sk"]} for item in items]
         self.write_batches([{"DeleteRequest": {"Key": key}} for key in keys])
-        return bool(items) and not is_expired(items[0]["expiration"]["N"], time.time())
+        return items
 
     def _items(self, owner: str, response_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

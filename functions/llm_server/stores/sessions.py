@@ -3,8 +3,9 @@
 A session belongs to its owner (`Caller.owner`): every read and write is keyed by owner and id,
 so another caller using the same id reaches a different, empty session. A session is bounded:
 it keeps at most `max_turns` turns and `max_bytes` of text; appending a turn prunes the oldest
-ones past either bound in the same atomic step (the newest turn is always kept). Turns expire
-`ttl` seconds after they were written, whether or not the store has deleted them yet.
+ones past either bound in the same atomic step (the newest turn is always kept). An owner keeps
+at most `max_sessions` sessions: starting one more erases the owner's oldest-started one. Turns
+expire `ttl` seconds after they were written, whether or not the store has deleted them yet.
 
 Two stores behind one interface: SQLite here (the embedded default, one local file that
 survives restarts) and DynamoDB in `sessions_dynamodb.py`.
@@ -44,6 +45,7 @@ class SessionLimits:
     ttl_seconds: int
     max_turns: int
     max_bytes: int
+    max_sessions: int = 1000  # per owner: starting one more erases the owner's oldest-started
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,12 @@ _PRUNE = (
     f"WHERE {_SESSION} AND expiration > ? WINDOW newest AS (ORDER BY id DESC)) "
     "WHERE n > ? OR (n > 1 AND total > ?))"
 )
+# The owner's live sessions past the bound, oldest-started first (never the one just written).
+_EVICT_SESSIONS = (
+    "DELETE FROM conversation_turns WHERE owner = ? AND session_id IN (SELECT session_id FROM "
+    "conversation_turns WHERE owner = ? AND expiration > ? AND session_id != ? "
+    "GROUP BY session_id ORDER BY MIN(id) DESC LIMIT -1 OFFSET ?)"
+)
 
 
 class SQLiteSessionStore:
@@ -112,6 +120,13 @@ class SQLiteSessionStore:
         row |= {"bytes": turn.size, **asdict(turn)}
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
+            new = not connection.execute(
+                f"SELECT 1 FROM conversation_turns WHERE {_SESSION} AND expiration > ? LIMIT 1",
+                (owner, session_id, now),
+            ).fetchone()
+            if new:  # one more session for this owner: the oldest past the bound leave
+                others = limits.max_sessions - 1
+                connection.execute(_EVICT_SESSIONS, (owner, owner, now, session_id, others))
             connection.execute(
                 f"INSERT INTO conversation_turns ({', '.join(row)}) "
                 f"VALUES ({', '.join('?' for _ in row)})",

@@ -20,6 +20,7 @@ from typing import Any
 from llm_server.exceptions import ChatServiceException
 from llm_server.stores.dynamodb import DynamoDBTable, refused
 from llm_server.stores.expiry import Clock, expires_at, is_expired
+from llm_server.stores.owner_ledger import DynamoDBOwnerLedger, OwnerLimits
 from llm_server.stores.sessions import SessionLimits, SessionPage, StoredTurn
 
 CAS_ATTEMPTS = 20
@@ -59,6 +60,8 @@ class DynamoDBSessionStore(DynamoDBTable):
         super().__init__(table_name, client)
         self._limits = limits
         self._clock = clock
+        bound = OwnerLimits(limits.max_sessions)
+        self._ledger = DynamoDBOwnerLedger(self, "sessions", bound, limits.ttl_seconds)
 
     def append(self, owner: str, session_id: str, turn: StoredTurn) -> None:
         """Write the turn and the pruned head in one transaction; retry if another won a race."""
@@ -82,6 +85,9 @@ class DynamoDBSessionStore(DynamoDBTable):
                 time.sleep(random.uniform(0, 0.02))  # another append won: read the head again
                 continue
             self._delete_items(pk, dropped)
+            if head.first == head.next:  # the session's first turn: count it for its owner
+                for old in self._ledger.record(owner, session_id, 0, now):
+                    self.delete(owner, old)
             return
         raise ChatServiceException("The session is too busy to store the turn")
 
@@ -115,6 +121,7 @@ class DynamoDBSessionStore(DynamoDBTable):
         pk, now = {"S": _pk(owner, session_id)}, self._clock()
         head = self._live_head(pk, now)
         self.client.delete_item(TableName=self._table, Key={"pk": pk, "sk": HEAD})
+        self._ledger.forget(owner, session_id, now)
         seqs = [_seq(item) for item in self._turns(pk, 0, 10**20, keys_only=True)]
         self._delete_items(pk, seqs)
         return 0 if head is None else sum(head.first <= seq < head.next for seq in seqs)
