@@ -18,7 +18,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood soak fuzz help
+.PHONY: setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -114,6 +114,9 @@ bench-keys: $(VENV)/.dev  ## Server memory with one caller key vs 5,000 (COMPARE
 
 bench-flood: $(VENV)/.dev  ## One session flooded with 900 KB messages: store size and one read (COMPARE=<commit>)
 	PYTHONPATH=functions:tests $(PY) bench/session_flood.py $(if $(COMPARE),--compare $(COMPARE))
+
+bench-chain: $(VENV)/.dev  ## 100 stored images continued: upstream body and server RSS (COMPARE=<commit>)
+	PYTHONPATH=functions:tests $(PY) bench/stored_chain.py $(if $(COMPARE),--compare $(COMPARE))
 
 soak: $(VENV)/.dev  ## On-demand soak, slowloris and SIGTERM-under-load run against the local server
 	PYTHONPATH=functions:tests $(PY) bench/soak.py

@@ -161,3 +161,31 @@ def test_a_chain_of_stored_images_sends_no_more_than_its_byte_bound(kind, moto_e
     sent = len(json.dumps(fake.seen[-1].body))
     assert sent < bound + 2 * len(image)  # the bound, plus the newest record (always kept)
     assert sent > len(image)  # the newest images are still there
+
+
+def test_a_chain_of_stored_tool_arguments_sends_no_more_than_its_byte_bound(
+    kind, moto_endpoint, fake
+):
+    """Tool-call arguments and results count too (30 records once sent 25 MB upstream)."""
+    bound = 1_048_576
+    app, _ = tenant_app(kind, moto_endpoint, fake, session_max_bytes=bound)
+    arguments = json.dumps({"blob": base64.b64encode(os.urandom(150_000)).decode()})
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "X-Api-Key": "client-1"}
+    with LiveServer(app) as live:
+        previous = None
+        for index in range(10):
+            call = {"call_id": f"c{index}", "name": "f", "arguments": arguments}
+            items = [
+                {"role": "user", "content": f"{index}번째 호출"},
+                {"type": "function_call", **call},
+                {"type": "function_call_output", "call_id": f"c{index}", "output": "완료"},
+            ]
+            body = {"model": "gpt-4o-mini", "input": items, "previous_response_id": previous}
+            made = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
+            assert made.status_code == 200, made.text[:300]
+            previous = made.json()["id"]
+        body = {"model": "gpt-4o-mini", "input": "요약해 주세요", "previous_response_id": previous}
+        last = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
+    assert last.status_code == 200
+    sent = len(json.dumps(fake.seen[-1].body))
+    assert len(arguments) < sent < bound + 2 * len(arguments)  # was all 10: 2 MB

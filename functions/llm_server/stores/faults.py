@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-MAX_ATTEMPTS = 4  # botocore's standard mode: the first call and three retries, about 3 s at most
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 5
+# botocore's standard mode: the call and three retries, backing off up to 2, 4 and 8 s (random).
+# With these timeouts even a table that never answers gives up within 26 s, inside the chat
+# function's 29 s; a throttled call (answered at once) is retried in about 3.5 s at most.
+MAX_ATTEMPTS = 4
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 2
 _FAULT_MODULES = ("botocore.", "sqlite3", "aws_lambda_powertools.utilities.idempotency")
 
 
