@@ -7,6 +7,8 @@ stand-in received checked; a second tenant must not reach the first one's respon
 import base64
 import json
 import os
+import threading
+import time
 
 import httpx
 import openresponses_types as ort
@@ -189,3 +191,28 @@ def test_a_chain_of_stored_tool_arguments_sends_no_more_than_its_byte_bound(
     assert last.status_code == 200
     sent = len(json.dumps(fake.seen[-1].body))
     assert len(arguments) < sent < bound + 2 * len(arguments)  # was all 10: 2 MB
+
+
+def test_a_continuation_refused_for_want_of_a_slot_reads_no_chain(kind, moto_endpoint, fake):
+    """The chain is read only once the turn holds its slot: a request refused for want of
+    one is a 429 at once (before, the chain was read first: here a 404 for the unknown id)."""
+    from helpers.fake_openai import Step
+
+    app, _ = tenant_app(kind, moto_endpoint, fake, max_concurrent_requests=1)
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "X-Api-Key": "client-1"}
+    fake.enqueue(Step(delay=3))
+    with LiveServer(app) as live:
+        url = f"{live.url}/v1/responses"
+        body = {"model": "gpt-4o-mini", "input": "천천히"}
+        holder = threading.Thread(
+            target=httpx.post, args=(url,), kwargs={"json": body, "headers": headers, "timeout": 30}
+        )
+        holder.start()
+        deadline = time.monotonic() + 30
+        while not fake.seen and time.monotonic() < deadline:  # the first holds the only slot
+            time.sleep(0.01)
+        body = {"model": "gpt-4o-mini", "input": "또", "previous_response_id": "resp_unknown"}
+        refused = httpx.post(url, json=body, headers=headers, timeout=30)
+        holder.join()
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] in ("server_busy", "client_busy")
