@@ -45,7 +45,8 @@ def peak_rss(pid: int, done: threading.Event) -> list[int]:
 def chain(upstream: FakeOpenAI, code: Path | None, records: int, concurrent: int) -> dict:
     port = free_port()
     store = Path(tempfile.mkdtemp()) / "chain.sqlite3"
-    server = llm_server(upstream.url, port, code, STORE_PATH=str(store), LOG_LEVEL="WARNING")
+    settings = {"SESSIONS_ENABLED": "true", "STORE_PATH": str(store), "LOG_LEVEL": "WARNING"}
+    server = llm_server(upstream.url, port, code, **settings)
     url = f"http://127.0.0.1:{port}/v1/responses"
     image = "data:image/png;base64," + base64.b64encode(os.urandom(660_000)).decode()
     try:
@@ -59,7 +60,9 @@ def chain(upstream: FakeOpenAI, code: Path | None, records: int, concurrent: int
                     "previous_response_id": previous,
                     "max_output_tokens": 8,
                 }
-                previous = client.post(url, json=body).raise_for_status().json()["id"]
+                answer = client.post(url, json=body)
+                assert answer.status_code == 200, answer.text[:300]
+                previous = answer.json()["id"]
         upstream.seen.clear()
         before = psutil.Process(server.pid).memory_info().rss
         done = threading.Event()

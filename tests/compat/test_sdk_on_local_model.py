@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import warnings
 
 import httpx
@@ -167,7 +168,7 @@ def test_unknown_route_raises_not_found(sdk):
         sdk.embeddings.create(model=LOCAL, input="x")
 
 
-def test_a_client_that_disconnects_mid_stream_frees_the_model(local_server):
+def test_a_client_that_disconnects_mid_stream_frees_the_model(local_server, local_provider):
     body = {
         "model": LOCAL,
         "messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
@@ -182,9 +183,14 @@ def test_a_client_that_disconnects_mid_stream_frees_the_model(local_server):
                 if line.startswith("data: {")
             )
             assert next(text for text in deltas if text)
-        # The stream was abandoned after its first token: the next request must not wait
-        # behind ~1500 tokens (~25 s) of generation nobody reads.
+            before = local_provider.status()["generated_tokens"]
+        # The stream was abandoned after its first token: the generation stops there, not
+        # ~1500 tokens later (what happened, not how fast a loaded machine made it happen).
+        deadline = time.monotonic() + 60
+        while local_provider.status()["generating"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not local_provider.status()["generating"]
+        assert local_provider.status()["generated_tokens"] - before < 100
         reply = http.post("/api/v1/chat", json={"user_message": "Hi", "max_tokens": 4})
         assert reply.status_code == 200
-        assert reply.json()["response_time"] < 5
         assert http.get("/api/v1/system/info").json()["requests_in_progress"] == 0

@@ -1,7 +1,6 @@
 """Hostile input: each gets a clear 4xx quickly, and the server keeps serving."""
 
 import socket
-import time
 
 import pytest
 
@@ -50,15 +49,15 @@ def test_huge_numbers_are_a_422(client, fields):
     assert response.status_code == 422
 
 
-def test_ten_thousand_history_items_are_refused_quickly(client):
-    started = time.monotonic()
+def test_ten_thousand_history_items_are_refused_before_the_model(client, local_provider):
+    before = local_provider.status()["generated_tokens"]
     history = [f"user: message {i}" for i in range(10_000)]
     response = client.post(
         "/api/v1/chat", json={"user_message": "hi", "conversation_history": history}
     )
     assert response.status_code == 422
     assert response.json()["error"]["param"] == "conversation_history"
-    assert time.monotonic() - started < 3
+    assert local_provider.status()["generated_tokens"] == before
 
 
 def test_a_hostile_request_id_is_not_echoed(client):

@@ -77,11 +77,11 @@ def assert_healthy(server):
 def test_fault_gives_its_status_in_bounded_time(fake, server, route, fault, stream):
     step, status = FAULTS[fault]
     fake.enqueue(step)
-    started = time.monotonic()
     response = post(server, route, stream)
-    elapsed = time.monotonic() - started
+    answered = time.monotonic()
     assert response.status_code == status, response.text
-    assert elapsed < 5.0  # a 1.5 s budget, with room for a loaded CI machine
+    if step.delay:  # given up on within the budget, before the upstream would have answered
+        assert answered < fake.seen[0].at + step.delay
     assert KEY not in response.text
     assert_healthy(server)
     assert post(server, route).status_code == 200  # and the next request is served

@@ -31,32 +31,46 @@ async def completion_chunks(
 ) -> AsyncIterator[str]:
     """`chat.completion.chunk` events, one id, model and created throughout, then `[DONE]`.
 
-    Asked for, the reply's log probabilities come whole in the chunk that finishes it.
+    The first delta says the role, as OpenAI writes it: `content: ""` before text, and
+    `content: null` beside the tool calls of a reply that is calls. Asked for, the reply's log
+    probabilities come whole in the chunk that finishes it.
     """
     created = int(time.time())
+    opened = False
 
-    def chunk(model: str, delta: ChunkDelta | None, outcome: Outcome | None = None) -> str:
+    def chunk(
+        model: str, delta: ChunkDelta | None, outcome: Outcome | None = None, null: bool = False
+    ) -> str:
         generation = outcome.generation if outcome else None
         made = translate.chat_chunk(completion_id, model, created, delta, generation)
         if generation is not None and made.choices and logprobs:
             made.choices[0].logprobs = translate.choice_logprobs(generation)
         data = made.model_dump(mode="json", exclude={"usage"} if made.usage is None else None)
         for choice in data["choices"]:  # a delta names only what it adds
-            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
+            delta_data = choice["delta"]
+            choice["delta"] = {
+                k: v for k, v in delta_data.items() if v is not None or (null and k == "content")
+            }
         return sse(data)
 
-    yield chunk(model, ChunkDelta(role="assistant", content=""))
     try:
         async for item in stream:
             if isinstance(item, str):
+                if not opened:
+                    yield chunk(model, ChunkDelta(role="assistant", content=""))
+                    opened = True
                 yield chunk(model, ChunkDelta(content=item))
                 continue
             calls = [
                 ChunkToolCall(index=index, **tools.chat_tool_call(call).model_dump())
                 for index, call in enumerate(item.generation.tool_calls)
             ]
-            if calls:  # each call whole, in one delta
-                yield chunk(model, ChunkDelta(tool_calls=calls))
+            if calls:  # each call whole, in one delta (the first, when there was no text)
+                role = None if opened else "assistant"
+                yield chunk(model, ChunkDelta(role=role, tool_calls=calls), null=not opened)
+            elif not opened:
+                yield chunk(model, ChunkDelta(role="assistant", content=""))
+            opened = True
             yield chunk(model, ChunkDelta(), item)  # one id, model and created in every chunk
             if include_usage:
                 yield chunk(model, None, item)

@@ -247,9 +247,8 @@ class LocalLlamaProvider:
             logits_processor=[recorder] if recorder else None,  # type: ignore[arg-type]
             **_sampling(request.options, llama),
         )
-        pieces: list[str] = []
+        reply = local_tools.ReplyText(calls_allowed=bool(request.options.tools.offered))
         finish_reason = "stop"
-        held = bool(request.options.tools.offered)  # text that may be a tool call waits
         budget = self._clock() + self._timeout
         self._generating = True
         try:
@@ -268,12 +267,11 @@ class LocalLlamaProvider:
                 if not piece:
                     continue
                 self._generated += 1
-                pieces.append(piece)
-                if held and not local_tools.may_be_call("".join(pieces)):
-                    held = False
-                    piece = "".join(pieces)
-                if not held:
-                    yield piece
+                if sendable := reply.add(piece):
+                    yield sendable
+                if reply.cut:  # the model began to write the template's call markup as text
+                    finish_reason = "stop"
+                    break
         except ValueError as exc:  # llama.cpp's way to say the prompt does not fit the context
             raise BadRequestException(
                 f"The conversation is too long for the local model's context of "
@@ -284,7 +282,9 @@ class LocalLlamaProvider:
         finally:
             chunks.close()
             self._generating = False
-        text = "".join(pieces)
+        if rest := reply.rest():
+            yield rest
+        text = reply.text
         generation = self._generation(llama, request, messages, text, finish_reason)
         if recorder is not None:
             generation = replace(generation, logprobs=recorder.finish(text))
@@ -347,15 +347,8 @@ def _sampling(options: SamplingOptions, llama: Llama) -> dict[str, Any]:
     if options.stop:
         chosen["stop"] = list(options.stop)
     output = options.output_format
-    if options.tools.offered and output.type != "text":
-        raise BadRequestException(
-            "The local model cannot combine tools with a response_format: "
-            "describe the answer's format as a tool instead",
-            param=output.param,
-            code="unsupported_parameter",
-        )
     if options.tools.offered:
-        chosen["grammar"] = local_tools.call_grammar(options.tools).checked(llama)
+        chosen["grammar"] = local_tools.call_grammar(options.tools, output).checked(llama)
     elif output.type != "text":
         chosen["grammar"] = schema_grammar(output.schema, output.param).checked(llama)
     return chosen

@@ -15,8 +15,8 @@ import json
 import uuid
 from typing import Any
 
-from llm_server.providers.base import ChatMessage, ToolCall, Tools
-from llm_server.providers.local_grammar import Grammar, compiled
+from llm_server.providers.base import ChatMessage, OutputFormat, ToolCall, Tools
+from llm_server.providers.local_grammar import Grammar, compiled, schema_grammar
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
@@ -37,8 +37,16 @@ def tools_prompt(tools: Tools) -> str:
     ).strip()
 
 
-def call_grammar(tools: Tools) -> Grammar:
-    """A grammar admitting one call of an offered function, or (with `auto`) plain text too."""
+def call_grammar(tools: Tools, answer: OutputFormat | None = None) -> Grammar:
+    """A grammar admitting one call of an offered function or (with `auto`) an answer.
+
+    The answer is plain text, or with a structured output JSON valid against its schema (any
+    object for `json_object`): agent frameworks send tools and a typed result together.
+    """
+    answer_schema: dict[str, Any] | None = None
+    if answer is not None and answer.type != "text":
+        schema_grammar(answer.schema, answer.param)  # its own faults, named by its own field
+        answer_schema = answer.schema if answer.schema is not None else {"type": "object"}
     calls = [
         {
             "type": "object",
@@ -49,19 +57,24 @@ def call_grammar(tools: Tools) -> Grammar:
         for t in tools.offered
     ]
     schema = calls[0] if len(calls) == 1 else {"anyOf": calls}
-    return compiled(lambda prepared: _call_rules(prepared, tools.choice), schema, "tools")
+    both = {"call": schema, "answer": answer_schema}
+    return compiled(lambda prepared: _call_rules(prepared, tools.choice), both, "tools")
 
 
-def _call_rules(schema: dict[str, Any], choice: str) -> str:
+def _call_rules(schemas: dict[str, Any], choice: str) -> str:
     from llama_cpp.llama_grammar import SchemaConverter
 
     converter = SchemaConverter(
         prop_order={"name": 0, "arguments": 1}, allow_fetch=False, dotall=False, raw_pattern=False
     )
-    converter.visit(converter.resolve_refs(schema, "tools"), "call")
+    converter.visit(converter.resolve_refs(schemas["call"], "tools"), "call")
+    if schemas["answer"] is not None:
+        converter.visit(converter.resolve_refs(schemas["answer"], "answer"), "answer")
     rules = [converter.format_grammar(), f'tool-call ::= "{OPEN}" call "{CLOSE}"']
     if choice == "required":
         rules.append("root ::= tool-call")
+    elif schemas["answer"] is not None:
+        rules.append("root ::= tool-call | answer")
     else:
         rules += ["root ::= tool-call | free-text", r"free-text ::= [^<] [^\x00]*"]
     return "\n".join(rules)
@@ -84,6 +97,51 @@ def may_be_call(text: str) -> bool:
     """Whether streamed text so far could still become a call (so it must not be sent yet)."""
     start = text.lstrip()
     return start.startswith(OPEN) or OPEN.startswith(start)
+
+
+class ReplyText:
+    """A reply's text as it streams: held while it may still be a call, never call markup.
+
+    The prompt writes earlier calls as `<tool_call>` text, and a small model copies them into
+    answers. So a text reply ends where that markup would begin (`cut`), and the end of the
+    text that could be its start is held back until it is known not to be.
+    """
+
+    def __init__(self, calls_allowed: bool) -> None:
+        self.text = ""
+        self.cut = False
+        self._held = calls_allowed  # a reply that may be a call is sent when known not to be
+        self._sent = 0
+
+    def add(self, piece: str) -> str:
+        """Add a streamed piece; return the text that may be sent now."""
+        self.text += piece
+        if self._held:
+            if may_be_call(self.text):
+                return ""
+            self._held = False
+        at = self.text.find(OPEN)
+        if at >= 0:
+            self.text, self.cut = self.text[:at], True
+        end = len(self.text) if self.cut else len(self.text) - _open_prefix(self.text)
+        sendable = self.text[self._sent : end]
+        self._sent = max(self._sent, end)
+        return sendable
+
+    def rest(self) -> str:
+        """The text still unsent when the reply has ended (none for a call)."""
+        if self._held:
+            return ""
+        rest, self._sent = self.text[self._sent :], len(self.text)
+        return rest
+
+
+def _open_prefix(text: str) -> int:
+    """The length of the longest end of `text` that begins `OPEN`."""
+    for size in range(min(len(OPEN) - 1, len(text)), 0, -1):
+        if text.endswith(OPEN[:size]):
+            return size
+    return 0
 
 
 def as_template_message(message: ChatMessage) -> dict[str, str]:
