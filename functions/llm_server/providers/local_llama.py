@@ -30,7 +30,7 @@ from llm_server.exceptions import (
     GenerationTimeoutException,
 )
 from llm_server.providers import local_tools
-from llm_server.providers.base import Generation, GenerationRequest, SamplingOptions
+from llm_server.providers.base import Generation, GenerationRequest
 from llm_server.providers.local_grammar import schema_grammar
 from llm_server.utils.log import logger
 
@@ -245,9 +245,9 @@ class LocalLlamaProvider:
             max_tokens=request.max_tokens,
             stream=True,
             logits_processor=[recorder] if recorder else None,  # type: ignore[arg-type]
-            **_sampling(request.options, llama),
+            **_sampling(request, llama),
         )
-        reply = local_tools.ReplyText(calls_allowed=bool(request.options.tools.offered))
+        reply = local_tools.ReplyText(calls_allowed=local_tools.may_call(request))
         finish_reason = "stop"
         budget = self._clock() + self._timeout
         self._generating = True
@@ -304,7 +304,7 @@ class LocalLlamaProvider:
         else:
             retokenized = len(llama.tokenize(text.encode(), add_bos=False, special=False))
             output_tokens = min(retokenized, request.max_tokens)
-        call = local_tools.read_call(text) if request.options.tools.offered else None
+        call = local_tools.read_call(text) if local_tools.may_call(request) else None
         return Generation(
             text="" if call else text,
             model=self.model_name,
@@ -332,13 +332,14 @@ class LocalLlamaProvider:
         return len(llama.tokenize(prompt.encode(), add_bos=True, special=True))
 
 
-def _sampling(options: SamplingOptions, llama: Llama) -> dict[str, Any]:
+def _sampling(request: GenerationRequest, llama: Llama) -> dict[str, Any]:
     """llama.cpp's arguments for the options a request sets.
 
     Structured output is llama.cpp's grammar-constrained decoding: `json_object` allows any JSON
     object, `json_schema` only JSON valid against the schema (a reply cut at `max_tokens` is a
     JSON prefix, as OpenAI's is). Offered tools are a grammar too (`local_tools`).
     """
+    options = request.options
     chosen: dict[str, Any] = {
         name: getattr(options, name)
         for name in ("top_p", "seed", "presence_penalty", "frequency_penalty")
@@ -347,7 +348,7 @@ def _sampling(options: SamplingOptions, llama: Llama) -> dict[str, Any]:
     if options.stop:
         chosen["stop"] = list(options.stop)
     output = options.output_format
-    if options.tools.offered:
+    if local_tools.may_call(request):
         chosen["grammar"] = local_tools.call_grammar(options.tools, output).checked(llama)
     elif output.type != "text":
         chosen["grammar"] = schema_grammar(output.schema, output.param).checked(llama)

@@ -15,7 +15,7 @@ import json
 import uuid
 from typing import Any
 
-from llm_server.providers.base import ChatMessage, OutputFormat, ToolCall, Tools
+from llm_server.providers.base import ChatMessage, GenerationRequest, OutputFormat, ToolCall, Tools
 from llm_server.providers.local_grammar import Grammar, compiled, schema_grammar
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -78,6 +78,20 @@ def _call_rules(schemas: dict[str, Any], choice: str) -> str:
     else:
         rules += ["root ::= tool-call | free-text", r"free-text ::= [^<] [^\x00]*"]
     return "\n".join(rules)
+
+
+def may_call(request: GenerationRequest) -> bool:
+    """Whether this reply may be a call: tools offered, and not `auto` just after a result.
+
+    On `auto` a 135M model answers a tool's result by making the same call again, round after
+    round, so an agent never gets its answer: after a result it answers (one round of calls a
+    turn; `required` or a named function still forces another call).
+    """
+    tools = request.options.tools
+    if not tools.offered:
+        return False
+    after_result = bool(request.messages) and request.messages[-1].role == "tool"
+    return not (tools.choice == "auto" and after_result)
 
 
 def read_call(text: str) -> ToolCall | None:
