@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 import openai
+from helpers.openai_app import openai_app_server, post_v1
 
 LOCAL = "SmolLM2-135M-Instruct.Q4_1"
 CITY = {
@@ -163,3 +164,23 @@ def test_a_streamed_tool_call_opens_with_null_content(local_server):
     assert "content" in first and first["content"] is None  # was "", an empty text part
     assert first["tool_calls"][0]["function"]["name"] == "get_weather"
     assert not any(delta.get("content") == "" for delta in deltas)
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/responses"])
+def test_tools_with_a_structured_output_reach_openai_together(fake, path):
+    """On the OpenAI provider both go to the Responses API, which decides as OpenAI does."""
+    if path == "/responses":
+        tool = {"type": "function", **WEATHER["function"]}
+        fmt = {"text": {"format": {"type": "json_schema", "name": "place", "schema": CITY}}}
+        body = {"model": "gpt-4o-mini", "input": "Where is the Colosseum?", "tools": [tool], **fmt}
+    else:
+        messages = [{"role": "user", "content": "Where is the Colosseum?"}]
+        body = {"model": "gpt-4o-mini", "messages": messages, "tools": [WEATHER]}
+        body["response_format"] = STRICT
+    with openai_app_server(fake) as server:
+        response = post_v1(server, path, body, "sk-agents-" + "a" * 40)
+    assert response.status_code == 200, response.text
+    sent = fake.seen[-1].body
+    assert sent["tools"][0]["name"] == "get_weather"
+    assert sent["text"]["format"]["type"] == "json_schema"
+    assert sent["text"]["format"]["schema"] == CITY

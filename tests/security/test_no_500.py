@@ -121,12 +121,17 @@ def test_a_500_still_carries_its_request_id():
     assert response.headers["x-request-id"] == "trace-7"
 
 
-def test_a_request_id_must_match_the_safe_pattern_in_full(monkeypatch):
+def on_lambda(monkeypatch):
+    """The app as the Lambda handler runs it, and the sample chat event to invoke it with."""
     for name, value in LAMBDA_ENV.items():
         monkeypatch.setenv(name, os.environ.get(name, value))
     settings = make_settings()
     app = create_app(settings, Services.from_settings(settings))
-    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
+    return app, json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
+
+
+def test_a_request_id_must_match_the_safe_pattern_in_full(monkeypatch):
+    app, event = on_lambda(monkeypatch)
     event.update(httpMethod="GET", path="/api/v1/health", resource="/api/v1/health", body=None)
     del event["requestContext"]["requestId"]
     event["headers"]["X-Request-Id"] = "abc\n"
@@ -203,11 +208,7 @@ def test_a_lone_surrogate_anywhere_in_a_body_is_a_400_naming_it(fake, path, raw,
 
 
 def test_a_lone_surrogate_in_a_nested_field_through_the_lambda_handler(monkeypatch):
-    for name, value in LAMBDA_ENV.items():
-        monkeypatch.setenv(name, os.environ.get(name, value))
-    settings = make_settings()
-    app = create_app(settings, Services.from_settings(settings))
-    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
+    app, event = on_lambda(monkeypatch)
     event["body"] = (
         '{"user_message": "안녕", "response_format": {"type": "json_schema", "json_schema": '
         f'{{"schema": {{"type": "object", "title": "{S}"}}}}}}}}'

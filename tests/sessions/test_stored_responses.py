@@ -138,6 +138,15 @@ def test_a_record_larger_than_a_dynamodb_item_is_kept_whole(server, fake):
     assert json.loads(made.text)["store"] is True
 
 
+def continued_upstream_bytes(live, fake, previous: str) -> int:
+    """Continue `previous` with a short Korean question; the bytes the upstream was sent."""
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "X-Api-Key": "client-1"}
+    body = {"model": "gpt-4o-mini", "input": "이것들은?", "previous_response_id": previous}
+    last = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
+    assert last.status_code == 200, last.text[:300]
+    return len(json.dumps(fake.seen[-1].body))
+
+
 def test_a_chain_of_stored_images_sends_no_more_than_its_byte_bound(kind, moto_endpoint, fake):
     """A chain of 12 stored 300 KB images and no text sent 3.6 MB upstream: the bound counted
     only text. Now everything a message sends counts against SESSION_MAX_BYTES."""
@@ -157,10 +166,7 @@ def test_a_chain_of_stored_images_sends_no_more_than_its_byte_bound(kind, moto_e
             made = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
             assert made.status_code == 200, made.text[:300]
             previous = made.json()["id"]
-        body = {"model": "gpt-4o-mini", "input": "이 사진들은?", "previous_response_id": previous}
-        last = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
-    assert last.status_code == 200
-    sent = len(json.dumps(fake.seen[-1].body))
+        sent = continued_upstream_bytes(live, fake, previous)
     assert sent < bound + 2 * len(image)  # the bound, plus the newest record (always kept)
     assert sent > len(image)  # the newest images are still there
 
@@ -186,10 +192,7 @@ def test_a_chain_of_stored_tool_arguments_sends_no_more_than_its_byte_bound(
             made = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
             assert made.status_code == 200, made.text[:300]
             previous = made.json()["id"]
-        body = {"model": "gpt-4o-mini", "input": "요약해 주세요", "previous_response_id": previous}
-        last = httpx.post(f"{live.url}/v1/responses", json=body, headers=headers, timeout=60)
-    assert last.status_code == 200
-    sent = len(json.dumps(fake.seen[-1].body))
+        sent = continued_upstream_bytes(live, fake, previous)
     assert len(arguments) < sent < bound + 2 * len(arguments)  # was all 10: 2 MB
 
 
