@@ -240,6 +240,8 @@ def test_a_body_that_never_finishes_arriving_is_a_408(fake):
                 b"Content-Length: 100\r\n\r\n{\"user_message\": "
             )
             sock.settimeout(30)
-            answer = sock.recv(4096)
+            answer = b""
+            while chunk := sock.recv(4096):  # until the server closes the connection
+                answer += chunk
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"request_timeout" in answer
