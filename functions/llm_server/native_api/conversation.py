@@ -31,7 +31,11 @@ class Conversations:
         self._sessions = sessions
 
     async def turn_for(self, request: ChatRequest, caller: Caller) -> Turn:
-        """Check a chat request's limits and compose its system prompt and messages."""
+        """Check a chat request's limits and compose its system prompt and messages.
+
+        A session's stored turns are not read here: the runner reads them (`Turn.earlier`) once
+        the turn holds its concurrency slot, so a refused request loads nothing.
+        """
         settings = self._settings
         for field, count, limit in (
             ("conversation_history", len(request.conversation_history), settings.max_history_items),
@@ -42,8 +46,13 @@ class Conversations:
                     f"{field} has {count} items; at most {limit} are allowed", param=field
                 )
         messages = parse_history(request.conversation_history)
+        earlier = None
         if not messages and self._sessions is not None and request.session_id:
-            messages = await self._stored_history(self._sessions, caller, request.session_id)
+            sessions, session_id = self._sessions, request.session_id
+
+            async def earlier() -> tuple[ChatMessage, ...]:  # read once the turn holds a slot
+                return tuple(await self._stored_history(sessions, caller, session_id))
+
         messages.append(ChatMessage("user", request.user_message))
         output_format = OutputFormat()
         if request.response_format is not None:
@@ -64,6 +73,7 @@ class Conversations:
             caller_key=request.openai_api_key,
             free_mode=request.free_mode,
             options=SamplingOptions(output_format=output_format),
+            earlier=earlier,
         )
 
     async def remember(self, caller: Caller, request: ChatRequest, outcome: Outcome) -> bool:
