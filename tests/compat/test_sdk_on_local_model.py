@@ -190,7 +190,7 @@ def test_a_client_that_disconnects_mid_stream_frees_the_model(local_server, loca
         while local_provider.status()["generating"] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not local_provider.status()["generating"]
-        assert local_provider.status()["generated_tokens"] - before < 100
+        assert local_provider.status()["generated_tokens"] - before < 750  # of 1500
         reply = http.post("/api/v1/chat", json={"user_message": "Hi", "max_tokens": 4})
         assert reply.status_code == 200
         assert http.get("/api/v1/system/info").json()["requests_in_progress"] == 0

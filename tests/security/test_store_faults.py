@@ -106,11 +106,12 @@ def test_free_mode_fails_closed_without_its_quota_store(unreachable, fake):
 def test_stored_responses_with_the_table_gone(unreachable, fake):
     headers = {"Authorization": f"Bearer {CALLER_KEY}"}
     url = f"{unreachable.url}/v1/responses"
-    made = httpx.post(url, json={"model": "gpt-4o-mini", "input": KOREAN}, headers=headers)
+    body = {"model": "gpt-4o-mini", "input": KOREAN}
+    made = httpx.post(url, json=body, headers=headers, timeout=60)
     assert made.status_code == 200, made.text
     assert made.json()["store"] is False  # answered, and honest that it was not kept
     body = {"model": "gpt-4o-mini", "input": "또요", "previous_response_id": "resp_x"}
-    continued = httpx.post(url, json=body, headers=headers)
+    continued = httpx.post(url, json=body, headers=headers, timeout=60)
     assert continued.status_code == 503
     assert continued.json()["error"]["code"] == "store_unavailable"
     assert "retry-after" in continued.headers
