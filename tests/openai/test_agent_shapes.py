@@ -184,3 +184,33 @@ def test_tools_with_a_structured_output_reach_openai_together(fake, path):
     assert sent["tools"][0]["name"] == "get_weather"
     assert sent["text"]["format"]["type"] == "json_schema"
     assert sent["text"]["format"]["schema"] == CITY
+
+
+def test_tools_with_a_structured_output_streamed_on_both_apis(sdk):
+    chat = sdk.chat.completions.create(
+        model=LOCAL,
+        messages=[{"role": "user", "content": "Weather in Oslo?"}],
+        tools=[WEATHER],
+        tool_choice="required",
+        response_format=STRICT,
+        max_tokens=80,
+        temperature=0,
+        stream=True,
+    )
+    calls = [c for chunk in chat for c in (chunk.choices[0].delta.tool_calls or [])]
+    assert calls and calls[0].function.name == "get_weather"
+    events = sdk.responses.create(
+        model=LOCAL,
+        input="Where is the Louvre?",
+        tools=[{"type": "function", **WEATHER["function"]}],
+        text={"format": {"type": "json_schema", "name": "place", "schema": CITY}},
+        max_output_tokens=80,
+        temperature=0,
+        stream=True,
+    )
+    done = [event for event in events if event.type == "response.completed"]
+    item = done[0].response.output[0]
+    if item.type == "message":
+        jsonschema.validate(json.loads(item.content[0].text), CITY)
+    else:
+        assert item.type == "function_call" and item.name == "get_weather"
