@@ -24,9 +24,9 @@ from helpers.fake_openai import FakeOpenAI
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
-from llm_server.providers.base import ChatMessage, GenerationRequest
 from llm_server.providers.local_llama import LocalLlamaProvider
 from llm_server.providers.openai import OpenAIResponsesProvider
+from llm_server.values import ChatMessage, GenerationRequest
 
 QUESTION = "Tell me about the sea."
 KEY = "sk-bench-" + "b" * 40

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
-from llm_server.providers.base import Generation
+from llm_server.values import Generation
 
 EXAMPLES = int(os.getenv("FUZZ_EXAMPLES", "25"))
 

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Any
 
-from llm_server.providers.base import Generation, GenerationRequest
+from llm_server.values import Generation, GenerationRequest
 
 
 class FailingProvider:

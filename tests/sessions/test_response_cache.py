@@ -12,7 +12,7 @@ from helpers.settings import make_settings
 from llm_server.app import Services, create_app
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.providers.base import ChatMessage, Generation, GenerationRequest
+from llm_server.values import ChatMessage, Generation, GenerationRequest
 
 KEY_A = "sk-cache-a-" + "a" * 40
 KEY_B = "sk-cache-b-" + "b" * 40

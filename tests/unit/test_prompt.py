@@ -3,7 +3,7 @@
 from llm_server.config.settings import DEFAULT_SYSTEM_MESSAGE
 from llm_server.native_api.prompt import compose_system_prompt, parse_history
 from llm_server.native_api.schemas import HistoryMessage
-from llm_server.providers.base import ChatMessage
+from llm_server.values import ChatMessage
 
 
 def test_all_sections_in_documented_order():

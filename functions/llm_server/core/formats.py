@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_server.exceptions import BadRequestException
-from llm_server.providers.base import OutputFormat
+from llm_server.values import OutputFormat
 
 
 def parse_output_format(value: Any, param: str) -> OutputFormat:

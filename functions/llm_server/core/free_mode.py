@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from llm_server.exceptions import RateLimitException
-from llm_server.providers.base import GenerationRequest
 from llm_server.stores.quotas import QuotaStore
+from llm_server.values import GenerationRequest
 
 DAY = 86_400
 MINUTE = 60.0

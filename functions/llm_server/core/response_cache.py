@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Protocol
 
-from llm_server.providers.base import Generation, GenerationRequest
 from llm_server.utils.redact import key_fingerprint
+from llm_server.values import Generation, GenerationRequest
 
 
 class SharedCache(Protocol):

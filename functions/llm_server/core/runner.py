@@ -27,11 +27,12 @@ from llm_server.exceptions import (
     BadRequestException,
     ValidationException,
 )
-from llm_server.providers.base import ChatMessage, ChatProvider, Generation, GenerationRequest
+from llm_server.providers.base import ChatProvider
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_cache_hit, record_generation
 from llm_server.utils.request_context import annotate
+from llm_server.values import ChatMessage, Generation, GenerationRequest
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Literal
 
 from llm_server.core.caller import Caller
 from llm_server.core.keys import KeySource
-from llm_server.providers.base import ChatMessage, Generation, SamplingOptions
+from llm_server.values import ChatMessage, Generation, SamplingOptions
 
 CALLER_KEY = "<caller key>"
 """How the core names the caller's own OpenAI key in an error's `param` and message.

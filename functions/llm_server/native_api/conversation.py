@@ -17,10 +17,10 @@ from llm_server.core.turn import Outcome, Turn
 from llm_server.exceptions import NotFoundException, ValidationException
 from llm_server.native_api.prompt import compose_system_prompt, parse_history
 from llm_server.native_api.schemas import ChatRequest, ChatResponse
-from llm_server.providers.base import ChatMessage, OutputFormat, SamplingOptions
 from llm_server.stores.sessions import SessionPage, SessionStore, StoredTurn
 from llm_server.utils.log import logger
 from llm_server.utils.request_context import annotate
+from llm_server.values import ChatMessage, OutputFormat, SamplingOptions
 
 
 class Conversations:

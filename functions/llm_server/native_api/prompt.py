@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from llm_server.native_api.schemas import HistoryMessage
-from llm_server.providers.base import ChatMessage, Role
+from llm_server.values import ChatMessage, Role
 
 _PREFIXES: dict[str, Role] = {
     "user": "user",

@@ -37,9 +37,9 @@ from llm_server.openai_api.response_objects import (
     ResponseObject,
 )
 from llm_server.openai_api.stored import ResponseArchive, StoredResponse
-from llm_server.providers.base import ChatMessage, Generation
 from llm_server.stores.faults import is_store_fault
 from llm_server.utils.log import logger
+from llm_server.values import ChatMessage, Generation
 from llm_server.web.dependencies import (
     get_app_settings,
     get_archive,

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from llm_server.exceptions import BadRequestException, NotFoundException
-from llm_server.providers.base import ChatMessage, ToolCall
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits
+from llm_server.values import ChatMessage, ToolCall
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from llm_server.openai_api.protocol import (
     ToolChoiceMode,
 )
 from llm_server.openai_api.response_objects import FunctionCallItem
-from llm_server.providers.base import ChatMessage, FunctionTool, ToolCall, Tools
+from llm_server.values import ChatMessage, FunctionTool, ToolCall, Tools
 
 
 def function_item(item: InputItem, where: str) -> ChatMessage:

@@ -41,14 +41,8 @@ from llm_server.openai_api.response_objects import (
     ResponseObject,
     ResponseUsage,
 )
-from llm_server.providers.base import (
-    ChatMessage,
-    Generation,
-    OutputFormat,
-    Role,
-    SamplingOptions,
-)
-from llm_server.providers.base import TokenLogprob as BaseTokenLogprob
+from llm_server.values import ChatMessage, Generation, OutputFormat, Role, SamplingOptions
+from llm_server.values import TokenLogprob as BaseTokenLogprob
 
 
 def split_messages(

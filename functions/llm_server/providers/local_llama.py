@@ -30,9 +30,9 @@ from llm_server.exceptions import (
     GenerationTimeoutException,
 )
 from llm_server.providers import local_tools
-from llm_server.providers.base import Generation, GenerationRequest
 from llm_server.providers.local_grammar import schema_grammar
 from llm_server.utils.log import logger
+from llm_server.values import Generation, GenerationRequest
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

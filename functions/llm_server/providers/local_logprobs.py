@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llm_server.providers.base import TokenLogprob
+from llm_server.values import TokenLogprob
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

@@ -15,8 +15,8 @@ import json
 import uuid
 from typing import Any
 
-from llm_server.providers.base import ChatMessage, GenerationRequest, OutputFormat, ToolCall, Tools
 from llm_server.providers.local_grammar import Grammar, compiled, schema_grammar
+from llm_server.values import ChatMessage, GenerationRequest, OutputFormat, ToolCall, Tools
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 

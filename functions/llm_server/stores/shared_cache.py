@@ -12,9 +12,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from llm_server.providers.base import Generation, TokenLogprob, ToolCall
 from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.expiry import expires_at, is_expired
+from llm_server.values import Generation, TokenLogprob, ToolCall
 
 
 class DynamoDBSharedCache(DynamoDBTable):

@@ -22,7 +22,6 @@ from llm_server.exceptions import (
     LLMServerException,
     UpstreamTimeoutException,
 )
-from llm_server.providers.base import Generation, GenerationRequest
 from llm_server.providers.openai.client import ClientPool, pick_transport, preload
 from llm_server.providers.openai.errors import (
     broke_off,
@@ -35,6 +34,7 @@ from llm_server.providers.openai.wire import request_body, to_generation
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
+from llm_server.values import Generation, GenerationRequest
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from llm_server.providers.base import (
+from llm_server.providers.openai.errors import malformed
+from llm_server.values import (
     ChatMessage,
     Generation,
     GenerationRequest,
@@ -13,7 +14,6 @@ from llm_server.providers.base import (
     ToolCall,
     Tools,
 )
-from llm_server.providers.openai.errors import malformed
 
 
 def request_body(request: GenerationRequest) -> dict[str, Any]:

@@ -1,0 +1,194 @@
+"""The values every layer trades in: messages, tools, sampling options, requests and replies.
+
+They sit below the providers, the stores and the APIs alike (a store keeps a `Generation`, an
+adapter builds a `ChatMessage`, a provider answers a `GenerationRequest`), so none of those
+layers needs another to name them. The provider interface is `providers/base.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+Role = Literal["user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of a function tool the model made: `arguments` is JSON text, as OpenAI sends it."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One turn of the conversation sent to the model.
+
+    A user message may carry `images`: URLs (`https://...` or `data:image/...;base64,...`), as
+    OpenAI takes them. An assistant message may carry the `tool_calls` it made; a `tool` message
+    is one call's result, `tool_call_id` naming the call.
+    """
+
+    role: Role
+    content: str
+    images: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+
+    @property
+    def size(self) -> int:
+        """Every byte the message sends upstream: text, image URLs, calls and their arguments."""
+        calls = sum(len(c.id) + len(c.name) + len(c.arguments.encode()) for c in self.tool_calls)
+        images = sum(len(url.encode()) for url in self.images)
+        return len(self.content.encode()) + images + calls + len(self.tool_call_id)
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A reply token's log probability, with its UTF-8 `bytes` and the likeliest alternatives.
+
+    `token` is the text of the bytes (a token that ends mid-character shows U+FFFD there).
+    """
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top_logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionTool:
+    """A function the model may call: its JSON schema `parameters` (None: no arguments)."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+    strict: bool = False
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The parameters' schema; a function without parameters takes an empty object."""
+        return self.parameters or {"type": "object", "properties": {}}
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The tools a request offers and whether the model must call one.
+
+    `choice` is OpenAI's `tool_choice`: `auto` (the model decides), `none`, or `required`; with
+    `required`, `name` (when set) is the one function to call. `parallel`: several calls in one
+    reply are allowed.
+    """
+
+    functions: tuple[FunctionTool, ...] = ()
+    choice: Literal["auto", "none", "required"] = "auto"
+    name: str = ""
+    parallel: bool = True
+
+    @property
+    def offered(self) -> tuple[FunctionTool, ...]:
+        """The functions the model may call in this reply: none, one (forced by name), or all."""
+        if self.choice == "none":
+            return ()
+        if self.name:
+            return tuple(tool for tool in self.functions if tool.name == self.name)
+        return self.functions
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """The reply's format: plain `text`, any JSON object, or JSON valid against `schema`."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str = ""
+    schema: dict[str, Any] | None = None
+    strict: bool = False
+    param: str = "response_format"  # the request field it came from, for errors to name
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """What shapes the reply beyond temperature and length; None or empty: the provider's own.
+
+    Each provider honours some (`ChatProvider.honours`); a request setting one its provider
+    does not honour is refused by name, never run without it.
+    """
+
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    tools: Tools = field(default_factory=Tools)
+    logprobs: int | None = None
+    """Report each token's log probability and this many alternatives (None: do not)."""
+
+    def chosen(self) -> list[str]:
+        """The names of the options this request sets."""
+        names = [
+            name
+            for name in ("top_p", "seed", "presence_penalty", "frequency_penalty")
+            if getattr(self, name) is not None
+        ]
+        names += ["stop"] if self.stop else []
+        names += ["response_format"] if self.output_format.type != "text" else []
+        names += ["logprobs"] if self.logprobs is not None else []
+        return names + (["tools"] if self.tools.offered else [])
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a provider needs to produce one reply.
+
+    `instructions` is the composed system prompt; `messages` ends with the user's new message.
+    `api_key` is the key chosen by the chat service (None for providers that need none), and
+    `key_source` says where it came from (`user`, `server` or `none`), for logs and metrics.
+    `deadline` (a `time.monotonic()` value) is when the answer must be out, for example the
+    Lambda's own timeout less a margin; None when only the provider's own timeout bounds it.
+    """
+
+    instructions: str
+    messages: tuple[ChatMessage, ...]
+    model: str
+    temperature: float
+    max_tokens: int
+    api_key: SecretStr | None = None
+    key_source: str = "none"
+    deadline: float | None = None
+    options: SamplingOptions = field(default_factory=SamplingOptions)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A provider's reply with the usage it reports.
+
+    `model` names the model that really ran; `temperature` is the one the provider reports using
+    (None if it does not say); `attempts` counts the tries it took; `finish_reason` is `stop`,
+    `length` when `max_tokens` cut the reply short, or `tool_calls` when the reply is
+    `tool_calls` (its `text` then whatever the model said beside them, often nothing).
+    `logprobs` has one entry per reply token when the request asked for them.
+    """
+
+    text: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    output_format: str = "text"
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    temperature: float | None = None
+    attempts: int = 1
+    finish_reason: FinishReason = "stop"
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
