@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -16,15 +16,32 @@ from llm_server.native_api.conversation import Conversations, chat_response
 from llm_server.native_api.schemas import ChatRequest, ChatResponse, ErrorResponse, SessionResponse
 from llm_server.utils.redact import key_fingerprint
 from llm_server.utils.request_context import annotate
-from llm_server.web.dependencies import (
-    get_caller,
-    get_conversations,
-    get_idempotency_guard,
-    get_request_context,
-    get_runner,
-)
+from llm_server.web.dependencies import get_caller, get_request_context, get_runner
 from llm_server.web.errors import error_body
 from llm_server.web.sse import primed, sse, sse_response
+
+if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package loads boto3
+    from llm_server.native_api.idempotency import IdempotencyGuard
+
+
+async def get_conversations(request: Request) -> Conversations:
+    """The native API's conversations (its sessions), taken from the app."""
+    conversations: Conversations = request.app.state.services.conversations
+    return conversations
+
+
+def get_idempotency_guard(request: Request) -> IdempotencyGuard:
+    """The app's idempotency guard, built on first use (its store may need boto3)."""
+    guard: IdempotencyGuard | None = getattr(request.app.state, "idempotency", None)
+    if guard is None:
+        from llm_server.native_api.idempotency import IdempotencyGuard
+        from llm_server.stores.factory import idempotency_layer
+
+        settings = request.app.state.settings
+        guard = IdempotencyGuard(idempotency_layer(settings), settings.idempotency_ttl_seconds)
+        request.app.state.idempotency = guard
+    return guard
+
 
 Runner = Annotated[TurnRunner, Depends(get_runner)]
 Chats = Annotated[Conversations, Depends(get_conversations)]

@@ -36,13 +36,13 @@ from llm_server.openai_api.protocol import (
 from llm_server.openai_api.response_objects import (
     ResponseObject,
 )
-from llm_server.openai_api.stored import ResponseArchive, StoredResponse
+from llm_server.openai_api.stored import StoredResponse
+from llm_server.openai_api.stored_routes import Archive
 from llm_server.stores.faults import is_store_fault
 from llm_server.utils.log import logger
 from llm_server.values import ChatMessage, Generation
 from llm_server.web.dependencies import (
     get_app_settings,
-    get_archive,
     get_request_context,
     get_runner,
 )
@@ -53,7 +53,6 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 Runner = Annotated[TurnRunner, Depends(get_runner)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Context = Annotated[RequestContext, Depends(get_request_context)]
-Archive = Annotated[ResponseArchive, Depends(get_archive)]
 
 # Server-Sent Events, each an `event` name and its JSON `data` (`[DONE]` ends a chat stream).
 _SSE_EVENT = {

@@ -7,14 +7,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from llm_server.core.turn import RequestContext
 from llm_server.exceptions import BadRequestException
 from llm_server.openai_api.protocol import OpenAIError
 from llm_server.openai_api.response_objects import ResponseObject
 from llm_server.openai_api.stored import ResponseArchive
-from llm_server.web.dependencies import get_archive, get_request_context
+from llm_server.web.dependencies import get_request_context
+
+
+async def get_archive(request: Request) -> ResponseArchive:
+    """The Responses API's stored responses, taken from the app."""
+    archive: ResponseArchive = request.app.state.services.responses
+    return archive
+
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
