@@ -175,10 +175,10 @@ def test_429_then_success_waits_retry_after_and_counts(fake, served, capsys):
 def test_a_retry_after_beyond_the_budget_is_passed_to_the_caller_at_once(fake):
     fake.enqueue(Step(status=429, error_code="rate_limit_exceeded", headers={"retry-after": "30"}))
     with LiveServer(build_app(fake, openai_timeout_seconds=5.0)) as server:
-        response, elapsed = chat(server, openai_api_key=CALLER_KEY)
+        response, _ = chat(server, openai_api_key=CALLER_KEY)
     assert response.status_code == 429
     assert response.headers["retry-after"] == "30"
-    assert len(fake.seen) == 1 and elapsed < 30  # passed on, not waited out
+    assert len(fake.seen) == 1  # passed on: waiting it out would have made a second attempt
 
 
 def test_a_rejected_server_key_is_502_and_a_rejected_caller_key_is_401(fake):

@@ -190,7 +190,8 @@ def test_cli_cold_start_base_path_and_system_info():
     assert info["cold_start"] is True and info["invocations"] == 1
     assert info["function_name"] == "llm-server-local"
     assert info["memory_limit_mb"] == 512
-    assert 0 < info["remaining_time_ms"] <= 29000
+    remaining = info["remaining_time_ms"]  # what the context said, within the function's timeout
+    assert isinstance(remaining, int) and 0 <= remaining <= 29000
     assert info["log_group"] and info["log_stream"] and info["runtime"] and info["region"]
 
 
