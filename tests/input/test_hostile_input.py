@@ -11,9 +11,11 @@ def still_serving(client):
     assert client.get("/api/v1/health").status_code == 200
 
 
-def test_deeply_nested_json_is_a_400(client):
+@pytest.mark.parametrize("text", ["x", "x\\ud800"], ids=["plain", "with-a-lone-surrogate"])
+def test_deeply_nested_json_is_a_400(client, text):
+    """With a surrogate escape the body is decoded once more, for the text check: still a 400."""
     depth = 100_000
-    body = '{"user_message": "x", "memory_context": ' + "[" * depth + "]" * depth + "}"
+    body = f'{{"user_message": "{text}", "memory_context": ' + "[" * depth + "]" * depth + "}"
     response = client.post(
         "/api/v1/chat", content=body, headers={"content-type": "application/json"}
     )

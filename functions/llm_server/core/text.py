@@ -47,8 +47,8 @@ def unencodable_field(body: bytes) -> str | None:
         return None
     try:
         stack: list[tuple[Any, tuple[str, ...]]] = [(json.loads(body), ())]
-    except ValueError:
-        return None  # not JSON: the route's own parsing says so
+    except (ValueError, RecursionError):
+        return None  # not JSON, or nested too deep: the route's own parsing says so
     while stack:
         node, where = stack.pop()
         if isinstance(node, str):
