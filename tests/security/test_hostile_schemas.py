@@ -33,6 +33,8 @@ BROKEN_SCHEMAS: dict[str, dict[str, Any]] = {
     "a lone optional": {"type": "string", "pattern": "^?$"},
     "huge enum": {"enum": [f"value-{i}" for i in range(30_000)]},
     "huge count": {"type": "array", "items": {"type": "string"}, "minItems": 100_000},
+    "deeply nested pattern": {"type": "string", "pattern": f"^{'(' * 3000}a{')' * 3000}$"},
+    "deeply nested schema": json.loads('{"items": ' * 600 + "{}" + "}" * 600),
 }
 ANY_ANSWER = {
     "const with a control character": {"const": "a\u0001b"},

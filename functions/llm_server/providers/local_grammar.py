@@ -72,12 +72,14 @@ class Grammar:
 def compiled(write: Callable[[Any], str], schema: Any, param: str) -> Grammar:
     """The grammar `write` makes of `schema` (checked and made safe first); a 400 naming `param`.
 
-    Whatever the converter raises is the schema's fault, never the server's: a 400.
+    Whatever reading the schema raises is the schema's fault, never the server's: a 400 (the
+    converter's bare asserts and index errors, and a schema or pattern nested too deep to read).
     """
-    prepared = _prepared(schema, param)
     try:
-        text = write(prepared)
-    except Exception as exc:  # the converter's errors: bare asserts, index errors...
+        text = write(_prepared(schema, param))
+    except BadRequestException:
+        raise
+    except Exception as exc:
         raise _refused(param, f"{type(exc).__name__}: {str(exc)[:200]}") from None
     if len(text) > MAX_GRAMMAR_BYTES:
         raise BadRequestException(
