@@ -204,7 +204,8 @@ class _Pattern:
         char = self._peek()
         if char in ("?", "*", "+"):
             self._emit(1)
-            return (nullable or char != "+"), max(weight, 1 if char != "+" or nullable else 0)
+            optional = nullable or char != "+"
+            return optional, max(weight, 1) if optional else 0
         if char != "{":
             return atom
         end = self._text.find("}", self._at)

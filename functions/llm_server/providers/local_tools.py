@@ -134,7 +134,7 @@ class ReplyText:
             if may_be_call(self.text):
                 return ""
             self._held = False
-        at = self.text.find(OPEN)
+        at = self.text.find(OPEN, self._sent)  # what was sent holds none: only the new end
         if at >= 0:
             self.text, self.cut = self.text[:at], True
         end = len(self.text) if self.cut else len(self.text) - _open_prefix(self.text)
