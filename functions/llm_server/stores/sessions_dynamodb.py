@@ -87,7 +87,7 @@ class DynamoDBSessionStore(DynamoDBTable):
             self._delete_items(pk, dropped)
             if head.first == head.next:  # the session's first turn: count it for its owner
                 for old in self._ledger.record(owner, session_id, 0, now):
-                    self.delete(owner, old)
+                    self._erase(owner, old, now)  # the ledger has forgotten it already
             return
         raise ChatServiceException("The session is too busy to store the turn")
 
@@ -117,11 +117,17 @@ class DynamoDBSessionStore(DynamoDBTable):
         return SessionPage(turns, last if more else None)
 
     def delete(self, owner: str, session_id: str) -> int:
+        """Erase the session and take it off its owner's ledger."""
+        now = self._clock()
+        erased = self._erase(owner, session_id, now)
+        self._ledger.forget(owner, session_id, now)
+        return erased
+
+    def _erase(self, owner: str, session_id: str, now: float) -> int:
         """Drop the head (the session is empty from then on), then every turn item."""
-        pk, now = {"S": _pk(owner, session_id)}, self._clock()
+        pk = {"S": _pk(owner, session_id)}
         head = self._live_head(pk, now)
         self.client.delete_item(TableName=self._table, Key={"pk": pk, "sk": HEAD})
-        self._ledger.forget(owner, session_id, now)
         seqs = [_seq(item) for item in self._turns(pk, 0, 10**20, keys_only=True)]
         self._delete_items(pk, seqs)
         return 0 if head is None else sum(head.first <= seq < head.next for seq in seqs)
