@@ -38,18 +38,17 @@ async def completion_chunks(
     created = int(time.time())
     opened = False
 
-    def chunk(
-        model: str, delta: ChunkDelta | None, outcome: Outcome | None = None, null: bool = False
-    ) -> str:
+    def chunk(model: str, delta: ChunkDelta | None, outcome: Outcome | None = None) -> str:
         generation = outcome.generation if outcome else None
         made = translate.chat_chunk(completion_id, model, created, delta, generation)
         if generation is not None and made.choices and logprobs:
             made.choices[0].logprobs = translate.choice_logprobs(generation)
         data = made.model_dump(mode="json", exclude={"usage"} if made.usage is None else None)
-        for choice in data["choices"]:  # a delta names only what it adds
-            delta_data = choice["delta"]
+        for choice in data["choices"]:  # a delta names only what it adds; the first, its content
+            said = choice["delta"]
+            opening = said.get("role") is not None
             choice["delta"] = {
-                k: v for k, v in delta_data.items() if v is not None or (null and k == "content")
+                k: v for k, v in said.items() if v is not None or (opening and k == "content")
             }
         return sse(data)
 
@@ -67,7 +66,7 @@ async def completion_chunks(
             ]
             if calls:  # each call whole, in one delta (the first, when there was no text)
                 role = None if opened else "assistant"
-                yield chunk(model, ChunkDelta(role=role, tool_calls=calls), null=not opened)
+                yield chunk(model, ChunkDelta(role=role, tool_calls=calls))
             elif not opened:
                 yield chunk(model, ChunkDelta(role="assistant", content=""))
             opened = True
