@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 BATCH = 25  # the most items one BatchWriteItem takes
@@ -62,6 +64,14 @@ class DynamoDBTable:
             while pending:
                 answer = self.client.batch_write_item(RequestItems=pending)
                 pending = answer.get("UnprocessedItems") or {}
+
+
+CAS_ATTEMPTS = 20  # a write guarded by a version is tried this often before it gives up
+
+
+def lost_race() -> None:
+    """Pause a moment after another writer won a version-guarded write, then read again."""
+    time.sleep(random.uniform(0, 0.02))
 
 
 def refused(exc: Exception, code: str = "ConditionalCheckFailedException") -> bool:

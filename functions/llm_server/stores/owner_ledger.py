@@ -11,16 +11,13 @@ updated under a version check (a racing writer retries).
 from __future__ import annotations
 
 import json
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from llm_server.exceptions import StoreUnavailableException
-from llm_server.stores.dynamodb import DynamoDBTable, refused
+from llm_server.stores.dynamodb import CAS_ATTEMPTS, DynamoDBTable, lost_race, refused
 from llm_server.stores.expiry import expires_at
 
-CAS_ATTEMPTS = 20
 Change = Callable[[dict[str, list[float]]], list[str]]  # edits the entries, returns the evicted
 
 
@@ -111,7 +108,7 @@ class DynamoDBOwnerLedger:
             except ClientError as exc:
                 if not refused(exc):
                     raise
-                time.sleep(random.uniform(0, 0.02))  # another writer won: read again
+                lost_race()  # another writer won: read again
                 continue
             return list(gone)
         raise StoreUnavailableException(

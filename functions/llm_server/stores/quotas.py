@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from typing import Any, Protocol
 
-from llm_server.stores.dynamodb import DynamoDBTable, refused
+from llm_server.stores.dynamodb import CAS_ATTEMPTS, DynamoDBTable, lost_race, refused
 from llm_server.stores.expiry import expires_at, is_expired
 from llm_server.stores.sqlite import SQLiteFile
 
@@ -27,7 +26,6 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rate_windows (client TEXT NOT NULL, name TEXT NOT NULL, "
     "stamps TEXT NOT NULL, PRIMARY KEY (client, name))",
 )
-CAS_ATTEMPTS = 20
 
 
 class QuotaStore(Protocol):
@@ -168,7 +166,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
                 return wait
             if self._put_if_version(key, version, stamps, math.ceil(now + window) + 1):
                 return 0.0
-            time.sleep(random.uniform(0, 0.02))  # another container won the race: read again
+            lost_race()  # another container won the race: read again
         return 1.0  # contended beyond reason: ask the caller to come back in a second
 
     def _put_if_version(

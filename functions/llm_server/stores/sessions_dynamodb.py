@@ -11,19 +11,17 @@ head's range.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from llm_server.exceptions import ChatServiceException
-from llm_server.stores.dynamodb import DynamoDBTable, refused
+from llm_server.stores.dynamodb import CAS_ATTEMPTS, DynamoDBTable, lost_race, refused
 from llm_server.stores.expiry import Clock, expires_at, is_expired
 from llm_server.stores.owner_ledger import DynamoDBOwnerLedger, OwnerLimits
 from llm_server.stores.sessions import SessionLimits, SessionPage, StoredTurn
 
-CAS_ATTEMPTS = 20
 HEAD = {"S": "head"}
 
 
@@ -82,7 +80,7 @@ class DynamoDBSessionStore(DynamoDBTable):
             except ClientError as exc:
                 if not refused(exc, "TransactionCanceledException"):
                     raise
-                time.sleep(random.uniform(0, 0.02))  # another append won: read the head again
+                lost_race()  # another append won: read the head again
                 continue
             self._delete_items(pk, dropped)
             if head.first == head.next:  # the session's first turn: count it for its owner
