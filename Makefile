@@ -131,7 +131,8 @@ SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
 test: lint sam-check checkov test-app test-lambda  ## Everything CI runs: lint, SAM and checkov checks, both suites
 
-test-app: $(VENV)/.dev  ## The app's suites on the machine's Python (3.11 and later), from functions/
+# tests/bedrock starts ministack's bedrock-runtime (.tools/ministack) beside the app under test.
+test-app: $(VENV)/.dev .tools/ministack/.installed  ## The app's suites on the machine's Python (3.11 and later), from functions/
 	$(PY) -m pytest -p randomly --randomly-seed=$(SEED) $(addprefix --ignore=,$(LAMBDA_SUITES))
 
 test-lambda: sam-check .tools/lambda/.installed .tools/ministack/.installed  ## The Lambda-side suites on 3.13 against .aws-sam/build, e2e included

@@ -49,19 +49,19 @@ class Services:
         cls,
         settings: Settings,
         *,
-        openai: ChatProvider | None = None,
-        local: ChatProvider | None = None,
         server_key: ServerKeyStore | None = None,
         sessions: SessionStore | None = None,
         responses: ResponseStore | None = None,
         quota: FreeModeQuota | None = None,
         cache: ResponseCache | None = None,
+        **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
 
-        Anything passed in replaces what the settings would build (tests inject this way).
-        Provider modules are imported here, so a path that never builds one never loads it.
+        Anything passed in replaces what the settings would build (tests inject this way); a
+        provider by its name in `providers/registry.py` (`local=`, `openai=`, `bedrock=`).
         """
+        from llm_server.providers.registry import build_providers
         from llm_server.stores.factory import (
             quota_store,
             response_store,
@@ -82,8 +82,7 @@ class Services:
             )
         runner = TurnRunner(
             settings,
-            openai=openai or _openai_provider(settings),
-            local=local or _local_provider(settings),
+            build_providers(settings, providers),
             server_key=server_key or ServerKeyStore(settings),
             cache=cache,
             quota=quota
@@ -95,28 +94,6 @@ class Services:
         )
         archive = ResponseArchive(responses, session_limits(settings))
         return cls(runner, Conversations(settings, sessions), archive)
-
-
-def _openai_provider(settings: Settings) -> ChatProvider:
-    from llm_server.providers.openai import OpenAIResponsesProvider, RetryPolicy
-
-    return OpenAIResponsesProvider(
-        base_url=settings.openai_base_url,
-        timeout=settings.openai_timeout_seconds,
-        retry=RetryPolicy(max_retries=settings.openai_max_retries),
-        transport=settings.openai_http_client,
-    )
-
-
-def _local_provider(settings: Settings) -> ChatProvider:
-    from llm_server.providers.local_llama import LocalLlamaProvider
-
-    return LocalLlamaProvider(
-        settings.local_model_path,
-        settings.local_context_size,
-        settings.local_threads,
-        settings.local_generation_timeout_seconds,
-    )
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 Role = Literal["user", "assistant", "tool"]
-FinishReason = Literal["stop", "length", "tool_calls"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 @dataclass(frozen=True)
@@ -172,8 +172,11 @@ class Generation:
     `model` names the model that really ran; `temperature` is the one the provider reports using
     (None if it does not say); `attempts` counts the tries it took; `finish_reason` is `stop`,
     `length` when `max_tokens` cut the reply short, or `tool_calls` when the reply is
-    `tool_calls` (its `text` then whatever the model said beside them, often nothing).
+    `tool_calls` (its `text` then whatever the model said beside them, often nothing), or
+    `content_filter` when the provider's filter or guardrail stopped it.
     `logprobs` has one entry per reply token when the request asked for them.
+    `cached_input_tokens` of the `input_tokens` were read from the provider's prompt cache, and
+    `cache_write_tokens` of them written to it (both 0 where the provider reports neither).
     """
 
     text: str
@@ -187,6 +190,8 @@ class Generation:
     finish_reason: FinishReason = "stop"
     tool_calls: tuple[ToolCall, ...] = ()
     logprobs: tuple[TokenLogprob, ...] = ()
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

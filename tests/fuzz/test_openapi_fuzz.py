@@ -25,6 +25,7 @@ class EchoProvider:
     """Answers at once with the last user message: a fast stand-in for a model."""
 
     name = "local"
+    payer = "nobody"
     honours = frozenset({"top_p", "stop", "seed", "presence_penalty", "frequency_penalty"})
 
     async def generate(self, request):

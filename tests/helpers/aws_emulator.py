@@ -71,15 +71,22 @@ class Stack:
 
 
 @contextmanager
-def emulator(port: int) -> Iterator[str]:
-    """ministack on 127.0.0.1:`port` with IAM enforced; stopped (state and all) on exit."""
+def emulator(port: int, auth: bool = True, **extra: str) -> Iterator[str]:
+    """ministack on 127.0.0.1:`port`; stopped (state and all) on exit.
+
+    IAM is enforced unless `auth` is False; `extra` joins its environment
+    (MINISTACK_BEDROCK_PROXY_URL...).
+    """
+    if not MINISTACK.exists():
+        raise RuntimeError("ministack is not installed: make .tools/ministack/.installed")
     env = {
         **tool_env(),
         "BIND_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
-        "AUTH": "true",
+        "AUTH": "true" if auth else "false",
         "LAMBDA_EXECUTOR": "local",
         "MINISTACK_REGION": REGION,
+        **extra,
     }
     process = subprocess.Popen(
         [str(MINISTACK), str(LAUNCHER)],

@@ -16,6 +16,7 @@ class FailingProvider:
 
     def __init__(self, error: Exception, name: str = "openai") -> None:
         self.name = name
+        self.payer = "key" if name == "openai" else "nobody"
         self.error = error
         self.calls: list[GenerationRequest] = []
 
@@ -49,6 +50,7 @@ class StalledProvider:
     """
 
     name = "local"
+    payer = "nobody"
     honours: frozenset[str] = frozenset()
 
     def __init__(self) -> None:

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     local_context_size: int = Field(2048, ge=256)
     local_threads: int | None = Field(None, ge=1)
     local_generation_timeout_seconds: float = Field(60.0, gt=0)
+    bedrock_models: str = ""
+    bedrock_region: str | None = None
+    bedrock_timeout_seconds: float = Field(25.0, gt=0)
+    bedrock_prompt_caching: bool = False
+    model_fallbacks: str = ""
 
     def cors_origin_list(self) -> list[str]:
         """`CORS_ALLOW_ORIGINS`, comma-separated, as a list."""
@@ -111,6 +116,26 @@ class Settings(BaseSettings):
     def openai_model_list(self) -> list[str]:
         """`OPENAI_MODELS`, comma-separated: models `/v1/models` lists besides DEFAULT_MODEL."""
         return _comma_list(self.openai_models)
+
+    def bedrock_model_list(self) -> list[str]:
+        """`BEDROCK_MODELS`, comma-separated: the Bedrock model ids requests may name."""
+        return _comma_list(self.bedrock_models)
+
+    def model_fallback_map(self) -> dict[str, str]:
+        """`MODEL_FALLBACKS`, `model=fallback` pairs, comma-separated."""
+        pairs = (item.partition("=") for item in _comma_list(self.model_fallbacks))
+        return {model.strip(): fallback.strip() for model, _, fallback in pairs}
+
+    @field_validator("model_fallbacks")
+    @classmethod
+    def _pairs(cls, value: str) -> str:
+        for item in _comma_list(value):
+            model, equals, fallback = item.partition("=")
+            if not (equals and model.strip() and fallback.strip()):
+                raise ValueError(f"{item!r} is not model=fallback")
+            if model.strip() == fallback.strip():
+                raise ValueError(f"{item!r} falls back to itself")
+        return value
 
     @model_validator(mode="after")
     def _dynamodb_needs_a_table(self) -> Settings:
@@ -129,6 +154,7 @@ class Settings(BaseSettings):
         "openai_base_url",
         "local_model_path",
         "dynamodb_table",
+        "bedrock_region",
         mode="before",
     )
     @classmethod

@@ -1,27 +1,37 @@
 """Which provider answers a turn, and with which key.
 
-`LLM_PROVIDER` decides, or in `auto` the model's name (the local model's name runs it locally).
-Normal mode uses only the caller's key; free mode the caller's, else the server's, and the
-server's only for callers the server knows (`Caller.known`).
+The model a request names picks its provider (the first that lists it: the local model's name,
+a Bedrock model id); a model no provider lists goes where `LLM_PROVIDER` says (in `auto`: OpenAI
+when a key is at hand, else the local model). What the provider's `payer` is decides the key:
+none for the local model; for OpenAI, in normal mode only the caller's key, in free mode the
+caller's, else the server's (the server's only for callers it knows, `Caller.known`); for a
+provider the operator's account pays (Bedrock), known callers only, billed as the server's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from pydantic import SecretStr
 
 from llm_server.config.settings import Settings
 from llm_server.core.keys import NO_KEY, KeySource, SelectedKey, select_api_key
 from llm_server.core.server_key import ServerKeyStore
+from llm_server.core.text import bounded
 from llm_server.core.turn import CALLER_KEY, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
+    ConfigurationException,
     LLMServerException,
+    NotFoundException,
     OpenAIClientException,
 )
 from llm_server.providers.base import ChatProvider
+from llm_server.providers.registry import claimed_by
 from llm_server.utils.log import logger
+
+OPERATOR = SelectedKey(None, KeySource.SERVER)
+"""The "key" of a provider the operator's own account pays: billed as the server's key."""
 
 
 class Routing:
@@ -30,37 +40,73 @@ class Routing:
     def __init__(
         self,
         settings: Settings,
-        openai: ChatProvider,
-        local: ChatProvider,
+        providers: Mapping[str, ChatProvider],
         server_key: ServerKeyStore,
     ) -> None:
         self._settings = settings
-        self._openai = openai
-        self._local = local
+        self._providers = providers
         self._server_key = server_key
 
-    def route(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
-        """Choose the provider (LLM_PROVIDER, or the local model by name) and the key.
+    def named(self, model: str | None) -> ChatProvider | None:
+        """The provider that lists `model` by name, if any."""
+        if model:
+            for provider in self._providers.values():
+                if model in provider.models():
+                    return provider
+        return None
 
-        The server's key is only for callers the server knows (see `Caller.known`).
-        """
-        mode = self._settings.llm_provider
-        if mode == "local" or (
-            mode == "auto" and turn.model and turn.model in self._local.models()
-        ):
-            return self._local, NO_KEY
+    def route(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
+        """Choose the provider (by the model's name, else LLM_PROVIDER) and the key."""
+        model = turn.model or self._settings.default_model
+        provider = self.named(model)
+        if provider is None:
+            _refuse_unlisted(model)
+            return self._unnamed(turn, context)
+        if provider.payer == "operator":
+            return provider, self._operator_pays(model, context)
+        if provider.payer == "key":
+            return provider, self._required_key(turn, context)
+        return provider, NO_KEY
+
+    def _unnamed(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
+        """A model no provider lists: OpenAI with a key, or the local model (LLM_PROVIDER)."""
+        openai, local = self._providers.get("openai"), self._providers.get("local")
+        if openai is None or self._settings.llm_provider == "local":
+            if local is None:
+                raise ConfigurationException("No provider serves unnamed models on this server")
+            return local, NO_KEY
+        if self._settings.llm_provider == "auto" and local is not None:
+            key = self._key(turn, context)
+            return (openai, key) if key.source is not KeySource.NONE else (local, NO_KEY)
+        return openai, self._required_key(turn, context)
+
+    def _key(self, turn: Turn, context: RequestContext) -> SelectedKey:
         free_mode = turn.free_mode and self._settings.free_mode_enabled
-        key = select_api_key(turn.caller_key, free_mode, self._server_key_for(context), CALLER_KEY)
+        return select_api_key(turn.caller_key, free_mode, self._server_key_for(context), CALLER_KEY)
+
+    def _required_key(self, turn: Turn, context: RequestContext) -> SelectedKey:
+        key = self._key(turn, context)
         if key.source is not KeySource.NONE:
-            return self._openai, key
-        if mode == "auto":
-            return self._local, NO_KEY
+            return key
         raise AuthenticationException(
             f"An OpenAI API key is required: send {CALLER_KEY}, or use free mode to use the "
             "server's key" + self._free_mode_note(),
             code="missing_api_key",
             param=CALLER_KEY,
         )
+
+    @staticmethod
+    def _operator_pays(model: str, context: RequestContext) -> SelectedKey:
+        """The operator's account pays: only for a caller the server knows, on its quotas."""
+        caller = context.caller
+        if not caller.known:
+            raise AuthenticationException(
+                f"{model} is billed to this server's own account: like free mode, it "
+                f"serves identified callers only. {caller.free_mode_refusal}",
+                code="client_credential_required",
+                param="X-Api-Key",
+            )
+        return OPERATOR
 
     def _server_key_for(self, context: RequestContext) -> Callable[[], SecretStr | None]:
         """The server key's getter, or one that refuses a caller the server does not know."""
@@ -81,6 +127,18 @@ class Routing:
         if not self._settings.free_mode_enabled:
             return " (free mode is switched off on this server)"
         return "" if self._server_key.configured else " (this server has none configured)"
+
+
+def _refuse_unlisted(model: str) -> None:
+    """A model of a provider's kind (a Bedrock id) that this server does not list: a 404."""
+    owner = claimed_by(model)
+    if owner is not None:
+        raise NotFoundException(
+            f"The {owner} model {bounded(model)!r} is not served here: GET /v1/models lists "
+            "those that are",
+            code="model_not_found",
+            param="model",
+        )
 
 
 def rejected_key(source: str) -> LLMServerException:

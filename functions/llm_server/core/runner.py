@@ -10,7 +10,7 @@ happens (a dropped stream included).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,12 +25,13 @@ from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
     BadRequestException,
+    LLMServerException,
     ValidationException,
 )
 from llm_server.providers.base import ChatProvider
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
-from llm_server.utils.metrics import record_cache_hit, record_generation
+from llm_server.utils.metrics import record_cache_hit, record_fallback, record_generation
 from llm_server.utils.request_context import annotate
 from llm_server.values import ChatMessage, Generation, GenerationRequest
 
@@ -62,54 +63,58 @@ class TurnRunner:
     def __init__(
         self,
         settings: Settings,
-        openai: ChatProvider,
-        local: ChatProvider,
+        providers: Mapping[str, ChatProvider],
         server_key: ServerKeyStore,
         cache: ResponseCache | None = None,
         quota: FreeModeQuota | None = None,
     ) -> None:
         self._settings = settings
-        self._openai = openai
-        self._local = local
+        self._providers = dict(providers)
         self._server_key = server_key
         self._cache = cache
         self._quota = quota
-        self._routing = Routing(settings, openai, local, server_key)
+        self._fallbacks = settings.model_fallback_map()
+        self._routing = Routing(settings, self._providers, server_key)
         self._limiter = ConcurrencyLimiter(
             settings.max_concurrent_requests, settings.per_client_concurrency()
         )
 
     async def aclose(self) -> None:
         """Close the providers' connections (at server shutdown)."""
-        await self._openai.aclose()
-        await self._local.aclose()
+        for provider in self._providers.values():
+            await provider.aclose()
 
     async def warm_up(self) -> None:
-        """Load what the configured providers load lazily (the local model), before traffic."""
-        if self._settings.llm_provider != "openai":
-            await self._local.warm_up()
+        """Load what the providers load lazily (the local model), before traffic."""
+        for provider in self._providers.values():
+            await provider.warm_up()
 
     def prime(self) -> None:
         """Load what a first chat would load on its path (Lambda, init ahead of traffic)."""
-        self._openai.prime()
-        self._local.prime()
+        for provider in self._providers.values():
+            provider.prime()
         self._server_key.prime()
 
     def renew(self) -> None:
         """Forget clients, connections and the cached server key (after a SnapStart restore)."""
-        self._openai.renew()
-        self._local.renew()
+        for provider in self._providers.values():
+            provider.renew()
         self._server_key.renew()
 
     def models(self) -> list[tuple[str, str]]:
-        """(model, owner) pairs a request may name: the local model's and the OpenAI ones."""
+        """(model, owner) pairs a request may name: each provider's by name, the OpenAI ones.
+
+        The owner is `llm-server` for the local model, else the provider's name.
+        """
         settings = self._settings
         names: list[tuple[str, str]] = []
-        if settings.llm_provider != "openai":
-            names += [(name, "llm-server") for name in self._local.models()]
-        if settings.llm_provider != "local":
-            for name in dict.fromkeys([settings.default_model, *settings.openai_model_list()]):
-                names.append((name, "openai"))
+        for name, provider in self._providers.items():
+            owner = "llm-server" if provider.payer == "nobody" else name
+            names += [(model, owner) for model in provider.models()]
+        if "openai" in self._providers:
+            openai = [settings.default_model, *settings.openai_model_list()]
+            listed = {model for model, _ in names}
+            names += [(name, "openai") for name in dict.fromkeys(openai) if name not in listed]
         return names
 
     def status(self) -> dict[str, Any]:
@@ -119,14 +124,24 @@ class TurnRunner:
             "server_key_source": self._server_key.source,
             "max_concurrent_requests": self._limiter.limit,
             "requests_in_progress": self._limiter.in_use,
-            "providers": {"local": self._local.status(), "openai": self._openai.status()},
+            "providers": {name: p.status() for name, p in self._providers.items()},
+            "fallbacks": self._fallbacks,
         }
 
     async def run(self, turn: Turn, context: RequestContext) -> Outcome:
         """Run a turn to completion, or answer it from the response cache.
 
         A turn on the server's key is admitted by the free-mode quota first, cache hit or not.
+        When the provider fails in a way that is not the caller's (429, 5xx, a timeout) and the
+        model has a fallback (MODEL_FALLBACKS), the turn runs once more on that.
         """
+        try:
+            return await self._run_once(turn, context, fallible=True)
+        except _ProviderFailed as failed:
+            fallback = self._fallback(turn, failed.error, context)
+            return await self._run_once(fallback, context, fallible=False)
+
+    async def _run_once(self, turn: Turn, context: RequestContext, fallible: bool) -> Outcome:
         async with self._admitted(turn, context) as admitted:
             request = admitted.request
             key = self._cache_key(admitted.provider, request, context)
@@ -137,7 +152,10 @@ class TurnRunner:
                     record_cache_hit()
                     source = KeySource(request.key_source)
                     return Outcome(cached, source, request.temperature, 0.0, cache="HIT")
-            generation = await admitted.provider.generate(request)
+            try:
+                generation = await admitted.provider.generate(request)
+            except LLMServerException as error:
+                raise _failed(error, fallible) from None
             if self._cache is not None and key is not None:
                 await self._cache.store(key, generation)
             return self._finish(admitted, generation, "MISS" if key is not None else None)
@@ -148,11 +166,27 @@ class TurnRunner:
         """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed.
 
         A stream the client drops is settled with its input and the deltas produced so far.
+        A provider failing before the first delta falls back as `run` does; after, it cannot.
         """
+        try:
+            async for item in self._stream_once(turn, context, fallible=True):
+                yield item
+        except _ProviderFailed as failed:
+            fallback = self._fallback(turn, failed.error, context)
+            async for item in self._stream_once(fallback, context, fallible=False):
+                yield item
+
+    async def _stream_once(
+        self, turn: Turn, context: RequestContext, fallible: bool
+    ) -> AsyncGenerator[str | Outcome, None]:
         async with self._admitted(turn, context) as admitted:
             stream = admitted.provider.stream(admitted.request)
             try:
-                async for item in stream:
+                try:
+                    first = await anext(stream)
+                except LLMServerException as error:
+                    raise _failed(error, fallible) from None
+                async for item in _prepended(first, stream):
                     if isinstance(item, Generation):
                         yield self._finish(admitted, item, None)
                     else:
@@ -160,6 +194,30 @@ class TurnRunner:
                         yield item
             finally:
                 await stream.aclose()
+
+    def _fallback(self, turn: Turn, error: LLMServerException, context: RequestContext) -> Turn:
+        """The turn on the failed model's fallback; `error` raised when there is none to run.
+
+        None to run: the model has no fallback, the deadline has passed, or the fallback would
+        not be served to this caller (no key for it, an unknown caller).
+        """
+        model = turn.model or self._settings.default_model
+        target = self._fallbacks.get(model)
+        past = context.deadline is not None and time.monotonic() >= context.deadline
+        if target is None or past:
+            raise error
+        fallback = replace(turn, model=target)
+        try:
+            self._routing.route(fallback, context)
+        except LLMServerException:
+            raise error from None
+        logger.warning(
+            "model failed; falling back",
+            extra={"fallback_from": model, "fallback_to": target, "error_code": error.code},
+        )
+        annotate(fallback_from=model, fallback_reason=error.code)
+        record_fallback(model, target)
+        return fallback
 
     @asynccontextmanager
     async def _admitted(self, turn: Turn, context: RequestContext) -> AsyncIterator[_Admitted]:
@@ -267,6 +325,31 @@ class TurnRunner:
         )
         source = KeySource(request.key_source)
         return Outcome(generation, source, temperature, seconds, cache=cache)
+
+
+class _ProviderFailed(Exception):
+    """A provider's failure on a turn that may still fall back (see `TurnRunner._fallback`)."""
+
+    def __init__(self, error: LLMServerException) -> None:
+        self.error = error
+
+
+def _failed(error: LLMServerException, fallible: bool) -> Exception:
+    """What to raise for a provider's failure: wrapped to fall back, or as it is.
+
+    Only a failure that is not the caller's may fall back: the provider's rate limit (429), a
+    5xx or a timeout; never a bad request or a rejected key.
+    """
+    upstream_fault = error.status_code == 429 or error.status_code >= 500
+    return _ProviderFailed(error) if fallible and upstream_fault else error
+
+
+async def _prepended(
+    first: str | Generation, rest: AsyncIterator[str | Generation]
+) -> AsyncIterator[str | Generation]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 def _readable(provider: ChatProvider, messages: tuple[ChatMessage, ...]) -> None:

@@ -50,7 +50,7 @@ class CompletionChoice(BaseModel):
     text: str
     index: int = 0
     logprobs: None = None
-    finish_reason: Literal["stop", "length"] | None
+    finish_reason: Literal["stop", "length", "content_filter"] | None
 
 
 class TextCompletion(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llm_server.core.text import Text
 
 MessageRole = Literal["system", "developer", "user", "assistant"]
-FinishReason = Literal["stop", "length", "tool_calls"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
 TEXT_PART_TYPES = {"text", "input_text", "output_text"}
 IMAGE_PART_TYPES = {"image_url", "input_image"}
@@ -211,12 +211,19 @@ class ChatChoice(BaseModel):
     finish_reason: FinishReason
 
 
+class PromptTokensDetails(BaseModel):
+    """Prompt tokens read from the provider's prompt cache (Bedrock's cache points)."""
+
+    cached_tokens: int = 0
+
+
 class CompletionUsage(BaseModel):
     """Chat Completions' token usage."""
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
 
 
 class ChatCompletion(BaseModel):

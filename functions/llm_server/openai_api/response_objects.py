@@ -69,7 +69,7 @@ class ResponseUsage(BaseModel):
 class IncompleteDetails(BaseModel):
     """Why a response stopped short."""
 
-    reason: Literal["max_output_tokens"]
+    reason: Literal["max_output_tokens", "content_filter"]
 
 
 class ResponseObject(BaseModel):

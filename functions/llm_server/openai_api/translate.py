@@ -29,6 +29,7 @@ from llm_server.openai_api.protocol import (
     InputMessage,
     OpenAIError,
     OpenAIErrorDetail,
+    PromptTokensDetails,
     ResponsesRequest,
     TokenLogprob,
     TopLogprob,
@@ -36,6 +37,7 @@ from llm_server.openai_api.protocol import (
 from llm_server.openai_api.response_objects import (
     FunctionCallItem,
     IncompleteDetails,
+    InputTokensDetails,
     OutputMessage,
     OutputText,
     ResponseObject,
@@ -185,7 +187,15 @@ def usage_of(generation: Generation) -> CompletionUsage:
         prompt_tokens=generation.input_tokens,
         completion_tokens=generation.output_tokens,
         total_tokens=generation.total_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=generation.cached_input_tokens),
     )
+
+
+INCOMPLETE_REASONS: dict[str, Literal["max_output_tokens", "content_filter"]] = {
+    "length": "max_output_tokens",
+    "content_filter": "content_filter",
+}
+"""The finish reasons that leave a response `incomplete`, and the reason it names."""
 
 
 def response_object(
@@ -220,14 +230,19 @@ def response_object(
         previous_response_id=request.previous_response_id,
     )
     if generation is not None:
-        cut = generation.finish_reason == "length"
+        cut = generation.finish_reason in INCOMPLETE_REASONS
         response.status = "incomplete" if cut else "completed"
         response.completed_at = int(time.time())
         response.model = generation.model
         response.output = output_items(response_id, generation, response.status)
-        response.incomplete_details = IncompleteDetails(reason="max_output_tokens") if cut else None
+        reason = INCOMPLETE_REASONS.get(generation.finish_reason)
+        response.incomplete_details = IncompleteDetails(reason=reason) if reason else None
         response.usage = ResponseUsage(
             input_tokens=generation.input_tokens,
+            input_tokens_details=InputTokensDetails(
+                cached_tokens=generation.cached_input_tokens,
+                cache_write_tokens=generation.cache_write_tokens,
+            ),
             output_tokens=generation.output_tokens,
             total_tokens=generation.total_tokens,
         )

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from llm_server.values import Generation, GenerationRequest
 
+Payer = Literal["nobody", "key", "operator"]
+"""Who pays for a provider's calls, which decides who may use it and what it counts against:
+`nobody` (the local model: anyone), `key` (the OpenAI key each request carries: the caller's,
+or in free mode the server's) or `operator` (the server's own account, Bedrock: known callers
+only, within the free-mode quotas)."""
+
 
 class ChatProvider(Protocol):
-    """A model behind LLM Server: OpenAI's Responses API, a compatible server or a local model."""
+    """A model behind LLM Server: OpenAI's Responses API, Bedrock, or a local model."""
 
     name: str
+    payer: Payer
     honours: frozenset[str]
-    """The `SamplingOptions` names this provider applies."""
+    """The `SamplingOptions` names this provider applies (and `images`, if it reads them)."""
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Produce one reply, raising an `LLMServerException` subclass on failure."""

@@ -30,6 +30,7 @@ from llm_server.exceptions import (
     GenerationTimeoutException,
 )
 from llm_server.providers import local_tools
+from llm_server.providers.base import Payer
 from llm_server.providers.local_grammar import schema_grammar
 from llm_server.utils.log import logger
 from llm_server.values import Generation, GenerationRequest
@@ -78,6 +79,7 @@ class LocalLlamaProvider:
     """Chat with a local GGUF model; its chat template formats the messages."""
 
     name = "local"
+    payer: Payer = "nobody"
     honours = frozenset(
         {
             "top_p",

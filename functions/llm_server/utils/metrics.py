@@ -40,6 +40,7 @@ class MetricName(StrEnum):
     UPSTREAM_ERRORS = "UpstreamErrors"
     CACHE_HITS = "CacheHits"
     CACHE_ERRORS = "CacheErrors"
+    FALLBACKS = "Fallbacks"
     COLD_START = "ColdStart"
 
 
@@ -98,6 +99,13 @@ def record_upstream_call(retries: int, error_type: str | None) -> None:
 def record_cache_hit() -> None:
     """Count a reply served from the response cache."""
     metrics.add_metric(MetricName.CACHE_HITS, MetricUnit.Count, 1)
+
+
+def record_fallback(model: str, fallback: str) -> None:
+    """Count a turn run again on its model's fallback (MODEL_FALLBACKS), by the failed model."""
+    metrics.add_metric(MetricName.FALLBACKS, MetricUnit.Count, 1)
+    dimensions = {"model": model, "fallback": fallback}
+    _breakdown(dimensions, {MetricName.FALLBACKS: (MetricUnit.Count, 1)})
 
 
 def record_cache_error() -> None:

@@ -9,7 +9,7 @@ translates the SDK's errors into ours.
 from llm_server.providers.openai.client import pick_transport
 from llm_server.providers.openai.errors import map_openai_error
 from llm_server.providers.openai.provider import OpenAIResponsesProvider
-from llm_server.providers.openai.retry import RetryPolicy
+from llm_server.providers.retry import RetryPolicy
 
 __all__ = [
     "OpenAIResponsesProvider",

@@ -11,7 +11,6 @@ our 504 before API Gateway gives up on the connection.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator
@@ -22,6 +21,7 @@ from llm_server.exceptions import (
     LLMServerException,
     UpstreamTimeoutException,
 )
+from llm_server.providers.base import Payer
 from llm_server.providers.openai.client import ClientPool, pick_transport, preload
 from llm_server.providers.openai.errors import (
     broke_off,
@@ -29,8 +29,9 @@ from llm_server.providers.openai.errors import (
     map_openai_error,
     stream_failure,
 )
-from llm_server.providers.openai.retry import Retryable, RetryPolicy, is_retryable
+from llm_server.providers.openai.retry import is_retryable
 from llm_server.providers.openai.wire import request_body, to_generation
+from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy, with_retries
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
@@ -44,6 +45,7 @@ class OpenAIResponsesProvider:
     """Chat through `responses.create`, every key's client on one shared connection pool."""
 
     name = "openai"
+    payer: Payer = "key"
     # The Responses API has top_p, text.format, tools and logprobs; no stop, seed or penalties.
     honours = frozenset({"top_p", "response_format", "images", "tools", "logprobs"})
 
@@ -144,20 +146,14 @@ class OpenAIResponsesProvider:
         deadline = started + self._timeout
         if request.deadline is not None:
             deadline = min(deadline, request.deadline)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._call(client, request, deadline, stream), attempt, started
-            except Retryable as retry:
-                wait = retry.wait if retry.wait is not None else self._retry.backoff(attempt)
-                if attempt > self._retry.max_retries or time.monotonic() + wait >= deadline:
-                    self._log_call(request, started, attempt, error=retry.error)
-                    raise retry.error from None
-                await asyncio.sleep(wait)
-            except LLMServerException as error:
-                self._log_call(request, started, attempt, error=error)
-                raise
+        try:
+            result, attempts = await with_retries(
+                lambda: self._call(client, request, deadline, stream), self._retry, deadline
+            )
+        except GaveUp as gave_up:
+            self._log_call(request, started, gave_up.attempts, error=gave_up.error)
+            raise gave_up.error from None
+        return result, attempts, started
 
     async def _call(
         self, client: AsyncOpenAI, request: GenerationRequest, deadline: float, stream: bool

@@ -1,0 +1,58 @@
+"""What a Bedrock model id names: its vendor and family, and what that family can do.
+
+Ids come as foundation models (`anthropic.claude-3-5-haiku-20241022-v1:0`), cross-region
+inference profiles (`us.amazon.nova-lite-v1:0`, `global.anthropic...`) or ARNs of either.
+"""
+
+from __future__ import annotations
+
+import re
+
+PROFILE_PREFIXES = frozenset({"us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"})
+VENDORS = frozenset(
+    {
+        "ai21",
+        "amazon",
+        "anthropic",
+        "cohere",
+        "deepseek",
+        "luma",
+        "meta",
+        "mistral",
+        "openai",
+        "qwen",
+        "stability",
+        "twelvelabs",
+        "writer",
+    }
+)
+FORCED_TOOL_FAMILIES = frozenset({"anthropic", "amazon.nova"})
+"""Families whose Converse takes `toolChoice` `any` and `tool`: `tool_choice=required`, a named
+function, and JSON answers (a forced answer tool) run on them."""
+CACHE_POINT_FAMILIES = frozenset({"anthropic", "amazon.nova"})
+"""Families that take a `cachePoint` (prompt caching)."""
+_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:[a-z-]+/(?P<id>.+)$")
+
+
+def base_id(model: str) -> str:
+    """The foundation model id inside an ARN or an inference profile's id."""
+    match = _ARN.match(model)
+    model = match["id"] if match else model
+    prefix, dot, rest = model.partition(".")
+    return rest if dot and prefix in PROFILE_PREFIXES else model
+
+
+def family(model: str) -> str:
+    """`anthropic`, `amazon.nova`, `meta`... : the vendor, and Amazon's line of models."""
+    vendor, _, name = base_id(model).partition(".")
+    if vendor == "amazon":
+        return f"amazon.{name.split('-', 1)[0]}"
+    return vendor
+
+
+def is_bedrock_id(model: str) -> bool:
+    """Whether `model` is named the way Bedrock names models (listed here or not)."""
+    if _ARN.match(model):
+        return True
+    vendor, dot, name = base_id(model).partition(".")
+    return bool(dot and name) and vendor in VENDORS

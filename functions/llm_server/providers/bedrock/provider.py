@@ -1,0 +1,268 @@
+"""Bedrock's Converse and ConverseStream through boto3, on the function's own AWS credentials.
+
+boto3 is synchronous: each call runs on this provider's own thread pool (one thread per
+connection, so Bedrock calls never queue behind the stores' threads). botocore's retries are
+off; ours run within the request's time budget (`BEDROCK_TIMEOUT_SECONDS`, or less: the
+request's `deadline`). The endpoint is boto3's: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` points it at
+an emulator. boto3 is imported on first use (or by `prime`), never at module load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from llm_server.exceptions import ConfigurationException, UpstreamTimeoutException
+from llm_server.providers.base import Payer
+from llm_server.providers.bedrock.errors import classify
+from llm_server.providers.bedrock.wire import Reply, converse_request, whole_reply
+from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy, with_retries
+from llm_server.utils.log import logger
+from llm_server.utils.metrics import record_upstream_call
+from llm_server.utils.request_context import annotate
+from llm_server.values import Generation, GenerationRequest
+
+T = TypeVar("T")
+CONNECT_TIMEOUT = 2.0
+
+
+class BedrockProvider:
+    """Chat with the Bedrock models `BEDROCK_MODELS` lists, billed to the operator's account.
+
+    `client` is a bedrock-runtime client to use instead of making one (a test's, under
+    botocore's `Stubber`).
+    """
+
+    name = "bedrock"
+    payer: Payer = "operator"
+    # Converse has top_p and stop sequences, tools, images; JSON answers through a forced tool.
+    # No seed, penalties or logprobs: those are refused by name.
+    honours = frozenset({"top_p", "stop", "tools", "images", "response_format"})
+
+    def __init__(
+        self,
+        models: list[str],
+        region: str | None = None,
+        timeout: float = 25.0,
+        prompt_caching: bool = False,
+        max_connections: int = 10,
+        retry: RetryPolicy | None = None,
+        client: Any = None,
+    ) -> None:
+        self._models = list(dict.fromkeys(models))
+        self._region = region
+        self._timeout = timeout
+        self._caching = prompt_caching
+        self._connections = max_connections
+        self._retry = retry or RetryPolicy()
+        self._client: Any = client
+        self._threads = ThreadPoolExecutor(max_connections, thread_name_prefix="bedrock")
+
+    def models(self) -> list[str]:
+        """The model ids requests may name (and only those: others are never sent)."""
+        return list(self._models)
+
+    async def warm_up(self) -> None:
+        """Nothing to load before traffic on demand (see `prime`)."""
+
+    def prime(self) -> None:
+        """Import boto3 and make the client (its endpoint and credentials resolved)."""
+        self._bedrock()
+
+    def renew(self) -> None:
+        """Forget the client and its connections (after a SnapStart restore)."""
+        self._client = None
+
+    def status(self) -> dict[str, Any]:
+        """The models, region, time budget and prompt caching (never a credential)."""
+        region = self._region or (self._client.meta.region_name if self._client else None)
+        return {
+            "models": self.models(),
+            "region": region or "the function's",
+            "timeout_seconds": self._timeout,
+            "max_retries": self._retry.max_retries,
+            "prompt_caching": self._caching,
+        }
+
+    async def aclose(self) -> None:
+        """Let the call threads go (at server shutdown)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """One `converse` call, retried within the budget."""
+        call = converse_request(request, self._caching)
+        client = self._bedrock()
+        response, attempts, started = await self._retried(
+            request, lambda: client.converse(**call.kwargs)
+        )
+        reply = whole_reply(response, request, call.answer_tool)
+        return self._finished(reply, attempts, started)
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
+        """`converse_stream`: text deltas as they come, then the `Generation`.
+
+        Retries happen only before the first event; a failure mid-stream is raised as is.
+        """
+        call = converse_request(request, self._caching)
+        client = self._bedrock()
+        response, attempts, started = await self._retried(
+            request, lambda: client.converse_stream(**call.kwargs)
+        )
+        events = response["stream"]
+        reader = _StreamReader(Reply(request, call.answer_tool))
+        try:
+            iterator = iter(events)
+            while (event := await self._next(request, iterator, started, attempts)) is not None:
+                for delta in reader.read(event):
+                    yield delta
+        finally:
+            events.close()
+        yield self._finished(reader.reply, attempts, started)
+
+    async def _next(
+        self, request: GenerationRequest, events: Iterator[Any], started: float, attempts: int
+    ) -> dict[str, Any] | None:
+        """The stream's next event (None at its end), within the request's time budget."""
+        try:
+            return await self._on_thread(lambda: next(events, None), self._budget(request))
+        except Exception as exc:
+            error = classify(exc, request.model)
+            final = error.error if isinstance(error, Retryable) else error
+            self._log_call(request, started, attempts, final)
+            raise final from None
+
+    async def _retried(
+        self, request: GenerationRequest, call: Callable[[], T]
+    ) -> tuple[T, int, float]:
+        """`call` on a thread, retried while the budget lasts: (result, attempts, start)."""
+        started = time.monotonic()
+        deadline = started + self._budget(request)
+
+        async def attempt() -> T:
+            try:
+                return await self._on_thread(call, deadline - time.monotonic())
+            except Exception as exc:
+                raise classify(exc, request.model) from None
+
+        try:
+            result, attempts = await with_retries(attempt, self._retry, deadline)
+        except GaveUp as gave_up:
+            self._log_call(request, started, gave_up.attempts, gave_up.error)
+            raise gave_up.error from None
+        return result, attempts, started
+
+    async def _on_thread(self, call: Callable[[], T], budget: float) -> T:
+        if budget <= 0:
+            raise Retryable(UpstreamTimeoutException("Bedrock did not answer in time"), None)
+        future = asyncio.get_running_loop().run_in_executor(self._threads, call)
+        try:
+            return await asyncio.wait_for(future, budget)
+        except TimeoutError:
+            error = UpstreamTimeoutException("Bedrock did not answer in time")
+            raise Retryable(error, None) from None
+
+    def _budget(self, request: GenerationRequest) -> float:
+        budget = self._timeout
+        if request.deadline is not None:
+            budget = min(budget, request.deadline - time.monotonic())
+        return budget
+
+    def _bedrock(self) -> Any:
+        """The bedrock-runtime client, made on first use (thread-safe once made)."""
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+            from botocore.exceptions import NoRegionError
+
+            config = Config(
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=self._timeout,
+                retries={"total_max_attempts": 1},
+                max_pool_connections=self._connections,
+                tcp_keepalive=True,
+            )
+            try:
+                self._client = boto3.session.Session().client(
+                    "bedrock-runtime", region_name=self._region, config=config
+                )
+            except NoRegionError:
+                raise ConfigurationException(
+                    "Bedrock needs a region: set BEDROCK_REGION (or AWS_REGION)"
+                ) from None
+        return self._client
+
+    def _finished(self, reply: Reply, attempts: int, started: float) -> Generation:
+        generation = reply.generation(attempts)
+        fields: dict[str, Any] = {
+            "upstream_ms": round((time.monotonic() - started) * 1000, 1),
+            "upstream_attempts": attempts,
+            "stop_reason": reply.stop_reason,
+        }
+        if generation.cached_input_tokens or generation.cache_write_tokens:
+            fields.update(
+                cache_read_tokens=generation.cached_input_tokens,
+                cache_write_tokens=generation.cache_write_tokens,
+            )
+        if len(reply.calls) > len(generation.tool_calls):
+            fields["tool_calls_dropped"] = len(reply.calls) - len(generation.tool_calls)
+        record_upstream_call(attempts - 1, None)
+        annotate(**fields)
+        return generation
+
+    @staticmethod
+    def _log_call(request: GenerationRequest, started: float, attempts: int, error: Any) -> None:
+        record_upstream_call(attempts - 1, error.error_type)
+        logger.warning(
+            "upstream call failed",
+            extra={
+                "upstream_ms": round((time.monotonic() - started) * 1000, 1),
+                "upstream_attempts": attempts,
+                "model": request.model,
+                "error_code": error.code,
+            },
+        )
+
+
+class _StreamReader:
+    """ConverseStream's events into text deltas and, block by block, the whole `Reply`."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self._tool: tuple[str, str] | None = None
+        self._input: list[str] = []
+
+    def read(self, event: dict[str, Any]) -> list[str]:
+        """The text deltas in one event (what else it says goes into the reply)."""
+        reply = self.reply
+        if "contentBlockStart" in event:
+            use = event["contentBlockStart"].get("start", {}).get("toolUse")
+            if use:
+                self._tool, self._input = (use["toolUseId"], use["name"]), []
+        elif "contentBlockDelta" in event:
+            return self._delta(event["contentBlockDelta"].get("delta", {}))
+        elif "contentBlockStop" in event and self._tool is not None:
+            call_id, name = self._tool
+            if name != reply.answer_tool:  # the answer's text went out as deltas already
+                reply.add_call(call_id, name, "".join(self._input))
+            self._tool = None
+        elif "messageStop" in event:
+            reply.stop_reason = event["messageStop"].get("stopReason") or "end_turn"
+        elif "metadata" in event:
+            reply.usage = event["metadata"].get("usage") or {}
+        return []
+
+    def _delta(self, delta: dict[str, Any]) -> list[str]:
+        if "text" in delta:
+            self.reply.text.append(delta["text"])
+            return [delta["text"]]
+        piece = (delta.get("toolUse") or {}).get("input")
+        if not piece or self._tool is None:
+            return []
+        self._input.append(piece)
+        if self._tool[1] == self.reply.answer_tool:
+            self.reply.text.append(piece)
+            return [piece]
+        return []
