@@ -22,6 +22,7 @@ ENV_NOT_SETTINGS = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_TRACE_DISABLED",
+    "DEPLOYED_PARAMETERS",  # not read: there to publish a version when a parameter changes
 }
 
 
@@ -343,3 +344,102 @@ def samconfig_overrides(env: str) -> str:
 
     config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     return config[env]["deploy"]["parameters"]["parameter_overrides"]
+
+
+FUNCTIONS = ("ChatFunction", "StreamFunction")
+
+
+def version_of(cloudformation, function="ChatFunction"):
+    """The logical id of the version the alias `live` points at: a new one is a new version."""
+    alias = cloudformation["Resources"][f"{function}Aliaslive"]
+    return alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LogLevel", "WARNING"),
+        ("FreeModeEnabled", "false"),
+        ("OpenAISecretName", "llm-server/other/openai-api-key"),
+        ("BedrockModels", "us.amazon.nova-lite-v1:0"),
+        ("ModelFallbacks", "gpt-4o-mini=us.amazon.nova-lite-v1:0"),
+    ],
+)
+def test_a_change_of_one_parameter_publishes_new_versions_behind_live(cloudformation, name, value):
+    """SAM would hash the environment's Refs, not their values, and publish nothing (SAM issues
+    1640, 3820): `live` would keep the old settings."""
+    base = {"Stage": "prod", "OpenAISecretName": "llm-server/prod/openai-api-key"}
+    changed = transformed_template(**{**base, name: value})
+    for function in FUNCTIONS:
+        assert version_of(changed, function) != version_of(cloudformation, function), function
+    assert version_of(transformed_template(**base)) == version_of(cloudformation)  # stable
+
+
+def test_every_parameter_the_functions_read_publishes_a_version(template):
+    """A parameter in the functions' settings but not in DEPLOYED_PARAMETERS would change the
+    function and leave `live` on the old version."""
+    functions = template["Globals"]["Function"]
+    resources = template["Resources"]
+    own = [resources[name]["Properties"]["Environment"]["Variables"] for name in FUNCTIONS]
+    digest = own[0]["DEPLOYED_PARAMETERS"]
+    assert all(variables["DEPLOYED_PARAMETERS"] == digest for variables in own)
+    published = {ref["Ref"] for ref in digest["Fn::ToJsonString"]}
+    read = set(re.findall(r"'Ref': '(\w+)'", str(functions["Environment"])))
+    read |= set(re.findall(r"'Ref': '(\w+)'", str(functions.get("SnapStart"))))
+    conditions = template["Conditions"]
+    for name in list(re.findall(r"'Fn::If': \['(\w+)'", str(functions))):
+        read |= set(re.findall(r"'Ref': '(\w+)'", str(conditions[name])))
+    assert read - {"Table"} <= published
+
+
+def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_some(
+    template, cloudformation
+):
+    policy = template["Resources"]["InvokeBedrockPolicy"]
+    assert policy["Condition"] == "HasBedrock"
+    assert template["Conditions"]["HasBedrock"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "BedrockModels"}, ""]}]
+    }
+    roles = {"Ref": "ChatFunctionRole"}, {"Ref": "StreamFunctionRole"}
+    assert tuple(policy["Properties"]["Roles"]) == roles
+    listed, through_profiles = policy["Properties"]["PolicyDocument"]["Statement"]
+    actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    assert listed["Action"] == actions and through_profiles["Action"] == actions
+    models = evaluate(listed["Resource"], "us.amazon.nova-lite-v1:0,anthropic.claude-x-v1:0")
+    assert models == [
+        "arn:aws:bedrock:*::foundation-model/us.amazon.nova-lite-v1:0",
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-x-v1:0",
+        "arn:aws:bedrock:*:*:inference-profile/us.amazon.nova-lite-v1:0",
+        "arn:aws:bedrock:*:*:inference-profile/anthropic.claude-x-v1:0",
+    ]
+    assert through_profiles["Resource"] == "arn:aws:bedrock:*::foundation-model/*"
+    condition = through_profiles["Condition"]["StringLike"]["bedrock:InferenceProfileArn"]
+    assert evaluate(condition, "us.amazon.nova-lite-v1:0") == [
+        "arn:aws:bedrock:*:*:inference-profile/us.amazon.nova-lite-v1:0"
+    ]
+    granted = [
+        s
+        for r in cloudformation["Resources"].values()
+        for s in r.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])
+        if "bedrock" in json.dumps(s)
+    ]
+    assert len(granted) == 2  # nothing else grants Bedrock
+
+
+def evaluate(node, models: str):
+    """CloudFormation's Split, Join, Sub (with a map) and Ref of BedrockModels, as it deploys."""
+    if isinstance(node, list):
+        return [evaluate(item, models) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ((name, value),) = node.items()
+    if name == "Ref":
+        return {"BedrockModels": models}[value]
+    if name == "Fn::Split":
+        return evaluate(value[1], models).split(value[0])
+    if name == "Fn::Join":
+        return value[0].join(evaluate(value[1], models))
+    text, names = value
+    for key, inner in names.items():
+        text = text.replace(f"${{{key}}}", evaluate(inner, models))
+    return text

@@ -13,6 +13,8 @@ from helpers.aws_emulator import BUILD, MINISTACK, Stack, delete, deploy, emulat
 from helpers.fake_openai import FakeOpenAI
 
 SERVER_KEY = "sk-e2e-server-" + "s" * 40
+NOVA = "us.amazon.nova-lite-v1:0"
+CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 ORIGIN = "https://app.example.com"
 
 
@@ -52,6 +54,7 @@ def stack(upstream) -> Stack:
                 "OpenAISecretName": secret,
                 "Tracing": "PassThrough",
                 "CorsAllowOrigins": ORIGIN,
+                "BedrockModels": NOVA,
             },
             {"OPENAI_BASE_URL": upstream.url},
         )

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from e2e.conftest import ORIGIN, SERVER_KEY
-from helpers.aws_emulator import Stack, role_credentials, stream_function
+from e2e.conftest import CLAUDE, NOVA, ORIGIN, SERVER_KEY
+from helpers.aws_emulator import Stack, role_credentials, stream_function, update
 
 CALLER_KEY = "sk-e2e-caller-" + "c" * 40
 
@@ -170,3 +170,60 @@ def test_the_docs_page_loads_its_schema_under_the_stage(stack):
     page = call(stack, "GET", "/docs", key=False)
     assert page.status_code == 200 and "'/dev/openapi.json'" in page.text
     assert call(stack, "GET", "/openapi.json", key=False).json()["info"]["title"] == "LLM Server"
+
+
+UNLISTED = "meta.llama3-8b-instruct-v1:0"  # in no deployment's BedrockModels
+
+
+def test_a_bedrock_model_answers_through_the_gateway_on_the_servers_account(stack):
+    response = chat(stack, model=NOVA)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model"], body["api_key_source"]) == (NOVA, "server")
+    assert body["response_text"] and body["output_tokens"] > 0
+    models = {m["id"]: m["owned_by"] for m in call(stack, "GET", "/v1/models").json()["data"]}
+    assert models[NOVA] == "bedrock"
+    refused = chat(stack, model=UNLISTED)  # not in BedrockModels: never sent to Bedrock
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "model_not_found"
+
+
+def converse(client, model: str) -> dict:
+    return client.converse(
+        modelId=model, messages=[{"role": "user", "content": [{"text": "안녕"}]}]
+    )
+
+
+def test_the_function_roles_may_invoke_exactly_the_listed_bedrock_models(stack):
+    for output in ("FunctionArn", "StreamFunctionArn"):
+        credentials = role_credentials(stack, stack.outputs[output])
+        bedrock = stack.client("bedrock-runtime", **credentials)
+        assert converse(bedrock, NOVA)["stopReason"] == "end_turn"
+        with pytest.raises(ClientError) as denied:
+            converse(bedrock, UNLISTED)
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException", output
+
+
+def test_a_parameter_change_alone_reaches_the_live_alias(stack, upstream):
+    """An update changing only BedrockModels publishes new versions behind `live`: the gateway
+    serves the new model, and the roles may invoke it (SAM alone would publish nothing)."""
+    lambda_client = stack.client("lambda")
+    before = lambda_client.get_alias(FunctionName=stack.outputs["FunctionArn"], Name="live")
+    update(
+        stack,
+        {
+            "Stage": "dev",
+            "OpenAISecretName": lambda_client.get_function_configuration(
+                FunctionName=stack.outputs["FunctionArn"]
+            )["Environment"]["Variables"]["OPENAI_SECRET_NAME"],
+            "Tracing": "PassThrough",
+            "CorsAllowOrigins": ORIGIN,
+            "BedrockModels": f"{NOVA},{CLAUDE}",
+        },
+        {"OPENAI_BASE_URL": upstream.url},
+    )
+    after = lambda_client.get_alias(FunctionName=stack.outputs["FunctionArn"], Name="live")
+    assert after["FunctionVersion"] != before["FunctionVersion"]
+    models = {m["id"] for m in call(stack, "GET", "/v1/models").json()["data"]}
+    assert CLAUDE in models
+    answered = chat(stack, model=CLAUDE)
+    assert answered.status_code == 200 and answered.json()["model"] == CLAUDE

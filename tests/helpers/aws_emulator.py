@@ -17,6 +17,9 @@ emulated REST API. What it lacks is worked around here, never in template.yaml:
   stood in by an empty layer of the same account, name and version, so the stack deploys; the
   streaming app itself is run by `run_stream_function`, as the adapter would start it.
 - The functions' `OPENAI_BASE_URL` points at the Responses API stand-in on loopback.
+- Its Bedrock checks IAM under the action names `bedrock:Converse`/`ConverseStream`, where AWS
+  checks `bedrock:InvokeModel`/`InvokeModelWithResponseStream` for Converse: the deployed copy's
+  Bedrock statements name both (on the same models).
 """
 
 from __future__ import annotations
@@ -107,10 +110,15 @@ def deploy(endpoint: str, name: str, parameters: dict[str, str], env: dict[str, 
     """`sam deploy` the built template (with the workarounds above) and read what it made."""
     stack = Stack(endpoint, name, {}, "", "")
     _stand_in_adapter_layer(stack)
-    bucket = f"{name}-artifacts"
     stack.client("s3").create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+        Bucket=f"{name}-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
+    return update(stack, parameters, env)
+
+
+def update(stack: Stack, parameters: dict[str, str], env: dict[str, str]) -> Stack:
+    """`sam deploy` again with these parameters (a stack update), and read what it made."""
+    name, endpoint, bucket = stack.name, stack.endpoint, f"{stack.name}-artifacts"
     template = BUILD / f"{name}-template.json"
     template.write_text(json.dumps(emulator_template(env)), encoding="utf-8")
     overrides = [f"{key}={value}" for key, value in parameters.items()]
@@ -162,6 +170,8 @@ def emulator_template(env: dict[str, str]) -> dict[str, Any]:
     for name in [n for n, r in resources.items() if "Metrics" in r.get("Properties", {})]:
         del resources[name]
     template["Globals"]["Function"]["Environment"]["Variables"].update(env)
+    for statement in resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
+        statement["Action"] += ["bedrock:Converse", "bedrock:ConverseStream"]
     return template
 
 
