@@ -21,6 +21,8 @@ from llm_server.core.runner import TurnRunner
 from llm_server.core.server_key import ServerKeyStore
 from llm_server.native_api import routes as native_routes
 from llm_server.native_api.conversation import Conversations
+from llm_server.native_api.errors import NATIVE_ERRORS
+from llm_server.openai_api import errors as openai_errors
 from llm_server.openai_api import legacy as legacy_routes
 from llm_server.openai_api import routes as openai_routes
 from llm_server.openai_api import stored_routes
@@ -30,7 +32,7 @@ from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionStore
 from llm_server.utils.log import configure_logging
 from llm_server.web import system
-from llm_server.web.errors import install_error_handlers
+from llm_server.web.errors import ErrorShapes, install_error_handlers
 from llm_server.web.identity import IdentityPolicy
 from llm_server.web.middleware import RequestContextMiddleware
 from llm_server.web.snapstart import add_snapstart_hooks
@@ -118,8 +120,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     app.state.services = services or Services.from_settings(settings)
     app.state.identity = IdentityPolicy(settings)
-    _add_middleware(app, settings)
-    install_error_handlers(app)
+    # Each API's error shape by the paths it serves; the native one everywhere else.
+    errors = ErrorShapes(NATIVE_ERRORS, ((openai_errors.PATH_PREFIX, openai_errors.OPENAI_ERRORS),))
+    _add_middleware(app, settings, errors)
+    install_error_handlers(app, errors)
     routers = (native_routes, openai_routes, stored_routes, legacy_routes)
     for router in (module.router for module in routers):
         app.include_router(router)
@@ -129,7 +133,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-def _add_middleware(app: FastAPI, settings: Settings) -> None:
+def _add_middleware(app: FastAPI, settings: Settings, errors: ErrorShapes) -> None:
     origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(
@@ -148,6 +152,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         )
     app.add_middleware(
         RequestContextMiddleware,
+        errors=errors,
         max_body_bytes=settings.max_body_bytes,
         lambda_margin_seconds=settings.lambda_time_margin_seconds,
         body_timeout_seconds=settings.body_read_timeout_seconds,

@@ -18,6 +18,7 @@ from mangum import Mangum
 from llm_server.asgi import app
 from llm_server.exceptions import BadRequestException
 from llm_server.lambda_lifecycle import prime, register_snapstart_hooks
+from llm_server.native_api.errors import NATIVE_ERRORS
 from llm_server.utils.lambda_runtime import record_invocation
 from llm_server.utils.log import SERVICE_NAME, logger
 from llm_server.utils.metrics import flushed_by_handler, metrics, record_request
@@ -67,7 +68,7 @@ def bad_event_response(reason: str) -> dict[str, Any]:
     """What API Gateway gets for an event Mangum cannot read: a 400 with the error body."""
     error = BadRequestException(f"Malformed API Gateway event: {reason}", code="bad_event")
     record_request(0.0, error.error_type, error.status_code)
-    response = error_response(error)
+    response = error_response(error, NATIVE_ERRORS)
     return {
         "statusCode": 400,
         "headers": {"content-type": "application/json"},

@@ -13,11 +13,11 @@ from llm_server.core.runner import TurnRunner
 from llm_server.core.turn import Outcome, RequestContext
 from llm_server.exceptions import LLMServerException, NotFoundException
 from llm_server.native_api.conversation import Conversations, chat_response
+from llm_server.native_api.errors import error_body
 from llm_server.native_api.schemas import ChatRequest, ChatResponse, ErrorResponse, SessionResponse
 from llm_server.utils.redact import key_fingerprint
 from llm_server.utils.request_context import annotate
 from llm_server.web.dependencies import get_caller, get_request_context, get_runner
-from llm_server.web.errors import error_body
 from llm_server.web.sse import primed, sse, sse_response
 
 if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package loads boto3

@@ -21,10 +21,10 @@ from llm_server.core.text import Text
 from llm_server.core.turn import Outcome, RequestContext
 from llm_server.exceptions import BadRequestException, LLMServerException
 from llm_server.openai_api import parameters, translate
+from llm_server.openai_api.errors import openai_error_body
 from llm_server.openai_api.protocol import CompletionUsage, InputMessage, StreamOptions
 from llm_server.openai_api.routes import ANSWERS, json_answer, turn_for
 from llm_server.web.dependencies import get_app_settings, get_request_context, get_runner
-from llm_server.web.errors import openai_error_body
 from llm_server.web.sse import primed, sse, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])

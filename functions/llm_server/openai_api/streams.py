@@ -15,10 +15,10 @@ from pydantic_core import to_jsonable_python
 from llm_server.core.turn import Outcome
 from llm_server.exceptions import LLMServerException
 from llm_server.openai_api import tools, translate
+from llm_server.openai_api.errors import openai_error_body
 from llm_server.openai_api.protocol import ChunkDelta, ChunkToolCall, ResponsesRequest
 from llm_server.openai_api.response_objects import FunctionCallItem, OutputText, ResponseObject
 from llm_server.values import Generation
-from llm_server.web.errors import openai_error_body
 from llm_server.web.sse import sse
 
 

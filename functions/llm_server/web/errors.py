@@ -1,8 +1,14 @@
-"""The one place where failures become HTTP responses, all in the `ErrorResponse` shape."""
+"""The one place where failures become HTTP responses, each in its API's shape.
+
+This layer names no API: each hands it an `ErrorShape` (its body, the field its caller's own key
+travels in, its status rules), and `ErrorShapes` picks one by the request's path.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,16 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from llm_server.core.text import bounded, clean_text
 from llm_server.core.turn import CALLER_KEY
 from llm_server.exceptions import BadRequestException, LLMServerException, ValidationException
-from llm_server.native_api.schemas import ErrorDetail, ErrorResponse
-from llm_server.openai_api.translate import openai_error
 from llm_server.utils.log import logger
 from llm_server.utils.request_context import annotate
 
 MAX_RETRY_AFTER = 86_400
 DEFAULT_RETRY_AFTER = 1.0
 MAX_PARAM = 256  # a param is a path of names: each bounded where it is made, the whole here
-NATIVE_KEY_FIELD = "openai_api_key"  # where each API carries the caller's own OpenAI key
-OPENAI_KEY_FIELD = "Authorization"
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -31,32 +33,59 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
 }
 
+ErrorBody = Callable[[LLMServerException, str, str | None, str], dict[str, Any]]
+"""(the error, its message, its param, the request's session id) → the JSON body."""
 
-def is_openai_path(path: str) -> bool:
-    """Whether a path belongs to the OpenAI-compatible API, whose errors use OpenAI's shape."""
-    return path.startswith("/v1/")
+
+def _same(status: int) -> int:
+    return status
+
+
+@dataclass(frozen=True)
+class ErrorShape:
+    """How one API writes an error.
+
+    `key_field` names where its callers send their own key: the core's `CALLER_KEY` in a
+    message or param becomes it. `status` maps the status (OpenAI's API answers 400, not 422).
+    """
+
+    key_field: str
+    body: ErrorBody
+    status: Callable[[int], int] = _same
+
+    def render(self, exc: LLMServerException, session_id: str = "") -> dict[str, Any]:
+        """The error's body; also records the error on the request's log line."""
+        annotate(error_type=exc.error_type, error_code=exc.code)
+        param = self.key_field if exc.param == CALLER_KEY else exc.param
+        if param is not None:
+            param = bounded(param, MAX_PARAM)
+        return self.body(exc, exc.message.replace(CALLER_KEY, self.key_field), param, session_id)
+
+
+@dataclass(frozen=True)
+class ErrorShapes:
+    """Each API's shape by the path prefix it serves; `default` for every other path."""
+
+    default: ErrorShape
+    by_prefix: tuple[tuple[str, ErrorShape], ...] = ()
+
+    def for_path(self, path: str) -> ErrorShape:
+        """The shape of the API that serves `path`."""
+        return next((s for prefix, s in self.by_prefix if path.startswith(prefix)), self.default)
 
 
 def error_response(
-    exc: LLMServerException, session_id: str = "", openai_shape: bool = False
+    exc: LLMServerException, shape: ErrorShape, session_id: str = ""
 ) -> JSONResponse:
-    """Render an exception as its status, `Retry-After` if any, and the error body.
-
-    The body is `ErrorResponse` (the chat response shape), or for the OpenAI-compatible API
-    OpenAI's `{"error": {...}}`, so OpenAI's SDKs raise their matching exception classes.
-    """
+    """Render an exception as its status, `Retry-After` if any, and its API's error body."""
     headers = {}
     retry_after = exc.retry_after
     if retry_after is None and exc.status_code in (429, 503):
         retry_after = DEFAULT_RETRY_AFTER  # every "come back later" says when
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after_seconds(retry_after))
-    if openai_shape:  # OpenAI answers bad parameters with 400, never 422
-        annotate(error_type=exc.error_type, error_code=exc.code)
-        status = 400 if exc.status_code == 422 else exc.status_code
-        return JSONResponse(openai_error_body(exc), status_code=status, headers=headers)
-    body = error_body(exc, session_id)
-    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+    body = shape.render(exc, session_id)
+    return JSONResponse(body, status_code=shape.status(exc.status_code), headers=headers)
 
 
 def retry_after_seconds(value: float) -> int:
@@ -64,65 +93,6 @@ def retry_after_seconds(value: float) -> int:
     if not math.isfinite(value):
         return MAX_RETRY_AFTER
     return min(MAX_RETRY_AFTER, max(1, math.ceil(value)))
-
-
-def error_body(exc: LLMServerException, session_id: str = "") -> dict[str, Any]:
-    """The `ErrorResponse` body for an exception, the native API's.
-
-    Also records the error on the request's log line (the stream error event uses this too).
-    """
-    annotate(error_type=exc.error_type, error_code=exc.code)
-    message, param = _named(exc, NATIVE_KEY_FIELD)
-    body = ErrorResponse(
-        session_id=session_id,
-        success=False,
-        error_message=message,
-        error=ErrorDetail(type=exc.error_type, code=exc.code, message=message, param=param),
-    )
-    return body.model_dump(mode="json")
-
-
-def openai_error_body(exc: LLMServerException) -> dict[str, Any]:
-    """OpenAI's error body for an exception, the `/v1` API's."""
-    message, param = _named(exc, OPENAI_KEY_FIELD)
-    return openai_error(message, exc.error_type, exc.code, param).model_dump(mode="json")
-
-
-def _named(exc: LLMServerException, key_field: str) -> tuple[str, str | None]:
-    """The message and param with the core's name for the caller's key made the API's own."""
-    param = key_field if exc.param == CALLER_KEY else exc.param
-    if param is not None:
-        param = bounded(param, MAX_PARAM)
-    return exc.message.replace(CALLER_KEY, key_field), param
-
-
-async def _on_llm_server_exception(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, LLMServerException)  # registered for that type only
-    if exc.status_code >= 500:
-        logger.error("request failed", extra={"error_code": exc.code, "reason": exc.message})
-    session_id = getattr(request.state, "session_id", "")  # set by the native chat route
-    return error_response(exc, session_id, openai_shape=is_openai_path(request.url.path))
-
-
-async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # registered for that type only
-    error = validation_exception(exc.errors())
-    openai_shape = is_openai_path(request.url.path)
-    return error_response(error, _session_id_of(exc.body), openai_shape=openai_shape)
-
-
-async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)  # registered for that type only
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    if exc.status_code == 404:
-        detail = f"No route for {request.method} {request.url.path}"
-    elif exc.status_code == 400:  # FastAPI's words for a body it could not decode
-        detail = "The request body could not be parsed: send UTF-8 encoded JSON"
-    error = ValidationException(detail, code=code, status_code=exc.status_code)
-    response = error_response(error, openai_shape=is_openai_path(request.url.path))
-    response.headers.update(exc.headers or {})
-    return response
 
 
 def validation_exception(errors: Any) -> ValidationException:
@@ -165,8 +135,35 @@ def _session_id_of(body: Any) -> str:
         return ""
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, shapes: ErrorShapes) -> None:
     """Register every handler on `app` (a bug's 500 is rendered by the request middleware)."""
-    app.add_exception_handler(LLMServerException, _on_llm_server_exception)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+
+    async def on_llm_server_exception(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LLMServerException)  # registered for that type only
+        if exc.status_code >= 500:
+            logger.error("request failed", extra={"error_code": exc.code, "reason": exc.message})
+        session_id = getattr(request.state, "session_id", "")  # set by the native chat route
+        return error_response(exc, shapes.for_path(request.url.path), session_id)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)  # registered for that type only
+        error = validation_exception(exc.errors())
+        shape = shapes.for_path(request.url.path)
+        return error_response(error, shape, _session_id_of(exc.body))
+
+    async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)  # registered for that type only
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404:
+            detail = f"No route for {request.method} {request.url.path}"
+        elif exc.status_code == 400:  # FastAPI's words for a body it could not decode
+            detail = "The request body could not be parsed: send UTF-8 encoded JSON"
+        error = ValidationException(detail, code=code, status_code=exc.status_code)
+        response = error_response(error, shapes.for_path(request.url.path))
+        response.headers.update(exc.headers or {})
+        return response
+
+    app.add_exception_handler(LLMServerException, on_llm_server_exception)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)

@@ -24,7 +24,7 @@ from llm_server.stores.faults import is_store_fault
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_request
 from llm_server.utils.request_context import annotate, start_request
-from llm_server.web.errors import error_response, is_openai_path
+from llm_server.web.errors import ErrorShapes, error_response
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -40,11 +40,13 @@ class RequestContextMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        errors: ErrorShapes,
         max_body_bytes: int,
         lambda_margin_seconds: float,
         body_timeout_seconds: float = 30.0,
     ) -> None:
         self.app = app
+        self.errors = errors
         self.max_body_bytes = max_body_bytes
         self.lambda_margin_seconds = lambda_margin_seconds
         self.body_timeout_seconds = body_timeout_seconds
@@ -94,7 +96,7 @@ class RequestContextMiddleware:
             if problem is None:
                 problem, replay = await self._read_body(receive)
             if problem is not None:
-                response = error_response(problem, openai_shape=is_openai_path(scope["path"]))
+                response = error_response(problem, self.errors.for_path(scope["path"]))
                 await response(scope, receive, send_with_id)
             elif "aws.event" in scope:  # Mangum: the whole request came in one event
                 await self.app(scope, replay, send_with_id)
@@ -110,7 +112,7 @@ class RequestContextMiddleware:
             if started_response:
                 raise
             error = _store_unavailable() if fault else _unexpected()
-            response = error_response(error, openai_shape=is_openai_path(scope["path"]))
+            response = error_response(error, self.errors.for_path(scope["path"]))
             await response(scope, receive, send_with_id)
         finally:
             finish()
