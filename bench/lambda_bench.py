@@ -3,12 +3,14 @@
     make bench-lambda    (runs `sam build` first; on the runtime's Python 3.13, with 3.11 beside it)
 
 - Cold start: a fresh Python process imports the handler and answers its first API Gateway
-  event (system info, and a chat through the OpenAI path to a Responses API server on loopback),
-  next to a bare FastAPI + Mangum handler, in the same run; medians of --runs. The SnapStart
-  case runs init and the before-snapshot hook, then times what a restore leaves on the request's
-  path: the after-restore hook and the first chat.
+  event (system info, a chat through the OpenAI path to a Responses API server on loopback, and
+  a chat on a Bedrock model through boto3 to a Converse endpoint on loopback, its quota kept in
+  DynamoDB on moto), next to a bare FastAPI + Mangum handler, in the same run; medians of
+  --runs. The SnapStart cases run init and the before-snapshot hook, then time what a restore
+  leaves on the request's path: the after-restore hook and the first chat.
 - The same cases on another Python (--compare-python), with a layer built for it.
-- Warm overhead: handler time minus the upstream call's own time, per invocation, in-process.
+- Warm overhead: handler time minus the upstream call's own time, per invocation, in-process,
+  OpenAI and Bedrock side by side (Bedrock's includes its quota's DynamoDB calls, as deployed).
 - Size: the zipped function and dependency layer that `sam build` produced, biggest contributors.
 - Memory: peak RSS of a process after its first chat invocation.
 """
@@ -36,9 +38,13 @@ BUILD = ROOT / ".aws-sam" / "build"
 CODE = [BUILD / "DependenciesLayer" / "python", BUILD / "ChatFunction"]
 sys.path[:0] = [*map(str, CODE), str(ROOT / "tests"), str(ROOT / "events")]
 
+from helpers.aws import moto_server  # noqa: E402
+from helpers.fake_bedrock import FakeBedrock  # noqa: E402
 from helpers.fake_openai import FakeOpenAI  # noqa: E402
+from helpers.stores import dynamodb_table  # noqa: E402
 
 KEY = "sk-bench-" + "b" * 40
+NOVA = "us.amazon.nova-lite-v1:0"
 BARE = """
 from fastapi import FastAPI
 from mangum import Mangum
@@ -102,10 +108,21 @@ def event(path: str, body: dict | None = None) -> str:
     return json.dumps(base)
 
 
-def lambda_env(upstream: str) -> dict[str, str]:
-    """Lambda's variables and the template's settings (DynamoDB store, shared cache).
+@dataclass(frozen=True)
+class Upstreams:
+    """Where the functions' calls go: the Responses API, bedrock-runtime, DynamoDB (moto)."""
 
-    The benchmark's requests (temperature 0.7, no session, the caller's key) touch no table.
+    openai: str
+    bedrock: str
+    dynamodb: str
+    table: str
+
+
+def lambda_env(upstreams: Upstreams) -> dict[str, str]:
+    """Lambda's variables and the template's settings (DynamoDB store, shared cache, Bedrock).
+
+    The OpenAI requests (temperature 0.7, no session, the caller's key) touch no table; the
+    Bedrock ones are on the server's account, so their quota is counted in the table.
     """
     from invoke import LAMBDA_ENV
 
@@ -113,9 +130,14 @@ def lambda_env(upstream: str) -> dict[str, str]:
         **os.environ,
         **LAMBDA_ENV,
         "LLM_PROVIDER": "openai",
-        "OPENAI_BASE_URL": upstream,
+        "OPENAI_BASE_URL": upstreams.openai,
+        "BEDROCK_MODELS": NOVA,
+        "FREE_MODE_REQUESTS_PER_MINUTE": "1000000",  # the quota is counted, never reached
+        "FREE_MODE_TOKENS_PER_DAY": "1000000000",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": upstreams.bedrock,
+        "AWS_ENDPOINT_URL_DYNAMODB": upstreams.dynamodb,
         "STORE": "dynamodb",
-        "DYNAMODB_TABLE": "llm-server-bench",
+        "DYNAMODB_TABLE": upstreams.table,
         "CACHE_SHARED": "true",
         "LOG_LEVEL": "WARNING",
         "IDENTITY_SOURCE": "gateway",
@@ -284,12 +306,14 @@ def build_for(python: str, version: str) -> list[Path]:
     return [layer, function]
 
 
-def warm_overhead(upstream: str, invocations: int) -> list[float]:
-    """Per invocation: the handler's time minus the time of the SDK call to the upstream."""
-    os.environ.update(lambda_env(upstream))
+def warm_overhead(upstreams: Upstreams, invocations: int) -> dict[str, list[float]]:
+    """Per invocation, by path: the handler's time minus the time of the call to the upstream."""
+    os.environ.update(lambda_env(upstreams))
     from invoke import LambdaContext
 
+    from llm_server.core.free_mode import FreeModeQuota
     from llm_server.lambda_handler import handler
+    from llm_server.providers.bedrock.provider import BedrockProvider
     from llm_server.providers.openai import OpenAIResponsesProvider
     from llm_server.utils.log import logger
 
@@ -297,27 +321,52 @@ def warm_overhead(upstream: str, invocations: int) -> list[float]:
     for std_handler in logging.getLogger(logger.name).handlers:
         std_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
     upstream_seconds: list[float] = []
-    create = OpenAIResponsesProvider._create
 
-    async def timed_create(self, *args, **kwargs):  # the whole SDK call counts as upstream
+    # the whole upstream call counts as upstream
+    OpenAIResponsesProvider._create = timed_into(OpenAIResponsesProvider._create, upstream_seconds)
+    BedrockProvider._retried = timed_into(BedrockProvider._retried, upstream_seconds)
+    quota_seconds: list[float] = []  # the free-mode quota's store calls, apart
+    for name in ("admit", "settle"):
+        call = getattr(FreeModeQuota, name)
+        setattr(FreeModeQuota, name, timed_into(call, quota_seconds))
+    overheads: dict[str, list[float]] = {}
+    with contextlib.redirect_stdout(io.StringIO()) as emf:  # EMF metrics, one blob a request
+        for path, body in CHATS.items():
+            chat = json.loads(event("/api/v1/chat", body))
+            overheads[path] = []
+            for index in range(invocations + 20):  # 20 to warm up
+                emf.seek(0)
+                emf.truncate()
+                quota_seconds.clear()
+                started = time.perf_counter()
+                response = handler(chat, LambdaContext())
+                assert response["statusCode"] == 200, response
+                if index >= 20:
+                    spent = time.perf_counter() - started - upstream_seconds[-1]
+                    overheads[path].append(spent * 1000)
+                    if quota_seconds:  # the server pays: its quota's store calls, apart
+                        less = overheads.setdefault(f"{path}, less the quota's calls", [])
+                        less.append((spent - sum(quota_seconds)) * 1000)
+    return overheads
+
+
+def timed_into(call, seconds: list[float]):
+    """`call` (a coroutine method), adding the time each call takes to `seconds`."""
+
+    async def timed_call(self, *args, **kwargs):
         started = time.perf_counter()
         try:
-            return await create(self, *args, **kwargs)
+            return await call(self, *args, **kwargs)
         finally:
-            upstream_seconds.append(time.perf_counter() - started)
+            seconds.append(time.perf_counter() - started)
 
-    OpenAIResponsesProvider._create = timed_create
-    chat = json.loads(event("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY}))
-    overheads = []
-    with contextlib.redirect_stdout(io.StringIO()) as emf:  # EMF metrics, one blob a request
-        for index in range(invocations + 20):  # 20 to warm up
-            emf.seek(0)
-            emf.truncate()
-            started = time.perf_counter()
-            handler(chat, LambdaContext())
-            if index >= 20:
-                overheads.append((time.perf_counter() - started - upstream_seconds[-1]) * 1000)
-    return overheads
+    return timed_call
+
+
+CHATS = {
+    "OpenAI (the caller's key)": {"user_message": "hi", "openai_api_key": KEY},
+    "Bedrock (the server's account)": {"user_message": "hi", "model": NOVA},
+}
 
 
 def zipped_size(folder: Path) -> tuple[int, dict[str, int]]:
@@ -345,25 +394,34 @@ def main() -> None:
     if args.compare_python:
         interpreters.append(Interpreter.of(args.compare_python))
 
-    with FakeOpenAI() as upstream:
-        env = lambda_env(upstream.url)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
+    with FakeOpenAI() as openai, FakeBedrock() as bedrock, moto_server() as dynamodb:
+        table, _ = dynamodb_table(dynamodb)
+        upstreams = Upstreams(openai.url, bedrock.url, dynamodb, table)
+        env = lambda_env(upstreams)
         info = event("/api/v1/system/info")
-        chat = event("/api/v1/chat", {"user_message": "hi", "openai_api_key": KEY})
+        chat = event("/api/v1/chat", CHATS["OpenAI (the caller's key)"])
+        on_bedrock = event("/api/v1/chat", CHATS["Bedrock (the server's account)"])
         cases = {
             "bare": ColdCase("bare FastAPI+Mangum", f"exec({BARE!r})", info),
             "info": ColdCase("GET /api/v1/system/info", OURS, info),
             "bare_sdk": ColdCase("bare + one OpenAI SDK call", f"exec({BARE_SDK!r})", chat),
             "chat": ColdCase("POST /api/v1/chat via the SDK", OURS, chat),
             "snapstart": ColdCase("the same, restored by SnapStart", SNAPSHOT, chat, {}, RESTORE),
+            "bedrock": ColdCase("POST /api/v1/chat on Bedrock (boto3)", OURS, on_bedrock),
+            "bedrock_snapstart": ColdCase(
+                "the same, restored by SnapStart", SNAPSHOT, on_bedrock, {}, RESTORE
+            ),
         }
         for interpreter in interpreters:
             results = cold_starts(cases, env, args.runs, interpreter)
             print_cold_starts(cases, results, args.runs, interpreter.version)
 
-        overheads = warm_overhead(upstream.url, args.invocations)
-        q = statistics.quantiles(overheads, n=100)
-        print(f"warm overhead (handler minus upstream), {args.invocations} invocations:")
-        print(f"  p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
+        overheads = warm_overhead(upstreams, args.invocations)
+        print(f"warm overhead (handler minus upstream), {args.invocations} invocations each:")
+        for path, figures in overheads.items():
+            q = statistics.quantiles(figures, n=100)
+            print(f"  {path:56} p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
     for interpreter in interpreters:
         print_sizes(interpreter)
 
