@@ -20,6 +20,7 @@ from llm_server.core.response_cache import ResponseCache
 from llm_server.core.runner import TurnRunner
 from llm_server.core.server_key import ServerKeyStore
 from llm_server.native_api import routes as native_routes
+from llm_server.native_api import usage as usage_routes
 from llm_server.native_api.conversation import Conversations
 from llm_server.native_api.errors import NATIVE_ERRORS
 from llm_server.openai_api import errors as openai_errors
@@ -30,6 +31,7 @@ from llm_server.openai_api.stored import ResponseArchive
 from llm_server.providers.base import ChatProvider
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionStore
+from llm_server.usage.ledger import UsageLedger
 from llm_server.utils.log import configure_logging
 from llm_server.web import system
 from llm_server.web.errors import ErrorShapes, install_error_handlers
@@ -40,11 +42,12 @@ from llm_server.web.snapstart import add_snapstart_hooks
 
 @dataclass(frozen=True)
 class Services:
-    """What the routes use: the turn runner, the native API's conversations, stored responses."""
+    """What the routes use: the runner, conversations, stored responses, the usage ledger."""
 
     runner: TurnRunner
     conversations: Conversations
     responses: ResponseArchive
+    usage: UsageLedger
 
     @classmethod
     def from_settings(
@@ -56,6 +59,7 @@ class Services:
         responses: ResponseStore | None = None,
         quota: FreeModeQuota | None = None,
         cache: ResponseCache | None = None,
+        usage: UsageLedger | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
@@ -70,6 +74,7 @@ class Services:
             session_limits,
             session_store,
             shared_cache,
+            usage_store,
         )
 
         if sessions is None and settings.sessions_enabled:
@@ -82,6 +87,7 @@ class Services:
                 settings.cache_ttl_seconds,
                 shared=shared_cache(settings),
             )
+        usage = usage or UsageLedger.from_settings(settings, usage_store(settings))
         runner = TurnRunner(
             settings,
             build_providers(settings, providers),
@@ -93,9 +99,10 @@ class Services:
                 settings.free_mode_requests_per_minute,
                 settings.free_mode_tokens_per_day,
             ),
+            ledger=usage,
         )
         archive = ResponseArchive(responses, session_limits(settings))
-        return cls(runner, Conversations(settings, sessions), archive)
+        return cls(runner, Conversations(settings, sessions), archive, usage)
 
 
 @asynccontextmanager
@@ -124,7 +131,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors = ErrorShapes(NATIVE_ERRORS, ((openai_errors.PATH_PREFIX, openai_errors.OPENAI_ERRORS),))
     _add_middleware(app, settings, errors)
     install_error_handlers(app, errors)
-    routers = (native_routes, openai_routes, stored_routes, legacy_routes)
+    routers = (native_routes, usage_routes, openai_routes, stored_routes, legacy_routes)
     for router in (module.router for module in routers):
         app.include_router(router)
     app.include_router(system.router)

@@ -39,6 +39,7 @@ class Step:
     cut_stream_after: int | None = None  # streamed answers: reset after this many deltas
     stall_after: int | None = None  # streamed answers: pause `stall` seconds after this many
     stall: float = 0.0
+    usage: dict[str, Any] = field(default_factory=dict)  # replaces fields of the reply's usage
 
 
 @dataclass
@@ -58,8 +59,11 @@ def _text(content: str | list[dict[str, Any]]) -> str:
     return "".join(part.get("text", "") for part in content if part["type"] == "input_text")
 
 
-def success_body(request: dict[str, Any]) -> dict[str, Any]:
-    """A Responses API object answering `request`: "echo: <last user message>", or a call."""
+def success_body(request: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Responses API object answering `request`: "echo: <last user message>", or a call.
+
+    `usage` replaces fields of its usage (`input_tokens_details`, ...), as a test scripts it.
+    """
     items = request["input"]
     last = next(_text(m["content"]) for m in reversed(items) if m.get("role") == "user")
     text = f"echo: {last}"
@@ -97,6 +101,7 @@ def success_body(request: dict[str, Any]) -> dict[str, Any]:
             "output_tokens": output_tokens,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": input_tokens + output_tokens,
+            **(usage or {}),
         },
     }
 
@@ -217,7 +222,8 @@ class FakeOpenAI:
                 elif step.raw is not None:
                     self._send(step.status or 200, step.raw, step.headers)
                 elif step.status is None:
-                    self._send(200, json.dumps(success_body(body)).encode(), step.headers)
+                    answer = success_body(body, step.usage)
+                    self._send(200, json.dumps(answer).encode(), step.headers)
                 else:
                     error = {
                         "message": step.message,
@@ -229,7 +235,7 @@ class FakeOpenAI:
                     self._send(step.status, payload, step.headers)
 
             def _stream(self, body: dict[str, Any], step: Step) -> None:
-                final = success_body(body)
+                final = success_body(body, step.usage)
                 item = final["output"][0]
                 text = item["content"][0]["text"] if item["type"] == "message" else ""
                 pieces = [word + " " for word in text.split(" ")] if text else []

@@ -14,8 +14,9 @@ from llm_server.app import Services, create_app
 from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.stores.factory import quota_store, response_store
+from llm_server.stores.factory import quota_store, response_store, usage_store
 from llm_server.stores.shared_cache import DynamoDBSharedCache
+from llm_server.usage.ledger import UsageLedger
 
 SERVER_KEY = "sk-free-server-" + "s" * 40
 CALLER_KEY = "sk-tenant-caller-" + "c" * 40
@@ -29,6 +30,7 @@ def tenant_app(
     shared=None,
     clock: Callable[[], float] = time.time,
     local=None,
+    bedrock=None,
     **overrides: Any,
 ):
     """An app on the server key (free mode) over `fake`; `shared` reuses another's stores.
@@ -55,11 +57,13 @@ def tenant_app(
     service = Services.from_settings(
         settings,
         local=local or FailingProvider(AssertionError("no local model here"), name="local"),
+        bedrock=bedrock,
         server_key=ServerKeyStore(settings),
         sessions=sessions,
         responses=response_store(settings, client),
         quota=quota,
         cache=cache,
+        usage=UsageLedger.from_settings(settings, usage_store(settings, client)),
     )
     app = create_app(settings, service)
     app.state.idempotency = guard

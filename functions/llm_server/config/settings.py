@@ -6,6 +6,7 @@ Every name here is an environment variable of the same name in upper case (`SERV
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -101,6 +102,12 @@ class Settings(BaseSettings):
     bedrock_prompt_caching: bool = False
     model_fallbacks: str = ""
 
+    # Usage and budgets: what each tenant spends, in USD at the price sheet's prices
+    model_prices: str = ""
+    tenant_monthly_budget_usd: float | None = Field(None, ge=0)
+    tenant_budgets_usd: str = ""
+    usage_retention_days: int = Field(400, ge=1)
+
     def cors_origin_list(self) -> list[str]:
         """`CORS_ALLOW_ORIGINS`, comma-separated, as a list."""
         return _comma_list(self.cors_allow_origins)
@@ -125,6 +132,31 @@ class Settings(BaseSettings):
         """`MODEL_FALLBACKS`, `model=fallback` pairs, comma-separated."""
         pairs = (item.partition("=") for item in _comma_list(self.model_fallbacks))
         return {model.strip(): fallback.strip() for model, _, fallback in pairs}
+
+    def tenant_budget_map(self) -> dict[str, float]:
+        """`TENANT_BUDGETS_USD`: owner id → USD a month."""
+        return dict(json.loads(self.tenant_budgets_usd)) if self.tenant_budgets_usd else {}
+
+    @field_validator("model_prices")
+    @classmethod
+    def _prices(cls, value: str) -> str:
+        from llm_server.usage.pricing import parse_overrides
+
+        parse_overrides(value)  # a ValueError names the entry
+        return value
+
+    @field_validator("tenant_budgets_usd")
+    @classmethod
+    def _budgets(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        budgets = json.loads(value)
+        if not isinstance(budgets, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            for v in budgets.values()
+        ):
+            raise ValueError("TENANT_BUDGETS_USD must be a JSON object of owner ids to USD >= 0")
+        return value
 
     @field_validator("model_fallbacks")
     @classmethod
@@ -155,6 +187,7 @@ class Settings(BaseSettings):
         "local_model_path",
         "dynamodb_table",
         "bedrock_region",
+        "tenant_monthly_budget_usd",
         mode="before",
     )
     @classmethod

@@ -7,33 +7,46 @@ shared store so every container sees the same numbers:
 - at most `FREE_MODE_TOKENS_PER_DAY` tokens a UTC day. Each request *reserves* its worst case
   (input estimate + `max_tokens`) at admission, atomically, and settles with its real usage at
   the end, so concurrent requests cannot all slip under the quota and overspend it together.
-Past a quota: 429 with `Retry-After` (when the oldest request leaves the window, or the next UTC
-midnight).
+- at most its monthly budget in USD (`TENANT_MONTHLY_BUDGET_USD`, `TENANT_BUDGETS_USD`) of what
+  the operator pays: the turn's worst-case cost (at the price sheet's prices) is reserved the
+  same way, in picodollars, and settled with the real cost.
+Past a quota: 429 with `Retry-After` (when the oldest request leaves the window, the next UTC
+midnight, or the next UTC month).
 """
 
 from __future__ import annotations
 
 import asyncio
+import calendar
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from llm_server.exceptions import RateLimitException
 from llm_server.stores.quotas import QuotaStore
+from llm_server.usage.pricing import usd
 from llm_server.values import GenerationRequest
 
 DAY = 86_400
 MINUTE = 60.0
 
 
+MONTH_TTL = 40 * DAY  # a month's budget counter outlives its month
+
+
 @dataclass(frozen=True)
 class Reservation:
-    """Tokens set aside in one client's day for a request in progress."""
+    """What a request in progress has set aside.
+
+    Tokens in its client's day; picodollars in its month's budget, if it has one.
+    """
 
     client: str
     window: str
     tokens: int
+    budget_window: str = ""
+    cost: int = 0
 
 
 class FreeModeQuota:
@@ -51,8 +64,14 @@ class FreeModeQuota:
         self._tpd = tokens_per_day
         self._clock = clock
 
-    async def admit(self, client: str, tokens: int) -> Reservation:
-        """Count one request and reserve `tokens`, or raise `RateLimitException` saying why not."""
+    async def admit(
+        self, client: str, tokens: int, cost: int | None = None, budget: int | None = None
+    ) -> Reservation:
+        """Count one request and reserve `tokens` and its worst-case `cost`; or raise a 429.
+
+        `budget` is picodollars a month (None: no budget); `cost` None is a model without a
+        price: nothing is reserved for it.
+        """
         now = self._clock()
         wait = await asyncio.to_thread(self._store.hit, client, "rpm", self._rpm, MINUTE, now)
         if wait > 0:
@@ -71,15 +90,56 @@ class FreeModeQuota:
                 code="free_mode_quota_exceeded",
                 retry_after=DAY - now % DAY,
             )
-        return Reservation(client, window, tokens)
+        reservation = Reservation(client, window, tokens)
+        if budget is None or cost is None:
+            return reservation
+        return await self._within_budget(reservation, cost, budget, now)
 
-    async def settle(self, reservation: Reservation, used: int) -> None:
-        """Replace the reservation by the tokens the request really used."""
+    async def _within_budget(
+        self, reservation: Reservation, cost: int, budget: int, now: float
+    ) -> Reservation:
+        """Reserve `cost` in the month's budget, or give the tokens back and refuse (429)."""
+        month = time.gmtime(now)
+        window = f"usd#{month.tm_year:04d}-{month.tm_mon:02d}"
+        client = reservation.client
+        if await asyncio.to_thread(self._store.add, client, window, cost, budget, MONTH_TTL):
+            return replace(reservation, budget_window=window, cost=cost)
+        await self.settle(reservation, 0)
+        spent = await asyncio.to_thread(self._store.used, client, window)
+        raise RateLimitException(
+            f"This month's budget of {usd(budget)} USD has {usd(max(0, budget - spent))} USD "
+            f"left, and this request may cost {usd(cost)} USD (its input and max_tokens at its "
+            "model's prices): lower max_tokens, or wait for the budget to reset at the start "
+            "of next month (UTC)",
+            code="budget_exceeded",
+            retry_after=_next_month(month) - now,
+        )
+
+    async def settle(self, reservation: Reservation, used: int, cost: int | None = None) -> None:
+        """Replace the reservation by the tokens (and picodollars) the request really used."""
         delta = used - reservation.tokens
         if delta:
             await asyncio.to_thread(
                 self._store.add, reservation.client, reservation.window, delta, None, 2 * DAY
             )
+        spent = reservation.cost - (cost if cost is not None else reservation.cost)
+        if reservation.budget_window and spent:
+            await asyncio.to_thread(
+                self._store.add,
+                reservation.client,
+                reservation.budget_window,
+                -spent,
+                None,
+                MONTH_TTL,
+            )
+
+
+def _next_month(month: time.struct_time) -> float:
+    """The epoch second the UTC month after `month` starts."""
+    year, number = (
+        (month.tm_year + 1, 1) if month.tm_mon == 12 else (month.tm_year, month.tm_mon + 1)
+    )
+    return float(calendar.timegm((year, number, 1, 0, 0, 0, 0, 0, 0)))
 
 
 def _day(now: float) -> str:

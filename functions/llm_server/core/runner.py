@@ -29,6 +29,7 @@ from llm_server.exceptions import (
     ValidationException,
 )
 from llm_server.providers.base import ChatProvider
+from llm_server.usage.ledger import UsageLedger
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_cache_hit, record_fallback, record_generation
@@ -47,14 +48,20 @@ class _Admitted:
     provider: ChatProvider
     request: GenerationRequest
     started: float = 0.0
-    used: int = 0
+    generation: Generation | None = None
     deltas: int = 0
 
-    def spent(self) -> int:
-        """The tokens to settle the reservation with."""
-        if self.used or not self.deltas:
-            return self.used
-        return reserve_tokens(self.request, output=self.deltas)
+    def charged(self) -> Generation | None:
+        """What the turn used, to charge it with.
+
+        The finished reply; or for a stream cut short, its input (an estimate) and the pieces
+        it sent; None if it produced nothing (a failure, a cache hit).
+        """
+        if self.generation is not None or not self.deltas:
+            return self.generation
+        request = self.request
+        estimate = reserve_tokens(request, output=0)
+        return Generation("", request.model, input_tokens=estimate, output_tokens=self.deltas)
 
 
 class TurnRunner:
@@ -67,9 +74,11 @@ class TurnRunner:
         server_key: ServerKeyStore,
         cache: ResponseCache | None = None,
         quota: FreeModeQuota | None = None,
+        ledger: UsageLedger | None = None,
     ) -> None:
         self._settings = settings
         self._providers = dict(providers)
+        self._ledger = ledger
         self._server_key = server_key
         self._cache = cache
         self._quota = quota
@@ -229,34 +238,55 @@ class TurnRunner:
                 earlier = await turn.earlier()
                 _readable(provider, earlier)
                 request = replace(request, messages=earlier + request.messages)
-            reservation = await self._admit(request, context)
+            reservation = await self._admit(provider, request, context)
             admitted = _Admitted(provider, request, started)
             try:
                 yield admitted
             except AuthenticationException:
                 raise rejected_key(request.key_source) from None
             finally:
-                await self._settle(reservation, admitted.spent())
+                await self._settle(reservation, admitted, context.caller.owner)
 
     async def _admit(
-        self, request: GenerationRequest, context: RequestContext
+        self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
     ) -> Reservation | None:
-        """For a request on the server's key: the quota's reservation for it, or a 429."""
+        """For a request the operator pays: the quota's reservation for it, or a 429.
+
+        Its tokens, and, when the tenant has a budget, its worst-case cost at its model's price.
+        """
         if request.key_source != KeySource.SERVER or self._quota is None:
             return None
-        return await self._quota.admit(context.caller.owner, reserve_tokens(request))
+        owner = context.caller.owner
+        budget = self._ledger.budget(owner) if self._ledger is not None else None
+        cost = None
+        if budget is not None and self._ledger is not None:
+            price = self._ledger.prices.price(provider.name, request.model)
+            if price is not None:
+                cost = price.worst_case(reserve_tokens(request, output=0), request.max_tokens)
+        return await self._quota.admit(owner, reserve_tokens(request), cost, budget)
 
-    async def _settle(self, reservation: Reservation | None, used: int) -> None:
-        """Replace a reservation by the tokens really used, even when the request is cancelled."""
-        if reservation is None or self._quota is None:
-            return
+    async def _settle(
+        self, reservation: Reservation | None, admitted: _Admitted, owner: str
+    ) -> None:
+        """Charge the turn what it used, and settle its reservation with that.
+
+        Even when the request is cancelled (a dropped stream is charged what it sent).
+        """
         import anyio
 
+        used = admitted.charged()
         with anyio.CancelScope(shield=True):
+            cost = None
+            if used is not None and self._ledger is not None:
+                provider, source = admitted.provider.name, admitted.request.key_source
+                cost = await self._ledger.record(owner, provider, source, used)
+            if reservation is None or self._quota is None:
+                return
+            tokens = used.total_tokens if used is not None else 0
             try:
-                await self._quota.settle(reservation, used)
+                await self._quota.settle(reservation, tokens, cost if used is not None else 0)
             except Exception:
-                logger.exception("could not settle the free-mode token reservation")
+                logger.exception("could not settle the free-mode reservation")
 
     def _cache_key(
         self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
@@ -304,7 +334,7 @@ class TurnRunner:
     @staticmethod
     def _finish(admitted: _Admitted, generation: Generation, cache: CacheResult | None) -> Outcome:
         request = admitted.request
-        admitted.used = generation.total_tokens
+        admitted.generation = generation
         seconds = time.perf_counter() - admitted.started
         generation_ms = round(seconds * 1000, 1)
         annotate(

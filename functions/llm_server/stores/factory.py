@@ -12,6 +12,7 @@ from llm_server.stores.owner_ledger import OwnerLimits
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
+from llm_server.stores.usage import SQLiteUsageStore, UsageStore
 
 
 def session_limits(settings: Settings) -> SessionLimits:
@@ -65,6 +66,15 @@ def quota_store(settings: Settings, dynamodb_client: Any = None) -> QuotaStore:
     if settings.store == "dynamodb":
         return DynamoDBQuotaStore(_table(settings), dynamodb_client)
     return SQLiteQuotaStore(settings.store_path)
+
+
+def usage_store(settings: Settings, dynamodb_client: Any = None) -> UsageStore:
+    """The usage ledger's store, beside the quota counters."""
+    if settings.store == "dynamodb":
+        from llm_server.stores.usage_dynamodb import DynamoDBUsageStore
+
+        return DynamoDBUsageStore(_table(settings), dynamodb_client)
+    return SQLiteUsageStore(settings.store_path)
 
 
 def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:

@@ -41,6 +41,8 @@ class MetricName(StrEnum):
     CACHE_HITS = "CacheHits"
     CACHE_ERRORS = "CacheErrors"
     FALLBACKS = "Fallbacks"
+    COST_USD = "CostUSD"
+    USAGE_WRITE_ERRORS = "UsageWriteErrors"
     COLD_START = "ColdStart"
 
 
@@ -106,6 +108,18 @@ def record_fallback(model: str, fallback: str) -> None:
     metrics.add_metric(MetricName.FALLBACKS, MetricUnit.Count, 1)
     dimensions = {"model": model, "fallback": fallback}
     _breakdown(dimensions, {MetricName.FALLBACKS: (MetricUnit.Count, 1)})
+
+
+def record_cost(model: str, key_source: str, cost_usd: float) -> None:
+    """What a turn cost, in total and by model and key source (never by tenant: cardinality)."""
+    values = {MetricName.COST_USD: (MetricUnit.NoUnit, cost_usd)}
+    metrics.add_metric(MetricName.COST_USD, MetricUnit.NoUnit, cost_usd)
+    _breakdown({"model": model[:64] or "unknown", "api_key_source": key_source}, values)
+
+
+def record_usage_write_error() -> None:
+    """Count a usage-ledger write that failed (the request itself was answered)."""
+    metrics.add_metric(MetricName.USAGE_WRITE_ERRORS, MetricUnit.Count, 1)
 
 
 def record_cache_error() -> None:

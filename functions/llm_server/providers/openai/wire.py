@@ -78,7 +78,10 @@ def to_generation(body: Any, attempts: int) -> Generation:
             text=_output_text(body.get("output") or ()),
             model=str(body["model"]),
             input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),  # reasoning tokens included
+            cached_input_tokens=int(
+                (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
+            ),
             output_format=text_format.get("type") or "text",
             created_at=datetime.fromtimestamp(body["created_at"], tz=UTC),
             temperature=body.get("temperature"),

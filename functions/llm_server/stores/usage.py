@@ -1,0 +1,109 @@
+"""The usage ledger: per tenant, UTC month, model and key source, what was used and what it cost.
+
+One row (one DynamoDB item) per tenant, month, model and `api_key_source`, whatever the traffic:
+requests, input / cached input / cache-write / output tokens, the cost in picodollars and how
+many requests had no price (their cost is unknown). Rows expire `USAGE_RETENTION_DAYS` after
+their last write. SQLite here; DynamoDB in `usage_dynamodb.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from typing import Protocol
+
+from llm_server.stores.expiry import expires_at
+from llm_server.stores.sqlite import SQLiteFile
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """What one tenant's turns on one model and key source used in one month (or one turn)."""
+
+    model: str
+    provider: str
+    api_key_source: str
+    requests: int = 1
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    cost_pico: int = 0
+    unpriced: int = 0
+    """Requests of this row whose model had no price: the row's cost is then unknown."""
+
+
+COUNTERS = tuple(f.name for f in fields(UsageRow) if f.type == "int")
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS usage_ledger (owner TEXT NOT NULL, month TEXT NOT NULL, "
+    "model TEXT NOT NULL, api_key_source TEXT NOT NULL, provider TEXT NOT NULL, "
+    + ", ".join(f"{name} INTEGER NOT NULL" for name in COUNTERS)
+    + ", expiration INTEGER NOT NULL, PRIMARY KEY (owner, month, model, api_key_source))",
+)
+
+
+class UsageStore(Protocol):
+    """Adds turns to the ledger and reads it back."""
+
+    def add(self, owner: str, month: str, row: UsageRow, ttl: int) -> None:
+        """Add one turn's usage to its row, atomically (counters only ever grow)."""
+        ...
+
+    def month(self, owner: str, month: str) -> list[UsageRow]:
+        """One tenant's rows of a month (`YYYY-MM`)."""
+        ...
+
+    def tenants(self, month: str) -> dict[str, list[UsageRow]]:
+        """Every tenant's rows of a month: for the operator's report, not for requests."""
+        ...
+
+
+class SQLiteUsageStore:
+    """The ledger in the local SQLite file: one upsert per turn."""
+
+    def __init__(self, path: str) -> None:
+        self._connect = SQLiteFile(path, SCHEMA).connect
+
+    def add(self, owner: str, month: str, row: UsageRow, ttl: int) -> None:
+        """`INSERT ... ON CONFLICT DO UPDATE` adding each counter."""
+        names = ", ".join(COUNTERS)
+        marks = ", ".join("?" for _ in COUNTERS)
+        sums = ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTERS)
+        with self._connect() as connection:
+            connection.execute(
+                f"INSERT INTO usage_ledger (owner, month, model, api_key_source, provider, "
+                f"{names}, expiration) VALUES (?, ?, ?, ?, ?, {marks}, ?) "
+                "ON CONFLICT (owner, month, model, api_key_source) DO UPDATE SET "
+                f"{sums}, provider = excluded.provider, expiration = excluded.expiration",
+                (
+                    owner,
+                    month,
+                    row.model,
+                    row.api_key_source,
+                    row.provider,
+                    *(getattr(row, name) for name in COUNTERS),
+                    expires_at(ttl, time.time()),
+                ),
+            )
+
+    def month(self, owner: str, month: str) -> list[UsageRow]:
+        """The tenant's live rows of the month, by model."""
+        return self._rows("owner = ? AND month = ?", (owner, month)).get(owner, [])
+
+    def tenants(self, month: str) -> dict[str, list[UsageRow]]:
+        """All tenants' live rows of the month."""
+        return self._rows("month = ?", (month,))
+
+    def _rows(self, where: str, args: tuple[str, ...]) -> dict[str, list[UsageRow]]:
+        names = ", ".join(COUNTERS)
+        with self._connect() as connection:
+            found = connection.execute(
+                f"SELECT owner, model, provider, api_key_source, {names} FROM usage_ledger "
+                f"WHERE {where} AND expiration > ? ORDER BY model, api_key_source",
+                (*args, time.time()),
+            ).fetchall()
+        rows: dict[str, list[UsageRow]] = {}
+        for owner, model, provider, source, *counts in found:
+            rows.setdefault(owner, []).append(UsageRow(model, provider, source, *counts))
+        return rows

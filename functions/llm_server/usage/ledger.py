@@ -1,0 +1,116 @@
+"""Charge each turn to its tenant: cost from the price sheet, a row in the usage ledger, metrics.
+
+A failed ledger write never fails the caller's request: it is logged and counted
+(`UsageWriteErrors`). What a turn cost goes on the request's log line (`cost_usd`, beside its
+owner) and into the `CostUSD` metric by model and key source (no tenant dimension).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from llm_server.config.settings import Settings
+from llm_server.stores.usage import UsageRow, UsageStore
+from llm_server.usage.pricing import PICO, PriceSheet, parse_overrides, usd
+from llm_server.utils.log import logger
+from llm_server.utils.metrics import record_cost, record_usage_write_error
+from llm_server.utils.request_context import annotate
+from llm_server.values import Generation
+
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What each tenant may spend of the operator's money a month, in USD.
+
+    `default` for all (`TENANT_MONTHLY_BUDGET_USD`; None: no budget), `by_owner` for some
+    (`TENANT_BUDGETS_USD`, keyed by owner id: `apikey:<API Gateway key id>`, `key:<fingerprint>`
+    locally).
+    """
+
+    default: float | None = None
+    by_owner: dict[str, float] = field(default_factory=dict)
+
+    def of(self, owner: str) -> int | None:
+        """The owner's budget in picodollars, or None."""
+        value = self.by_owner.get(owner, self.default)
+        return None if value is None else int(Decimal(str(value)) * PICO)
+
+
+def month_of(now: float) -> str:
+    """The UTC month (`YYYY-MM`) of an epoch time."""
+    return time.strftime("%Y-%m", time.gmtime(now))
+
+
+class UsageLedger:
+    """Prices turns and keeps each tenant's monthly usage."""
+
+    def __init__(
+        self,
+        store: UsageStore | None,
+        prices: PriceSheet,
+        retention_days: int,
+        budgets: Budgets | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self.prices = prices
+        self._ttl = retention_days * DAY
+        self._budgets = budgets or Budgets()
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: UsageStore | None) -> UsageLedger:
+        """The price sheet with MODEL_PRICES, the budgets, USAGE_RETENTION_DAYS."""
+        prices = PriceSheet(parse_overrides(settings.model_prices))
+        budgets = Budgets(settings.tenant_monthly_budget_usd, settings.tenant_budget_map())
+        return cls(store, prices, settings.usage_retention_days, budgets)
+
+    def budget(self, owner: str) -> int | None:
+        """The tenant's monthly budget in picodollars (None: no budget)."""
+        return self._budgets.of(owner)
+
+    def cost(self, provider: str, generation: Generation) -> int | None:
+        """Picodollars the reply's usage costs (None: its model has no price)."""
+        price = self.prices.price(provider, generation.model)
+        return None if price is None else price.cost(generation)
+
+    async def record(
+        self, owner: str, provider: str, key_source: str, generation: Generation
+    ) -> int | None:
+        """Charge one turn (its cost, picodollars, returned); a failing store is only logged."""
+        cost = self.cost(provider, generation)
+        annotate(cost_usd=None if cost is None else usd(cost))
+        if cost is not None:
+            record_cost(generation.model, key_source, usd(cost))
+        if self._store is None:
+            return cost
+        row = UsageRow(
+            model=generation.model,
+            provider=provider,
+            api_key_source=key_source,
+            input_tokens=generation.input_tokens,
+            cached_input_tokens=generation.cached_input_tokens,
+            cache_write_tokens=generation.cache_write_tokens,
+            output_tokens=generation.output_tokens,
+            cost_pico=cost or 0,
+            unpriced=int(cost is None),
+        )
+        month = month_of(self._clock())
+        try:
+            await asyncio.to_thread(self._store.add, owner, month, row, self._ttl)
+        except Exception:
+            logger.exception("could not record usage", extra={"model": generation.model})
+            record_usage_write_error()
+        return cost
+
+    async def month(self, owner: str, month: str) -> list[UsageRow]:
+        """A tenant's rows of a month (empty without a store)."""
+        if self._store is None:
+            return []
+        return await asyncio.to_thread(self._store.month, owner, month)

@@ -1,0 +1,214 @@
+"""Spend per tenant: what `GET /api/v1/usage` reports is the price sheet's cost of the usage the
+provider reported, to the token; budgets hold under concurrency; dropped streams pay what they sent.
+
+Through the real HTTP API, on the OpenAI stand-in (the server's key, free mode) and on Bedrock
+(boto3's client under Stubber), on both stores.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from decimal import Decimal
+
+import boto3
+import httpx
+import pytest
+from botocore.stub import Stubber
+
+from helpers.fake_openai import Step
+from helpers.live_server import LiveServer
+from helpers.tenants import post_chat, tenant_app
+from llm_server.providers.bedrock.provider import BedrockProvider
+
+FREE = {"free_mode": True}
+PER_MILLION = Decimal(1_000_000)
+NOVA = "us.amazon.nova-lite-v1:0"
+
+
+def usage_of(server, client="client-1", **params) -> httpx.Response:
+    headers = {"X-Api-Key": client} if client else {}
+    return httpx.get(f"{server.url}/api/v1/usage", params=params, headers=headers, timeout=30)
+
+
+def dollars(tokens: int, per_million: str) -> Decimal:
+    return Decimal(tokens) * Decimal(per_million) / PER_MILLION
+
+
+def test_openai_usage_with_cached_tokens_is_priced_to_the_token(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake, free_mode_tokens_per_day=10**9)
+    cached = {"input_tokens": 126, "input_tokens_details": {"cached_tokens": 30}}
+    fake.enqueue(Step(usage=cached), Step(usage=cached), Step(usage=cached))
+    with LiveServer(app) as server:
+        replies = [post_chat(server, user_message="서울 날씨는?", **FREE) for _ in range(3)]
+        own = usage_of(server).json()
+        other = usage_of(server, client="client-2").json()
+        anonymous = usage_of(server, client=None)
+    outputs = sum(r.json()["output_tokens"] for r in replies)
+    (row,) = own["by_model"]
+    assert (row["model"], row["provider"], row["api_key_source"]) == (
+        "gpt-4o-mini-2024-07-18",
+        "openai",
+        "server",
+    )
+    assert (row["requests"], row["input_tokens"], row["cached_input_tokens"]) == (3, 378, 90)
+    assert row["output_tokens"] == outputs
+    # gpt-4o-mini: 0.15 input, 0.075 cached input, 0.60 output (USD per 1M tokens)
+    expected = dollars(288, "0.15") + dollars(90, "0.075") + dollars(outputs, "0.6")
+    assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9")
+    assert abs(Decimal(str(own["cost_usd"])) - expected) < Decimal("1e-9")
+    assert other["by_model"] == [] and other["cost_usd"] == 0
+    assert anonymous.status_code == 401
+
+
+def test_bedrock_usage_with_cache_reads_and_writes_is_priced_to_the_token(kind, moto_endpoint):
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="ap-northeast-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    app, _ = tenant_app(
+        kind,
+        moto_endpoint,
+        None,
+        bedrock_models=NOVA,
+        bedrock=BedrockProvider([NOVA], client=client),
+    )
+    answer = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "맑음"}]}},
+        "stopReason": "end_turn",
+        "usage": {
+            "inputTokens": 1000,
+            "outputTokens": 200,
+            "totalTokens": 3200,
+            "cacheReadInputTokens": 1500,
+            "cacheWriteInputTokens": 500,
+        },
+        "metrics": {"latencyMs": 9},
+    }
+    with Stubber(client) as stub, LiveServer(app) as server:
+        stub.add_response("converse", answer)
+        reply = post_chat(server, user_message="날씨?", model=NOVA)
+        own = usage_of(server).json()
+    assert reply.status_code == 200, reply.text
+    (row,) = own["by_model"]
+    assert (row["model"], row["provider"], row["api_key_source"]) == (NOVA, "bedrock", "server")
+    assert (row["input_tokens"], row["cached_input_tokens"], row["cache_write_tokens"]) == (
+        3000,
+        1500,
+        500,
+    )
+    # Nova Lite: 0.06 input, 0.015 cache read, 0 cache write, 0.24 output (USD per 1M tokens)
+    expected = dollars(1000, "0.06") + dollars(1500, "0.015") + dollars(200, "0.24")
+    assert abs(Decimal(str(own["cost_usd"])) - expected) < Decimal("1e-9")
+
+
+def test_a_model_without_a_price_is_served_and_counted_at_an_unknown_cost(
+    kind, moto_endpoint, fake
+):
+    app, _ = tenant_app(kind, moto_endpoint, fake)
+    with LiveServer(app) as server:
+        reply = post_chat(server, model="gpt-unpriced", **FREE)
+        own = usage_of(server).json()
+    assert reply.status_code == 200
+    (row,) = own["by_model"]
+    assert row["requests"] == 1 and row["cost_usd"] is None and row["input_tokens"] > 0
+
+
+def test_the_callers_own_key_is_shown_but_never_counts_against_the_budget(
+    kind, moto_endpoint, fake
+):
+    app, _ = tenant_app(kind, moto_endpoint, fake, tenant_monthly_budget_usd=1.0)
+    with LiveServer(app) as server:
+        post_chat(server, openai_api_key="sk-tenant-own-" + "o" * 40)
+        own = usage_of(server).json()
+    (row,) = own["by_model"]
+    assert row["api_key_source"] == "user" and row["cost_usd"] > 0
+    assert own["cost_usd"] == 0 and own["remaining_usd"] == 1.0 and own["budget_usd"] == 1.0
+
+
+def test_concurrent_turns_never_take_a_tenant_past_its_budget(kind, moto_endpoint, fake):
+    # Each turn's worst case: its input estimate + max_tokens 1000 at gpt-4o-mini's output price,
+    # about 0.0006 USD: a budget of 0.0075 USD fits a dozen. Each really uses its 1000 output
+    # tokens, so unchecked, 40 would cost 0.024 USD.
+    app, _ = tenant_app(
+        kind,
+        moto_endpoint,
+        fake,
+        tenant_monthly_budget_usd=0.0075,
+        free_mode_requests_per_minute=1000,
+        free_mode_tokens_per_day=10**9,
+        max_concurrent_requests=40,
+        max_concurrent_per_client=40,
+    )
+    fake.enqueue(*[Step(usage={"output_tokens": 1000}) for _ in range(40)])
+    with LiveServer(app) as server, concurrent.futures.ThreadPoolExecutor(40) as pool:
+        replies = list(pool.map(lambda _: post_chat(server, max_tokens=1000, **FREE), range(40)))
+        own = usage_of(server).json()
+    refused = [r for r in replies if r.status_code == 429]
+    admitted = [r for r in replies if r.status_code == 200]
+    assert len(admitted) + len(refused) == 40 and 12 <= len(admitted) < 40
+    assert {r.json()["error"]["code"] for r in refused} == {"budget_exceeded"}
+    assert all("0.0075 USD" in r.json()["error"]["message"] for r in refused)
+    assert all(int(r.headers["Retry-After"]) > 0 for r in refused)
+    assert own["cost_usd"] <= 0.0075
+    assert own["by_model"][0]["requests"] == len(admitted)
+
+
+def test_a_dropped_stream_is_charged_what_it_sent(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake)
+    fake.enqueue(Step(stall_after=1, stall=3.0))
+    body = {"user_message": "tell me a long story", "stream": True, "max_tokens": 500, **FREE}
+    with LiveServer(app) as server:
+        with httpx.stream(
+            "POST", f"{server.url}/api/v1/chat", json=body, headers={"X-Api-Key": "client-1"}
+        ) as response:
+            first = next(response.iter_lines())  # one delta, then the client goes away
+        rows = []
+        for _ in range(200):  # the server notices the disconnect and charges the turn
+            rows = usage_of(server).json()["by_model"]
+            if rows:
+                break
+            time.sleep(0.05)
+    assert first.startswith("event: delta")
+    (row,) = rows
+    assert row["requests"] == 1 and 1 <= row["output_tokens"] < 500
+    assert row["cost_usd"] > 0
+
+
+def test_a_bad_month_is_a_422_naming_it(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake)
+    with LiveServer(app) as server:
+        bad = usage_of(server, month="2026-13")
+        other = usage_of(server, month="2020-01").json()
+    assert bad.status_code == 422 and bad.json()["error"]["param"] == "query.month"
+    assert other == {**other, "month": "2020-01", "by_model": [], "cost_usd": 0}
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ('{"m": {"input": 1}}', "needs input and output"),
+        ('{"m": {"input": 1, "output": -1}}', "must be a number"),
+        ('{"m": {"input": 1, "output": 1, "cheap": 0}}', "unknown price"),
+    ],
+)
+def test_bad_model_prices_stop_the_server_naming_the_entry(value, named):
+    from llm_server.config.settings import load_settings
+    from llm_server.exceptions import ConfigurationException
+
+    with pytest.raises(ConfigurationException) as raised:
+        load_settings(_env_file=None, model_prices=value)
+    assert "MODEL_PRICES" in raised.value.message and named in raised.value.message
+
+
+def test_model_prices_override_the_sheet(kind, moto_endpoint, fake):
+    prices = json.dumps({"gpt-4o-mini": {"input": 1.0, "output": 2.0}})
+    app, _ = tenant_app(kind, moto_endpoint, fake, model_prices=prices)
+    with LiveServer(app) as server:
+        reply = post_chat(server, **FREE).json()
+        (row,) = usage_of(server).json()["by_model"]
+    expected = dollars(reply["input_tokens"], "1") + dollars(reply["output_tokens"], "2")
+    assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9")
