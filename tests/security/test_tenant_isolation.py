@@ -106,3 +106,39 @@ def test_cache_entries_are_the_owners_own(kind, moto_endpoint, fake):
     assert first.headers["x-cache"] == "MISS" and again.headers["x-cache"] == "HIT"
     assert other.headers["x-cache"] == "MISS"
     assert len(fake.seen) == 2
+
+
+def http_api_event(body, authorizer):
+    event = json.loads((EVENTS / "http-api" / "chat.json").read_text(encoding="utf-8"))
+    event["body"] = json.dumps(body)
+    event["requestContext"]["authorizer"] = authorizer
+    return event
+
+
+def test_http_api_lambda_authorizers_and_iam_identify_their_callers(
+    kind, moto_endpoint, fake, monkeypatch
+):
+    for name, value in LAMBDA_ENV.items():
+        monkeypatch.setenv(name, os.environ.get(name, value))
+    app, _ = tenant_app(kind, moto_endpoint, fake, identity_source="gateway", allow_anonymous=False)
+    handler = Mangum(app, lifespan="off")
+    body = {"session_id": "h", "user_message": "hi", "free_mode": True}
+    alice = {"lambda": {"tenant_id": "alice", "plan": "pro"}}
+    bob = {"iam": {"userArn": "arn:aws:iam::123456789012:user/bob", "accountId": "123456789012"}}
+    replies = {
+        "alice": handler(http_api_event(body, alice), LambdaContext()),
+        "bob": handler(http_api_event(body, bob), LambdaContext()),
+        "nobody": handler(http_api_event(body, {"lambda": {"plan": "pro"}}), LambdaContext()),
+    }
+    read_as_bob = {**http_api_event({}, bob), "rawPath": "/api/v1/sessions/h"}
+    read_as_bob["requestContext"]["http"] = {
+        **read_as_bob["requestContext"]["http"],
+        "method": "GET",
+        "path": "/api/v1/sessions/h",
+    }
+    read_as_bob.pop("body")
+    turns = json.loads(handler(read_as_bob, LambdaContext())["body"])["turns"]
+    assert replies["alice"]["statusCode"] == 200 and replies["bob"]["statusCode"] == 200
+    assert json.loads(replies["bob"]["body"])["api_key_source"] == "server"  # known: free mode
+    assert replies["nobody"]["statusCode"] == 401  # a context that names no one
+    assert [turn["user"] for turn in turns] == ["hi"]  # Bob's session alone, not Alice's turn

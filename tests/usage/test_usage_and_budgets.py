@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import subprocess
+import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import httpx
 import pytest
 from botocore.stub import Stubber
 
+import llm_server
 from helpers.fake_openai import Step
 from helpers.live_server import LiveServer
 from helpers.tenants import post_chat, tenant_app
@@ -212,3 +217,32 @@ def test_model_prices_override_the_sheet(kind, moto_endpoint, fake):
         (row,) = usage_of(server).json()["by_model"]
     expected = dollars(reply["input_tokens"], "1") + dollars(reply["output_tokens"], "2")
     assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9")
+
+
+def test_the_operators_report_lists_tenants_by_what_the_operator_paid(kind, moto_endpoint, fake):
+    app, (settings, *_) = tenant_app(kind, moto_endpoint, fake)
+    with LiveServer(app) as server:
+        post_chat(server, **FREE)
+        post_chat(server, "client-2", **FREE)
+        post_chat(server, "client-2", user_message="a longer question " * 20, **FREE)
+        owners = [usage_of(server, client=c).json()["owner"] for c in ("client-1", "client-2")]
+    functions = str(Path(llm_server.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": functions, "LOG_FILE": ""}
+    env.update(STORE=settings.store, STORE_PATH=settings.store_path)
+    if settings.store == "dynamodb":
+        env.update(DYNAMODB_TABLE=settings.dynamodb_table, AWS_ENDPOINT_URL_DYNAMODB=moto_endpoint)
+    report = subprocess.run(
+        [sys.executable, "-m", "llm_server.usage", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    rows = json.loads(report.stdout)["rows"]
+    assert [row["owner"] for row in rows] == [owners[1], owners[0]]  # client-2 paid more
+    assert [row["requests"] for row in rows] == [2, 1]
+    text = subprocess.run(
+        [sys.executable, "-m", "llm_server.usage"], env=env, capture_output=True, text=True
+    ).stdout
+    assert text.index(owners[1]) < text.index(owners[0])

@@ -88,14 +88,22 @@ def _from_gateway(scope: Scope, headers: dict[bytes, bytes], trust_header: bool)
     if key_id:
         return Caller(f"apikey:{key_id}", known=True)
     authorizer = context.get("authorizer")
-    principal = (
-        _path(authorizer, "principalId")
-        or _path(authorizer, "claims", "sub")
-        or _path(authorizer, "jwt", "claims", "sub")
-    )
+    principal = next(filter(None, (_path(authorizer, *path) for path in PRINCIPALS)), None)
     if principal:
         return Caller(f"principal:{key_fingerprint(principal)}", known=True)
     return None
+
+
+PRINCIPALS = (
+    ("principalId",),  # a REST API's Lambda authorizer
+    ("claims", "sub"),  # a REST API's Cognito authorizer
+    ("jwt", "claims", "sub"),  # an HTTP API's JWT authorizer
+    ("lambda", "principalId"),  # an HTTP API's Lambda authorizer: its context names the caller
+    ("lambda", "sub"),
+    ("lambda", "tenant_id"),
+    ("iam", "userArn"),  # an HTTP API's IAM authorization: the signing principal
+)
+"""Where an authorizer names the caller, first found wins (a fingerprint of it is the owner)."""
 
 
 def _path(value: Any, *keys: str) -> str | None:
