@@ -443,3 +443,15 @@ def evaluate(node, models: str):
     for key, inner in names.items():
         text = text.replace(f"${{{key}}}", evaluate(inner, models))
     return text
+
+
+def test_the_saved_query_ranks_tenants_by_what_the_operator_paid(template):
+    query = template["Resources"]["TopTenantsByCostQuery"]["Properties"]
+    assert query["LogGroupNames"] == [
+        {"Ref": "FunctionLogGroup"},
+        {"Ref": "StreamFunctionLogGroup"},
+    ]
+    text = query["QueryString"]
+    # the fields the request log line carries (web/middleware.py, core/runner.py, usage/ledger.py)
+    assert 'message = "request"' in text and 'api_key_source = "server"' in text
+    assert "sum(cost_usd)" in text and "by client" in text and "sort cost_usd_paid desc" in text

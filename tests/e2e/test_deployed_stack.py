@@ -227,3 +227,16 @@ def test_a_parameter_change_alone_reaches_the_live_alias(stack, upstream):
     assert CLAUDE in models
     answered = chat(stack, model=CLAUDE)
     assert answered.status_code == 200 and answered.json()["model"] == CLAUDE
+
+
+def test_a_tenant_reads_its_own_usage_and_spend_through_the_gateway(stack, upstream):
+    before = call(stack, "GET", "/api/v1/usage").json()
+    assert chat(stack, free_mode=True).status_code == 200
+    assert chat(stack, model=NOVA).status_code == 200
+    after = call(stack, "GET", "/api/v1/usage")
+    assert after.status_code == 200, after.text
+    usage = after.json()
+    assert usage["owner"].startswith("apikey:") and usage["cost_usd"] > before["cost_usd"]
+    rows = {(r["provider"], r["api_key_source"]): r for r in usage["by_model"]}
+    assert rows["openai", "server"]["cost_usd"] > 0 and rows["bedrock", "server"]["requests"] >= 1
+    assert call(stack, "GET", "/api/v1/usage", key=False).status_code == 403  # no API key

@@ -6,8 +6,8 @@ emulated REST API. What it lacks is worked around here, never in template.yaml:
 
 - ministack 1.5.33 cannot evaluate `Fn::Split` inside a `Conditions` entry (`KeyError: 0`): the
   deployed copy gets `SecretIsArn` evaluated for the secret *name* the e2e run passes.
-- It refuses metric-math alarms (`Metrics:`): the deployed copy leaves those out (their
-  expressions are checked by tests/deploy instead).
+- It refuses metric-math alarms (`Metrics:`) and knows no `AWS::Logs::QueryDefinition`: the
+  deployed copy leaves those out (tests/deploy checks their expressions and query instead).
 - It checks API keys but leaves `requestContext.identity.apiKeyId` out of the Lambda event, the
   server's owner identity on AWS: `ministack_launcher.py` adds it.
 - It ignores the gateway responses the SAM transform writes into the API's OpenAPI body
@@ -167,7 +167,11 @@ def emulator_template(env: dict[str, str]) -> dict[str, Any]:
     template = yaml.load(text, Loader=_CfnLoader)
     template["Conditions"]["SecretIsArn"] = {"Fn::Equals": ["name", "arn"]}
     resources = template["Resources"]
-    for name in [n for n, r in resources.items() if "Metrics" in r.get("Properties", {})]:
+    for name in [
+        n
+        for n, r in resources.items()
+        if "Metrics" in r.get("Properties", {}) or r["Type"] == "AWS::Logs::QueryDefinition"
+    ]:
         del resources[name]
     template["Globals"]["Function"]["Environment"]["Variables"].update(env)
     for statement in resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"]["Statement"]:

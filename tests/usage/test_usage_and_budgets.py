@@ -24,6 +24,7 @@ from botocore.stub import Stubber
 import llm_server
 from helpers.fake_openai import Step
 from helpers.live_server import LiveServer
+from helpers.logs import capture_logs
 from helpers.tenants import post_chat, tenant_app
 from llm_server.providers.bedrock.provider import BedrockProvider
 
@@ -246,3 +247,16 @@ def test_the_operators_report_lists_tenants_by_what_the_operator_paid(kind, moto
         [sys.executable, "-m", "llm_server.usage"], env=env, capture_output=True, text=True
     ).stdout
     assert text.index(owners[1]) < text.index(owners[0])
+
+
+def test_the_request_log_line_carries_the_owner_and_the_turns_cost(kind, moto_endpoint, fake):
+    """What the template's saved Logs Insights query sums: `cost_usd` by `client`."""
+    app, _ = tenant_app(kind, moto_endpoint, fake)
+    with LiveServer(app) as server, capture_logs() as logs:
+        post_chat(server, **FREE)
+        owner = usage_of(server).json()["owner"]
+    (line,) = [
+        r for r in logs.records() if r["message"] == "request" and r["path"] == "/api/v1/chat"
+    ]
+    assert line["client"] == owner and line["api_key_source"] == "server"
+    assert line["cost_usd"] > 0
