@@ -109,8 +109,8 @@ bench-lambda: sam-check .tools/lambda/.installed $(VENV)/.dev  ## Cold start, wa
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py
 
-bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone
-	PYTHONPATH=functions:tests $(PY) bench/throughput.py
+bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone (COMPARE=<commit> beside)
+	PYTHONPATH=functions:tests $(PY) bench/throughput.py $(if $(COMPARE),--compare $(COMPARE))
 
 bench-keys: $(VENV)/.dev  ## Server memory with one caller key vs 5,000 (COMPARE=<commit> side by side)
 	PYTHONPATH=functions:tests $(PY) bench/keys_memory.py $(if $(COMPARE),--compare $(COMPARE))

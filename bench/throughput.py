@@ -7,6 +7,7 @@ in its own process with one worker: LLM Server (`python -m llm_server`, as `make
 on the OpenAI provider), LiteLLM's proxy (installed in its own venv, `.bench/litellm`, from
 `bench/requirements-litellm.txt`), and nothing (the upstream alone: the limit). Every front end
 gets the same `POST /v1/chat/completions`; LLM Server's own `POST /api/v1/chat` is measured too.
+`--compare REF` adds LLM Server as of commit REF beside today's, in the same rounds.
 The load comes from keep-alive connections that each send the next request as soon as the last
 answer is in; a warm-up run precedes each measured one. Non-200 answers count as errors.
 """
@@ -25,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processes import ROOT, free_port, launch, llm_server, stop
+from processes import ROOT, checkout, free_port, launch, llm_server, stop
 
 KEY = "sk-bench-" + "t" * 40
 MESSAGES = [
@@ -203,6 +204,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--delay-ms", type=float, default=0.0, help="upstream latency")
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--compare", help="a commit whose LLM Server runs beside today's")
     args = parser.parse_args()
 
     upstream_port = free_port()
@@ -219,6 +221,15 @@ def main() -> None:
             OURS: (ours, completions),
             "LLM Server /api/v1/chat": (ours, http_request("/api/v1/chat", CHAT)),
         }
+        if args.compare:
+            older = checkout(args.compare)
+            then = free_port()
+            started.append(llm_server(base, then, older, MAX_CONCURRENT_REQUESTS="1000"))
+            targets[f"{OURS} @{args.compare}"] = (then, completions)
+            targets[f"LLM Server /api/v1/chat @{args.compare}"] = (
+                then,
+                http_request("/api/v1/chat", CHAT),
+            )
         if not args.skip_litellm:
             peer = free_port()
             started.append(litellm_proxy(base, peer))

@@ -30,6 +30,7 @@ from llm_server.exceptions import (
 )
 from llm_server.providers.base import ChatProvider
 from llm_server.usage.ledger import UsageLedger
+from llm_server.usage.pricing import usd
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_cache_hit, record_fallback, record_generation
@@ -277,9 +278,13 @@ class TurnRunner:
         used = admitted.charged()
         with anyio.CancelScope(shield=True):
             cost = None
+            source = admitted.request.key_source
             if used is not None and self._ledger is not None:
-                provider, source = admitted.provider.name, admitted.request.key_source
-                cost = await self._ledger.record(owner, provider, source, used)
+                cost = await self._ledger.record(owner, admitted.provider.name, source, used)
+            if used is not None:
+                elapsed_ms = round((time.perf_counter() - admitted.started) * 1000, 1)
+                cost_usd = None if cost is None else usd(cost)
+                record_generation(used, source, elapsed_ms, cost_usd)
             if reservation is None or self._quota is None:
                 return
             tokens = used.total_tokens if used is not None else 0
@@ -342,13 +347,6 @@ class TurnRunner:
             input_tokens=generation.input_tokens,
             output_tokens=generation.output_tokens,
             generation_ms=generation_ms,
-        )
-        record_generation(
-            generation.model,
-            request.key_source,
-            generation_ms,
-            generation.input_tokens,
-            generation.output_tokens,
         )
         temperature = (
             request.temperature if generation.temperature is None else generation.temperature

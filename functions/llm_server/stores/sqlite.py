@@ -25,6 +25,22 @@ class SQLiteFile:
         self._schema = schema
         self._ready = False
         self._lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self._writer_lock = threading.Lock()
+
+    @contextmanager
+    def writer(self) -> Iterator[sqlite3.Connection]:
+        """The one connection kept open for a store's frequent writes, one user at a time.
+
+        For a write on every request (the usage ledger), where opening a connection each time
+        would cost more than the write.
+        """
+        with self._writer_lock:
+            if self._writer is None:
+                with self.connect():  # the schema, once
+                    pass
+                self._writer = _open(self._path, check_same_thread=False)
+            yield self._writer
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -46,8 +62,20 @@ class SQLiteFile:
                 finally:
                     setup.close()
                 self._ready = True
-        connection = sqlite3.connect(self._path, BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        connection = _open(self._path)
         try:
             yield connection
         finally:
             connection.close()
+
+
+def _open(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
+    import sqlite3
+
+    connection = sqlite3.connect(
+        path, BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=check_same_thread
+    )
+    # WAL with NORMAL: a commit is safe from a crash of the process (the WAL is written), and
+    # is flushed to disk at checkpoints rather than each time (SQLite's own advice for WAL)
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection

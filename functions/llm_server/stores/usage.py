@@ -9,7 +9,7 @@ their last write. SQLite here; DynamoDB in `usage_dynamodb.py`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 from llm_server.stores.expiry import expires_at
@@ -32,8 +32,16 @@ class UsageRow:
     unpriced: int = 0
     """Requests of this row whose model had no price: the row's cost is then unknown."""
 
+    def plus(self, other: UsageRow) -> UsageRow:
+        """The sum of two rows of one model and source."""
+        return replace(
+            self, **{name: getattr(self, name) + getattr(other, name) for name in COUNTERS}
+        )
+
 
 COUNTERS = tuple(f.name for f in fields(UsageRow) if f.type == "int")
+Entries = dict[tuple[str, str], list[UsageRow]]
+"""Rows to add, by (owner, month)."""
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS usage_ledger (owner TEXT NOT NULL, month TEXT NOT NULL, "
@@ -46,8 +54,8 @@ SCHEMA = (
 class UsageStore(Protocol):
     """Adds turns to the ledger and reads it back."""
 
-    def add(self, owner: str, month: str, row: UsageRow, ttl: int) -> None:
-        """Add one turn's usage to its row, atomically (counters only ever grow)."""
+    def add(self, entries: Entries, ttl: int) -> None:
+        """Add turns' usage to their rows, each atomically (counters only ever grow)."""
         ...
 
     def month(self, owner: str, month: str) -> list[UsageRow]:
@@ -63,29 +71,38 @@ class SQLiteUsageStore:
     """The ledger in the local SQLite file: one upsert per turn."""
 
     def __init__(self, path: str) -> None:
-        self._connect = SQLiteFile(path, SCHEMA).connect
+        self._file = SQLiteFile(path, SCHEMA)
+        self._connect = self._file.connect
 
-    def add(self, owner: str, month: str, row: UsageRow, ttl: int) -> None:
-        """`INSERT ... ON CONFLICT DO UPDATE` adding each counter."""
+    def add(self, entries: Entries, ttl: int) -> None:
+        """One transaction of `INSERT ... ON CONFLICT DO UPDATE`s adding each counter."""
         names = ", ".join(COUNTERS)
         marks = ", ".join("?" for _ in COUNTERS)
         sums = ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTERS)
-        with self._connect() as connection:
-            connection.execute(
+        expiration = expires_at(ttl, time.time())
+        values = [
+            (
+                owner,
+                month,
+                row.model,
+                row.api_key_source,
+                row.provider,
+                *(getattr(row, name) for name in COUNTERS),
+                expiration,
+            )
+            for (owner, month), rows in entries.items()
+            for row in rows
+        ]
+        with self._file.writer() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
                 f"INSERT INTO usage_ledger (owner, month, model, api_key_source, provider, "
                 f"{names}, expiration) VALUES (?, ?, ?, ?, ?, {marks}, ?) "
                 "ON CONFLICT (owner, month, model, api_key_source) DO UPDATE SET "
                 f"{sums}, provider = excluded.provider, expiration = excluded.expiration",
-                (
-                    owner,
-                    month,
-                    row.model,
-                    row.api_key_source,
-                    row.provider,
-                    *(getattr(row, name) for name in COUNTERS),
-                    expires_at(ttl, time.time()),
-                ),
+                values,
             )
+            connection.execute("COMMIT")
 
     def month(self, owner: str, month: str) -> list[UsageRow]:
         """The tenant's live rows of the month, by model."""

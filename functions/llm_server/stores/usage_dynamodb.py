@@ -14,7 +14,7 @@ from typing import Any
 
 from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.expiry import expires_at
-from llm_server.stores.usage import COUNTERS, UsageRow
+from llm_server.stores.usage import COUNTERS, Entries, UsageRow
 
 PREFIX = "usage#"
 
@@ -22,8 +22,13 @@ PREFIX = "usage#"
 class DynamoDBUsageStore(DynamoDBTable):
     """The ledger's rows as items of the one table."""
 
-    def add(self, owner: str, month: str, row: UsageRow, ttl: int) -> None:
-        """ADD each counter, SET what names the row (and its new expiry)."""
+    def add(self, entries: Entries, ttl: int) -> None:
+        """Per row, one UpdateItem: ADD each counter, SET what names it (and its new expiry)."""
+        for (owner, month), rows in entries.items():
+            for row in rows:
+                self._add(owner, month, row, ttl)
+
+    def _add(self, owner: str, month: str, row: UsageRow, ttl: int) -> None:
         values: dict[str, Any] = {f":{name}": {"N": str(getattr(row, name))} for name in COUNTERS}
         values.update(
             {

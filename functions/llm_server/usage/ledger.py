@@ -1,8 +1,11 @@
 """Charge each turn to its tenant: cost from the price sheet, a row in the usage ledger, metrics.
 
-A failed ledger write never fails the caller's request: it is logged and counted
-(`UsageWriteErrors`). What a turn cost goes on the request's log line (`cost_usd`, beside its
-owner) and into the `CostUSD` metric by model and key source (no tenant dimension).
+Writes are group commits: turns finishing while one write is under way are added together in
+the next (one SQLite transaction, or one DynamoDB update per row), and each turn waits for the
+write that holds it, so what a caller was answered for is in the store. A failed write never
+fails the caller's request: it is logged and counted (`UsageWriteErrors`). What a turn cost
+goes on the request's log line (`cost_usd`, beside its owner) and into the `CostUSD` metric by
+model and key source (no tenant dimension).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from weakref import WeakKeyDictionary
 
 from llm_server.config.settings import Settings
 from llm_server.stores.usage import UsageRow, UsageStore
 from llm_server.usage.pricing import PICO, PriceSheet, parse_overrides, usd
 from llm_server.utils.log import logger
-from llm_server.utils.metrics import record_cost, record_usage_write_error
+from llm_server.utils.metrics import record_usage_write_error
 from llm_server.utils.request_context import annotate
 from llm_server.values import Generation
 
@@ -42,6 +46,14 @@ class Budgets:
         return None if value is None else int(Decimal(str(value)) * PICO)
 
 
+@dataclass
+class _Batch:
+    """Rows waiting for one write, by (owner, month) and (model, source); `done` when written."""
+
+    done: asyncio.Future[None]
+    entries: dict[tuple[str, str], dict[tuple[str, str], UsageRow]] = field(default_factory=dict)
+
+
 def month_of(now: float) -> str:
     """The UTC month (`YYYY-MM`) of an epoch time."""
     return time.strftime("%Y-%m", time.gmtime(now))
@@ -63,6 +75,11 @@ class UsageLedger:
         self._ttl = retention_days * DAY
         self._budgets = budgets or Budgets()
         self._clock = clock
+        # per event loop (a loop that is gone takes its own with it)
+        self._batch: WeakKeyDictionary[asyncio.AbstractEventLoop, _Batch] = WeakKeyDictionary()
+        self._writing: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            WeakKeyDictionary()
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, store: UsageStore | None) -> UsageLedger:
@@ -86,8 +103,6 @@ class UsageLedger:
         """Charge one turn (its cost, picodollars, returned); a failing store is only logged."""
         cost = self.cost(provider, generation)
         annotate(cost_usd=None if cost is None else usd(cost))
-        if cost is not None:
-            record_cost(generation.model, key_source, usd(cost))
         if self._store is None:
             return cost
         row = UsageRow(
@@ -101,13 +116,44 @@ class UsageLedger:
             cost_pico=cost or 0,
             unpriced=int(cost is None),
         )
-        month = month_of(self._clock())
         try:
-            await asyncio.to_thread(self._store.add, owner, month, row, self._ttl)
+            await self._commit((owner, month_of(self._clock())), row)
         except Exception:
             logger.exception("could not record usage", extra={"model": generation.model})
             record_usage_write_error()
         return cost
+
+    async def _commit(self, key: tuple[str, str], row: UsageRow) -> None:
+        """Add `row` to the open batch and wait until the write that holds it is done.
+
+        The turn that opens a batch writes it, after the write before it (one at a time); the
+        batch stays open for others while it waits.
+        """
+        loop = asyncio.get_running_loop()
+        batch = self._batch.get(loop)
+        opened = batch is None
+        if batch is None:
+            batch = self._batch[loop] = _Batch(loop.create_future())
+        rows = batch.entries.setdefault(key, {})
+        slot = (row.model, row.api_key_source)
+        rows[slot] = rows[slot].plus(row) if slot in rows else row
+        if opened:
+            await self._write(loop, batch)
+        await asyncio.shield(batch.done)
+
+    async def _write(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
+        lock = self._writing.setdefault(loop, asyncio.Lock())
+        async with lock:
+            del self._batch[loop]  # closed: turns from now on open the next
+            entries = {key: list(rows.values()) for key, rows in batch.entries.items()}
+            try:
+                assert self._store is not None
+                await asyncio.to_thread(self._store.add, entries, self._ttl)
+            except Exception as exc:
+                batch.done.set_exception(exc)
+                batch.done.exception()  # retrieved: each waiter logs it
+            else:
+                batch.done.set_result(None)
 
     async def month(self, owner: str, month: str) -> list[UsageRow]:
         """A tenant's rows of a month (empty without a store)."""

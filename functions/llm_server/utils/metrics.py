@@ -21,6 +21,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from llm_server.utils.log import SERVICE_NAME
+from llm_server.values import Generation
 
 NAMESPACE = "LLMServer"
 
@@ -77,18 +78,24 @@ def record_request(latency_ms: float, error_type: str | None, status: int) -> No
 
 
 def record_generation(
-    model: str, key_source: str, upstream_ms: float, input_tokens: int, output_tokens: int
+    generation: Generation, key_source: str, upstream_ms: float, cost_usd: float | None
 ) -> None:
-    """Record one model call: tokens and upstream latency, in total and by model and key source."""
+    """Record one model call: tokens, latency and cost (when priced).
+
+    In total and by model and key source (never by tenant: cardinality), one EMF blob each.
+    """
     values = {
         MetricName.UPSTREAM_LATENCY: (MetricUnit.Milliseconds, upstream_ms),
-        MetricName.INPUT_TOKENS: (MetricUnit.Count, input_tokens),
-        MetricName.OUTPUT_TOKENS: (MetricUnit.Count, output_tokens),
-        MetricName.TOTAL_TOKENS: (MetricUnit.Count, input_tokens + output_tokens),
+        MetricName.INPUT_TOKENS: (MetricUnit.Count, generation.input_tokens),
+        MetricName.OUTPUT_TOKENS: (MetricUnit.Count, generation.output_tokens),
+        MetricName.TOTAL_TOKENS: (MetricUnit.Count, generation.total_tokens),
     }
+    if cost_usd is not None:
+        values[MetricName.COST_USD] = (MetricUnit.NoUnit, cost_usd)
     for name, (unit, value) in values.items():
         metrics.add_metric(name, unit, value)
-    _breakdown({"model": model[:64] or "unknown", "api_key_source": key_source}, values)
+    dimensions = {"model": generation.model[:64] or "unknown", "api_key_source": key_source}
+    _breakdown(dimensions, values)
 
 
 def record_upstream_call(retries: int, error_type: str | None) -> None:
@@ -108,13 +115,6 @@ def record_fallback(model: str, fallback: str) -> None:
     metrics.add_metric(MetricName.FALLBACKS, MetricUnit.Count, 1)
     dimensions = {"model": model, "fallback": fallback}
     _breakdown(dimensions, {MetricName.FALLBACKS: (MetricUnit.Count, 1)})
-
-
-def record_cost(model: str, key_source: str, cost_usd: float) -> None:
-    """What a turn cost, in total and by model and key source (never by tenant: cardinality)."""
-    values = {MetricName.COST_USD: (MetricUnit.NoUnit, cost_usd)}
-    metrics.add_metric(MetricName.COST_USD, MetricUnit.NoUnit, cost_usd)
-    _breakdown({"model": model[:64] or "unknown", "api_key_source": key_source}, values)
 
 
 def record_usage_write_error() -> None:
