@@ -260,3 +260,33 @@ def test_the_request_log_line_carries_the_owner_and_the_turns_cost(kind, moto_en
     ]
     assert line["client"] == owner and line["api_key_source"] == "server"
     assert line["cost_usd"] > 0
+
+
+class BrokenLedgerStore:
+    """A usage store whose every write fails, as a store that is down would."""
+
+    def add(self, entries, ttl):
+        raise OSError("the ledger's store is down")
+
+    def month(self, owner, month):
+        return []
+
+    def tenants(self, month):
+        return {}
+
+
+def test_a_failing_ledger_write_never_fails_the_request(fake):
+    from helpers.fakes import FailingProvider
+    from helpers.settings import make_settings
+    from llm_server.app import Services, create_app
+    from llm_server.usage.ledger import UsageLedger
+    from llm_server.usage.pricing import PriceSheet
+
+    settings = make_settings(openai_base_url=fake.url, llm_provider="openai")
+    ledger = UsageLedger(BrokenLedgerStore(), PriceSheet(), 400)
+    local = FailingProvider(AssertionError("no local model here"), name="local")
+    services = Services.from_settings(settings, local=local, usage=ledger)
+    with LiveServer(create_app(settings, services)) as server, capture_logs() as logs:
+        reply = post_chat(server, openai_api_key="sk-tenant-own-" + "o" * 40)
+    assert reply.status_code == 200 and reply.json()["response_text"]
+    assert any(r["message"] == "could not record usage" for r in logs.records())
