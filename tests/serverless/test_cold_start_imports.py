@@ -80,8 +80,10 @@ def test_system_info_loads_no_sdk_psutil_or_pydantic_v1(fake):
     assert cold_invoke(event, fake.url) == {"status": 200, "at_init": [], "loaded": []}
 
 
-def test_a_chat_on_the_callers_key_loads_the_openai_sdk_and_nothing_else(fake):
-    assert cold_invoke(chat_event(), fake.url) == {"status": 200, "at_init": [], "loaded": SDK}
+def test_a_chat_on_the_callers_key_loads_the_openai_sdk_and_boto3_and_nothing_else(fake):
+    """boto3: every turn, on any key, is charged to the tenant's row in the DynamoDB ledger."""
+    loaded = ["boto3", "botocore.client", *SDK]
+    assert cold_invoke(chat_event(), fake.url) == {"status": 200, "at_init": [], "loaded": loaded}
     assert len(fake.seen) == 1
 
 
@@ -95,4 +97,4 @@ def test_provisioned_concurrency_loads_the_sdk_and_boto3_before_the_first_reques
 def test_a_snapstart_init_leaves_priming_to_the_before_snapshot_hook(fake):
     """Without the runtime's hooks (tests/serverless/test_snapstart.py runs them), nothing more."""
     result = cold_invoke(chat_event(), fake.url, "snap-start")
-    assert result == {"status": 200, "at_init": [], "loaded": SDK}
+    assert result == {"status": 200, "at_init": [], "loaded": ["boto3", "botocore.client", *SDK]}
