@@ -13,9 +13,11 @@ import json
 import struct
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
+
+from helpers.loopback import LoopbackServer
 
 
 def _header(name: str, value: str) -> bytes:
@@ -79,19 +81,14 @@ class Gate:
     open: threading.Event = field(default_factory=threading.Event)
 
 
-class StreamEndpoint:
+class StreamEndpoint(LoopbackServer):
     """Context manager: `url` answers every converse-stream call with `events`, paced by `gate`."""
 
     def __init__(self, events: list[bytes], gate: Gate | None = None) -> None:
         self.events = events
         self.gate = gate
         self.calls = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> StreamEndpoint:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
+        super().__init__(self._handler())
 
     def __exit__(
         self,
@@ -100,9 +97,8 @@ class StreamEndpoint:
         tb: TracebackType | None,
     ) -> None:
         if self.gate is not None:
-            self.gate.open.set()
-        self._server.shutdown()
-        self._server.server_close()
+            self.gate.open.set()  # a handler still waiting lets go
+        super().__exit__(exc_type, exc, tb)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self

@@ -7,11 +7,10 @@ Bedrock frames it (helpers/eventstream.py). boto3 reaches it by `AWS_ENDPOINT_UR
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 
 from helpers.eventstream import text_events
+from helpers.loopback import LoopbackServer
 
 
 def _reply(body: dict) -> str:
@@ -20,25 +19,11 @@ def _reply(body: dict) -> str:
     return f"echo: {''.join(texts)}"
 
 
-class FakeBedrock:
+class FakeBedrock(LoopbackServer):
     """Context manager: `url` serves Converse and ConverseStream for any model."""
 
     def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeBedrock:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):

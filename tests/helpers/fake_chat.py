@@ -12,9 +12,10 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from helpers.loopback import LoopbackServer
 
 
 @dataclass
@@ -31,15 +32,14 @@ def last_user_text(body: dict[str, Any]) -> str:
     return users[-1]["content"] if users else ""
 
 
-class FakeChat:
+class FakeChat(LoopbackServer):
     """Context manager: the server on a free loopback port; `url`, `seen`, `enqueue`."""
 
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
         self._answers: deque[Answer] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(self._handler())
 
     def enqueue(self, *answers: Answer) -> None:
         """Answer the next requests with these, in order (then echo again)."""
@@ -51,19 +51,6 @@ class FakeChat:
         with self._lock:
             self.seen.clear()
             self._answers.clear()
-
-    def __enter__(self) -> FakeChat:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _reply(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
