@@ -9,6 +9,7 @@ happens (a dropped stream included).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -276,22 +277,28 @@ class TurnRunner:
         import anyio
 
         used = admitted.charged()
+        provider, source = admitted.provider.name, admitted.request.key_source
+        cost = None
+        if used is not None and self._ledger is not None:
+            cost = self._ledger.cost(provider, used)
+        if used is not None:
+            elapsed_ms = round((time.perf_counter() - admitted.started) * 1000, 1)
+            record_generation(used, source, elapsed_ms, None if cost is None else usd(cost))
         with anyio.CancelScope(shield=True):
-            cost = None
-            source = admitted.request.key_source
+            writes = []  # the ledger row and the reservation's settlement, at once
             if used is not None and self._ledger is not None:
-                cost = await self._ledger.record(owner, admitted.provider.name, source, used)
-            if used is not None:
-                elapsed_ms = round((time.perf_counter() - admitted.started) * 1000, 1)
-                cost_usd = None if cost is None else usd(cost)
-                record_generation(used, source, elapsed_ms, cost_usd)
-            if reservation is None or self._quota is None:
-                return
-            tokens = used.total_tokens if used is not None else 0
-            try:
-                await self._quota.settle(reservation, tokens, cost if used is not None else 0)
-            except Exception:
-                logger.exception("could not settle the free-mode reservation")
+                writes.append(self._ledger.record(owner, provider, source, used, cost))
+            if reservation is not None and self._quota is not None:
+                tokens = used.total_tokens if used is not None else 0
+                writes.append(self._settled(reservation, tokens, cost if used else 0))
+            await asyncio.gather(*writes)
+
+    async def _settled(self, reservation: Reservation, tokens: int, cost: int | None) -> None:
+        assert self._quota is not None
+        try:
+            await self._quota.settle(reservation, tokens, cost)
+        except Exception:
+            logger.exception("could not settle the free-mode reservation")
 
     def _cache_key(
         self, provider: ChatProvider, request: GenerationRequest, context: RequestContext

@@ -98,13 +98,17 @@ class UsageLedger:
         return None if price is None else price.cost(generation)
 
     async def record(
-        self, owner: str, provider: str, key_source: str, generation: Generation
-    ) -> int | None:
-        """Charge one turn (its cost, picodollars, returned); a failing store is only logged."""
-        cost = self.cost(provider, generation)
+        self,
+        owner: str,
+        provider: str,
+        key_source: str,
+        generation: Generation,
+        cost: int | None,
+    ) -> None:
+        """Charge one turn its `cost` (`cost()`'s); a failing store is only logged."""
         annotate(cost_usd=None if cost is None else usd(cost))
         if self._store is None:
-            return cost
+            return
         row = UsageRow(
             model=generation.model,
             provider=provider,
@@ -121,7 +125,6 @@ class UsageLedger:
         except Exception:
             logger.exception("could not record usage", extra={"model": generation.model})
             record_usage_write_error()
-        return cost
 
     async def _commit(self, key: tuple[str, str], row: UsageRow) -> None:
         """Add `row` to the open batch and wait until the write that holds it is done.
