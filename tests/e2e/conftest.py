@@ -55,6 +55,8 @@ def stack(upstream) -> Stack:
                 "Tracing": "PassThrough",
                 "CorsAllowOrigins": ORIGIN,
                 "BedrockModels": NOVA,
+                # every server-paid call of the suite (free mode, Bedrock) shares one API key
+                "FreeModeRequestsPerMinute": "1000",
             },
             {"OPENAI_BASE_URL": upstream.url},
         )

@@ -218,6 +218,7 @@ def test_a_parameter_change_alone_reaches_the_live_alias(stack, upstream):
             "Tracing": "PassThrough",
             "CorsAllowOrigins": ORIGIN,
             "BedrockModels": f"{NOVA},{CLAUDE}",
+            "FreeModeRequestsPerMinute": "1000",
         },
         {"OPENAI_BASE_URL": upstream.url},
     )
