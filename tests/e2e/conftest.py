@@ -57,6 +57,10 @@ def stack(upstream) -> Stack:
                 "BedrockModels": NOVA,
                 # every server-paid call of the suite (free mode, Bedrock) shares one API key
                 "FreeModeRequestsPerMinute": "1000",
+                "KeyThrottlingRateLimit": "100",  # the gateway's per-key throttle, likewise
+                "KeyThrottlingBurstLimit": "200",
+                "ThrottlingRateLimit": "200",
+                "ThrottlingBurstLimit": "400",
             },
             {"OPENAI_BASE_URL": upstream.url},
         )

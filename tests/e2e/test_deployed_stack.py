@@ -38,6 +38,12 @@ def test_health_is_public_and_every_other_route_needs_an_api_key(stack):
     assert call(stack, "GET", "/api/v1/system/info").status_code == 200
 
 
+def test_the_usage_plan_caps_each_key_at_the_deployed_throttle(stack):
+    """KeyThrottling* as deployed (SAM resolves them in the transform), not the defaults."""
+    plans = stack.client("apigateway").get_usage_plans()["items"]
+    assert [p["throttle"] for p in plans] == [{"burstLimit": 200, "rateLimit": 100.0}]
+
+
 def test_the_api_invokes_a_published_snapstart_version_restored_after_its_hooks(stack):
     """The gateway calls the alias `live`; its version's init ran the SnapStart hooks."""
     info = call(stack, "GET", "/api/v1/system/info").json()["lambda"]
@@ -219,6 +225,10 @@ def test_a_parameter_change_alone_reaches_the_live_alias(stack, upstream):
             "CorsAllowOrigins": ORIGIN,
             "BedrockModels": f"{NOVA},{CLAUDE}",
             "FreeModeRequestsPerMinute": "1000",
+            "KeyThrottlingRateLimit": "100",  # the gateway's per-key throttle, likewise
+            "KeyThrottlingBurstLimit": "200",
+            "ThrottlingRateLimit": "200",
+            "ThrottlingBurstLimit": "400",
         },
         {"OPENAI_BASE_URL": upstream.url},
     )

@@ -16,6 +16,10 @@ emulated REST API. What it lacks is worked around here, never in template.yaml:
 - It cannot run the Lambda Web Adapter (`AWS_LAMBDA_EXEC_WRAPPER`): the adapter's public layer is
   stood in by an empty layer of the same account, name and version, so the stack deploys; the
   streaming app itself is run by `run_stream_function`, as the adapter would start it.
+- It runs the SAM transform with no parameter values (`_sam_transform(template, {}, ...)`), where
+  CloudFormation hands it the stack's: what SAM resolves itself (the usage plan's `Throttle` and
+  `Quota`) came out as the template's `Default`s whatever the deploy passed. The deployed copy
+  takes the deploy's values as its defaults, so both agree.
 - The functions' `OPENAI_BASE_URL` points at the Responses API stand-in on loopback.
 - Its Bedrock checks IAM under the action names `bedrock:Converse`/`ConverseStream`, where AWS
   checks `bedrock:InvokeModel`/`InvokeModelWithResponseStream` for Converse: the deployed copy's
@@ -120,7 +124,7 @@ def update(stack: Stack, parameters: dict[str, str], env: dict[str, str]) -> Sta
     """`sam deploy` again with these parameters (a stack update), and read what it made."""
     name, endpoint, bucket = stack.name, stack.endpoint, f"{stack.name}-artifacts"
     template = BUILD / f"{name}-template.json"
-    template.write_text(json.dumps(emulator_template(env)), encoding="utf-8")
+    template.write_text(json.dumps(emulator_template(env, parameters)), encoding="utf-8")
     overrides = [f"{key}={value}" for key, value in parameters.items()]
     subprocess.run(
         [
@@ -161,10 +165,12 @@ def update(stack: Stack, parameters: dict[str, str], env: dict[str, str]) -> Sta
     return stack
 
 
-def emulator_template(env: dict[str, str]) -> dict[str, Any]:
+def emulator_template(env: dict[str, str], parameters: dict[str, str]) -> dict[str, Any]:
     """The built template as deployed to the emulator: the workarounds in the docstring."""
     text = (BUILD / "template.yaml").read_text(encoding="utf-8")
     template = yaml.load(text, Loader=_CfnLoader)
+    for name, value in parameters.items():
+        template["Parameters"][name]["Default"] = value
     template["Conditions"]["SecretIsArn"] = {"Fn::Equals": ["name", "arn"]}
     resources = template["Resources"]
     for name in [
