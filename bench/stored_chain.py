@@ -99,8 +99,7 @@ def main() -> None:
     for name, r in results:
         rise = r["peak"] - r["before"]
         print(
-            f"{name:<14}{r['sent']:>21.1f} M{r['before']:>10.0f} M{r['peak']:>8.0f} M"
-            f"{rise:>6.0f} M"
+            f"{name:<14}{r['sent']:>21.1f} M{r['before']:>10.0f} M{r['peak']:>8.0f} M{rise:>6.0f} M"
         )
 
 

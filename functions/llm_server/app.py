@@ -107,8 +107,9 @@ class Services:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Close the providers' connections when the server stops (Lambda never runs this)."""
+    """Write pending usage, close the providers' connections when the server stops (not Lambda)."""
     yield
+    await app.state.services.usage.flush()
     await app.state.services.runner.aclose()
 
 

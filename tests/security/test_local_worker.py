@@ -106,8 +106,19 @@ def drop_once_generating(provider: LocalLlamaProvider, url: str, path: str, body
                 "stream": True,
                 "max_tokens": MAX_TOKENS,
                 "tool_choice": "required",
-                "tools": [{"type": "function", "function": {"name": "put", "parameters": {
-                    "type": "object", "properties": {"n": ENDLESS}, "required": ["n"]}}}],
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "put",
+                            "parameters": {
+                                "type": "object",
+                                "properties": {"n": ENDLESS},
+                                "required": ["n"],
+                            },
+                        },
+                    }
+                ],
             },
         ),
     ],

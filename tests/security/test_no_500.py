@@ -223,7 +223,9 @@ def test_an_unknown_parameter_name_is_echoed_bounded(fake):
     name = "x" * 900_000
     with serve(fake, max_body_bytes=2_000_000) as server:
         response = post_raw(
-            server, "/v1/responses", json.dumps({"model": "m", "input": "hi", name: 1}),
+            server,
+            "/v1/responses",
+            json.dumps({"model": "m", "input": "hi", name: 1}),
             {"Authorization": f"Bearer {CALLER_KEY}"},
         )
     assert response.status_code == 400
@@ -237,7 +239,7 @@ def test_a_body_that_never_finishes_arriving_is_a_408(fake):
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(
                 b"POST /api/v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 100\r\n\r\n{\"user_message\": "
+                b'Content-Length: 100\r\n\r\n{"user_message": '
             )
             sock.settimeout(30)
             answer = b""

@@ -42,8 +42,12 @@ def dollars(tokens: int, per_million: str) -> Decimal:
     return Decimal(tokens) * Decimal(per_million) / PER_MILLION
 
 
-def test_openai_usage_with_cached_tokens_is_priced_to_the_token(kind, moto_endpoint, fake):
-    app, _ = tenant_app(kind, moto_endpoint, fake, free_mode_tokens_per_day=10**9)
+@pytest.mark.parametrize("flush", [0, 60], ids=["written-before-answering", "deferred"])
+def test_openai_usage_with_cached_tokens_is_priced_to_the_token(kind, moto_endpoint, fake, flush):
+    """Deferred (the long-lived server's way), a read of the ledger writes what is pending."""
+    app, _ = tenant_app(
+        kind, moto_endpoint, fake, free_mode_tokens_per_day=10**9, usage_flush_seconds=flush
+    )
     cached = {"input_tokens": 126, "input_tokens_details": {"cached_tokens": 30}}
     fake.enqueue(Step(usage=cached), Step(usage=cached), Step(usage=cached))
     with LiveServer(app) as server:
@@ -275,7 +279,17 @@ class BrokenLedgerStore:
         return {}
 
 
-def test_a_failing_ledger_write_never_fails_the_request(fake):
+def test_deferred_usage_is_written_when_the_server_stops(kind, moto_endpoint, fake):
+    app, _ = tenant_app(kind, moto_endpoint, fake, usage_flush_seconds=60)
+    with LiveServer(app) as server:
+        assert post_chat(server, user_message="안녕", **FREE).status_code == 200
+    with LiveServer(app) as server:  # the same app again: the first server's loop is gone
+        (row,) = usage_of(server).json()["by_model"]
+    assert row["requests"] == 1 and row["api_key_source"] == "server"
+
+
+@pytest.mark.parametrize("flush", [0, 60], ids=["written-before-answering", "deferred"])
+def test_a_failing_ledger_write_never_fails_the_request(fake, flush):
     from helpers.fakes import FailingProvider
     from helpers.settings import make_settings
     from llm_server.app import Services, create_app
@@ -283,10 +297,11 @@ def test_a_failing_ledger_write_never_fails_the_request(fake):
     from llm_server.usage.pricing import PriceSheet
 
     settings = make_settings(openai_base_url=fake.url, llm_provider="openai")
-    ledger = UsageLedger(BrokenLedgerStore(), PriceSheet(), 400)
+    ledger = UsageLedger(BrokenLedgerStore(), PriceSheet(), 400, flush_seconds=flush)
     local = FailingProvider(AssertionError("no local model here"), name="local")
     services = Services.from_settings(settings, local=local, usage=ledger)
-    with LiveServer(create_app(settings, services)) as server, capture_logs() as logs:
-        reply = post_chat(server, openai_api_key="sk-tenant-own-" + "o" * 40)
+    with capture_logs() as logs:
+        with LiveServer(create_app(settings, services)) as server:
+            reply = post_chat(server, openai_api_key="sk-tenant-own-" + "o" * 40)
     assert reply.status_code == 200 and reply.json()["response_text"]
     assert any(r["message"] == "could not record usage" for r in logs.records())

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     tenant_monthly_budget_usd: float | None = Field(None, ge=0)
     tenant_budgets_usd: str = ""
     usage_retention_days: int = Field(400, ge=1)
+    # 0: each turn waits for its ledger row (Lambda); `python -m llm_server` defers (usage/ledger)
+    usage_flush_seconds: float = Field(0.0, ge=0, le=60)
 
     def cors_origin_list(self) -> list[str]:
         """`CORS_ALLOW_ORIGINS`, comma-separated, as a list."""

@@ -37,6 +37,4 @@ def is_store_fault(exc: BaseException) -> bool:
 
     Told by the exception's module, so neither library is imported to ask.
     """
-    return any(
-        klass.__module__.startswith(_FAULT_MODULES) for klass in type(exc).__mro__[:-1]
-    )
+    return any(klass.__module__.startswith(_FAULT_MODULES) for klass in type(exc).__mro__[:-1])

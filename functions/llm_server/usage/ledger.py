@@ -1,9 +1,14 @@
 """Charge each turn to its tenant: cost from the price sheet, a row in the usage ledger, metrics.
 
 Writes are group commits: turns finishing while one write is under way are added together in
-the next (one SQLite transaction, or one DynamoDB update per row), and each turn waits for the
-write that holds it, so what a caller was answered for is in the store. A failed write never
-fails the caller's request: it is logged and counted (`UsageWriteErrors`). What a turn cost
+the next (one SQLite transaction, or one DynamoDB update per row). With `flush_seconds` 0 (on
+Lambda, which may freeze the environment right after the answer) each turn waits for the write
+that holds it, so what a caller was answered for is in the store. A long-lived server
+(`python -m llm_server`) answers first and writes each `flush_seconds` the turns of that
+interval added together, a handful of rows whatever the traffic; a read of the ledger, and the
+server's shutdown, write what is pending first. Budgets do not depend on it: a turn's spend is
+reserved and settled in the quota store before it is answered. A failed write never fails the
+caller's request: it is logged and counted (`UsageWriteErrors`). What a turn cost
 goes on the request's log line (`cost_usd`, beside its owner) and into the `CostUSD` metric by
 model and key source (no tenant dimension).
 """
@@ -52,6 +57,7 @@ class _Batch:
 
     done: asyncio.Future[None]
     entries: dict[tuple[str, str], dict[tuple[str, str], UsageRow]] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None  # a deferred batch's write
 
 
 def month_of(now: float) -> str:
@@ -69,8 +75,10 @@ class UsageLedger:
         retention_days: int,
         budgets: Budgets | None = None,
         clock: Callable[[], float] = time.time,
+        flush_seconds: float = 0.0,
     ) -> None:
         self._store = store
+        self._flush_seconds = flush_seconds
         self.prices = prices
         self._ttl = retention_days * DAY
         self._budgets = budgets or Budgets()
@@ -80,13 +88,20 @@ class UsageLedger:
         self._writing: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             WeakKeyDictionary()
         )
+        self._deferred: set[asyncio.Task[None]] = set()  # deferred writes under way
 
     @classmethod
     def from_settings(cls, settings: Settings, store: UsageStore | None) -> UsageLedger:
-        """The price sheet with MODEL_PRICES, the budgets, USAGE_RETENTION_DAYS."""
+        """The price sheet with MODEL_PRICES, the budgets, USAGE_RETENTION_DAYS, _FLUSH_SECONDS."""
         prices = PriceSheet(parse_overrides(settings.model_prices))
         budgets = Budgets(settings.tenant_monthly_budget_usd, settings.tenant_budget_map())
-        return cls(store, prices, settings.usage_retention_days, budgets)
+        return cls(
+            store,
+            prices,
+            settings.usage_retention_days,
+            budgets,
+            flush_seconds=settings.usage_flush_seconds,
+        )
 
     def budget(self, owner: str) -> int | None:
         """The tenant's monthly budget in picodollars (None: no budget)."""
@@ -127,10 +142,10 @@ class UsageLedger:
             record_usage_write_error()
 
     async def _commit(self, key: tuple[str, str], row: UsageRow) -> None:
-        """Add `row` to the open batch and wait until the write that holds it is done.
+        """Add `row` to the open batch; unless writes are deferred, wait for the write of it.
 
-        The turn that opens a batch writes it, after the write before it (one at a time); the
-        batch stays open for others while it waits.
+        The turn that opens a batch writes it (or, deferred, schedules its write), after the
+        write before it (one at a time); the batch stays open for others while it waits.
         """
         loop = asyncio.get_running_loop()
         batch = self._batch.get(loop)
@@ -140,14 +155,31 @@ class UsageLedger:
         rows = batch.entries.setdefault(key, {})
         slot = (row.model, row.api_key_source)
         rows[slot] = rows[slot].plus(row) if slot in rows else row
+        if self._flush_seconds:
+            if opened:
+                batch.timer = loop.call_later(self._flush_seconds, self._write_later, batch)
+            return
         if opened:
             await self._write(loop, batch)
         await asyncio.shield(batch.done)
 
+    def _write_later(self, batch: _Batch) -> None:
+        batch.timer = None
+        task = asyncio.get_running_loop().create_task(self._write_deferred(batch))
+        self._deferred.add(task)
+        task.add_done_callback(self._deferred.discard)
+
+    async def _write_deferred(self, batch: _Batch) -> None:
+        await self._write(asyncio.get_running_loop(), batch)
+        if batch.done.exception() is not None:
+            logger.error("could not record usage", exc_info=batch.done.exception())
+            record_usage_write_error()
+
     async def _write(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
         lock = self._writing.setdefault(loop, asyncio.Lock())
         async with lock:
-            del self._batch[loop]  # closed: turns from now on open the next
+            if self._batch.get(loop) is batch:
+                del self._batch[loop]  # closed: turns from now on open the next
             entries = {key: list(rows.values()) for key, rows in batch.entries.items()}
             try:
                 assert self._store is not None
@@ -158,8 +190,19 @@ class UsageLedger:
             else:
                 batch.done.set_result(None)
 
+    async def flush(self) -> None:
+        """Write what deferred turns left pending (before a read, and at shutdown)."""
+        loop = asyncio.get_running_loop()
+        batch = self._batch.get(loop)
+        if batch is not None and batch.timer is not None:
+            batch.timer.cancel()
+            self._write_later(batch)  # now rather than at its time
+        if self._deferred:
+            await asyncio.wait(set(self._deferred))
+
     async def month(self, owner: str, month: str) -> list[UsageRow]:
         """A tenant's rows of a month (empty without a store)."""
         if self._store is None:
             return []
+        await self.flush()
         return await asyncio.to_thread(self._store.month, owner, month)
