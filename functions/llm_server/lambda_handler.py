@@ -9,6 +9,7 @@ the app is built once per execution environment, at import, and heavy SDKs load 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -21,9 +22,12 @@ from llm_server.lambda_lifecycle import prime, register_snapstart_hooks
 from llm_server.native_api.errors import NATIVE_ERRORS
 from llm_server.utils.lambda_runtime import record_invocation
 from llm_server.utils.log import SERVICE_NAME, logger
-from llm_server.utils.metrics import flushed_by_handler, metrics, record_request
+from llm_server.utils.metrics import metrics, record_request
 from llm_server.web.errors import error_response
 
+# Each request writes its own EMF lines (utils/metrics.py): `log_metrics` below is there for the
+# ColdStart metric, and has no application metrics of its own to flush, by design.
+warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
 
 
@@ -98,10 +102,9 @@ def traced(function: Callable[..., Any]) -> Callable[..., Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Answer one API Gateway event."""
     record_invocation()
-    with flushed_by_handler():  # `log_metrics` above flushes this invocation's blob
-        try:
-            return _asgi(strip_stage(event), context)
-        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            # Mangum handles everything the app raises; what escapes it is an unparsable event.
-            logger.warning("malformed event", extra={"error": type(exc).__name__})
-            return bad_event_response(type(exc).__name__)
+    try:
+        return _asgi(strip_stage(event), context)
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # Mangum handles everything the app raises; what escapes it is an unparsable event.
+        logger.warning("malformed event", extra={"error": type(exc).__name__})
+        return bad_event_response(type(exc).__name__)

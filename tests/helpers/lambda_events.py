@@ -44,7 +44,7 @@ def emf_blobs(text):
 
 
 def value(blob, name):
-    """A metric's value in an EMF blob (Powertools writes a list of the values recorded)."""
+    """A metric's value in an EMF blob (one value, or a list of the values recorded)."""
     recorded = blob[name]
     assert not isinstance(recorded, list) or len(recorded) == 1, recorded
     return recorded[0] if isinstance(recorded, list) else recorded

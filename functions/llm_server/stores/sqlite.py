@@ -73,7 +73,10 @@ def _open(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
     import sqlite3
 
     connection = sqlite3.connect(
-        path, BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=check_same_thread
+        path,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=check_same_thread,
     )
     # WAL with NORMAL: a commit is safe from a crash of the process (the WAL is written), and
     # is flushed to disk at checkpoints rather than each time (SQLite's own advice for WAL)

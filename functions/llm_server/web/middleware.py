@@ -22,7 +22,7 @@ from llm_server.exceptions import (
 )
 from llm_server.stores.faults import is_store_fault
 from llm_server.utils.log import logger
-from llm_server.utils.metrics import record_request
+from llm_server.utils.metrics import open_request, record_request
 from llm_server.utils.request_context import annotate, start_request
 from llm_server.web.errors import ErrorShapes, error_response
 
@@ -60,6 +60,7 @@ class RequestContextMiddleware:
         request_id = _request_id(scope, headers)
         started = time.perf_counter()
         fields = start_request(request_id=request_id)
+        open_request()
         # What the routes need to know of the request, on its own state (`request.state`).
         state = scope.setdefault("state", {})
         state.update(request_id=request_id, deadline=_deadline(scope, self.lambda_margin_seconds))
