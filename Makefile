@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+PY_SPY_VERSION := 0.4.3
 export PYTHONPATH := $(CURDIR)/functions
 
 # The Lambda runtime's Python (template.yaml: Runtime). Machines here have another, so it is built
@@ -18,7 +19,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-keys bench-flood bench-chain soak fuzz help
+.PHONY: usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-profile bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -111,6 +112,10 @@ bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.
 
 bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone (COMPARE=<commit> beside)
 	PYTHONPATH=functions:tests $(PY) bench/throughput.py $(if $(COMPARE),--compare $(COMPARE))
+
+bench-profile: $(VENV)/.dev  ## Where a request's time goes under load, by stage (py-spy; COMPARE=<commit> first)
+	$(PIP) install -q py-spy==$(PY_SPY_VERSION)
+	PYTHONPATH=functions:tests $(PY) bench/profile_server.py $(if $(COMPARE),--compare $(COMPARE))
 
 bench-keys: $(VENV)/.dev  ## Server memory with one caller key vs 5,000 (COMPARE=<commit> side by side)
 	PYTHONPATH=functions:tests $(PY) bench/keys_memory.py $(if $(COMPARE),--compare $(COMPARE))
