@@ -1,12 +1,11 @@
 """The response cache: hits and misses over HTTP, what is cached, and for whom."""
 
-import json
-
 import httpx
 import pytest
 
 from helpers.fake_openai import Step
 from helpers.fakes import FailingProvider
+from helpers.lambda_events import emf_blobs, value
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
@@ -46,8 +45,8 @@ def test_a_repeated_deterministic_request_is_served_from_the_cache(fake, server,
     assert second.json()["response_text"] == first.json()["response_text"]
     assert second.json()["output_tokens"] == first.json()["output_tokens"]
     assert len(fake.seen) == 1
-    hits = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"CacheHits"' in x]
-    assert [blob["CacheHits"] for blob in hits] == [[1.0]]
+    hits = [blob for blob in emf_blobs(capsys.readouterr().out) if "CacheHits" in blob]
+    assert [value(blob, "CacheHits") for blob in hits] == [1]
 
 
 def test_sampled_requests_are_not_cached(fake, server):
