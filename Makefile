@@ -19,7 +19,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-profile bench-keys bench-flood bench-chain soak fuzz help
+.PHONY: usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -45,7 +45,20 @@ $(VENV)/.dev: tests/requirements.txt $(VENV)/.local
 	$(PIP) install -q -r $<
 	@touch $@
 
-setup: $(VENV)/.local  ## Create .venv with the API, llama.cpp and the local model
+# Swagger UI for /docs, served by the app itself (no CDN): npm's swagger-ui-dist, pinned.
+SWAGGER_UI_VERSION := 5.35.0
+SWAGGER_UI_INTEGRITY := sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==
+SWAGGER_UI := functions/llm_server/web/static/swagger-ui/VERSION
+$(SWAGGER_UI): toolchain/fetch-swagger-ui.sh
+	toolchain/fetch-swagger-ui.sh $(SWAGGER_UI_VERSION) $(SWAGGER_UI_INTEGRITY) $(@D)
+	@grep -q "$(SWAGGER_UI_VERSION)" $@
+
+setup: $(VENV)/.local $(SWAGGER_UI)  ## Create .venv with the API, llama.cpp and the local model
+
+# The browser suite's Chromium and ChromeDriver (Debian's), installed when missing.
+/usr/bin/chromedriver:
+	apt-get install -y -q chromium chromium-driver >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)
 
 run: setup  ## Serve the API on HOST:SERVER_PORT (127.0.0.1:5601) on the local model
 	$(PY) -m llm_server
@@ -90,7 +103,7 @@ CHECKOV := .tools/checkov/bin/checkov
 checkov: .tools/checkov/.installed  ## checkov on the templates, with the commented skip list in .checkov.yaml
 	$(CHECKOV) --config-file .checkov.yaml -f template.yaml -f bootstrap/api-gateway-logging.yaml
 
-sam-check: .tools/sam/.installed $(LAMBDA_PYTHON_HOME)/.complete  ## sam validate --lint and sam build, offline
+sam-check: .tools/sam/.installed $(LAMBDA_PYTHON_HOME)/.complete $(SWAGGER_UI)  ## sam validate --lint and sam build, offline
 	$(SAM_ENV) $(SAM) validate --lint
 	.tools/sam/bin/cfn-lint -c I -- template.yaml bootstrap/api-gateway-logging.yaml
 	$(SAM_ENV) LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(SAM) build
@@ -112,6 +125,10 @@ bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.
 
 bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone (COMPARE=<commit> beside)
 	PYTHONPATH=functions:tests $(PY) bench/throughput.py $(if $(COMPARE),--compare $(COMPARE))
+
+screenshot: $(VENV)/.dev $(SWAGGER_UI) /usr/bin/chromedriver  ## The README's playground picture (docs/playground.png)
+	fc-list :lang=ko | grep -q . || apt-get install -y -q fonts-noto-cjk >/dev/null  # Korean glyphs
+	PYTHONPATH=functions:tests $(PY) tests/browser/screenshot.py
 
 bench-profile: $(VENV)/.dev  ## Where a request's time goes under load, by stage (py-spy; COMPARE=<commit> first)
 	$(PIP) install -q py-spy==$(PY_SPY_VERSION)
@@ -140,7 +157,7 @@ SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 test: lint sam-check checkov test-app test-lambda  ## Everything CI runs: lint, SAM and checkov checks, both suites
 
 # tests/bedrock starts ministack's bedrock-runtime (.tools/ministack) beside the app under test.
-test-app: $(VENV)/.dev .tools/ministack/.installed  ## The app's suites on the machine's Python (3.11 and later), from functions/
+test-app: $(VENV)/.dev .tools/ministack/.installed $(SWAGGER_UI) /usr/bin/chromedriver  ## The app's suites on the machine's Python (3.11 and later), from functions/
 	$(PY) -m pytest -p randomly --randomly-seed=$(SEED) $(addprefix --ignore=,$(LAMBDA_SUITES))
 
 test-lambda: sam-check .tools/lambda/.installed .tools/ministack/.installed  ## The Lambda-side suites on 3.13 against .aws-sam/build, e2e included

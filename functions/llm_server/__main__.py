@@ -43,7 +43,8 @@ def main() -> int:
             "callers without an X-Api-Key all share the owner 'anonymous' (sessions, stored "
             "responses, one concurrency share): give each client its own key (README, Security)"
         )
-    _say(f"serving on http://{settings.host}:{settings.server_port} (docs at /docs)")
+    address = f"http://{settings.host}:{settings.server_port}"
+    _say(f"serving the API on {address}; the playground at {address}/, the docs at {address}/docs")
     uvicorn.run(
         app,
         host=settings.host,

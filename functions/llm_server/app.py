@@ -33,7 +33,7 @@ from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionStore
 from llm_server.usage.ledger import UsageLedger
 from llm_server.utils.log import configure_logging
-from llm_server.web import system
+from llm_server.web import pages, system
 from llm_server.web.errors import ErrorShapes, install_error_handlers
 from llm_server.web.identity import IdentityPolicy
 from llm_server.web.middleware import RequestContextMiddleware
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version=__version__,
         description="A serverless chat API over OpenAI's Responses API, with a local model.",
         lifespan=_lifespan,
-        docs_url=None,  # web/system.py serves /docs, at the gateway's stage path too
+        docs_url=None,  # web/pages.py serves /docs (offline), at the gateway's stage path too
         redoc_url=None,
     )
     app.state.settings = settings
@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (module.router for module in routers):
         app.include_router(router)
     app.include_router(system.router)
-    app.include_router(system.docs_router)
+    app.include_router(pages.router)
     add_snapstart_hooks(app)
     return app
 

@@ -69,7 +69,8 @@ def test_the_routes_are_the_apps_routes(cloudformation):
     served = {
         (path, method.upper()) for path, ops in app.openapi()["paths"].items() for method in ops
     }
-    served |= {("/docs", "GET"), (app.openapi_url, "GET")}
+    pages = {("/", "GET"), ("/docs", "GET"), ("/static/{proxy+}", "GET")}  # web/pages.py
+    served |= {*pages, (app.openapi_url, "GET")}
     preflights = {(path, method) for path, method in deployed if method == "OPTIONS"}
     assert deployed - preflights == served
 
@@ -263,9 +264,10 @@ def test_the_deployed_functions_trust_only_the_gateway_for_identity(template):
     assert env["IDENTITY_SOURCE"] == "gateway" and env["ALLOW_ANONYMOUS"] == "false"
 
 
-def test_every_route_but_health_docs_and_preflight_needs_an_api_key(cloudformation):
+def test_every_route_but_health_pages_and_preflight_needs_an_api_key(cloudformation):
     paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
     open_routes = {("/api/v1/health", "get"), ("/docs", "get"), ("/openapi.json", "get")}
+    open_routes |= {("/", "get"), ("/static/{proxy+}", "get")}  # the pages hold nothing
     for path, operations in paths.items():
         for method, operation in operations.items():
             required = operation.get("security") == [{"api_key": []}]

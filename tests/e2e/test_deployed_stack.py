@@ -172,10 +172,26 @@ def test_browsers_can_call_every_route_and_read_gateway_errors(stack):
     assert refused.headers["access-control-allow-origin"] == ORIGIN
 
 
-def test_the_docs_page_loads_its_schema_under_the_stage(stack):
+def test_the_pages_load_their_schema_scripts_and_styles_under_the_stage(stack):
+    """The docs and the playground, public at the stage, each asset from the stage too."""
     page = call(stack, "GET", "/docs", key=False)
-    assert page.status_code == 200 and "'/dev/openapi.json'" in page.text
+    assert page.status_code == 200 and 'data-openapi="/dev/openapi.json"' in page.text
     assert call(stack, "GET", "/openapi.json", key=False).json()["info"]["title"] == "LLM Server"
+    playground = call(stack, "GET", "/", key=False)
+    assert playground.status_code == 200 and 'data-base="/dev"' in playground.text
+    assert "script-src 'self'" in playground.headers["content-security-policy"]
+    for asset in (
+        "/static/swagger-ui/swagger-ui-bundle.js",
+        "/static/swagger-ui/swagger-ui.css",
+        "/static/docs.js",
+        "/static/playground/playground.js",
+        "/static/playground/playground.css",
+    ):
+        assert f'"/dev{asset}"' in page.text + playground.text, asset
+        loaded = call(stack, "GET", asset, key=False)
+        assert loaded.status_code == 200 and len(loaded.content) > 100, asset
+    bundle = call(stack, "GET", "/static/swagger-ui/swagger-ui-bundle.js", key=False)
+    assert bundle.headers["content-type"].startswith("text/javascript")
 
 
 UNLISTED = "meta.llama3-8b-instruct-v1:0"  # in no deployment's BedrockModels

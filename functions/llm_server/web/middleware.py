@@ -88,6 +88,7 @@ class RequestContextMiddleware:
                 fields["status"] = message["status"]
                 headers = message.setdefault("headers", [])
                 headers.append((b"x-request-id", request_id.encode()))
+                _no_store_unless_told(headers)
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finish()
             await send(message)
@@ -256,3 +257,11 @@ def _request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:
         return gateway_id
     candidate = headers.get(b"x-request-id", b"").decode("latin-1")
     return candidate if _SAFE_ID.fullmatch(candidate) else uuid.uuid4().hex
+
+
+def _no_store_unless_told(headers: list[tuple[bytes, bytes]]) -> None:
+    """API answers are nobody's to cache (a shared cache, the browser's); pages say their own."""
+    if not any(name.lower() == b"cache-control" for name, _ in headers):
+        headers.append((b"cache-control", b"no-store"))
+    if not any(name.lower() == b"x-content-type-options" for name, _ in headers):
+        headers.append((b"x-content-type-options", b"nosniff"))

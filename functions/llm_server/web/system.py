@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
 
 from llm_server import __version__
 from llm_server.config.settings import Settings
@@ -15,7 +14,6 @@ from llm_server.utils.system_info import collect_system_info
 from llm_server.web.dependencies import get_app_settings, get_runner
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
-docs_router = APIRouter()
 
 # What only SYSTEM_INFO_DETAIL=full shows: any API key holder may call this route on AWS, and
 # file paths, process ids and the upstream's address help an attacker more than a caller.
@@ -53,28 +51,3 @@ def _without_detail(info: dict[str, Any]) -> dict[str, Any]:
         for key, value in info.items()
         if key not in _FULL_DETAIL_ONLY
     }
-
-
-@docs_router.get("/docs", include_in_schema=False)
-async def docs(request: Request) -> HTMLResponse:
-    """Swagger UI, loading the schema from where the caller reached this page.
-
-    Through API Gateway's own URL the page is at `/{stage}/docs`, but the app sees `/docs`; an
-    absolute `/openapi.json` would miss the stage (403). The prefix the gateway removed is the
-    event's `requestContext.path` less its `path`.
-    """
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    prefix = gateway_prefix(request.scope.get("aws.event"))
-    return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title="LLM Server - docs")
-
-
-def gateway_prefix(event: Any) -> str:
-    """The path prefix (stage or base path) API Gateway removed before the app saw the path."""
-    if not isinstance(event, dict):
-        return ""
-    full = (event.get("requestContext") or {}).get("path")
-    path = event.get("path")
-    if isinstance(full, str) and isinstance(path, str) and full.endswith(path):
-        return full[: len(full) - len(path)].rstrip("/")
-    return ""
