@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 CREATED_AT = 1795608000
 
@@ -50,6 +51,7 @@ class Seen:
     body: dict[str, Any]
     at: float
     peer: tuple[str, int] = ("", 0)  # the client's address: a new port is a new connection
+    target: str = ""  # the request line's target: a path, or an absolute URL through a proxy
 
 
 def _text(content: str | list[dict[str, Any]]) -> str:
@@ -205,9 +207,10 @@ class FakeOpenAI:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 headers = {name.lower(): value for name, value in self.headers.items()}
-                fake.seen.append(Seen(headers, body, time.monotonic(), self.client_address))
+                seen = Seen(headers, body, time.monotonic(), self.client_address, self.path)
+                fake.seen.append(seen)
                 step = fake.script.popleft() if fake.script else Step()
-                if self.path != "/v1/responses":
+                if urlsplit(self.path).path != "/v1/responses":  # a proxy is sent the whole URL
                     step = Step(status=404, error_code="unknown_url", message=f"no {self.path}")
                 self._answer(step, body)
 

@@ -25,7 +25,7 @@ SERVER_KEY = "sk-server-" + "s" * 40
 
 
 def build_app(fake, server_key_store=None, **overrides):
-    settings = make_settings(openai_base_url=fake.url, **overrides)
+    settings = make_settings(**{"openai_base_url": fake.url, **overrides})
     local = FailingProvider(AssertionError("the local model must not be used"), name="local")
     service = Services.from_settings(settings, local=local, server_key=server_key_store)
     return create_app(settings, service)
@@ -129,7 +129,12 @@ def test_the_lambda_deadline_bounds_the_upstream_call(fake, monkeypatch):
     for name, default in LAMBDA_ENV.items():
         monkeypatch.setenv(name, os.environ.get(name, default))
     fake.enqueue(Step(delay=6))
-    app = build_app(fake, openai_timeout_seconds=25.0, lambda_time_margin_seconds=1.0)
+    app = build_app(
+        fake,
+        openai_timeout_seconds=25.0,
+        lambda_time_margin_seconds=1.0,
+        openai_http_client="httpx",  # as the template sets on Lambda
+    )
     event = json.loads(EVENTS.joinpath("chat.json").read_text(encoding="utf-8"))
     event["body"] = json.dumps({"user_message": "hi", "openai_api_key": CALLER_KEY})
     response = Mangum(app, lifespan="off")(event, LambdaContext(timeout_seconds=3.0))
@@ -219,18 +224,47 @@ def test_free_mode_uses_the_key_from_secrets_manager(fake, moto_endpoint):
     assert SERVER_KEY not in free.text
 
 
-def test_clients_are_pooled_per_key(fake, served):
-    for key in (CALLER_KEY, CALLER_KEY, SERVER_KEY):
-        chat(served, openai_api_key=key)
-    info = httpx.get(f"{served.url}/api/v1/system/info").json()
-    assert info["providers"]["openai"]["pooled_clients"] == 2
-    assert CALLER_KEY not in json.dumps(info)
+def openai_status(app):
+    return app.state.services.runner.status()["providers"]["openai"]
 
 
 def test_stopping_the_server_closes_the_pooled_clients(fake):
-    app = build_app(fake)
+    """Over httpx (Lambda) each key has an SDK client, all on one pool; stopping closes it."""
+    app = build_app(fake, openai_http_client="httpx")
     with LiveServer(app) as server:
-        chat(server, openai_api_key=CALLER_KEY)
-        chat(server, openai_api_key=SERVER_KEY)
-        assert app.state.services.runner.status()["providers"]["openai"]["pooled_clients"] == 2
-    assert app.state.services.runner.status()["providers"]["openai"]["pooled_clients"] == 0
+        for key in (CALLER_KEY, CALLER_KEY, SERVER_KEY):
+            chat(server, openai_api_key=key)
+        info = httpx.get(f"{server.url}/api/v1/system/info").json()
+        assert info["providers"]["openai"]["pooled_clients"] == 2
+        assert info["providers"]["openai"]["direct_session"] is None
+        assert CALLER_KEY not in json.dumps(info)
+    assert openai_status(app)["pooled_clients"] == 0
+
+
+def test_over_aiohttp_whole_replies_skip_the_sdk_and_stopping_closes_the_session(fake):
+    app = build_app(fake, openai_http_client="aiohttp")
+    with LiveServer(app) as server:
+        assert openai_status(app)["direct_session"] is False  # made on first use
+        for key in (CALLER_KEY, SERVER_KEY):
+            response, _ = chat(server, openai_api_key=key)
+            assert response.status_code == 200 and response.json()["response_text"]
+        assert [s.headers["authorization"] for s in fake.seen] == [
+            f"Bearer {CALLER_KEY}",
+            f"Bearer {SERVER_KEY}",
+        ]
+        assert openai_status(app)["pooled_clients"] == 0  # no SDK client was made
+        assert openai_status(app)["direct_session"] is True
+    assert openai_status(app)["direct_session"] is False
+
+
+def test_over_aiohttp_whole_replies_go_through_the_proxy_the_environment_names(fake, monkeypatch):
+    """HTTP_PROXY is honoured as the SDK honours it; the fake plays the proxy here."""
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the test's own calls go direct
+    app = build_app(
+        fake, openai_http_client="aiohttp", openai_base_url="http://upstream.invalid/v1"
+    )
+    with LiveServer(app) as server:
+        response, _ = chat(server, openai_api_key=CALLER_KEY)
+    assert response.status_code == 200, response.text
+    assert [seen.target for seen in fake.seen] == ["http://upstream.invalid/v1/responses"]

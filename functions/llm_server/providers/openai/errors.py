@@ -1,4 +1,4 @@
-"""The SDK's errors translated into ours: upstream wording kept, key fragments never."""
+"""Upstream failures in our terms, from the SDK or a direct call: wording kept, keys never."""
 
 from __future__ import annotations
 
@@ -23,35 +23,44 @@ def map_openai_error(exc: Exception) -> LLMServerException:
     """Translate an SDK error into ours; upstream wording is kept, key fragments are not."""
     import openai
 
-    reason = redact_keys(_upstream_message(exc))
     if isinstance(exc, openai.APITimeoutError) and _timed_out(exc):
         return UpstreamTimeoutException("The model provider did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
-        return OpenAIClientException(
-            "Could not connect to the model provider", code="upstream_unreachable"
-        )
-    if isinstance(exc, openai.AuthenticationError):
+        return unreachable()
+    if isinstance(exc, openai.APIStatusError):
+        retry_after = exc.response.headers.get("retry-after")
+        return map_status(exc.status_code, exc.body, exc.message, retry_after)
+    return malformed()
+
+
+def map_status(
+    status: int, error: Any, message: str, retry_after: str | None
+) -> LLMServerException:
+    """An upstream error status in ours, from the SDK's error or a direct call alike.
+
+    `error` is the body's `error` object (or the whole body when it has none), `message` the
+    words to fall back on, `retry_after` the header as sent.
+    """
+    reason = redact_keys(_upstream_message(error, message))
+    if status == 401:
         return AuthenticationException("The model provider rejected the API key")
-    if isinstance(exc, openai.PermissionDeniedError):
+    if status == 403:
         return PermissionException(f"The model provider refused the request: {reason}")
-    if isinstance(exc, openai.RateLimitError):
+    if status == 429:
         return RateLimitException(
-            f"The model provider is rate limiting: {reason}", retry_after=_retry_after(exc)
+            f"The model provider is rate limiting: {reason}", retry_after=_seconds(retry_after)
         )
-    status = getattr(exc, "status_code", None)
     if status == 404:  # e.g. a model the key cannot use: OpenAI's own 404, passed on as one
         return NotFoundException(
             f"The model provider found no such thing: {reason}",
-            code=_upstream_code(exc) or "not_found",
+            code=_upstream_code(error) or "not_found",
         )
-    if isinstance(status, int) and status < 500 and status not in RETRYABLE_STATUS:
+    if status < 500 and status not in RETRYABLE_STATUS:
         return BadRequestException(
             f"The model provider rejected the request: {reason}",
-            code=_upstream_code(exc) or "upstream_bad_request",
+            code=_upstream_code(error) or "upstream_bad_request",
         )
-    if isinstance(status, int):
-        return OpenAIClientException(f"The model provider failed with status {status}: {reason}")
-    return malformed()
+    return OpenAIClientException(f"The model provider failed with status {status}: {reason}")
 
 
 def _timed_out(exc: Exception) -> bool:
@@ -68,29 +77,33 @@ def _timed_out(exc: Exception) -> bool:
     return True
 
 
-def _upstream_message(exc: Exception) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
-    return getattr(exc, "message", "") or str(exc)
+def _upstream_message(error: Any, message: str) -> str:
+    if isinstance(error, dict):
+        inner = error.get("error", error)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return message
 
 
-def _upstream_code(exc: Exception) -> str | None:
-    code = getattr(exc, "code", None)
+def _upstream_code(error: Any) -> str | None:
+    code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) and code.isidentifier() and len(code) <= 64 else None
 
 
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
+def _seconds(value: str | None) -> float | None:
     try:
         seconds = float(value) if value is not None else None
     except ValueError:
         return None
     # `inf`, `1e999` or `nan` say nothing usable: fall back to our own backoff.
     return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
+
+
+def unreachable() -> OpenAIClientException:
+    """A connection refused, reset or dropped before a reply."""
+    return OpenAIClientException(
+        "Could not connect to the model provider", code="upstream_unreachable"
+    )
 
 
 def malformed() -> OpenAIClientException:

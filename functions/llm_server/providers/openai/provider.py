@@ -1,7 +1,8 @@
 """OpenAI's Responses API (`client.responses.create`) through the official SDK.
 
 `base_url` points it at any server that speaks the Responses API. The SDK is imported on first
-use only, so a cold start that never reaches OpenAI does not pay for it.
+use only, so a cold start that never reaches OpenAI does not pay for it. Over aiohttp (the local
+server), whole replies skip the SDK for a direct POST (`direct.py`: a sixth of its CPU).
 
 Retries are ours, not the SDK's (its `max_retries` is 0): exponential backoff with full jitter on
 429, 408, 409, 5xx and connection errors, honouring `Retry-After`, and never past the request's
@@ -23,6 +24,7 @@ from llm_server.exceptions import (
 )
 from llm_server.providers.base import Payer
 from llm_server.providers.openai.client import ClientPool, pick_transport, preload
+from llm_server.providers.openai.direct import DirectResponses
 from llm_server.providers.openai.errors import (
     broke_off,
     malformed,
@@ -62,6 +64,7 @@ class OpenAIResponsesProvider:
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._pool = ClientPool(base_url, timeout, self._transport, max_clients)
+        self._direct = DirectResponses(base_url) if self._transport == "aiohttp" else None
 
     def models(self) -> list[str]:
         """None by name: any model a request names is passed on (the runner lists the usual)."""
@@ -78,15 +81,19 @@ class OpenAIResponsesProvider:
     def renew(self) -> None:
         """Forget every client and connection (the TLS context stays)."""
         self._pool.renew()
+        if self._direct is not None:
+            self._direct.renew()
 
     def status(self) -> dict[str, Any]:
-        """Where requests go, the time budget and retries, and how many keys have a client."""
+        """Where requests go, the time budget and retries, how many keys have an SDK client."""
         return {
             "base_url": self._base_url or "https://api.openai.com/v1",
             "timeout_seconds": self._timeout,
             "max_retries": self._retry.max_retries,
             "pooled_clients": len(self._pool),
             "http_client": self._transport,
+            # Whole replies over aiohttp skip the SDK (direct.py): its session, shared by all keys.
+            "direct_session": None if self._direct is None else self._direct.is_open,
         }
 
     async def generate(self, request: GenerationRequest) -> Generation:
@@ -141,14 +148,14 @@ class OpenAIResponsesProvider:
         """`responses.create` with retries inside the budget: (result, attempts, start time)."""
         if request.api_key is None:
             raise ConfigurationException("The OpenAI provider was called without an API key")
-        client = self._pool.client_for(request.api_key.get_secret_value())
+        key = request.api_key.get_secret_value()
         started = time.monotonic()
         deadline = started + self._timeout
         if request.deadline is not None:
             deadline = min(deadline, request.deadline)
         try:
             result, attempts = await with_retries(
-                lambda: self._call(client, request, deadline, stream), self._retry, deadline
+                lambda: self._call(key, request, deadline, stream), self._retry, deadline
             )
         except GaveUp as gave_up:
             self._log_call(request, started, gave_up.attempts, error=gave_up.error)
@@ -156,14 +163,23 @@ class OpenAIResponsesProvider:
         return result, attempts, started
 
     async def _call(
-        self, client: AsyncOpenAI, request: GenerationRequest, deadline: float, stream: bool
+        self, key: str, request: GenerationRequest, deadline: float, stream: bool
     ) -> Any:
         """One attempt; raises `Retryable` or a final `LLMServerException`."""
-        import openai
-
         budget = deadline - time.monotonic()
         if budget <= 0:
             raise UpstreamTimeoutException("The model provider did not answer in time")
+        if self._direct is not None and not stream:
+            return await self._direct.create(key, request_body(request), budget)
+        return await self._call_sdk(self._pool.client_for(key), request, budget, stream)
+
+    @staticmethod
+    async def _call_sdk(
+        client: AsyncOpenAI, request: GenerationRequest, budget: float, stream: bool
+    ) -> Any:
+        """One attempt through the SDK: an event stream, or a whole reply's JSON."""
+        import openai
+
         # A whole reply is read as raw JSON: the SDK would build its `Response` models from it
         # (a third of a second of pydantic schema building in a cold start, and much of its
         # per-request CPU) only for us to copy five fields out of them.
@@ -187,6 +203,8 @@ class OpenAIResponsesProvider:
     async def aclose(self) -> None:
         """Close the shared connection pool (at server shutdown)."""
         await self._pool.aclose()
+        if self._direct is not None:
+            await self._direct.aclose()
 
     @staticmethod
     def _log_call(

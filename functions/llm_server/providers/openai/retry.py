@@ -1,4 +1,4 @@
-"""Retries are ours, not the SDK's: which of its failures deserve another try."""
+"""Retries are ours, not the SDK's: which failures deserve another try."""
 
 from __future__ import annotations
 
@@ -12,4 +12,9 @@ def is_retryable(exc: Exception) -> bool:
     if isinstance(exc, openai.APIConnectionError):  # timeouts included; the budget decides
         return True
     status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and (status in RETRYABLE_STATUS or status >= 500)
+    return isinstance(status, int) and retryable_status(status)
+
+
+def retryable_status(status: int) -> bool:
+    """408, 409, 429 and 5xx: worth another try within the budget."""
+    return status in RETRYABLE_STATUS or status >= 500

@@ -1,0 +1,140 @@
+"""Whole replies from the Responses API over aiohttp directly: one POST, its JSON back.
+
+Under load the SDK's client side was a third of a local request's CPU (523 of 1,636 µs, see
+bench/README.md): for every call it builds an httpx request, runs it through its options,
+auth and response machinery, and its aiohttp transport converts it back to aiohttp's. A whole
+reply needs none of it: the body is JSON we built (`wire.request_body`) and the reply is read
+as JSON (`wire.to_generation`), so this client does the POST itself (about 90 µs a call
+instead of 550). Its failures are translated by the same rules as the SDK's
+(`errors.map_status`), so a caller cannot tell which client answered. Streams keep the SDK,
+which parses their events; Lambda keeps the SDK over httpx (no aiohttp in its layer).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from llm_server.exceptions import LLMServerException, UpstreamTimeoutException
+from llm_server.providers.openai.errors import malformed, map_status, unreachable
+from llm_server.providers.openai.retry import retryable_status
+from llm_server.providers.retry import Retryable
+
+if TYPE_CHECKING:
+    import aiohttp
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# As many connections as the SDK's own pool allows; idle ones kept as long as its.
+MAX_CONNECTIONS = 1000
+KEEPALIVE_SECONDS = 5.0
+
+
+class DirectResponses:
+    """`POST {base_url}/responses` for whole replies, every key on one aiohttp session."""
+
+    def __init__(self, base_url: str | None) -> None:
+        self._url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/responses"
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
+
+    async def create(self, key: str, body: dict[str, Any], budget: float) -> dict[str, Any]:
+        """The reply's JSON; raises `Retryable` or a final `LLMServerException`."""
+        import aiohttp
+
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        try:
+            async with self._client().post(
+                self._url,
+                data=json.dumps(body).encode(),
+                headers=headers,
+                proxy=self._proxy,
+                timeout=aiohttp.ClientTimeout(total=budget),
+            ) as response:
+                content = await response.read()
+                status, retry_after = response.status, response.headers.get("retry-after")
+        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
+            error: LLMServerException = UpstreamTimeoutException(
+                "The model provider did not answer in time"
+            )
+            raise Retryable(error, None) from None
+        except aiohttp.ClientError:
+            raise Retryable(unreachable(), None) from None
+        if status >= 400:
+            raise _status_error(status, content, retry_after)
+        try:
+            reply = json.loads(content)
+        except ValueError:  # a 200 whose body is not JSON
+            raise malformed() from None
+        if not isinstance(reply, dict):
+            raise malformed()
+        return reply
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the session (and its connections) exists: made on first use, closed at stop."""
+        return self._session is not None
+
+    def renew(self) -> None:
+        """Forget the session and its connections (after a SnapStart restore)."""
+        self._session = None
+
+    async def aclose(self) -> None:
+        """Close the connections (at server shutdown)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = _session()
+            self._proxy = proxy_for(self._url)
+        return self._session
+
+
+def _session() -> aiohttp.ClientSession:
+    """A session on certifi's CA bundle, as the SDK's clients use."""
+    import ssl
+
+    import aiohttp
+    import certifi
+
+    tls = ssl.create_default_context(cafile=certifi.where())
+    connector = aiohttp.TCPConnector(
+        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS, ssl=tls
+    )
+    return aiohttp.ClientSession(connector=connector)
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy `HTTPS_PROXY` / `HTTP_PROXY` name for `url` (none where `NO_PROXY` covers it).
+
+    Read once per session: aiohttp's `trust_env` reads the environment and looks for a
+    `.netrc` file on every request (380 µs of CPU a call here, more than the call itself).
+    """
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    if parts.hostname is None or proxy_bypass(parts.hostname):
+        return None
+    return getproxies().get(parts.scheme)
+
+
+def _status_error(status: int, content: bytes, retry_after: str | None) -> Exception:
+    """An error status as ours, wrapped in `Retryable` when another try may do better.
+
+    The wording falls back as the SDK's does: the JSON body, or the text, or the status alone.
+    """
+    text = content.decode("utf-8", errors="replace").strip()
+    try:
+        body: Any = json.loads(text)
+        message = f"Error code: {status} - {body}"
+    except ValueError:
+        body, message = text, text or f"Error code: {status}"
+    error = body.get("error", body) if isinstance(body, dict) else body
+    mapped = map_status(status, error, message, retry_after)
+    return Retryable(mapped, mapped.retry_after) if retryable_status(status) else mapped
