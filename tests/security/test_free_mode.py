@@ -171,3 +171,21 @@ def test_free_mode_can_be_switched_off(kind, moto_endpoint, fake):
     assert response.status_code == 401
     assert "switched off" in response.json()["error_message"]
     assert fake.seen == []
+
+
+def test_forty_racing_requests_of_one_client_are_all_admitted_under_the_limit(moto_endpoint):
+    """The minute window is a versioned write on DynamoDB: every racer must get in, not a 429."""
+    from helpers.stores import dynamodb_table
+    from llm_server.stores.quotas import DynamoDBQuotaStore
+
+    table, client = dynamodb_table(moto_endpoint)
+    store = DynamoDBQuotaStore(table, client)
+    now = time.time()
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        waits = list(
+            pool.map(lambda i: store.hit("key:racer", "rpm", 1000, 60, now + i / 1e3), range(40))
+        )
+    assert waits == [0.0] * 40
+    key = {"pk": {"S": "quota#key:racer"}, "sk": {"S": "rpm"}}
+    stamps = client.get_item(TableName=table, Key=key)["Item"]["stamps"]["S"]
+    assert len(json.loads(stamps)) == 40  # each racer's admission was written, none lost

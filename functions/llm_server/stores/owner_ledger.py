@@ -84,7 +84,7 @@ class DynamoDBOwnerLedger:
 
         pk = {"pk": {"S": f"owner#{owner}"}, "sk": {"S": self._kind}}
         client, table = self._store.client, self._store.table_name
-        for _ in range(CAS_ATTEMPTS):
+        for attempt in range(CAS_ATTEMPTS):
             item = client.get_item(TableName=table, Key=pk, ConsistentRead=True)
             item = item.get("Item")
             version = int(item["version"]["N"]) if item else 0
@@ -108,7 +108,7 @@ class DynamoDBOwnerLedger:
             except ClientError as exc:
                 if not refused(exc):
                     raise
-                lost_race()  # another writer won: read again
+                lost_race(attempt)  # another writer won: read again
                 continue
             return list(gone)
         raise StoreUnavailableException(

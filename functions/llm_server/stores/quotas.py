@@ -154,7 +154,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
     def hit(self, client: str, name: str, limit: int, window: float, now: float) -> float:
         """Read the window, then write it back only if nobody else wrote it in between."""
         key = {"pk": {"S": f"quota#{client}"}, "sk": {"S": name}}
-        for _ in range(CAS_ATTEMPTS):
+        for attempt in range(CAS_ATTEMPTS):
             item = self.client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get(
                 "Item"
             )
@@ -166,7 +166,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
                 return wait
             if self._put_if_version(key, version, stamps, math.ceil(now + window) + 1):
                 return 0.0
-            lost_race()  # another container won the race: read again
+            lost_race(attempt)  # another container won the race: read again
         return 1.0  # contended beyond reason: ask the caller to come back in a second
 
     def _put_if_version(

@@ -66,7 +66,7 @@ class DynamoDBSessionStore(DynamoDBTable):
         from botocore.exceptions import ClientError
 
         pk = {"S": _pk(owner, session_id)}
-        for _ in range(CAS_ATTEMPTS):
+        for attempt in range(CAS_ATTEMPTS):
             now = self._clock()
             head = _Head.of(self._head(pk), now)
             first, total, dropped = self._prune(pk, head, turn.size)
@@ -80,7 +80,7 @@ class DynamoDBSessionStore(DynamoDBTable):
             except ClientError as exc:
                 if not refused(exc, "TransactionCanceledException"):
                     raise
-                lost_race()  # another append won: read the head again
+                lost_race(attempt)  # another append won: read the head again
                 continue
             self._delete_items(pk, dropped)
             if head.first == head.next:  # the session's first turn: count it for its owner
