@@ -73,7 +73,7 @@ def lost_race(attempt: int) -> None:
     """Pause after another writer won a version-guarded write (`attempt`: 0 after the first).
 
     Full jitter, its bound doubling from 5 ms up to 100 ms: with a fixed 20 ms, 40 writers of one
-    item kept colliding, and the unluckiest lost all `CAS_ATTEMPTS` (1.6 s at most in all).
+    item kept colliding, and the unluckiest lost all `CAS_ATTEMPTS` (1.7 s at most in all).
     """
     time.sleep(random.uniform(0, min(0.1, 0.005 * 2**attempt)))
 

@@ -67,11 +67,12 @@ def _page(name: str, request: Request) -> HTMLResponse:
 
 
 def _asset(path: str) -> tuple[bytes, str]:
-    target = (STATIC / path).resolve()
+    root = STATIC.resolve()
+    target = (root / path).resolve()
     media_type = _TYPES.get(target.suffix)
-    if media_type is None or not target.is_relative_to(STATIC.resolve()) or not target.is_file():
+    if media_type is None or not target.is_relative_to(root) or not target.is_file():
         raise NotFoundException(f"No such file: /static/{path}", code="not_found")
-    return _read(str(target.relative_to(STATIC.resolve()))), media_type
+    return _read(str(target.relative_to(root))), media_type
 
 
 @lru_cache(maxsize=16)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from llm_server.exceptions import LLMServerException, UpstreamTimeoutException
-from llm_server.providers.openai.errors import malformed, map_status, unreachable
+from llm_server.providers.openai.errors import malformed, map_status, too_slow, unreachable
 from llm_server.providers.openai.retry import retryable_status
 from llm_server.providers.retry import Retryable
 
@@ -57,10 +56,7 @@ class DirectResponses:
                 content = await response.read()
                 status, retry_after = response.status, response.headers.get("retry-after")
         except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
-            error: LLMServerException = UpstreamTimeoutException(
-                "The model provider did not answer in time"
-            )
-            raise Retryable(error, None) from None
+            raise Retryable(too_slow(), None) from None
         except aiohttp.ClientError:
             raise Retryable(unreachable(), None) from None
         if status >= 400:

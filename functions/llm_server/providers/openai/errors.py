@@ -24,7 +24,7 @@ def map_openai_error(exc: Exception) -> LLMServerException:
     import openai
 
     if isinstance(exc, openai.APITimeoutError) and _timed_out(exc):
-        return UpstreamTimeoutException("The model provider did not answer in time")
+        return too_slow()
     if isinstance(exc, openai.APIConnectionError):
         return unreachable()
     if isinstance(exc, openai.APIStatusError):
@@ -97,6 +97,11 @@ def _seconds(value: str | None) -> float | None:
         return None
     # `inf`, `1e999` or `nan` say nothing usable: fall back to our own backoff.
     return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
+
+
+def too_slow() -> UpstreamTimeoutException:
+    """No reply within the call's time budget: 504."""
+    return UpstreamTimeoutException("The model provider did not answer in time")
 
 
 def unreachable() -> OpenAIClientException:

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from llm_server.exceptions import (
     ConfigurationException,
     LLMServerException,
-    UpstreamTimeoutException,
 )
 from llm_server.providers.base import Payer
 from llm_server.providers.openai.client import ClientPool, pick_transport, preload
-from llm_server.providers.openai.direct import DirectResponses
+from llm_server.providers.openai.direct import OPENAI_BASE_URL, DirectResponses
 from llm_server.providers.openai.errors import (
     broke_off,
     malformed,
     map_openai_error,
     stream_failure,
+    too_slow,
 )
 from llm_server.providers.openai.retry import is_retryable
 from llm_server.providers.openai.wire import request_body, to_generation
@@ -87,7 +87,7 @@ class OpenAIResponsesProvider:
     def status(self) -> dict[str, Any]:
         """Where requests go, the time budget and retries, how many keys have an SDK client."""
         return {
-            "base_url": self._base_url or "https://api.openai.com/v1",
+            "base_url": self._base_url or OPENAI_BASE_URL,
             "timeout_seconds": self._timeout,
             "max_retries": self._retry.max_retries,
             "pooled_clients": len(self._pool),
@@ -148,34 +148,32 @@ class OpenAIResponsesProvider:
         """`responses.create` with retries inside the budget: (result, attempts, start time)."""
         if request.api_key is None:
             raise ConfigurationException("The OpenAI provider was called without an API key")
-        key = request.api_key.get_secret_value()
+        key, body = request.api_key.get_secret_value(), request_body(request)
         started = time.monotonic()
         deadline = started + self._timeout
         if request.deadline is not None:
             deadline = min(deadline, request.deadline)
         try:
             result, attempts = await with_retries(
-                lambda: self._call(key, request, deadline, stream), self._retry, deadline
+                lambda: self._call(key, body, deadline, stream), self._retry, deadline
             )
         except GaveUp as gave_up:
             self._log_call(request, started, gave_up.attempts, error=gave_up.error)
             raise gave_up.error from None
         return result, attempts, started
 
-    async def _call(
-        self, key: str, request: GenerationRequest, deadline: float, stream: bool
-    ) -> Any:
+    async def _call(self, key: str, body: dict[str, Any], deadline: float, stream: bool) -> Any:
         """One attempt; raises `Retryable` or a final `LLMServerException`."""
         budget = deadline - time.monotonic()
         if budget <= 0:
-            raise UpstreamTimeoutException("The model provider did not answer in time")
+            raise too_slow()
         if self._direct is not None and not stream:
-            return await self._direct.create(key, request_body(request), budget)
-        return await self._call_sdk(self._pool.client_for(key), request, budget, stream)
+            return await self._direct.create(key, body, budget)
+        return await self._call_sdk(self._pool.client_for(key), body, budget, stream)
 
     @staticmethod
     async def _call_sdk(
-        client: AsyncOpenAI, request: GenerationRequest, budget: float, stream: bool
+        client: AsyncOpenAI, body: dict[str, Any], budget: float, stream: bool
     ) -> Any:
         """One attempt through the SDK: an event stream, or a whole reply's JSON."""
         import openai
@@ -186,7 +184,7 @@ class OpenAIResponsesProvider:
         create = client.responses.create if stream else client.responses.with_raw_response.create
         try:
             result: Any = await create(  # an event stream, or the raw HTTP response
-                stream=stream or openai.omit, timeout=budget, extra_body=request_body(request)
+                stream=stream or openai.omit, timeout=budget, extra_body=body
             )
         except openai.APIError as exc:
             error = map_openai_error(exc)
