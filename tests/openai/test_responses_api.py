@@ -268,3 +268,16 @@ def test_over_aiohttp_whole_replies_go_through_the_proxy_the_environment_names(f
         response, _ = chat(server, openai_api_key=CALLER_KEY)
     assert response.status_code == 200, response.text
     assert [seen.target for seen in fake.seen] == ["http://upstream.invalid/v1/responses"]
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+def test_a_cookie_one_callers_reply_sets_is_never_sent_with_anothers_call(fake, http_client):
+    """Every key shares one connection pool: it must keep no state from one call to the next."""
+    fake.enqueue(Step(headers={"set-cookie": "tenant=first; Path=/"}), Step())
+    by_name = fake.url.replace("127.0.0.1", "localhost")  # aiohttp keeps no cookie of an IP's
+    app = build_app(fake, openai_http_client=http_client, openai_base_url=by_name)
+    with LiveServer(app) as server:
+        for key in (CALLER_KEY, SERVER_KEY):
+            response, _ = chat(server, openai_api_key=key)
+            assert response.status_code == 200, response.text
+    assert [seen.headers.get("cookie") for seen in fake.seen] == [None, None]

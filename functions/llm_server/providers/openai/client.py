@@ -16,6 +16,7 @@ from llm_server.exceptions import ConfigurationException
 from llm_server.utils.redact import key_fingerprint
 
 if TYPE_CHECKING:
+    import http.cookiejar
     import ssl
 
     from openai import AsyncOpenAI
@@ -136,15 +137,28 @@ class ClientPool:
         return self._base
 
     def _http_client(self) -> Any:
-        """The SDK's default client (httpx2) on the pool's TLS context, or its aiohttp one."""
+        """The SDK's default client (httpx2) on the pool's TLS context, or its aiohttp one.
+
+        Either keeps no cookies: every key shares this client, so a cookie set on one caller's
+        reply would otherwise go out with the next caller's call.
+        """
         if self._transport == "aiohttp":
             from openai import DefaultAioHttpClient
 
-            return DefaultAioHttpClient(timeout=self._timeout)
+            return DefaultAioHttpClient(timeout=self._timeout, cookies=no_cookies())
         import httpx2
 
         from openai import DefaultAsyncHttpxClient
 
         if self._tls is None:
             self._tls = httpx2.create_ssl_context()  # as the SDK's default client would
-        return DefaultAsyncHttpxClient(timeout=self._timeout, verify=self._tls)
+        return DefaultAsyncHttpxClient(
+            timeout=self._timeout, verify=self._tls, cookies=no_cookies()
+        )
+
+
+def no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that accepts and returns none (its policy allows no domain)."""
+    import http.cookiejar
+
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))

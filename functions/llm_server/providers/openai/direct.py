@@ -92,7 +92,7 @@ class DirectResponses:
 
 
 def _session() -> aiohttp.ClientSession:
-    """A session on certifi's CA bundle, as the SDK's clients use."""
+    """A session on certifi's CA bundle, as the SDK's clients use, that keeps no cookies."""
     import ssl
 
     import aiohttp
@@ -102,7 +102,9 @@ def _session() -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
         limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS, ssl=tls
     )
-    return aiohttp.ClientSession(connector=connector)
+    # No cookie jar: the session is every key's, and a cookie set on one caller's reply must
+    # not go out with another's call.
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
 def proxy_for(url: str) -> str | None:
