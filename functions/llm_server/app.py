@@ -32,6 +32,7 @@ from llm_server.providers.base import ChatProvider
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionStore
 from llm_server.usage.ledger import UsageLedger
+from llm_server.utils.after_answer import AfterAnswer
 from llm_server.utils.log import configure_logging
 from llm_server.web import pages, system
 from llm_server.web.errors import ErrorShapes, install_error_handlers
@@ -60,12 +61,15 @@ class Services:
         quota: FreeModeQuota | None = None,
         cache: ResponseCache | None = None,
         usage: UsageLedger | None = None,
+        after_answer: AfterAnswer | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
 
         Anything passed in replaces what the settings would build (tests inject this way); a
         provider by its name in `providers/registry.py` (`local=`, `openai=`, `bedrock=`).
+        `after_answer` (Lambda's extension) takes the ledger's and quota's writes that can wait
+        for the answer to have gone.
         """
         from llm_server.providers.registry import build_providers
         from llm_server.stores.factory import (
@@ -87,7 +91,7 @@ class Services:
                 settings.cache_ttl_seconds,
                 shared=shared_cache(settings),
             )
-        usage = usage or UsageLedger.from_settings(settings, usage_store(settings))
+        usage = usage or UsageLedger.from_settings(settings, usage_store(settings), after_answer)
         runner = TurnRunner(
             settings,
             build_providers(settings, providers),
@@ -98,6 +102,7 @@ class Services:
                 quota_store(settings),
                 settings.free_mode_requests_per_minute,
                 settings.free_mode_tokens_per_day,
+                after_answer=after_answer,
             ),
             ledger=usage,
         )
@@ -113,8 +118,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.services.runner.aclose()
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Create the app; pass `settings` or `services` to replace the defaults (tests do)."""
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    after_answer: AfterAnswer | None = None,
+) -> FastAPI:
+    """Create the app; pass `settings` or `services` to replace the defaults (tests do).
+
+    `after_answer`: see `Services.from_settings` (the Lambda handler passes its extension).
+    """
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_file)
     app = FastAPI(
@@ -126,7 +138,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.services = services or Services.from_settings(settings)
+    app.state.services = services or Services.from_settings(settings, after_answer=after_answer)
     app.state.identity = IdentityPolicy(settings)
     # Each API's error shape by the paths it serves; the native one everywhere else.
     errors = ErrorShapes(NATIVE_ERRORS, ((openai_errors.PATH_PREFIX, openai_errors.OPENAI_ERRORS),))

@@ -3,7 +3,9 @@
 API Gateway REST (payload 1.0) and HTTP API (2.0) events both work. A named HTTP API stage,
 which API Gateway leaves in the path, is removed; `API_GATEWAY_BASE_PATH` removes a custom
 domain's base path mapping. Lifespan is off (Mangum would otherwise run it on every invocation);
-the app is built once per execution environment, at import, and heavy SDKs load lazily.
+the app is built once per execution environment, at import, and heavy SDKs load lazily. Where
+the Extensions API is there (on Lambda), a turn's ledger row and quota settlement are written
+after its answer (`lambda_extension.py`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
-from llm_server.asgi import app
+from llm_server.app import create_app
 from llm_server.exceptions import BadRequestException
+from llm_server.lambda_extension import AfterAnswerExtension
 from llm_server.lambda_lifecycle import prime, register_snapstart_hooks
 from llm_server.native_api.errors import NATIVE_ERRORS
 from llm_server.utils.lambda_runtime import record_invocation
@@ -28,6 +31,9 @@ from llm_server.web.errors import error_response
 # Each request writes its own EMF lines (utils/metrics.py): `log_metrics` below is there for the
 # ColdStart metric, and has no application metrics of its own to flush, by design.
 warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+# Registered during init, as the Extensions API requires (None off Lambda: writes wait for them).
+after_answer = AfterAnswerExtension.start()
+app = create_app(after_answer=after_answer)
 _asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
 
 
@@ -99,8 +105,7 @@ def traced(function: Callable[..., Any]) -> Callable[..., Any]:
     correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )
 @traced
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Answer one API Gateway event."""
+def _answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     record_invocation()
     try:
         return _asgi(strip_stage(event), context)
@@ -108,3 +113,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Mangum handles everything the app raises; what escapes it is an unparsable event.
         logger.warning("malformed event", extra={"error": type(exc).__name__})
         return bad_event_response(type(exc).__name__)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answer one API Gateway event; what it left for after the answer goes to the extension.
+
+    The release comes last, once the answer (logs and metrics written) is all that is left
+    to send, so the writes it releases do not compete with it for the interpreter.
+    """
+    if after_answer is None:
+        return _answer(event, context)
+    after_answer.begin(context.aws_request_id)
+    try:
+        return _answer(event, context)
+    finally:
+        after_answer.answered()

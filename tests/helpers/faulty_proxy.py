@@ -3,6 +3,9 @@
 `throttle_every=3` answers every third call with DynamoDB's `ThrottlingException` (HTTP 400,
 as AWS answers a hot partition) instead of forwarding it: deterministic, so a test knows how
 many calls were refused. Every other call goes through to moto unchanged.
+
+`hold("UpdateItem")` keeps that operation's calls waiting at the proxy until `release()`: a
+test can then see what a caller got while a write was still under way.
 """
 
 from __future__ import annotations
@@ -29,8 +32,27 @@ class FaultyProxy:
         self.calls = 0
         self.throttled = 0
         self._lock = threading.Lock()
+        self._held_operation: str | None = None
+        self._gate = threading.Event()
+        self.arrived = threading.Event()  # a held call has arrived
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def hold(self, operation: str) -> None:
+        """Keep calls of `operation` (e.g. "UpdateItem") waiting until `release()`."""
+        self._gate.clear()
+        self._held_operation = operation
+
+    def release(self) -> None:
+        """Let held calls, and later ones, through."""
+        self._held_operation = None
+        self._gate.set()
+
+    def _wait_if_held(self, target: str) -> None:
+        operation = self._held_operation
+        if operation is not None and target.endswith(f".{operation}"):
+            self.arrived.set()
+            self._gate.wait(timeout=30)
 
     def _refuse(self) -> bool:
         with self._lock:
@@ -50,6 +72,7 @@ class FaultyProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                proxy._wait_if_held(self.headers.get("X-Amz-Target", ""))
                 if proxy._refuse():
                     self._send(400, json.dumps(THROTTLED).encode(), {})
                     return

@@ -22,10 +22,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 from llm_server.exceptions import RateLimitException
 from llm_server.stores.quotas import QuotaStore
 from llm_server.usage.pricing import usd
+from llm_server.utils.after_answer import AfterAnswer
+from llm_server.utils.log import logger
 from llm_server.values import GenerationRequest
 
 DAY = 86_400
@@ -58,11 +61,13 @@ class FreeModeQuota:
         requests_per_minute: int,
         tokens_per_day: int,
         clock: Callable[[], float] = time.time,
+        after_answer: AfterAnswer | None = None,
     ) -> None:
         self._store = store
         self._rpm = requests_per_minute
         self._tpd = tokens_per_day
         self._clock = clock
+        self._after_answer = after_answer
 
     async def admit(
         self, client: str, tokens: int, cost: int | None = None, budget: int | None = None
@@ -116,22 +121,31 @@ class FreeModeQuota:
         )
 
     async def settle(self, reservation: Reservation, used: int, cost: int | None = None) -> None:
-        """Replace the reservation by the tokens (and picodollars) the request really used."""
+        """Replace the reservation by the tokens (and picodollars) the request really used.
+
+        After the answer where that can be done (`after_answer`): until then the reservation
+        stands, which errs on the side of the quota.
+        """
+        work = partial(self._settle_now, reservation, used, cost)
+        if self._after_answer is not None and self._after_answer.defer(partial(_logged, work)):
+            return
+        await asyncio.to_thread(work)
+
+    def _settle_now(self, reservation: Reservation, used: int, cost: int | None) -> None:
         delta = used - reservation.tokens
         if delta:
-            await asyncio.to_thread(
-                self._store.add, reservation.client, reservation.window, delta, None, 2 * DAY
-            )
+            self._store.add(reservation.client, reservation.window, delta, None, 2 * DAY)
         spent = reservation.cost - (cost if cost is not None else reservation.cost)
         if reservation.budget_window and spent:
-            await asyncio.to_thread(
-                self._store.add,
-                reservation.client,
-                reservation.budget_window,
-                -spent,
-                None,
-                MONTH_TTL,
-            )
+            self._store.add(reservation.client, reservation.budget_window, -spent, None, MONTH_TTL)
+
+
+def _logged(settle: Callable[[], None]) -> None:
+    """A settlement after the answer: a failure is logged (the runner logs its own otherwise)."""
+    try:
+        settle()
+    except Exception:
+        logger.exception("could not settle the free-mode reservation")
 
 
 def _next_month(month: time.struct_time) -> float:

@@ -1,9 +1,11 @@
 """Charge each turn to its tenant: cost from the price sheet, a row in the usage ledger, metrics.
 
 Writes are group commits: turns finishing while one write is under way are added together in
-the next (one SQLite transaction, or one DynamoDB update per row). With `flush_seconds` 0 (on
-Lambda, which may freeze the environment right after the answer) each turn waits for the write
-that holds it, so what a caller was answered for is in the store. A long-lived server
+the next (one SQLite transaction, or one DynamoDB update per row). On Lambda, which may freeze
+the environment right after the answer, a turn's row is written after its answer by the
+after-answer extension (`lambda_extension.py`) and before the environment can freeze; where
+there is none, each turn waits for the write that holds it, so what a caller was answered for
+is in the store. A long-lived server
 (`python -m llm_server`) answers first and writes each `flush_seconds` the turns of that
 interval added together, a handful of rows whatever the traffic; a read of the ledger, and the
 server's shutdown, write what is pending first. Budgets do not depend on it: a turn's spend is
@@ -20,11 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from weakref import WeakKeyDictionary
 
 from llm_server.config.settings import Settings
 from llm_server.stores.usage import UsageRow, UsageStore
 from llm_server.usage.pricing import PICO, PriceSheet, parse_overrides, usd
+from llm_server.utils.after_answer import AfterAnswer
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_usage_write_error
 from llm_server.utils.request_context import annotate
@@ -76,9 +80,11 @@ class UsageLedger:
         budgets: Budgets | None = None,
         clock: Callable[[], float] = time.time,
         flush_seconds: float = 0.0,
+        after_answer: AfterAnswer | None = None,
     ) -> None:
         self._store = store
         self._flush_seconds = flush_seconds
+        self._after_answer = after_answer
         self.prices = prices
         self._ttl = retention_days * DAY
         self._budgets = budgets or Budgets()
@@ -91,7 +97,12 @@ class UsageLedger:
         self._deferred: set[asyncio.Task[None]] = set()  # deferred writes under way
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: UsageStore | None) -> UsageLedger:
+    def from_settings(
+        cls,
+        settings: Settings,
+        store: UsageStore | None,
+        after_answer: AfterAnswer | None = None,
+    ) -> UsageLedger:
         """The price sheet with MODEL_PRICES, the budgets, USAGE_RETENTION_DAYS, _FLUSH_SECONDS."""
         prices = PriceSheet(parse_overrides(settings.model_prices))
         budgets = Budgets(settings.tenant_monthly_budget_usd, settings.tenant_budget_map())
@@ -101,6 +112,7 @@ class UsageLedger:
             settings.usage_retention_days,
             budgets,
             flush_seconds=settings.usage_flush_seconds,
+            after_answer=after_answer,
         )
 
     def budget(self, owner: str) -> int | None:
@@ -135,11 +147,23 @@ class UsageLedger:
             cost_pico=cost or 0,
             unpriced=int(cost is None),
         )
+        key = (owner, month_of(self._clock()))
+        if self._after_answer is not None and self._after_answer.defer(
+            partial(self._add_now, key, row)
+        ):
+            return
         try:
-            await self._commit((owner, month_of(self._clock())), row)
+            await self._commit(key, row)
         except Exception:
-            logger.exception("could not record usage", extra={"model": generation.model})
-            record_usage_write_error()
+            _write_failed(row)
+
+    def _add_now(self, key: tuple[str, str], row: UsageRow) -> None:
+        """Write one turn's row, blocking (after the answer, in the extension's thread)."""
+        assert self._store is not None
+        try:
+            self._store.add({key: [row]}, self._ttl)
+        except Exception:
+            _write_failed(row)
 
     async def _commit(self, key: tuple[str, str], row: UsageRow) -> None:
         """Add `row` to the open batch; unless writes are deferred, wait for the write of it.
@@ -206,3 +230,9 @@ class UsageLedger:
             return []
         await self.flush()
         return await asyncio.to_thread(self._store.month, owner, month)
+
+
+def _write_failed(row: UsageRow) -> None:
+    """A row that could not be written: logged and counted; the answer stands."""
+    logger.exception("could not record usage", extra={"model": row.model})
+    record_usage_write_error()
