@@ -18,6 +18,7 @@ HEAVY = (
     "aws_xray_sdk",
     "boto3",
     "botocore.client",
+    "httpx2",
     "llama_cpp",
     "openai",
     "openai.resources.responses",
@@ -80,21 +81,33 @@ def test_system_info_loads_no_sdk_psutil_or_pydantic_v1(fake):
     assert cold_invoke(event, fake.url) == {"status": 200, "at_init": [], "loaded": []}
 
 
-def test_a_chat_on_the_callers_key_loads_the_openai_sdk_and_boto3_and_nothing_else(fake):
-    """boto3: every turn, on any key, is charged to the tenant's row in the DynamoDB ledger."""
-    loaded = ["boto3", "botocore.client", *SDK]
+def test_a_chat_on_the_callers_key_loads_httpx2_and_boto3_and_not_the_sdk(fake):
+    """A whole reply is one POST over httpx2 (the SDK's own HTTP client), without the SDK.
+
+    boto3: every turn, on any key, is charged to the tenant's row in the DynamoDB ledger.
+    """
+    loaded = ["boto3", "botocore.client", "httpx2"]
     assert cold_invoke(chat_event(), fake.url) == {"status": 200, "at_init": [], "loaded": loaded}
     assert len(fake.seen) == 1
+
+
+def test_a_streamed_chat_loads_the_sdk(fake):
+    """The SDK parses a stream's events: it loads on the first streamed reply."""
+    event = chat_event()
+    event["body"] = json.dumps({**json.loads(event["body"]), "stream": True})
+    result = cold_invoke(event, fake.url)
+    assert result["status"] == 200 and set(SDK) <= set(result["loaded"])
 
 
 def test_provisioned_concurrency_loads_the_sdk_and_boto3_before_the_first_request(fake):
     """Its init is ahead of traffic: the SDK, and boto3 for the DynamoDB stores a chat may use."""
     result = cold_invoke(chat_event(), fake.url, "provisioned-concurrency")
-    primed = ["boto3", "botocore.client", *SDK]
+    primed = ["boto3", "botocore.client", "httpx2", *SDK]
     assert result == {"status": 200, "at_init": primed, "loaded": primed}
 
 
 def test_a_snapstart_init_leaves_priming_to_the_before_snapshot_hook(fake):
     """Without the runtime's hooks (tests/serverless/test_snapstart.py runs them), nothing more."""
     result = cold_invoke(chat_event(), fake.url, "snap-start")
-    assert result == {"status": 200, "at_init": [], "loaded": ["boto3", "botocore.client", *SDK]}
+    loaded = ["boto3", "botocore.client", "httpx2"]
+    assert result == {"status": 200, "at_init": [], "loaded": loaded}

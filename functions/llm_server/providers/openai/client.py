@@ -17,7 +17,6 @@ from llm_server.utils.redact import key_fingerprint
 
 if TYPE_CHECKING:
     import http.cookiejar
-    import ssl
 
     from openai import AsyncOpenAI
 
@@ -80,7 +79,6 @@ class ClientPool:
         self._max_clients = max_clients
         self._base: AsyncOpenAI | None = None
         self._clients: OrderedDict[str, AsyncOpenAI] = OrderedDict()
-        self._tls: ssl.SSLContext | None = None
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -146,14 +144,11 @@ class ClientPool:
             from openai import DefaultAioHttpClient
 
             return DefaultAioHttpClient(timeout=self._timeout, cookies=no_cookies())
-        import httpx2
-
+        from llm_server.providers.openai.direct import tls_context
         from openai import DefaultAsyncHttpxClient
 
-        if self._tls is None:
-            self._tls = httpx2.create_ssl_context()  # as the SDK's default client would
         return DefaultAsyncHttpxClient(
-            timeout=self._timeout, verify=self._tls, cookies=no_cookies()
+            timeout=self._timeout, verify=tls_context(), cookies=no_cookies()
         )
 
 

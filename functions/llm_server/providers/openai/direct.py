@@ -1,64 +1,60 @@
-"""Whole replies from the Responses API over aiohttp directly: one POST, its JSON back.
+"""Whole replies from the Responses API without the SDK: one POST, its JSON back.
 
 Under load the SDK's client side was a third of a local request's CPU (523 of 1,636 µs, see
 bench/README.md): for every call it builds an httpx request, runs it through its options,
 auth and response machinery, and its aiohttp transport converts it back to aiohttp's. A whole
 reply needs none of it: the body is JSON we built (`wire.request_body`) and the reply is read
 as JSON (`wire.to_generation`), so this client does the POST itself (about 90 µs a call
-instead of 550). Its failures are translated by the same rules as the SDK's
-(`errors.map_status`), so a caller cannot tell which client answered. Streams keep the SDK,
-which parses their events; Lambda keeps the SDK over httpx (no aiohttp in its layer).
+instead of 550). On Lambda, where the SDK's own client is httpx2, the same POST over httpx2
+spares a cold chat the SDK's import (half a second: its `types` declare hundreds of pydantic
+models). Its failures are translated by the same rules as the SDK's (`errors.map_status`), so
+a caller cannot tell which client answered. Streams keep the SDK, which parses their events.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from llm_server.providers.openai.errors import malformed, map_status, too_slow, unreachable
 from llm_server.providers.openai.retry import retryable_status
 from llm_server.providers.retry import Retryable
 
 if TYPE_CHECKING:
+    import ssl
+
     import aiohttp
+    import httpx2
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # As many connections as the SDK's own pool allows; idle ones kept as long as its.
 MAX_CONNECTIONS = 1000
+MAX_KEEPALIVE = 100
 KEEPALIVE_SECONDS = 5.0
+
+Reply = tuple[int, bytes, str | None]  # status, body, Retry-After
 
 
 class DirectResponses:
-    """`POST {base_url}/responses` for whole replies, every key on one aiohttp session."""
+    """`POST {base_url}/responses` for whole replies, every key on one HTTP client."""
 
-    def __init__(self, base_url: str | None) -> None:
+    def __init__(self, base_url: str | None, transport: Literal["httpx", "aiohttp"]) -> None:
         self._url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/responses"
+        self._transport = transport
+        self._post = self._over_aiohttp if transport == "aiohttp" else self._over_httpx
         self._session: aiohttp.ClientSession | None = None
+        self._httpx: httpx2.AsyncClient | None = None
         self._proxy: str | None = None
 
     async def create(self, key: str, body: dict[str, Any], budget: float) -> dict[str, Any]:
         """The reply's JSON; raises `Retryable` or a final `LLMServerException`."""
-        import aiohttp
-
         headers = {
             "Authorization": f"Bearer {key}",
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        try:
-            async with self._client().post(
-                self._url,
-                data=json.dumps(body).encode(),
-                headers=headers,
-                proxy=self._proxy,
-                timeout=aiohttp.ClientTimeout(total=budget),
-            ) as response:
-                content = await response.read()
-                status, retry_after = response.status, response.headers.get("retry-after")
-        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
-            raise Retryable(too_slow(), None) from None
-        except aiohttp.ClientError:
-            raise Retryable(unreachable(), None) from None
+        status, content, retry_after = await self._post(json.dumps(body).encode(), headers, budget)
         if status >= 400:
             raise _status_error(status, content, retry_after)
         try:
@@ -69,26 +65,69 @@ class DirectResponses:
             raise malformed()
         return reply
 
+    async def _over_aiohttp(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
+        import aiohttp
+
+        if self._session is None:
+            self._session = _session()
+            self._proxy = proxy_for(self._url)
+        try:
+            async with self._session.post(
+                self._url,
+                data=data,
+                headers=headers,
+                proxy=self._proxy,
+                timeout=aiohttp.ClientTimeout(total=budget),
+            ) as response:
+                return response.status, await response.read(), response.headers.get("retry-after")
+        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
+            raise Retryable(too_slow(), None) from None
+        except aiohttp.ClientError:
+            raise Retryable(unreachable(), None) from None
+
+    async def _over_httpx(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
+        import httpx2
+
+        if self._httpx is None:
+            self._httpx = _httpx_client()
+        try:
+            response = await self._httpx.post(
+                self._url, content=data, headers=headers, timeout=budget
+            )
+        except httpx2.TimeoutException:
+            raise Retryable(too_slow(), None) from None
+        except httpx2.TransportError:
+            raise Retryable(unreachable(), None) from None
+        return response.status_code, response.content, response.headers.get("retry-after")
+
     @property
     def is_open(self) -> bool:
-        """Whether the session (and its connections) exists: made on first use, closed at stop."""
-        return self._session is not None
+        """Whether its client (and its connections) exists: made on first use, closed at stop."""
+        return self._session is not None or self._httpx is not None
+
+    def prime(self) -> None:
+        """Make the httpx2 client now: its imports and TLS context (Lambda, ahead of traffic).
+
+        Also anyio's asyncio backend, which its connection pool imports on its first request.
+        """
+        if self._transport == "httpx":
+            from anyio._backends import _asyncio  # noqa: F401
+
+            self._httpx = self._httpx or _httpx_client()
 
     def renew(self) -> None:
-        """Forget the session and its connections (after a SnapStart restore)."""
+        """Forget the client and its connections (after a SnapStart restore)."""
         self._session = None
+        self._httpx = None
 
     async def aclose(self) -> None:
         """Close the connections (at server shutdown)."""
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = _session()
-            self._proxy = proxy_for(self._url)
-        return self._session
+        if self._httpx is not None:
+            await self._httpx.aclose()
+            self._httpx = None
 
 
 def _session() -> aiohttp.ClientSession:
@@ -105,6 +144,31 @@ def _session() -> aiohttp.ClientSession:
     # No cookie jar: the session is every key's, and a cookie set on one caller's reply must
     # not go out with another's call.
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+def _httpx_client() -> httpx2.AsyncClient:
+    """An httpx2 client as the SDK's default one (pool, TLS, proxies), keeping no cookies."""
+    import httpx2
+
+    from llm_server.providers.openai.client import no_cookies
+
+    return httpx2.AsyncClient(
+        verify=tls_context(),
+        cookies=no_cookies(),
+        limits=httpx2.Limits(
+            max_connections=MAX_CONNECTIONS,
+            max_keepalive_connections=MAX_KEEPALIVE,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+        ),
+    )
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The CA bundle loaded once (20 ms) for every httpx2 client, the SDK's included."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
 
 
 def proxy_for(url: str) -> str | None:

@@ -1,8 +1,10 @@
 """OpenAI's Responses API (`client.responses.create`) through the official SDK.
 
 `base_url` points it at any server that speaks the Responses API. The SDK is imported on first
-use only, so a cold start that never reaches OpenAI does not pay for it. Over aiohttp (the local
-server), whole replies skip the SDK for a direct POST (`direct.py`: a sixth of its CPU).
+use only, so a cold start that never reaches OpenAI does not pay for it. Whole replies skip the
+SDK for a direct POST over the same HTTP client library (`direct.py`: a sixth of its CPU over
+aiohttp on the local server; on Lambda, over httpx2, no SDK import on a cold chat); streams
+go through the SDK.
 
 Retries are ours, not the SDK's (its `max_retries` is 0): exponential backoff with full jitter on
 429, 408, 409, 5xx and connection errors, honouring `Retry-After`, and never past the request's
@@ -12,7 +14,6 @@ our 504 before API Gateway gives up on the connection.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +27,6 @@ from llm_server.providers.openai.client import ClientPool, pick_transport, prelo
 from llm_server.providers.openai.direct import OPENAI_BASE_URL, DirectResponses
 from llm_server.providers.openai.errors import (
     broke_off,
-    malformed,
     map_openai_error,
     stream_failure,
     too_slow,
@@ -64,7 +64,7 @@ class OpenAIResponsesProvider:
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._pool = ClientPool(base_url, timeout, self._transport, max_clients)
-        self._direct = DirectResponses(base_url) if self._transport == "aiohttp" else None
+        self._direct = DirectResponses(base_url, self._transport)
 
     def models(self) -> list[str]:
         """None by name: any model a request names is passed on (the runner lists the usual)."""
@@ -74,15 +74,15 @@ class OpenAIResponsesProvider:
         """Nothing to load before traffic on demand: the SDK stays lazy (see `prime`)."""
 
     def prime(self) -> None:
-        """Load the SDK and make the base client with its HTTP stack and TLS context."""
+        """Load the SDK (for streams) and make the clients with their HTTP stack and TLS."""
         preload()
         self._pool.prime()
+        self._direct.prime()
 
     def renew(self) -> None:
         """Forget every client and connection (the TLS context stays)."""
         self._pool.renew()
-        if self._direct is not None:
-            self._direct.renew()
+        self._direct.renew()
 
     def status(self) -> dict[str, Any]:
         """Where requests go, the time budget and retries, how many keys have an SDK client."""
@@ -92,8 +92,8 @@ class OpenAIResponsesProvider:
             "max_retries": self._retry.max_retries,
             "pooled_clients": len(self._pool),
             "http_client": self._transport,
-            # Whole replies over aiohttp skip the SDK (direct.py): its session, shared by all keys.
-            "direct_session": None if self._direct is None else self._direct.is_open,
+            # Whole replies skip the SDK (direct.py): its client, shared by all keys, made yet?
+            "direct_session": self._direct.is_open,
         }
 
     async def generate(self, request: GenerationRequest) -> Generation:
@@ -167,42 +167,27 @@ class OpenAIResponsesProvider:
         budget = deadline - time.monotonic()
         if budget <= 0:
             raise too_slow()
-        if self._direct is not None and not stream:
+        if not stream:
             return await self._direct.create(key, body, budget)
-        return await self._call_sdk(self._pool.client_for(key), body, budget, stream)
+        return await self._stream_sdk(self._pool.client_for(key), body, budget)
 
     @staticmethod
-    async def _call_sdk(
-        client: AsyncOpenAI, body: dict[str, Any], budget: float, stream: bool
-    ) -> Any:
-        """One attempt through the SDK: an event stream, or a whole reply's JSON."""
+    async def _stream_sdk(client: AsyncOpenAI, body: dict[str, Any], budget: float) -> Any:
+        """One attempt at a stream through the SDK: its event stream."""
         import openai
 
-        # A whole reply is read as raw JSON: the SDK would build its `Response` models from it
-        # (a third of a second of pydantic schema building in a cold start, and much of its
-        # per-request CPU) only for us to copy five fields out of them.
-        create = client.responses.create if stream else client.responses.with_raw_response.create
         try:
-            result: Any = await create(  # an event stream, or the raw HTTP response
-                stream=stream or openai.omit, timeout=budget, extra_body=body
-            )
+            return await client.responses.create(stream=True, timeout=budget, extra_body=body)
         except openai.APIError as exc:
             error = map_openai_error(exc)
             if is_retryable(exc):
                 raise Retryable(error, error.retry_after) from None
             raise error from None
-        if stream:
-            return result
-        try:
-            return json.loads(result.content)
-        except ValueError:  # a 200 whose body is not JSON
-            raise malformed() from None
 
     async def aclose(self) -> None:
         """Close the shared connection pool (at server shutdown)."""
         await self._pool.aclose()
-        if self._direct is not None:
-            await self._direct.aclose()
+        await self._direct.aclose()
 
     @staticmethod
     def _log_call(
