@@ -5,12 +5,17 @@
 - Cold start: a fresh Python process imports the handler and answers its first API Gateway
   event (system info, a chat through the OpenAI path to a Responses API server on loopback, and
   a chat on a Bedrock model through boto3 to a Converse endpoint on loopback, its quota kept in
-  DynamoDB on moto), next to a bare FastAPI + Mangum handler, in the same run; medians of
-  --runs. The SnapStart cases run init and the before-snapshot hook, then time what a restore
-  leaves on the request's path: the after-restore hook and the first chat.
+  DynamoDB on moto), each next to its yardstick in the same round: a bare FastAPI + Mangum
+  handler, the same making one OpenAI SDK call, the same making one boto3 Converse call;
+  medians of --runs. Each process has a stand-in Extensions API, as on Lambda: the time is to
+  the handler's answer; what the after-answer extension writes next is not the caller's wait.
+  The SnapStart cases run init and the before-snapshot hook, then time what a restore leaves
+  on the request's path: the after-restore hook and the first chat.
 - The same cases on another Python (--compare-python), with a layer built for it.
 - Warm overhead: handler time minus the upstream call's own time, per invocation, in-process,
-  OpenAI and Bedrock side by side (Bedrock's includes its quota's DynamoDB calls, as deployed).
+  OpenAI and Bedrock side by side (Bedrock's includes its quota's admission, DynamoDB calls made
+  before the answer as deployed; the ledger row and the settlement come after it, through the
+  extension, which Lambda waits for before the next invocation: so does this bench).
 - Size: the zipped function and dependency layer that `sam build` produced, biggest contributors.
 - Memory: peak RSS of a process after its first chat invocation.
 """
@@ -29,7 +34,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +46,7 @@ sys.path[:0] = [*map(str, CODE), str(ROOT / "tests"), str(ROOT / "events")]
 from helpers.aws import moto_server  # noqa: E402
 from helpers.fake_bedrock import FakeBedrock  # noqa: E402
 from helpers.fake_openai import FakeOpenAI  # noqa: E402
+from helpers.runtime_api import ExtensionsAPI  # noqa: E402
 from helpers.stores import dynamodb_table  # noqa: E402
 
 KEY = "sk-bench-" + "b" * 40
@@ -69,20 +75,42 @@ async def chat():
     return {"text": response.output_text}
 handler = Mangum(app, lifespan="off")
 """
+# The same, plus one Converse call through boto3 (Lambda's runtime provides it), as its docs show.
+BARE_BOTO3 = """
+import boto3
+from fastapi import FastAPI
+from mangum import Mangum
+app = FastAPI()
+@app.post("/api/v1/chat")
+def chat():
+    client = boto3.client("bedrock-runtime")
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    response = client.converse(modelId="us.amazon.nova-lite-v1:0", messages=messages)
+    return {"text": response["output"]["message"]["content"][0]["text"]}
+handler = Mangum(app, lifespan="off")
+"""
 COLD = """
-import json, sys, time
-started = time.perf_counter()
+import json, os, sys
 sys.path[:0] = {paths!r}
+from helpers.runtime_api import ExtensionsAPI  # Lambda's side, not timed
+lambda_api = ExtensionsAPI().__enter__()
+os.environ["AWS_LAMBDA_RUNTIME_API"] = lambda_api.address
+import time
+started = time.perf_counter()
 sys.path.append({runtime!r})  # boto3, which Lambda's runtime provides after the code's paths
 {load}
 init_seconds = time.perf_counter() - started
 from invoke import LambdaContext
 event = json.loads({event!r})
 {restore}
-response = handler(event, LambdaContext())
+context = LambdaContext()
+lambda_api.invoke(context.aws_request_id)
+response = handler(event, context)
+answered = time.perf_counter() - started
 assert response["statusCode"] == 200, response
+assert not lambda_api.registered or lambda_api.finished(context.aws_request_id)
 import resource
-print(json.dumps({{"seconds": time.perf_counter() - started, "init_seconds": init_seconds,
+print(json.dumps({{"seconds": answered, "init_seconds": init_seconds,
                   "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """
 OURS = "from llm_server.lambda_handler import handler"
@@ -153,7 +181,7 @@ class ColdCase:
     label: str
     load: str
     event_json: str
-    env: dict[str, str] = field(default_factory=dict)
+    yardstick: str = "bare"  # the case its ratios are to, run in the same rounds
     restore: str = ""
 
 
@@ -185,7 +213,7 @@ def cold(case: ColdCase, env: dict[str, str], on: Interpreter) -> dict[str, floa
     venv's site-packages: `python -S`), so only what Lambda would load is loaded.
     """
     script = COLD.format(
-        paths=[*map(str, on.code), str(ROOT / "events")],
+        paths=[*map(str, on.code), str(ROOT / "events"), str(ROOT / "tests")],
         runtime=on.runtime,
         load=case.load,
         event=case.event_json,
@@ -193,7 +221,7 @@ def cold(case: ColdCase, env: dict[str, str], on: Interpreter) -> dict[str, floa
     )
     out = subprocess.run(
         [on.python, "-S", "-c", script],
-        env={**env, **case.env, "PYTHONPATH": ""},
+        env={**env, "PYTHONPATH": ""},
         capture_output=True,
         text=True,
         check=True,
@@ -206,8 +234,8 @@ def cold_starts(
 ) -> dict:
     """Every case once per round, `runs` rounds, so that noise hits all cases alike.
 
-    Per case: the median seconds, the fastest run, the median of its per-round ratio to the
-    first case (a ratio within one round cancels most of this machine's drift), in all and for
+    Per case: the median seconds, the fastest run, the median of its per-round ratio to its
+    yardstick (a ratio within one round cancels most of this machine's drift), in all and for
     the request alone, the median seconds of init and of the first request after it, and the
     peak RSS in KiB.
     """
@@ -215,12 +243,13 @@ def cold_starts(
     for _ in range(runs):
         for name, case in cases.items():
             samples[name].append(cold(case, env, on))
-    base = next(iter(samples.values()))
-    return {name: summary(runs_of, base) for name, runs_of in samples.items()}
+    return {
+        name: summary(runs_of, samples[cases[name].yardstick]) for name, runs_of in samples.items()
+    }
 
 
 def summary(runs_of: list[dict[str, float]], base: list[dict[str, float]]) -> dict[str, float]:
-    """A case's medians, and its ratios to the bare handler's runs of the same rounds."""
+    """A case's medians, and its ratios to its yardstick's runs of the same rounds."""
     request = [s["seconds"] - s["init_seconds"] for s in runs_of]
     base_request = [b["seconds"] - b["init_seconds"] for b in base]
     return {
@@ -241,14 +270,15 @@ def summary(runs_of: list[dict[str, float]], base: list[dict[str, float]]) -> di
 def print_cold_starts(cases: dict[str, ColdCase], results: dict, runs: int, version: str) -> None:
     """The cold-start table: each case's time, its ratios to the bare handler, init and request."""
     print(f"cold start on Python {version}, {runs} fresh processes each, medians:")
-    header = f"{'in all':>9} {'fastest':>9} {'x bare':>7} {'init':>9} {'request':>9} {'x bare':>7}"
-    print(f"  {'':42} {header}")
+    header = f"{'in all':>9} {'fastest':>9} {'init':>9} {'request':>9} {'x yardstick':>12}"
+    print(f"  {'':42} {header} {'request x':>9}")
     for name, case in cases.items():
         r = {key: value * 1000 for key, value in results[name].items() if "ratio" not in key}
+        yardstick = f"{results[name]['ratio']:5.2f}x {case.yardstick}"
         print(
             f"  {case.label:42} {r['median']:6.0f} ms {r['fastest']:6.0f} ms"
-            f" {results[name]['ratio']:6.2f}x {r['init']:6.0f} ms {r['request']:6.1f} ms"
-            f" {results[name]['request_ratio']:6.2f}x"
+            f" {r['init']:6.0f} ms {r['request']:6.1f} ms  {yardstick:<17}"
+            f" {results[name]['request_ratio']:5.2f}x"
         )
     print(f"peak RSS after a cold chat invocation: {results['chat']['rss'] / 1024:.0f} MiB")
 
@@ -306,9 +336,16 @@ def build_for(python: str, version: str) -> list[Path]:
     return [layer, function]
 
 
-def warm_overhead(upstreams: Upstreams, invocations: int) -> dict[str, list[float]]:
-    """Per invocation, by path: the handler's time minus the time of the call to the upstream."""
+def warm_overhead(
+    upstreams: Upstreams, invocations: int, lambda_api: ExtensionsAPI
+) -> dict[str, list[float]]:
+    """Per invocation, by path: the handler's time minus the time of the call to the upstream.
+
+    Lambda's side is played as Lambda plays it: the extension gets each INVOKE event, and the
+    next invocation waits until it has asked for its next one (after the ledger's writes).
+    """
     os.environ.update(lambda_env(upstreams))
+    os.environ["AWS_LAMBDA_RUNTIME_API"] = lambda_api.address
     from invoke import LambdaContext
 
     from llm_server.core.free_mode import FreeModeQuota
@@ -326,9 +363,7 @@ def warm_overhead(upstreams: Upstreams, invocations: int) -> dict[str, list[floa
     OpenAIResponsesProvider._create = timed_into(OpenAIResponsesProvider._create, upstream_seconds)
     BedrockProvider._retried = timed_into(BedrockProvider._retried, upstream_seconds)
     quota_seconds: list[float] = []  # the free-mode quota's store calls, apart
-    for name in ("admit", "settle"):
-        call = getattr(FreeModeQuota, name)
-        setattr(FreeModeQuota, name, timed_into(call, quota_seconds))
+    FreeModeQuota.admit = timed_into(FreeModeQuota.admit, quota_seconds)
     overheads: dict[str, list[float]] = {}
     with contextlib.redirect_stdout(io.StringIO()) as emf:  # EMF metrics, one blob a request
         for path, body in CHATS.items():
@@ -338,14 +373,18 @@ def warm_overhead(upstreams: Upstreams, invocations: int) -> dict[str, list[floa
                 emf.seek(0)
                 emf.truncate()
                 quota_seconds.clear()
+                context = LambdaContext()
+                lambda_api.invoke(context.aws_request_id)
                 started = time.perf_counter()
-                response = handler(chat, LambdaContext())
+                response = handler(chat, context)
+                answered = time.perf_counter()
                 assert response["statusCode"] == 200, response
+                assert lambda_api.finished(context.aws_request_id)
                 if index >= 20:
-                    spent = time.perf_counter() - started - upstream_seconds[-1]
+                    spent = answered - started - upstream_seconds[-1]
                     overheads[path].append(spent * 1000)
-                    if quota_seconds:  # the server pays: its quota's store calls, apart
-                        less = overheads.setdefault(f"{path}, less the quota's calls", [])
+                    if quota_seconds:  # the server pays: its quota's admission, apart
+                        less = overheads.setdefault(f"{path}, less its admission", [])
                         less.append((spent - sum(quota_seconds)) * 1000)
     return overheads
 
@@ -395,7 +434,12 @@ def main() -> None:
         interpreters.append(Interpreter.of(args.compare_python))
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
-    with FakeOpenAI() as openai, FakeBedrock() as bedrock, moto_server() as dynamodb:
+    with (
+        FakeOpenAI() as openai,
+        FakeBedrock() as bedrock,
+        moto_server() as dynamodb,
+        ExtensionsAPI() as lambda_api,
+    ):
         table, _ = dynamodb_table(dynamodb)
         upstreams = Upstreams(openai.url, bedrock.url, dynamodb, table)
         env = lambda_env(upstreams)
@@ -406,18 +450,23 @@ def main() -> None:
             "bare": ColdCase("bare FastAPI+Mangum", f"exec({BARE!r})", info),
             "info": ColdCase("GET /api/v1/system/info", OURS, info),
             "bare_sdk": ColdCase("bare + one OpenAI SDK call", f"exec({BARE_SDK!r})", chat),
-            "chat": ColdCase("POST /api/v1/chat via the SDK", OURS, chat),
-            "snapstart": ColdCase("the same, restored by SnapStart", SNAPSHOT, chat, {}, RESTORE),
-            "bedrock": ColdCase("POST /api/v1/chat on Bedrock (boto3)", OURS, on_bedrock),
+            "chat": ColdCase("POST /api/v1/chat (OpenAI)", OURS, chat, "bare_sdk"),
+            "snapstart": ColdCase(
+                "the same, restored by SnapStart", SNAPSHOT, chat, "bare", RESTORE
+            ),
+            "bare_boto3": ColdCase(
+                "bare + one boto3 Converse call", f"exec({BARE_BOTO3!r})", on_bedrock
+            ),
+            "bedrock": ColdCase("POST /api/v1/chat on Bedrock", OURS, on_bedrock, "bare_boto3"),
             "bedrock_snapstart": ColdCase(
-                "the same, restored by SnapStart", SNAPSHOT, on_bedrock, {}, RESTORE
+                "the same, restored by SnapStart", SNAPSHOT, on_bedrock, "bare", RESTORE
             ),
         }
         for interpreter in interpreters:
             results = cold_starts(cases, env, args.runs, interpreter)
             print_cold_starts(cases, results, args.runs, interpreter.version)
 
-        overheads = warm_overhead(upstreams, args.invocations)
+        overheads = warm_overhead(upstreams, args.invocations, lambda_api)
         print(f"warm overhead (handler minus upstream), {args.invocations} invocations each:")
         for path, figures in overheads.items():
             q = statistics.quantiles(figures, n=100)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,36 +21,69 @@ from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.runner import TurnRunner
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.native_api import routes as native_routes
-from llm_server.native_api import usage as usage_routes
-from llm_server.native_api.conversation import Conversations
 from llm_server.native_api.errors import NATIVE_ERRORS
-from llm_server.openai_api import errors as openai_errors
-from llm_server.openai_api import legacy as legacy_routes
-from llm_server.openai_api import routes as openai_routes
-from llm_server.openai_api import stored_routes
-from llm_server.openai_api.stored import ResponseArchive
+from llm_server.openai_api import PATH_PREFIX as OPENAI_PATHS
 from llm_server.providers.base import ChatProvider
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionStore
 from llm_server.usage.ledger import UsageLedger
 from llm_server.utils.after_answer import AfterAnswer
 from llm_server.utils.log import configure_logging
-from llm_server.web import pages, system
-from llm_server.web.errors import ErrorShapes, install_error_handlers
+from llm_server.web import system
+from llm_server.web.errors import ErrorShape, ErrorShapes, install_error_handlers
 from llm_server.web.identity import IdentityPolicy
+from llm_server.web.lazy_routes import include_lazily
 from llm_server.web.middleware import RequestContextMiddleware
 from llm_server.web.snapstart import add_snapstart_hooks
+
+if TYPE_CHECKING:
+    from llm_server.native_api.conversation import Conversations
+    from llm_server.openai_api.stored import ResponseArchive
+
+# Each API's routers, imported on the first request on its paths (web/lazy_routes.py); system
+# info and health are always there. The pages take any other path (a 404 loads them first).
+LAZY_ROUTERS = (
+    (("/api/v1/",), ("llm_server.native_api.routes", "llm_server.native_api.usage")),
+    (
+        (OPENAI_PATHS,),
+        (
+            "llm_server.openai_api.routes",
+            "llm_server.openai_api.stored_routes",
+            "llm_server.openai_api.legacy",
+        ),
+    ),
+    ((), ("llm_server.web.pages",)),
+)
 
 
 @dataclass(frozen=True)
 class Services:
-    """What the routes use: the runner, conversations, stored responses, the usage ledger."""
+    """What the routes use: the runner and the usage ledger; each API's own, made on first use.
+
+    The native API's conversations and the OpenAI API's stored responses are built from the
+    settings and stores here when a route of theirs first asks (their modules load with them).
+    """
 
     runner: TurnRunner
-    conversations: Conversations
-    responses: ResponseArchive
     usage: UsageLedger
+    settings: Settings
+    sessions: SessionStore | None = None
+    response_store: ResponseStore | None = None
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        """The native API's sessions."""
+        from llm_server.native_api.conversation import Conversations
+
+        return Conversations(self.settings, self.sessions)
+
+    @cached_property
+    def responses(self) -> ResponseArchive:
+        """The OpenAI API's stored responses."""
+        from llm_server.openai_api.stored import ResponseArchive
+        from llm_server.stores.factory import session_limits
+
+        return ResponseArchive(self.response_store, session_limits(self.settings))
 
     @classmethod
     def from_settings(
@@ -75,7 +110,6 @@ class Services:
         from llm_server.stores.factory import (
             quota_store,
             response_store,
-            session_limits,
             session_store,
             shared_cache,
             usage_store,
@@ -106,13 +140,17 @@ class Services:
             ),
             ledger=usage,
         )
-        archive = ResponseArchive(responses, session_limits(settings))
-        return cls(runner, Conversations(settings, sessions), archive, usage)
+        return cls(runner, usage, settings, sessions, responses)
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Write pending usage, close the providers' connections when the server stops (not Lambda)."""
+    """A long-lived server's start and stop (Mangum on Lambda runs none).
+
+    Every route is loaded before the first request; at stop, pending usage is written and the
+    providers' connections closed.
+    """
+    app.state.load_routes()
     yield
     await app.state.services.usage.flush()
     await app.state.services.runner.aclose()
@@ -141,16 +179,19 @@ def create_app(
     app.state.services = services or Services.from_settings(settings, after_answer=after_answer)
     app.state.identity = IdentityPolicy(settings)
     # Each API's error shape by the paths it serves; the native one everywhere else.
-    errors = ErrorShapes(NATIVE_ERRORS, ((openai_errors.PATH_PREFIX, openai_errors.OPENAI_ERRORS),))
+    errors = ErrorShapes(NATIVE_ERRORS, ((OPENAI_PATHS, _openai_errors),))
     _add_middleware(app, settings, errors)
     install_error_handlers(app, errors)
-    routers = (native_routes, usage_routes, openai_routes, stored_routes, legacy_routes)
-    for router in (module.router for module in routers):
-        app.include_router(router)
     app.include_router(system.router)
-    app.include_router(pages.router)
+    app.state.load_routes = include_lazily(app, LAZY_ROUTERS)
     add_snapstart_hooks(app)
     return app
+
+
+def _openai_errors() -> ErrorShape:
+    from llm_server.openai_api.errors import OPENAI_ERRORS
+
+    return OPENAI_ERRORS
 
 
 def _add_middleware(app: FastAPI, settings: Settings, errors: ErrorShapes) -> None:

@@ -1,9 +1,9 @@
 """What an initialisation ahead of traffic asks of the app on Lambda, and a SnapStart restore.
 
 Provisioned concurrency and SnapStart run init before any request arrives: `prime` then loads
-what a first chat would otherwise load on its path (the OpenAI SDK, its HTTP stack and TLS
-context, boto3 and the service models of the clients the settings use). Never the server's key:
-a snapshot is stored, and the key is read when a request first needs it.
+what a first chat would otherwise load on its path (the APIs' routes, the OpenAI SDK, its HTTP
+stack and TLS context, boto3 and the service models of the clients the settings use). Never the
+server's key: a snapshot is stored, and the key is read when a request first needs it.
 
 SnapStart snapshots that environment once per published version and resumes every new one from
 the same copy, so `renew` (after a restore) makes fresh or unique what would otherwise be shared
@@ -41,6 +41,7 @@ def register_snapstart_hooks(app: FastAPI) -> None:
 
 def prime(app: FastAPI) -> None:
     """Load now what the first chat request would load (see the module's docstring)."""
+    app.state.load_routes()
     app.state.services.runner.prime()
     if app.state.settings.store == "dynamodb":
         prime_clients()

@@ -20,12 +20,16 @@ HEAVY = (
     "botocore.client",
     "httpx2",
     "llama_cpp",
+    "llm_server.native_api.routes",
+    "llm_server.openai_api.routes",
     "openai",
     "openai.resources.responses",
     "psutil",
     "pydantic.v1",
+    "pydantic_settings",
     "sqlite3",
 )
+NATIVE = "llm_server.native_api.routes"
 SDK = ["openai", "openai.resources.responses"]
 CHILD = f"""
 import json, sys
@@ -76,7 +80,7 @@ def chat_event() -> dict:
     return event
 
 
-def test_system_info_loads_no_sdk_psutil_or_pydantic_v1(fake):
+def test_system_info_loads_no_api_routes_sdk_psutil_or_pydantic_v1(fake):
     event = json.loads((EVENTS / "system-info.json").read_text(encoding="utf-8"))
     assert cold_invoke(event, fake.url) == {"status": 200, "at_init": [], "loaded": []}
 
@@ -86,7 +90,7 @@ def test_a_chat_on_the_callers_key_loads_httpx2_and_boto3_and_not_the_sdk(fake):
 
     boto3: every turn, on any key, is charged to the tenant's row in the DynamoDB ledger.
     """
-    loaded = ["boto3", "botocore.client", "httpx2"]
+    loaded = ["boto3", "botocore.client", "httpx2", NATIVE]  # not the OpenAI API's routes
     assert cold_invoke(chat_event(), fake.url) == {"status": 200, "at_init": [], "loaded": loaded}
     assert len(fake.seen) == 1
 
@@ -102,12 +106,12 @@ def test_a_streamed_chat_loads_the_sdk(fake):
 def test_provisioned_concurrency_loads_the_sdk_and_boto3_before_the_first_request(fake):
     """Its init is ahead of traffic: the SDK, and boto3 for the DynamoDB stores a chat may use."""
     result = cold_invoke(chat_event(), fake.url, "provisioned-concurrency")
-    primed = ["boto3", "botocore.client", "httpx2", *SDK]
+    primed = ["boto3", "botocore.client", "httpx2", NATIVE, "llm_server.openai_api.routes", *SDK]
     assert result == {"status": 200, "at_init": primed, "loaded": primed}
 
 
 def test_a_snapstart_init_leaves_priming_to_the_before_snapshot_hook(fake):
     """Without the runtime's hooks (tests/serverless/test_snapstart.py runs them), nothing more."""
     result = cold_invoke(chat_event(), fake.url, "snap-start")
-    loaded = ["boto3", "botocore.client", "httpx2"]
+    loaded = ["boto3", "botocore.client", "httpx2", NATIVE]
     assert result == {"status": 200, "at_init": [], "loaded": loaded}

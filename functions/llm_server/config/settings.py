@@ -1,27 +1,40 @@
 """Server settings, read once from environment variables and an optional `.env` file.
 
 Every name here is an environment variable of the same name in upper case (`SERVER_PORT`,
-`DEFAULT_MODEL`, ...). Invalid values stop the server at start with a message naming the variable.
+`DEFAULT_MODEL`, ...), matched whatever its case. Invalid values stop the server at start with a
+message naming the variable. Precedence: values passed in, then the environment, then `.env`,
+then the defaults (as pydantic-settings orders them; it is not used: its import, with
+python-dotenv and argparse, was 5 % of a Lambda cold start, and a plain model does the same for
+these scalar fields). `.env` is parsed by python-dotenv, only where the file exists.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from llm_server.exceptions import ConfigurationException
 
 DEFAULT_SYSTEM_MESSAGE = "당신은 도움이 되는 AI 어시스턴트입니다."
 
 
-class Settings(BaseSettings):
-    """All tunables of LLM Server, with the seed's names and defaults."""
+class Settings(BaseModel):
+    """All tunables of LLM Server, with the seed's names and defaults (`load_settings`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     # Serving
     host: str = "127.0.0.1"
@@ -107,7 +120,8 @@ class Settings(BaseSettings):
     tenant_monthly_budget_usd: float | None = Field(None, ge=0)
     tenant_budgets_usd: str = ""
     usage_retention_days: int = Field(400, ge=1)
-    # 0: each turn waits for its ledger row (Lambda); `python -m llm_server` defers (usage/ledger)
+    # 0: a turn's row is written as it ends (on Lambda after the answer, by the extension);
+    # `python -m llm_server` defers them (usage/ledger.py)
     usage_flush_seconds: float = Field(0.0, ge=0, le=60)
 
     def cors_origin_list(self) -> list[str]:
@@ -197,16 +211,37 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment, turning pydantic's errors into one clear message."""
+def load_settings(_env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Build settings from the environment, turning pydantic's errors into one clear message.
+
+    `_env_file`: the `.env` file to read beneath the environment (None: none).
+    """
+    values = _from_env_file(_env_file)
+    values.update(_from_environment())
+    values.update(overrides)
     try:
-        return Settings(**overrides)
+        return Settings(**values)
     except ValidationError as exc:
         problems = "; ".join(
             ": ".join(filter(None, [".".join(map(str, err["loc"])).upper(), err["msg"]]))
             for err in exc.errors()
         )
         raise ConfigurationException(f"Invalid settings: {problems}") from None
+
+
+def _from_environment() -> dict[str, str]:
+    names = Settings.model_fields
+    return {key.lower(): value for key, value in os.environ.items() if key.lower() in names}
+
+
+def _from_env_file(path: str | Path | None) -> dict[str, Any]:
+    if path is None or not Path(path).is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    names = Settings.model_fields
+    entries = dotenv_values(path, encoding="utf-8").items()
+    return {key.lower(): value for key, value in entries if key.lower() in names}
 
 
 def _comma_list(value: str) -> list[str]:

@@ -17,7 +17,6 @@ midnight, or the next UTC month).
 from __future__ import annotations
 
 import asyncio
-import calendar
 import json
 import time
 from collections.abc import Callable
@@ -150,6 +149,8 @@ def _logged(settle: Callable[[], None]) -> None:
 
 def _next_month(month: time.struct_time) -> float:
     """The epoch second the UTC month after `month` starts."""
+    import calendar  # only when a budget refuses: not on every cold start's path
+
     year, number = (
         (month.tm_year + 1, 1) if month.tm_mon == 12 else (month.tm_year, month.tm_mon + 1)
     )

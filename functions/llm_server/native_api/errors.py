@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from llm_server.exceptions import LLMServerException
-from llm_server.native_api.schemas import ErrorDetail, ErrorResponse
 from llm_server.web.errors import ErrorShape
 
 
 def _body(
     exc: LLMServerException, message: str, param: str | None, session_id: str
 ) -> dict[str, Any]:
+    # on first use: every path's errors take this shape, system info's too, whose cold start
+    # need not declare the chat's schemas
+    from llm_server.native_api.schemas import ErrorDetail, ErrorResponse
+
     detail = ErrorDetail(type=exc.error_type, code=exc.code, message=message, param=param)
     body = ErrorResponse(session_id=session_id, success=False, error_message=message, error=detail)
     return body.model_dump(mode="json")

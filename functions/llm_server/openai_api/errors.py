@@ -12,8 +12,6 @@ from llm_server.exceptions import LLMServerException
 from llm_server.openai_api.translate import openai_error
 from llm_server.web.errors import ErrorShape
 
-PATH_PREFIX = "/v1/"
-
 
 def _body(
     exc: LLMServerException, message: str, param: str | None, session_id: str

@@ -64,14 +64,19 @@ class ErrorShape:
 
 @dataclass(frozen=True)
 class ErrorShapes:
-    """Each API's shape by the path prefix it serves; `default` for every other path."""
+    """Each API's shape by the path prefix it serves; `default` for every other path.
+
+    An API's shape comes from a function (called when a path of its needs it), so an API
+    nobody has called yet is not imported for it.
+    """
 
     default: ErrorShape
-    by_prefix: tuple[tuple[str, ErrorShape], ...] = ()
+    by_prefix: tuple[tuple[str, Callable[[], ErrorShape]], ...] = ()
 
     def for_path(self, path: str) -> ErrorShape:
         """The shape of the API that serves `path`."""
-        return next((s for prefix, s in self.by_prefix if path.startswith(prefix)), self.default)
+        shape = next((load for prefix, load in self.by_prefix if path.startswith(prefix)), None)
+        return self.default if shape is None else shape()
 
 
 def error_response(
