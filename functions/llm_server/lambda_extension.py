@@ -34,7 +34,8 @@ from llm_server.utils.log import logger
 API_VERSION = "2020-01-01"
 NAME = "llm-server-after-answer"
 REGISTER_TIMEOUT_SECONDS = 2.0  # during init: an API that never answers must not hang it
-# How long a first `defer` waits for the extension's INVOKE event (it comes with the handler's).
+# How long a first `defer` waits for the extension's INVOKE event (it comes with the handler's);
+# after one wait in vain, none until the extension shows it gets its events again.
 HANDOVER_SECONDS = 0.2
 # `next` failing this often in a row: the API is gone, the thread ends (writes wait for them).
 NEXT_FAILURES = 5
@@ -51,6 +52,7 @@ class AfterAnswerExtension:
         self._held: str | None = None  # the invocation the extension holds open
         self._answered: str | None = None  # the last invocation whose answer has gone
         self._work: list[Work] = []
+        self._handover = HANDOVER_SECONDS
         self._thread = threading.Thread(target=self._serve, name=NAME, daemon=True)
 
     @classmethod
@@ -86,7 +88,10 @@ class AfterAnswerExtension:
             request = self._request
             if request is None or not self._thread.is_alive():
                 return False
-            if not self._state.wait_for(lambda: self._held == request, HANDOVER_SECONDS):
+            if not self._state.wait_for(lambda: self._held == request, self._handover):
+                if self._handover:
+                    logger.warning("after-answer extension: no INVOKE event; writes wait for them")
+                self._handover = 0.0
                 return False
             self._work.append(work)
             return True
@@ -116,7 +121,7 @@ class AfterAnswerExtension:
 
     def _hold(self, request_id: str, deadline: float) -> None:
         with self._state:
-            self._held = request_id
+            self._held, self._handover = request_id, HANDOVER_SECONDS
             self._state.notify_all()
             self._state.wait_for(
                 lambda: self._answered == request_id, timeout=max(0.0, deadline - time.time())
