@@ -19,7 +19,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-tokens bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
+.PHONY: usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -119,6 +119,9 @@ bench-ttft: $(VENV)/.dev  ## Time to first token through the server vs the provi
 
 bench-lambda: sam-check .tools/lambda/.installed $(VENV)/.dev  ## Cold start, warm overhead, package size, memory (3.13; 3.11 beside it)
 	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_bench.py --compare-python $(PY)
+
+bench-lambda-stages: sam-check .tools/lambda/.installed  ## A warm Lambda invocation's time by stage (COMPARE=<commit> beside)
+	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_stages.py $(if $(COMPARE),--compare $(COMPARE))
 
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py

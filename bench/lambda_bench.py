@@ -39,9 +39,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / ".aws-sam" / "build"
-# The code `sam build` produced, as Lambda runs it (make bench-lambda also puts it on PYTHONPATH).
+# The code `sam build` produced, as Lambda runs it: make bench-lambda puts it on PYTHONPATH (the
+# cold starts put it on their own path).
 CODE = [BUILD / "DependenciesLayer" / "python", BUILD / "ChatFunction"]
-sys.path[:0] = [*map(str, CODE), str(ROOT / "tests"), str(ROOT / "events")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "events")]
 
 from helpers.aws import moto_server  # noqa: E402
 from helpers.fake_bedrock import FakeBedrock  # noqa: E402

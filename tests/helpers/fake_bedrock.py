@@ -28,6 +28,9 @@ class FakeBedrock(LoopbackServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body are written apart: without this, a keep-alive client's delayed ACK could
+    # hold the body back 40 ms, which a real endpoint does not make its callers wait
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: object) -> None:
         pass

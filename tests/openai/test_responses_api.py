@@ -229,20 +229,23 @@ def openai_status(app):
 
 
 def test_stopping_the_server_closes_the_pooled_clients(fake):
-    """Over httpx (Lambda) each key has an SDK client, all on one pool; stopping closes it."""
+    """Streams go through the SDK: each key has a client, all on one pool; stopping closes it."""
     app = build_app(fake, openai_http_client="httpx")
     with LiveServer(app) as server:
         for key in (CALLER_KEY, CALLER_KEY, SERVER_KEY):
-            chat(server, openai_api_key=key)
+            response, _ = chat(server, openai_api_key=key, stream=True)
+            assert response.status_code == 200 and "event: done" in response.text
         info = httpx.get(f"{server.url}/api/v1/system/info").json()
         assert info["providers"]["openai"]["pooled_clients"] == 2
-        assert info["providers"]["openai"]["direct_session"] is None
         assert CALLER_KEY not in json.dumps(info)
     assert openai_status(app)["pooled_clients"] == 0
 
 
-def test_over_aiohttp_whole_replies_skip_the_sdk_and_stopping_closes_the_session(fake):
-    app = build_app(fake, openai_http_client="aiohttp")
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_whole_replies_skip_the_sdk_and_stopping_closes_the_direct_client(fake, transport):
+    """A whole reply is one POST on a client shared by every key, on either transport (httpx2
+    on Lambda): no SDK client is made."""
+    app = build_app(fake, openai_http_client=transport)
     with LiveServer(app) as server:
         assert openai_status(app)["direct_session"] is False  # made on first use
         for key in (CALLER_KEY, SERVER_KEY):

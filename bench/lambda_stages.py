@@ -1,0 +1,203 @@
+"""Where a warm Lambda invocation's time goes, by stage, today and at another commit.
+
+    make bench-lambda-stages [COMPARE=<commit>]
+
+The real handler, in-process, as `bench/lambda_bench.py` runs it (the template's settings,
+DynamoDB on moto, the Responses API and Converse stand-ins on loopback, a stand-in Extensions
+API), answers `--invocations` chats per path after a warm-up; each stage is timed by wrapping
+the function that starts it, and a stage's figure is its median less the stages inside it:
+
+- Powertools: `log_metrics` and `inject_lambda_context` around the handler, and the
+  after-answer handover (the handler less Mangum's call);
+- Mangum, FastAPI and the route: event to ASGI, middleware (log line, EMF), identity,
+  validation, routing, the route, serialisation (Mangum's call less the runner's);
+- the turn's own: routing, admission, pricing, the ledger and settlement, or their handover
+  (the runner less the provider's call);
+- the quota's admission (a server-paid turn: DynamoDB calls before the answer);
+- the provider's client side beyond the HTTP call (the provider's call less `_create` or
+  `_retried`, the HTTP exchange with the stand-in, counted as upstream).
+
+With COMPARE, the commit's `functions/` (from a git worktree in .bench/) runs on the same layer
+in the same run. Both run in child processes, one after the other, on the Lambda Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / ".aws-sam" / "build"
+LAYER = BUILD / "DependenciesLayer" / "python"
+
+STAGES = (
+    ("handler", "whole handler"),
+    ("powertools", "Powertools decorators, after-answer handover"),
+    ("app", "Mangum, middleware, FastAPI, the route"),
+    ("turn", "the turn's own (runner, usage, quota)"),
+    ("admission", "  of which the quota's admission"),
+    ("provider", "provider, client side"),
+    ("upstream", "upstream HTTP exchange (not overhead)"),
+    ("overhead", "overhead (handler less upstream)"),
+)
+
+
+def child(invocations: int) -> None:
+    """Measure on the `llm_server` on sys.path; print the stages' medians (ms) per path."""
+    sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT / "events")]
+    import lambda_bench as lb
+    from helpers.aws import moto_server
+    from helpers.fake_bedrock import FakeBedrock
+    from helpers.fake_openai import FakeOpenAI
+    from helpers.runtime_api import ExtensionsAPI
+    from helpers.stores import dynamodb_table
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with (
+        FakeOpenAI() as openai,
+        FakeBedrock() as bedrock,
+        moto_server() as dynamodb,
+        ExtensionsAPI() as lambda_api,
+    ):
+        table, _ = dynamodb_table(dynamodb)
+        os.environ.update(lb.lambda_env(lb.Upstreams(openai.url, bedrock.url, dynamodb, table)))
+        os.environ["AWS_LAMBDA_RUNTIME_API"] = lambda_api.address
+        print(json.dumps(_measure(lb, lambda_api, invocations)))
+
+
+def _measure(lb, lambda_api, invocations: int) -> dict[str, dict[str, float]]:
+    from invoke import LambdaContext
+
+    import llm_server.lambda_handler as entry
+    from llm_server.core.free_mode import FreeModeQuota
+    from llm_server.core.runner import TurnRunner
+    from llm_server.providers.bedrock.provider import BedrockProvider
+    from llm_server.providers.openai import OpenAIResponsesProvider
+    from llm_server.utils.log import logger
+
+    logger.setLevel("INFO")
+    for handler in logging.getLogger(logger.name).handlers:
+        handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
+    spans: dict[str, list[float]] = {}
+    entry._asgi = _timed(entry._asgi, spans.setdefault("mangum", []))
+    TurnRunner.run = _timed(TurnRunner.run, spans.setdefault("runner", []))
+    FreeModeQuota.admit = _timed(FreeModeQuota.admit, spans.setdefault("admission", []))
+    for cls, call in ((OpenAIResponsesProvider, "_create"), (BedrockProvider, "_retried")):
+        cls.generate = _timed(cls.generate, spans.setdefault("generate", []))
+        setattr(cls, call, _timed(getattr(cls, call), spans.setdefault("upstream", [])))
+    results = {}
+    with contextlib.redirect_stdout(io.StringIO()) as emf:
+        for path, body in lb.CHATS.items():
+            chat = json.loads(lb.event("/api/v1/chat", body))
+            rows: dict[str, list[float]] = {name: [] for name, _ in STAGES}
+            for index in range(invocations + 50):
+                emf.seek(0)
+                emf.truncate()
+                for samples in spans.values():
+                    samples.clear()
+                context = LambdaContext()
+                lambda_api.invoke(context.aws_request_id)
+                started = time.perf_counter()
+                response = entry.handler(chat, context)
+                whole = time.perf_counter() - started
+                assert response["statusCode"] == 200, response
+                if lambda_api.registered:  # Lambda waits for the extension before the next
+                    assert lambda_api.finished(context.aws_request_id)
+                if index >= 50:
+                    _add_row(rows, whole, {name: sum(v) for name, v in spans.items()})
+            results[path] = {name: statistics.median(v) * 1000 for name, v in rows.items()}
+    return results
+
+
+def _add_row(rows: dict[str, list[float]], whole: float, span: dict[str, float]) -> None:
+    rows["handler"].append(whole)
+    rows["powertools"].append(whole - span["mangum"])
+    rows["app"].append(span["mangum"] - span["runner"])
+    rows["turn"].append(span["runner"] - span["generate"])
+    rows["admission"].append(span.get("admission", 0.0))
+    rows["provider"].append(span["generate"] - span["upstream"])
+    rows["upstream"].append(span["upstream"])
+    rows["overhead"].append(whole - span["upstream"])
+
+
+def _timed(call, seconds: list[float]):
+    """`call` (a function or coroutine function) adding each call's time to `seconds`."""
+    import inspect
+
+    if inspect.iscoroutinefunction(call):
+
+        async def timed_coroutine(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await call(*args, **kwargs)
+            finally:
+                seconds.append(time.perf_counter() - started)
+
+        return timed_coroutine
+
+    def timed_call(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    return timed_call
+
+
+def run_child(code: Path, invocations: int) -> dict[str, dict[str, float]]:
+    """The child's figures, for the function code in `code` on today's layer."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(LAYER), str(code)])}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "--invocations", str(invocations)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def worktree(commit: str) -> Path:
+    """`functions/` of `commit`, checked out in .bench/worktree-<commit>."""
+    folder = ROOT / ".bench" / f"worktree-{commit}"
+    if not folder.exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(folder), commit], cwd=ROOT, check=True
+        )
+    return folder / "functions"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invocations", type=int, default=1000)
+    parser.add_argument("--compare", help="another commit, measured in the same run")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.invocations)
+        return
+    trees = {"today": BUILD / "ChatFunction"}
+    if args.compare:
+        trees[f"@{args.compare}"] = worktree(args.compare)
+    figures = {name: run_child(code, args.invocations) for name, code in trees.items()}
+    print(f"warm invocations, {args.invocations} per path, medians in ms (stages: see --help)")
+    for path in next(iter(figures.values())):
+        print(f"{path}:")
+        print(f"  {'stage':48}" + "".join(f"{name:>14}" for name in figures))
+        for stage, label in STAGES:
+            cells = "".join(f"{figures[name][path][stage]:14.3f}" for name in figures)
+            print(f"  {label:48}{cells}")
+
+
+if __name__ == "__main__":
+    main()
