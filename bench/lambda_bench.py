@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +146,20 @@ class Upstreams:
     bedrock: str
     dynamodb: str
     table: str
+
+
+@contextlib.contextmanager
+def stand_ins() -> Iterator[tuple[Upstreams, ExtensionsAPI]]:
+    """Everything the functions call, on loopback, and Lambda's Extensions API, while entered."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
+    with (
+        FakeOpenAI() as openai,
+        FakeBedrock() as bedrock,
+        moto_server() as dynamodb,
+        ExtensionsAPI() as lambda_api,
+    ):
+        table, _ = dynamodb_table(dynamodb)
+        yield Upstreams(openai.url, bedrock.url, dynamodb, table), lambda_api
 
 
 def lambda_env(upstreams: Upstreams) -> dict[str, str]:
@@ -434,15 +449,7 @@ def main() -> None:
     if args.compare_python:
         interpreters.append(Interpreter.of(args.compare_python))
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
-    with (
-        FakeOpenAI() as openai,
-        FakeBedrock() as bedrock,
-        moto_server() as dynamodb,
-        ExtensionsAPI() as lambda_api,
-    ):
-        table, _ = dynamodb_table(dynamodb)
-        upstreams = Upstreams(openai.url, bedrock.url, dynamodb, table)
+    with stand_ins() as (upstreams, lambda_api):
         env = lambda_env(upstreams)
         info = event("/api/v1/system/info")
         chat = event("/api/v1/chat", CHATS["OpenAI (the caller's key)"])

@@ -53,23 +53,11 @@ STAGES = (
 
 def child(invocations: int) -> None:
     """Measure on the `llm_server` on sys.path; print the stages' medians (ms) per path."""
-    sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT / "events")]
+    sys.path[:0] = [str(ROOT / "bench")]
     import lambda_bench as lb
-    from helpers.aws import moto_server
-    from helpers.fake_bedrock import FakeBedrock
-    from helpers.fake_openai import FakeOpenAI
-    from helpers.runtime_api import ExtensionsAPI
-    from helpers.stores import dynamodb_table
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with (
-        FakeOpenAI() as openai,
-        FakeBedrock() as bedrock,
-        moto_server() as dynamodb,
-        ExtensionsAPI() as lambda_api,
-    ):
-        table, _ = dynamodb_table(dynamodb)
-        os.environ.update(lb.lambda_env(lb.Upstreams(openai.url, bedrock.url, dynamodb, table)))
+    with lb.stand_ins() as (upstreams, lambda_api):
+        os.environ.update(lb.lambda_env(upstreams))
         os.environ["AWS_LAMBDA_RUNTIME_API"] = lambda_api.address
         print(json.dumps(_measure(lb, lambda_api, invocations)))
 
