@@ -18,7 +18,9 @@ the function that starts it, and a stage's figure is its median less the stages 
   `_retried`, the HTTP exchange with the stand-in, counted as upstream).
 
 With COMPARE, the commit's `functions/` (from a git worktree in .bench/) runs on the same layer
-in the same run. Both run in child processes, one after the other, on the Lambda Python.
+in the same run: each tree in a child process on the Lambda Python, taken in turns for
+`--rounds` rounds (this machine drifts by a quarter from one minute to the next), and each
+stage's figure is the median of its rounds' medians.
 """
 
 from __future__ import annotations
@@ -155,6 +157,14 @@ def run_child(code: Path, invocations: int) -> dict[str, dict[str, float]]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _median_of(results: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per path and stage, the median of the rounds' figures."""
+    return {
+        path: {stage: statistics.median(r[path][stage] for r in results) for stage in stages}
+        for path, stages in results[0].items()
+    }
+
+
 def worktree(commit: str) -> Path:
     """`functions/` of `commit`, checked out in .bench/worktree-<commit>."""
     folder = ROOT / ".bench" / f"worktree-{commit}"
@@ -167,7 +177,8 @@ def worktree(commit: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--invocations", type=int, default=1000)
+    parser.add_argument("--invocations", type=int, default=1000, help="per path and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compare", help="another commit, measured in the same run")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,8 +188,15 @@ def main() -> None:
     trees = {"today": BUILD / "ChatFunction"}
     if args.compare:
         trees[f"@{args.compare}"] = worktree(args.compare)
-    figures = {name: run_child(code, args.invocations) for name, code in trees.items()}
-    print(f"warm invocations, {args.invocations} per path, medians in ms (stages: see --help)")
+    rounds: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in trees}
+    for _ in range(args.rounds):
+        for name, code in trees.items():
+            rounds[name].append(run_child(code, args.invocations))
+    figures = {name: _median_of(results) for name, results in rounds.items()}
+    print(
+        f"warm invocations, {args.invocations} per path in each of {args.rounds} rounds,"
+        " medians in ms (stages: see --help)"
+    )
     for path in next(iter(figures.values())):
         print(f"{path}:")
         print(f"  {'stage':48}" + "".join(f"{name:>14}" for name in figures))

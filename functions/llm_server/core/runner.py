@@ -291,7 +291,10 @@ class TurnRunner:
             if reservation is not None and self._quota is not None:
                 tokens = used.total_tokens if used is not None else 0
                 writes.append(self._settled(reservation, tokens, cost if used else 0))
-            await asyncio.gather(*writes)
+            if len(writes) == 1:  # a task of its own would cost the loop a turn, for nothing
+                await writes[0]
+            elif writes:
+                await asyncio.gather(*writes)
 
     async def _settled(self, reservation: Reservation, tokens: int, cost: int | None) -> None:
         assert self._quota is not None
