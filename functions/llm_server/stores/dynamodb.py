@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 
 BATCH = 25  # the most items one BatchWriteItem takes
 _generation = 0  # of the clients the stores make: `renew_clients` starts a new one
+# boto3's default session is not thread-safe: a free-mode admission asks three counters at once,
+# each from its own thread, so the first use of a store may come from three threads together.
+_making = threading.Lock()
 
 
 def prime_clients() -> None:
@@ -49,12 +53,10 @@ class DynamoDBTable:
         if self._given is not None:
             return self._given
         if self._client is None or self._made_in != _generation:
-            import boto3
-
-            from llm_server.stores.faults import client_config
-
-            self._client = boto3.client("dynamodb", config=client_config())
-            self._made_in = _generation
+            with _making:
+                if self._client is None or self._made_in != _generation:
+                    self._client = _made_client()
+                    self._made_in = _generation
         return self._client
 
     def write_batches(self, requests: list[dict[str, Any]]) -> None:
@@ -67,6 +69,14 @@ class DynamoDBTable:
 
 
 CAS_ATTEMPTS = 20  # a write guarded by a version is tried this often before it gives up
+
+
+def _made_client() -> Any:
+    import boto3
+
+    from llm_server.stores.faults import client_config
+
+    return boto3.client("dynamodb", config=client_config())
 
 
 def lost_race(attempt: int) -> None:
