@@ -120,8 +120,8 @@ bench-ttft: $(VENV)/.dev  ## Time to first token through the server vs the provi
 bench-lambda: sam-check .tools/lambda/.installed $(VENV)/.dev  ## Cold start, warm overhead, package size, memory (3.13; 3.11 beside it)
 	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_bench.py --compare-python $(PY)
 
-bench-lambda-stages: sam-check .tools/lambda/.installed  ## A warm Lambda invocation's time by stage (COMPARE=<commit> beside)
-	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_stages.py $(if $(COMPARE),--compare $(COMPARE))
+bench-lambda-stages: sam-check .tools/lambda/.installed  ## A warm Lambda invocation's time by stage (COMPARE=<commit> beside, DYNAMODB_RTT_MS=3: a region's round trip)
+	$(ON_LAMBDA_PYTHON) .tools/lambda/bin/python bench/lambda_stages.py $(if $(COMPARE),--compare $(COMPARE)) $(if $(DYNAMODB_RTT_MS),--dynamodb-rtt-ms $(DYNAMODB_RTT_MS))
 
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py

@@ -48,6 +48,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "events")]
 from helpers.aws import moto_server  # noqa: E402
 from helpers.fake_bedrock import FakeBedrock  # noqa: E402
 from helpers.fake_openai import FakeOpenAI  # noqa: E402
+from helpers.faulty_proxy import FaultyProxy  # noqa: E402
 from helpers.runtime_api import ExtensionsAPI  # noqa: E402
 from helpers.stores import dynamodb_table  # noqa: E402
 
@@ -150,15 +151,23 @@ class Upstreams:
 
 @contextlib.contextmanager
 def stand_ins() -> Iterator[tuple[Upstreams, ExtensionsAPI]]:
-    """Everything the functions call, on loopback, and Lambda's Extensions API, while entered."""
+    """Everything the functions call, on loopback, and Lambda's Extensions API, while entered.
+
+    With BENCH_DYNAMODB_RTT_MS, DynamoDB's calls go through a proxy adding that much to each
+    (a region's round trip: moto here answers in-process, one request at a time, so calls made
+    at once could not overlap as they do on DynamoDB).
+    """
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
+    rtt = float(os.getenv("BENCH_DYNAMODB_RTT_MS", "0")) / 1000
     with (
         FakeOpenAI() as openai,
         FakeBedrock() as bedrock,
-        moto_server() as dynamodb,
+        moto_server() as moto,
+        FaultyProxy(moto, delay=rtt) as proxy,
         ExtensionsAPI() as lambda_api,
     ):
-        table, _ = dynamodb_table(dynamodb)
+        table, _ = dynamodb_table(moto)
+        dynamodb = proxy.url if rtt else moto
         yield Upstreams(openai.url, bedrock.url, dynamodb, table), lambda_api
 
 

@@ -180,11 +180,15 @@ def main() -> None:
     parser.add_argument("--invocations", type=int, default=1000, help="per path and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compare", help="another commit, measured in the same run")
+    parser.add_argument(
+        "--dynamodb-rtt-ms", type=float, default=0, help="added to each DynamoDB call (a region's)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.invocations)
         return
+    os.environ["BENCH_DYNAMODB_RTT_MS"] = str(args.dynamodb_rtt_ms)  # the children's stand-ins
     trees = {"today": BUILD / "ChatFunction"}
     if args.compare:
         trees[f"@{args.compare}"] = worktree(args.compare)
@@ -195,7 +199,7 @@ def main() -> None:
     figures = {name: _median_of(results) for name, results in rounds.items()}
     print(
         f"warm invocations, {args.invocations} per path in each of {args.rounds} rounds,"
-        " medians in ms (stages: see --help)"
+        f" medians in ms (stages: see --help); DynamoDB round trip +{args.dynamodb_rtt_ms:g} ms"
     )
     for path in next(iter(figures.values())):
         print(f"{path}:")
