@@ -46,10 +46,14 @@ def day_and_month(store: SQLiteQuotaStore, clock: FakeClock) -> tuple[int, int]:
     return store.used(CLIENT, f"tpd#{day}"), store.used(CLIENT, month)
 
 
+def quota_on(store: Gated, clock: FakeClock, rpm: int = 10, tpd: int = 1000) -> FreeModeQuota:
+    return FreeModeQuota(store, requests_per_minute=rpm, tokens_per_day=tpd, clock=clock)
+
+
 def test_the_rate_the_day_and_the_budget_are_asked_at_once(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=3)  # one after another: the gate times out
-    quota = FreeModeQuota(store, requests_per_minute=10, tokens_per_day=1000, clock=clock)
+    quota = quota_on(store, clock, rpm=10, tpd=1000)
     reservation = asyncio.run(quota.admit(CLIENT, 120, cost=5_000, budget=1_000_000))
     assert (reservation.tokens, reservation.cost) == (120, 5_000)
     assert day_and_month(store, clock) == (120, 5_000)
@@ -58,7 +62,7 @@ def test_the_rate_the_day_and_the_budget_are_asked_at_once(tmp_path):
 def test_a_request_over_the_rate_keeps_none_of_the_day_or_the_budget(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=1)
-    quota = FreeModeQuota(store, requests_per_minute=1, tokens_per_day=1000, clock=clock)
+    quota = quota_on(store, clock, rpm=1, tpd=1000)
     asyncio.run(quota.admit(CLIENT, 100, cost=10, budget=1_000))
     with pytest.raises(RateLimitException) as refused:
         asyncio.run(quota.admit(CLIENT, 100, cost=10, budget=1_000))
@@ -69,7 +73,7 @@ def test_a_request_over_the_rate_keeps_none_of_the_day_or_the_budget(tmp_path):
 def test_a_budget_refusal_gives_the_days_tokens_back_and_says_what_is_left(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=1)
-    quota = FreeModeQuota(store, requests_per_minute=10, tokens_per_day=1000, clock=clock)
+    quota = quota_on(store, clock, rpm=10, tpd=1000)
     asyncio.run(quota.admit(CLIENT, 100, cost=600_000, budget=1_000_000))
     with pytest.raises(RateLimitException) as refused:
         asyncio.run(quota.admit(CLIENT, 100, cost=600_000, budget=1_000_000))
@@ -81,7 +85,7 @@ def test_a_budget_refusal_gives_the_days_tokens_back_and_says_what_is_left(tmp_p
 def test_a_day_refusal_says_how_many_tokens_are_left(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=1)
-    quota = FreeModeQuota(store, requests_per_minute=10, tokens_per_day=150, clock=clock)
+    quota = quota_on(store, clock, rpm=10, tpd=150)
     asyncio.run(quota.admit(CLIENT, 100))
     with pytest.raises(RateLimitException) as refused:
         asyncio.run(quota.admit(CLIENT, 100))
@@ -93,7 +97,7 @@ def test_a_day_refusal_says_how_many_tokens_are_left(tmp_path):
 def test_a_store_failure_in_one_counter_gives_back_what_the_others_took(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=3, failing="usd#")
-    quota = FreeModeQuota(store, requests_per_minute=10, tokens_per_day=1000, clock=clock)
+    quota = quota_on(store, clock, rpm=10, tpd=1000)
     with pytest.raises(ConnectionError):
         asyncio.run(quota.admit(CLIENT, 100, cost=10, budget=1_000))
     assert day_and_month(store, clock) == (0, 0)
@@ -102,7 +106,7 @@ def test_a_store_failure_in_one_counter_gives_back_what_the_others_took(tmp_path
 def test_a_client_refused_by_the_minute_window_is_refused_again_without_store_calls(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=1)
-    quota = FreeModeQuota(store, requests_per_minute=1, tokens_per_day=1000, clock=clock)
+    quota = quota_on(store, clock, rpm=1, tpd=1000)
     asyncio.run(quota.admit(CLIENT, 10))
     clock.now += 20
     with pytest.raises(RateLimitException) as first:
