@@ -22,7 +22,7 @@ from llm_server.exceptions import BadRequestException
 from llm_server.lambda_extension import AfterAnswerExtension
 from llm_server.lambda_lifecycle import prime, register_snapstart_hooks
 from llm_server.native_api.errors import NATIVE_ERRORS
-from llm_server.utils.lambda_runtime import record_invocation
+from llm_server.utils.lambda_runtime import gateway_request_id, record_invocation
 from llm_server.utils.log import SERVICE_NAME, logger
 from llm_server.utils.metrics import metrics, record_request
 from llm_server.web.errors import error_response
@@ -71,17 +71,6 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
         "rawPath": stripped,
         "requestContext": {**context, "http": {**http, "path": stripped}},
     }
-
-
-def gateway_request_id(event: Any) -> str | None:
-    """API Gateway's request id (REST and HTTP APIs alike), the logs' `correlation_id`.
-
-    Read directly: Powertools' `correlation_id_path` evaluates a JMESPath expression on every
-    invocation, 8 µs of a warm one's overhead for one dictionary lookup (bench/README.md).
-    """
-    context = event.get("requestContext") if isinstance(event, dict) else None
-    request_id = context.get("requestId") if isinstance(context, dict) else None
-    return request_id if isinstance(request_id, str) else None
 
 
 def bad_event_response(reason: str) -> dict[str, Any]:

@@ -79,8 +79,8 @@ class FreeModeQuota:
 
         `budget` is picodollars a month (None: no budget); `cost` None is a model without a
         price: nothing is reserved for it. The rate window, the day's tokens and the month's
-        budget are separate items: their store calls run at once, one round trip's wait
-        instead of three (a Bedrock turn's admission: bench/README.md). What one took while
+        budget are separate items: their store calls run at once, so the wait is the window's
+        two calls rather than all four in a row (bench/README.md). What one took while
         another refused, or failed, is given back.
         """
         now = self._clock()
@@ -98,10 +98,9 @@ class FreeModeQuota:
             return_exceptions=True,
         )
         wait, reserved = results[0], results[1:]
+        budget_held = len(reserved) > 1 and reserved[1] is True
         held = replace(
-            taken,
-            tokens=tokens if reserved[0] is True else 0,
-            cost=taken.cost if reserved[-1] is True and taken.budget_window else 0,
+            taken, tokens=tokens if reserved[0] is True else 0, cost=taken.cost * budget_held
         )
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is None and not wait and all(reserved):
@@ -110,12 +109,13 @@ class FreeModeQuota:
             await self.settle(held, 0, 0)
         if failure is not None:
             raise failure
-        if wait:  # not a failure: raised above
-            self._remember_refusal(client, now + cast(float, wait), now)
-            raise self._too_fast(cast(float, wait))
+        if wait:
+            seconds = cast(float, wait)  # not a failure: raised above
+            self._remember_refusal(client, now + seconds, now)
+            raise self._too_fast(seconds)
         if not reserved[0]:
             raise await self._out_of_tokens(taken, now)
-        raise await self._out_of_budget(taken, budget or 0, now, month)
+        raise await self._out_of_budget(taken, cast(int, budget), now, month)
 
     def _too_fast(self, wait: float) -> RateLimitException:
         return RateLimitException(

@@ -10,6 +10,17 @@ _invocations = 0
 _restored = False  # from a SnapStart snapshot
 
 
+def gateway_request_id(event: Any) -> str | None:
+    """API Gateway's request id in a Lambda event (REST and HTTP APIs alike), if it has one.
+
+    The request's id (`X-Request-Id`) and the logs' `correlation_id`; read directly, where
+    Powertools' `correlation_id_path` runs a JMESPath search on every invocation.
+    """
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return request_id if isinstance(request_id, str) and request_id else None
+
+
 def record_invocation() -> None:
     """Count an invocation of this execution environment (the first one is the cold start)."""
     global _invocations

@@ -25,13 +25,12 @@ _MAY_BE_JSON = frozenset('{["-0123456789tfnNI \t\n\r')
 
 
 class Formatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON lines, byte for byte, at a third less of the cost of a request's line.
+    """Powertools' JSON lines, byte for byte, for less work (72 -> 59 µs a request's line).
 
     Powertools tests each of a record's ~35 attributes against a tuple of ~30 reserved names,
-    and tries to parse every message as JSON (an exception for a plain word): together a
-    third of the one line a request writes (bench/README.md). Here the names are a set and a
-    message that cannot be JSON is left as it is; anything else is Powertools' own code.
-    A test holds the two formatters' lines equal.
+    and tries to parse every message as JSON (an exception for a plain word). Here the names
+    are a set and a message that cannot be JSON is left as it is; anything else is Powertools'
+    own code. A test holds the two formatters' lines equal.
     """
 
     def _extract_log_message(self, log_record: logging.LogRecord) -> Any:

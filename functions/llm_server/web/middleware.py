@@ -7,7 +7,6 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +20,7 @@ from llm_server.exceptions import (
     ValidationException,
 )
 from llm_server.stores.faults import is_store_fault
+from llm_server.utils.lambda_runtime import gateway_request_id
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import open_request, record_request
 from llm_server.utils.request_context import annotate, start_request
@@ -251,9 +251,8 @@ def _is_json(content_type: str) -> bool:
 
 def _request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:
     """The API Gateway request id on Lambda, a sane caller `X-Request-Id`, or a new one."""
-    event: dict[str, Any] = scope.get("aws.event") or {}
-    gateway_id = (event.get("requestContext") or {}).get("requestId")
-    if isinstance(gateway_id, str) and gateway_id:
+    gateway_id = gateway_request_id(scope.get("aws.event"))
+    if gateway_id is not None:
         return gateway_id
     candidate = headers.get(b"x-request-id", b"").decode("latin-1")
     return candidate if _SAFE_ID.fullmatch(candidate) else uuid.uuid4().hex
