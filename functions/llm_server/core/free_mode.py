@@ -80,8 +80,8 @@ class FreeModeQuota:
         `budget` is picodollars a month (None: no budget); `cost` None is a model without a
         price: nothing is reserved for it. The rate window, the day's tokens and the month's
         budget are separate items: their store calls run at once, so the wait is the window's
-        two calls rather than all four in a row (bench/README.md). What one took while
-        another refused, or failed, is given back.
+        (one write in a warm container) rather than all four in a row (bench/README.md). What
+        one took while another refused, or failed, is given back.
         """
         now = self._clock()
         if self._refused_until.get(client, 0.0) > now:

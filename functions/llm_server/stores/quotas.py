@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from llm_server.stores.dynamodb import CAS_ATTEMPTS, DynamoDBTable, lost_race, refused
@@ -114,6 +117,13 @@ class SQLiteQuotaStore:
 class DynamoDBQuotaStore(DynamoDBTable):
     """Quota counters as items `pk = quota#<client>`, `sk = <window>` of the shared table."""
 
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        super().__init__(table_name, client)
+        # The windows this store last wrote, by (client, name): its next write of one is tried
+        # on that state without reading it first, and read only if someone else wrote since.
+        self._written: dict[tuple[str, str], _Window] = {}
+        self._remembering = threading.Lock()  # admissions run on worker threads
+
     def add(self, client: str, window: str, amount: int, limit: int | None, ttl: int) -> bool:
         """One conditional `UpdateItem ADD`: atomic across containers."""
         from botocore.exceptions import ClientError
@@ -152,32 +162,60 @@ class DynamoDBQuotaStore(DynamoDBTable):
         return int(item["used"]["N"])
 
     def hit(self, client: str, name: str, limit: int, window: float, now: float) -> float:
-        """Read the window, then write it back only if nobody else wrote it in between."""
+        """Write the window back only if nobody else wrote it since it was read (or written).
+
+        In a warm container the same client's window is usually as this store last wrote it:
+        the write is tried on that, one round trip instead of a read and a write. A refusal is
+        only ever decided on what is stored.
+        """
         key = {"pk": {"S": f"quota#{client}"}, "sk": {"S": name}}
+        guess = self._written.pop((client, name), None)
+        state = guess
         for attempt in range(CAS_ATTEMPTS):
-            item = self.client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get(
-                "Item"
-            )
-            version = int(item["version"]["N"]) if item else 0
-            stamps, wait = _slide(
-                json.loads(item["stamps"]["S"]) if item else [], limit, window, now
-            )
+            if state is None:
+                state = self._read(key)
+            stamps, wait = _slide(state.stamps, limit, window, now)
+            if wait and state is guess:
+                state = None  # what this store wrote last: the stored window decides a refusal
+                continue
             if wait:
                 return wait
-            if self._put_if_version(key, version, stamps, math.ceil(now + window) + 1):
+            written = _Window(str(secrets.randbits(63)), stamps)
+            stored = self._put_if_version(key, state, written, math.ceil(now + window) + 1)
+            if stored is written:
+                self._remember((client, name), written)
                 return 0.0
-            lost_race(attempt)  # another container won the race: read again
+            if state is guess:
+                state = stored  # someone wrote since: try at once on what they wrote
+            else:
+                lost_race(attempt)  # another container won the race: read again after a pause
+                state = None
         return 1.0  # contended beyond reason: ask the caller to come back in a second
 
+    def _read(self, key: dict[str, Any]) -> _Window:
+        item = self.client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        return _Window.of(item.get("Item")) or _Window("0", [])
+
+    def _remember(self, window_of: tuple[str, str], written: _Window) -> None:
+        """Keep the last write of at most `KEPT_WINDOWS` windows (the oldest is forgotten)."""
+        with self._remembering:
+            if len(self._written) >= KEPT_WINDOWS:
+                self._written.pop(next(iter(self._written)))
+            self._written[window_of] = written
+
     def _put_if_version(
-        self, key: dict[str, Any], version: int, stamps: list[float], expiration: int
-    ) -> bool:
+        self, key: dict[str, Any], expected: _Window, window: _Window, expiration: int
+    ) -> _Window | None:
+        """`window` if it was written over `expected`, else the window stored instead.
+
+        DynamoDB returns that with its refusal; None from a stand-in that does not: read it.
+        """
         from botocore.exceptions import ClientError
 
         item = {
             **key,
-            "stamps": {"S": json.dumps(stamps)},
-            "version": {"N": str(version + 1)},
+            "stamps": {"S": json.dumps(window.stamps)},
+            "version": {"N": window.version},
             "expiration": {"N": str(expiration)},
         }
         try:
@@ -185,10 +223,33 @@ class DynamoDBQuotaStore(DynamoDBTable):
                 TableName=self._table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(pk) OR version = :version",
-                ExpressionAttributeValues={":version": {"N": str(version)}},
+                ExpressionAttributeValues={":version": {"N": expected.version}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if refused(exc):
-                return False
+                return _Window.of(exc.response.get("Item"))
             raise
-        return True
+        return window
+
+
+KEPT_WINDOWS = 1_000  # windows a store remembers its last write of (a few hundred KiB at most)
+
+
+@dataclass(frozen=True, eq=False)
+class _Window:
+    """A stored sliding window: its version and its stamps.
+
+    Versions are random, not counted up: an item deleted by its TTL and made again by another
+    container cannot then look unchanged to a store that remembers the old one.
+    """
+
+    version: str
+    stamps: list[float]
+
+    @classmethod
+    def of(cls, item: dict[str, Any] | None) -> _Window | None:
+        """The window an item holds (None: no item)."""
+        if not item:
+            return None
+        return cls(item["version"]["N"], json.loads(item["stamps"]["S"]))
