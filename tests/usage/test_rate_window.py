@@ -74,3 +74,19 @@ def test_a_window_expired_and_made_again_is_not_taken_for_the_one_remembered(mot
     assert one.hit("key:a", "rpm", 2, 60, T0 + 121) == 0
     assert stored_stamps(one) == [T0 + 120, T0 + 121]
     assert two.hit("key:a", "rpm", 2, 60, T0 + 122) > 0
+
+
+def test_what_a_container_remembers_is_bounded_and_the_oldest_goes_first(
+    moto_endpoint, table, monkeypatch
+):
+    monkeypatch.setattr("llm_server.stores.quotas.KEPT_STAMPS", 3)
+    calls = []
+    store = container(moto_endpoint, table, calls)
+    for client, at in [("key:a", T0), ("key:a", T0 + 1), ("key:b", T0 + 2), ("key:c", T0 + 3)]:
+        assert store.hit(client, "rpm", 10, 60, at) == 0
+    calls.clear()
+    assert store.hit("key:c", "rpm", 10, 60, T0 + 4) == 0
+    remembered, calls[:] = list(calls), []
+    assert store.hit("key:a", "rpm", 10, 60, T0 + 5) == 0
+    assert (remembered, calls) == (["PutItem"], ["GetItem", "PutItem"])
+    assert stored_stamps(store, "key:a") == [T0, T0 + 1, T0 + 5]

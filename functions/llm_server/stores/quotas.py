@@ -122,6 +122,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
         # The windows this store last wrote, by (client, name): its next write of one is tried
         # on that state without reading it first, and read only if someone else wrote since.
         self._written: dict[tuple[str, str], _Window] = {}
+        self._kept_stamps = 0  # in `_written`: what bounds its memory
         self._remembering = threading.Lock()  # admissions run on worker threads
 
     def add(self, client: str, window: str, amount: int, limit: int | None, ttl: int) -> bool:
@@ -169,7 +170,7 @@ class DynamoDBQuotaStore(DynamoDBTable):
         only ever decided on what is stored.
         """
         key = {"pk": {"S": f"quota#{client}"}, "sk": {"S": name}}
-        guess = self._written.pop((client, name), None)
+        guess = self._recall((client, name))
         state = guess
         for attempt in range(CAS_ATTEMPTS):
             if state is None:
@@ -196,12 +197,22 @@ class DynamoDBQuotaStore(DynamoDBTable):
         item = self.client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
         return _Window.of(item.get("Item")) or _Window("0", [])
 
-    def _remember(self, window_of: tuple[str, str], written: _Window) -> None:
-        """Keep the last write of at most `KEPT_WINDOWS` windows (the oldest is forgotten)."""
+    def _recall(self, window_of: tuple[str, str]) -> _Window | None:
+        """The window as this store last wrote it, taken out (one request writes on it)."""
         with self._remembering:
-            if len(self._written) >= KEPT_WINDOWS:
-                self._written.pop(next(iter(self._written)))
+            last = self._written.pop(window_of, None)
+            self._kept_stamps -= len(last.stamps) if last else 0
+        return last
+
+    def _remember(self, window_of: tuple[str, str], written: _Window) -> None:
+        """Keep the last write; past `KEPT_STAMPS` stamps in all, the oldest are forgotten."""
+        with self._remembering:
+            previous = self._written.pop(window_of, None)  # a request of the same client's
+            self._kept_stamps += len(written.stamps) - (len(previous.stamps) if previous else 0)
             self._written[window_of] = written
+            while self._kept_stamps > KEPT_STAMPS and self._written:
+                oldest = self._written.pop(next(iter(self._written)))
+                self._kept_stamps -= len(oldest.stamps)
 
     def _put_if_version(
         self, key: dict[str, Any], expected: _Window, window: _Window, expiration: int
@@ -233,7 +244,9 @@ class DynamoDBQuotaStore(DynamoDBTable):
         return window
 
 
-KEPT_WINDOWS = 1_000  # windows a store remembers its last write of (a few hundred KiB at most)
+# Stamps a store remembers in all (~3 MiB): thousands of clients' windows at a few requests a
+# minute each, or fewer at a high FREE_MODE_REQUESTS_PER_MINUTE.
+KEPT_STAMPS = 100_000
 
 
 @dataclass(frozen=True, eq=False)
