@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -38,8 +39,6 @@ class Gated(SQLiteQuotaStore):
 
 
 def day_and_month(store: SQLiteQuotaStore, clock: FakeClock) -> tuple[int, int]:
-    import time
-
     now = time.gmtime(clock())
     day = time.strftime("%Y-%m-%d", now)
     month = f"usd#{now.tm_year:04d}-{now.tm_mon:02d}"
@@ -48,6 +47,14 @@ def day_and_month(store: SQLiteQuotaStore, clock: FakeClock) -> tuple[int, int]:
 
 def quota_on(store: Gated, clock: FakeClock, rpm: int = 10, tpd: int = 1000) -> FreeModeQuota:
     return FreeModeQuota(store, requests_per_minute=rpm, tokens_per_day=tpd, clock=clock)
+
+
+def refused_the_second_time(quota: FreeModeQuota, tokens: int, **price) -> RateLimitException:
+    """Admit one request of CLIENT, then the same again: the refusal it gets."""
+    asyncio.run(quota.admit(CLIENT, tokens, **price))
+    with pytest.raises(RateLimitException) as refused:
+        asyncio.run(quota.admit(CLIENT, tokens, **price))
+    return refused.value
 
 
 def test_the_rate_the_day_and_the_budget_are_asked_at_once(tmp_path):
@@ -63,10 +70,8 @@ def test_a_request_over_the_rate_keeps_none_of_the_day_or_the_budget(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=1)
     quota = quota_on(store, clock, rpm=1, tpd=1000)
-    asyncio.run(quota.admit(CLIENT, 100, cost=10, budget=1_000))
-    with pytest.raises(RateLimitException) as refused:
-        asyncio.run(quota.admit(CLIENT, 100, cost=10, budget=1_000))
-    assert refused.value.code == "free_mode_rate_limited"
+    refused = refused_the_second_time(quota, 100, cost=10, budget=1_000)
+    assert refused.code == "free_mode_rate_limited"
     assert day_and_month(store, clock) == (100, 10)  # the first request's only
 
 
@@ -74,11 +79,9 @@ def test_a_budget_refusal_gives_the_days_tokens_back_and_says_what_is_left(tmp_p
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=1)
     quota = quota_on(store, clock, rpm=10, tpd=1000)
-    asyncio.run(quota.admit(CLIENT, 100, cost=600_000, budget=1_000_000))
-    with pytest.raises(RateLimitException) as refused:
-        asyncio.run(quota.admit(CLIENT, 100, cost=600_000, budget=1_000_000))
-    assert refused.value.code == "budget_exceeded"
-    assert f"has {usd(400_000)} USD left" in refused.value.message
+    refused = refused_the_second_time(quota, 100, cost=600_000, budget=1_000_000)
+    assert refused.code == "budget_exceeded"
+    assert f"has {usd(400_000)} USD left" in refused.message
     assert day_and_month(store, clock) == (100, 600_000)
 
 
@@ -86,12 +89,10 @@ def test_a_day_refusal_says_how_many_tokens_are_left(tmp_path):
     clock = FakeClock()
     store = Gated(str(tmp_path / "q.db"), parties=1)
     quota = quota_on(store, clock, rpm=10, tpd=150)
-    asyncio.run(quota.admit(CLIENT, 100))
-    with pytest.raises(RateLimitException) as refused:
-        asyncio.run(quota.admit(CLIENT, 100))
-    assert refused.value.code == "free_mode_quota_exceeded"
-    assert "has 50 left" in refused.value.message
-    assert refused.value.retry_after == DAY - clock() % DAY
+    refused = refused_the_second_time(quota, 100)
+    assert refused.code == "free_mode_quota_exceeded"
+    assert "has 50 left" in refused.message
+    assert refused.retry_after == DAY - clock() % DAY
 
 
 def test_a_store_failure_in_one_counter_gives_back_what_the_others_took(tmp_path):
