@@ -163,11 +163,11 @@ def stand_ins() -> Iterator[tuple[Upstreams, ExtensionsAPI]]:
         FakeOpenAI() as openai,
         FakeBedrock() as bedrock,
         moto_server() as moto,
-        FaultyProxy(moto, delay=rtt) as proxy,
         ExtensionsAPI() as lambda_api,
+        contextlib.ExitStack() as stack,
     ):
         table, _ = dynamodb_table(moto)
-        dynamodb = proxy.url if rtt else moto
+        dynamodb = stack.enter_context(FaultyProxy(moto, delay=rtt)).url if rtt else moto
         yield Upstreams(openai.url, bedrock.url, dynamodb, table), lambda_api
 
 
