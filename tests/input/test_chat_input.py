@@ -30,7 +30,7 @@ TOO_MANY_MEMORY = ["fact"] * 101
         ({"model": "m" * 129}, "model", "at most 128 characters"),
         ({"free_mode": "yes"}, "free_mode", "valid boolean"),
         ({"session_id": "s" * 257}, "session_id", "at most 256 characters"),
-        ({"conversation_history": "user: hi"}, "conversation_history", "valid list"),
+        ({"conversation_history": "user: hi"}, "conversation_history", "valid array"),
         ({"conversation_history": [1]}, "conversation_history.0", "string or an object"),
         (
             {"conversation_history": [{"role": "system", "content": "x"}]},

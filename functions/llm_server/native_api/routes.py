@@ -18,6 +18,7 @@ from llm_server.native_api.schemas import ChatRequest, ChatResponse, ErrorRespon
 from llm_server.utils.redact import key_fingerprint
 from llm_server.utils.request_context import annotate
 from llm_server.web.dependencies import get_caller, get_request_context, get_runner
+from llm_server.web.json_route import JSONBodyRoute
 from llm_server.web.sse import primed, sse, sse_response
 
 if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package loads boto3
@@ -68,10 +69,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
-async def chat(
-    request: ChatRequest, http: Request, runner: Runner, chats: Chats, context: Context
-) -> Response:
+async def chat(request: ChatRequest, http: Request) -> Response:
     """Answer `user_message`, given the system prompt sections and the earlier turns.
 
     With `"stream": true` the answer is Server-Sent Events: `delta` events carrying
@@ -81,6 +79,8 @@ async def chat(
     With an `Idempotency-Key` header (not streamed), a retry returns the first result without
     calling the model again, marked `Idempotent-Replayed: true`. Keys are the caller's own.
     """
+    runner, chats = await get_runner(http), await get_conversations(http)
+    context = await get_request_context(http, await get_caller(http))
     http.state.session_id = request.session_id  # for the error body, if it comes to that
     annotate(session_id=request.session_id)
     if request.stream:
@@ -110,6 +110,16 @@ async def chat(
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+router.add_api_route(
+    "/chat",
+    chat,
+    methods=["POST"],
+    response_model=ChatResponse,
+    responses=_ERRORS,
+    route_class_override=JSONBodyRoute,  # the hot path: no dependencies to solve
+)
 
 
 def _json(body: dict[str, Any], outcome: Outcome | None) -> JSONResponse:

@@ -1,0 +1,81 @@
+"""A route class for the hot JSON endpoints: the body validated straight from its bytes.
+
+FastAPI's request handler decodes a body to Python objects, parses its Content-Type with the
+`email` package, validates the objects, solves the endpoint's dependencies and wraps each step
+in its telemetry and exit stacks: a fifth of a warm Lambda chat's overhead here (see
+bench/README.md, "The chat route without FastAPI's request handler"). An endpoint routed with
+`JSONBodyRoute` takes only its body model and the `Request` (what it needs of the app it reads
+from the request), so its body is validated by pydantic's JSON mode in one pass and the endpoint
+called with it. Its signature still gives OpenAPI its schema; its errors are FastAPI's own
+`RequestValidationError`, located under `body` as FastAPI locates them, rendered as before.
+The middleware has already refused a body that is too large, not JSON or not encodable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+
+
+class JSONBodyRoute(APIRoute):
+    """An `APIRoute` for an `async def endpoint(body: SomeModel, request: Request)`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Validate the body from its bytes and call the endpoint with it and the request."""
+        dependant = self.dependant
+        extra = (dependant.dependencies, dependant.query_params, dependant.header_params)
+        if len(dependant.body_params) != 1 or not dependant.request_param_name or any(extra):
+            raise TypeError(f"{self.path}: a JSONBodyRoute takes one body model and the Request")
+        body_name, request_name = dependant.body_params[0].name, dependant.request_param_name
+        model = dependant.body_params[0].field_info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"{self.path}: a JSONBodyRoute's body is a pydantic model")
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            raw = await request.body()
+            if not raw:
+                missing = {"type": "missing", "loc": ("body",), "msg": "Field required"}
+                raise RequestValidationError([missing], body=None)
+            try:
+                body = model.model_validate_json(raw)
+            except ValidationError as exc:
+                raise _refusal(exc, raw) from None
+            response: Response = await endpoint(**{body_name: body, request_name: request})
+            return response
+
+        return handle
+
+
+def _refusal(exc: ValidationError, raw: bytes) -> Exception:
+    """What FastAPI raises for this body: a 400 for bytes that are not UTF-8, else its errors."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return HTTPException(status_code=400, detail="There was an error parsing the body")
+    return RequestValidationError(_located(exc), body=_parsed(raw))
+
+
+def _located(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors, each located under `body` as FastAPI's are."""
+    return [
+        {
+            **error,
+            "loc": error["loc"] if error["type"] == "json_invalid" else ("body", *error["loc"]),
+        }
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def _parsed(raw: bytes) -> Any:
+    """The body as JSON, for the error to echo what it can of it (None if it is not JSON)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
