@@ -125,7 +125,11 @@ def test_health_and_docs(client):
     schema = client.get("/openapi.json").json()
     chat_request = schema["components"]["schemas"]["ChatRequest"]
     assert chat_request["examples"][0]["user_message"]
-    assert "/api/v1/chat" in schema["paths"]
+    chat = schema["paths"]["/api/v1/chat"]["post"]  # its route skips FastAPI's handler, not docs
+    body = chat["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/ChatRequest") and chat["requestBody"]["required"] is True
+    answer = chat["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["$ref"].endswith("/ChatResponse") and "422" in chat["responses"]
 
 
 @pytest.mark.parametrize("max_tokens", [8, 16])
