@@ -43,9 +43,11 @@ from llm_server.utils.log import logger
 from llm_server.values import ChatMessage, Generation
 from llm_server.web.dependencies import (
     get_app_settings,
+    get_caller,
     get_request_context,
     get_runner,
 )
+from llm_server.web.json_route import JSONBodyRoute
 from llm_server.web.sse import primed, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -139,15 +141,10 @@ async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
     return _known_model(runner, model_id)
 
 
-@router.post("/chat/completions", response_model=ChatCompletion, responses=ANSWERS)
-async def chat_completions(
-    body: ChatCompletionRequest,
-    request: Request,
-    runner: Runner,
-    settings: AppSettings,
-    context: Context,
-) -> Response:
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     """Chat Completions, whole or as `chat.completion.chunk` events."""
+    runner, settings = await get_runner(request), await get_app_settings(request)
+    context = await get_request_context(request, await get_caller(request))
     parameters.refuse_unhonoured(body.model_extra, parameters.CHAT_COMPLETIONS)
     turn = turn_for(
         request,
@@ -171,6 +168,16 @@ async def chat_completions(
         stream, completion_id, body.model, include_usage, bool(body.logprobs)
     )
     return sse_response(chunks)
+
+
+router.add_api_route(
+    "/chat/completions",
+    chat_completions,
+    methods=["POST"],
+    response_model=ChatCompletion,
+    responses=ANSWERS,
+    route_class_override=JSONBodyRoute,  # the hot path: no dependencies to solve
+)
 
 
 @router.post("/responses", response_model=ResponseObject, responses=ANSWERS)
