@@ -46,11 +46,25 @@ class JSONBodyRoute(APIRoute):
             try:
                 body = model.model_validate_json(raw)
             except ValidationError as exc:
-                raise _refusal(exc, raw) from None
+                body = _from_python(model, raw, exc)
             response: Response = await endpoint(**{body_name: body, request_name: request})
             return response
 
         return handle
+
+
+def _from_python(model: type[BaseModel], raw: bytes, exc: ValidationError) -> BaseModel:
+    """The body validated as FastAPI would (from Python objects), or FastAPI's refusal of it.
+
+    Pydantic's JSON parser refuses JSON nested deeper than 200 levels, which Python's reads: a
+    route's own checks (a schema too deep to follow) must still see it and name its field.
+    """
+    if exc.errors()[0]["type"] == "json_invalid" and (parsed := _parsed(raw)) is not None:
+        try:
+            return model.model_validate(parsed)
+        except ValidationError as python_exc:
+            exc = python_exc
+    raise _refusal(exc, raw) from None
 
 
 def _refusal(exc: ValidationError, raw: bytes) -> Exception:
