@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from llm_server.core.caller import Caller
-from llm_server.core.runner import TurnRunner
 from llm_server.core.turn import Outcome, RequestContext
 from llm_server.exceptions import LLMServerException, NotFoundException
 from llm_server.native_api.conversation import Conversations, chat_response
@@ -18,7 +17,7 @@ from llm_server.native_api.schemas import ChatRequest, ChatResponse, ErrorRespon
 from llm_server.utils.redact import key_fingerprint
 from llm_server.utils.request_context import annotate
 from llm_server.web.dependencies import get_caller, get_request_context, get_runner
-from llm_server.web.json_route import JSONBodyRoute
+from llm_server.web.json_route import post_json
 from llm_server.web.sse import primed, sse, sse_response
 
 if TYPE_CHECKING:  # imported on first use: Powertools' idempotency package loads boto3
@@ -44,9 +43,7 @@ def get_idempotency_guard(request: Request) -> IdempotencyGuard:
     return guard
 
 
-Runner = Annotated[TurnRunner, Depends(get_runner)]
 Chats = Annotated[Conversations, Depends(get_conversations)]
-Context = Annotated[RequestContext, Depends(get_request_context)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 SessionId = Annotated[str, Path(max_length=256)]
 
@@ -69,6 +66,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+@post_json(router, "/chat", response_model=ChatResponse, responses=_ERRORS)  # no dependencies
 async def chat(request: ChatRequest, http: Request) -> Response:
     """Answer `user_message`, given the system prompt sections and the earlier turns.
 
@@ -110,16 +108,6 @@ async def chat(request: ChatRequest, http: Request) -> Response:
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
-
-
-router.add_api_route(
-    "/chat",
-    chat,
-    methods=["POST"],
-    response_model=ChatResponse,
-    responses=_ERRORS,
-    route_class_override=JSONBodyRoute,  # the hot path: no dependencies to solve
-)
 
 
 def _json(body: dict[str, Any], outcome: Outcome | None) -> JSONResponse:

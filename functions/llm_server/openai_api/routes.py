@@ -47,7 +47,7 @@ from llm_server.web.dependencies import (
     get_request_context,
     get_runner,
 )
-from llm_server.web.json_route import JSONBodyRoute
+from llm_server.web.json_route import post_json
 from llm_server.web.sse import primed, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -141,6 +141,7 @@ async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
     return _known_model(runner, model_id)
 
 
+@post_json(router, "/chat/completions", response_model=ChatCompletion, responses=ANSWERS)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     """Chat Completions, whole or as `chat.completion.chunk` events."""
     runner, settings = await get_runner(request), await get_app_settings(request)
@@ -168,16 +169,6 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         stream, completion_id, body.model, include_usage, bool(body.logprobs)
     )
     return sse_response(chunks)
-
-
-router.add_api_route(
-    "/chat/completions",
-    chat_completions,
-    methods=["POST"],
-    response_model=ChatCompletion,
-    responses=ANSWERS,
-    route_class_override=JSONBodyRoute,  # the hot path: no dependencies to solve
-)
 
 
 @router.post("/responses", response_model=ResponseObject, responses=ANSWERS)

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, ValidationError
 
 
@@ -51,6 +51,20 @@ class JSONBodyRoute(APIRoute):
             return response
 
         return handle
+
+
+def post_json(
+    router: APIRouter, path: str, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`@router.post(path, **options)`, routed as a `JSONBodyRoute`."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(
+            path, endpoint, methods=["POST"], route_class_override=JSONBodyRoute, **options
+        )
+        return endpoint
+
+    return register
 
 
 def _from_python(model: type[BaseModel], raw: bytes, exc: ValidationError) -> BaseModel:
