@@ -163,7 +163,8 @@ def create_app(
 ) -> FastAPI:
     """Create the app; pass `settings` or `services` to replace the defaults (tests do).
 
-    `after_answer`: see `Services.from_settings` (the Lambda handler passes its extension).
+    `after_answer`: see `Services.from_settings` (the Lambda handler passes its extension);
+    each request's log line and metrics go to it too (`RequestContextMiddleware`).
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_file)
@@ -180,7 +181,7 @@ def create_app(
     app.state.identity = IdentityPolicy(settings)
     # Each API's error shape by the paths it serves; the native one everywhere else.
     errors = ErrorShapes(NATIVE_ERRORS, ((OPENAI_PATHS, _openai_errors),))
-    _add_middleware(app, settings, errors)
+    _add_middleware(app, settings, errors, after_answer)
     install_error_handlers(app, errors)
     app.include_router(system.router)
     app.state.load_routes = include_lazily(app, LAZY_ROUTERS)
@@ -194,7 +195,9 @@ def _openai_errors() -> ErrorShape:
     return OPENAI_ERRORS
 
 
-def _add_middleware(app: FastAPI, settings: Settings, errors: ErrorShapes) -> None:
+def _add_middleware(
+    app: FastAPI, settings: Settings, errors: ErrorShapes, after_answer: AfterAnswer | None
+) -> None:
     origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(
@@ -217,4 +220,5 @@ def _add_middleware(app: FastAPI, settings: Settings, errors: ErrorShapes) -> No
         max_body_bytes=settings.max_body_bytes,
         lambda_margin_seconds=settings.lambda_time_margin_seconds,
         body_timeout_seconds=settings.body_read_timeout_seconds,
+        after_answer=after_answer,
     )

@@ -82,13 +82,20 @@ class AfterAnswerExtension:
             self._request = request_id
             self._work = []
 
-    def defer(self, work: Work) -> bool:
-        """Leave `work` for after this invocation's answer, if the extension holds it open."""
+    def defer(self, work: Work, wait: bool = True) -> bool:
+        """Leave `work` for after this invocation's answer, if the extension holds it open.
+
+        Unless `wait` is False, a first `defer` waits for the extension's INVOKE event, which
+        comes to its thread as the handler starts.
+        """
         with self._state:
             request = self._request
             if request is None or not self._thread.is_alive():
                 return False
-            if not self._state.wait_for(lambda: self._held == request, self._handover):
+            handover = self._handover if wait else 0.0
+            if not self._state.wait_for(lambda: self._held == request, handover):
+                if not wait:
+                    return False
                 if self._handover:
                     logger.warning("after-answer extension: no INVOKE event; writes wait for them")
                 self._handover = 0.0

@@ -16,7 +16,8 @@ import invoke
 import pytest
 
 from helpers.faulty_proxy import FaultyProxy
-from helpers.lambda_events import load
+from helpers.lambda_events import emf_blobs, load, value
+from helpers.logs import capture_logs
 from helpers.runtime_api import ExtensionsAPI
 from helpers.stores import dynamodb_table
 from llm_server.config.settings import get_settings
@@ -89,6 +90,35 @@ def test_the_answer_does_not_wait_for_the_ledger_row_and_the_environment_waits_f
         body["input_tokens"],
         body["output_tokens"],
     )
+
+
+def test_the_request_log_line_and_metrics_are_written_after_the_answer(
+    deployed, extensions_api, capsys
+):
+    """Fixed as the request ends, written by the extension: the caller does not wait for them."""
+    proxy, _, _ = deployed
+    handler = reloaded_handler()
+    proxy.hold("UpdateItem")  # the ledger row, deferred first, holds the extension's thread
+    capsys.readouterr()
+    with capture_logs() as logs:
+        request_id, response = invoked(handler, extensions_api, load("chat-korean.json"))
+        assert response["statusCode"] == 200
+        assert proxy.arrived.wait(10), "the ledger row was never sent"
+        assert [r for r in logs.records() if r["message"] == "request"] == []
+        assert [b for b in emf_blobs(capsys.readouterr().out) if "Requests" in b] == []
+        proxy.release()
+        assert extensions_api.finished(request_id)
+    [line] = [r for r in logs.records() if r["message"] == "request"]
+    body = json.loads(response["body"])
+    assert (line["status"], line["path"], line["output_tokens"]) == (
+        200,
+        "/api/v1/chat",
+        body["output_tokens"],
+    )
+    event_id = load("chat-korean.json")["requestContext"]["requestId"]
+    assert line["correlation_id"] == line["request_id"] == event_id  # this invocation's
+    [totals] = [b for b in emf_blobs(capsys.readouterr().out) if "Requests" in b]
+    assert value(totals, "Requests") == 1 and value(totals, "Latency") == line["latency_ms"]
 
 
 def test_a_free_mode_reservation_is_settled_with_the_real_usage_after_the_answer(

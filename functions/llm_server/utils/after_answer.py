@@ -18,6 +18,10 @@ Work = Callable[[], None]
 class AfterAnswer(Protocol):
     """Runs work after the current request's answer, before its environment can stop."""
 
-    def defer(self, work: Work) -> bool:
-        """Take `work` (blocking, and handling its own failures); False: do it now instead."""
+    def defer(self, work: Work, wait: bool = True) -> bool:
+        """Take `work` (blocking, and handling its own failures); False: do it now instead.
+
+        `wait=False`: take it only if it can run after the answer without waiting for that to
+        be arranged (work cheaper than the wait, such as writing the request's log line).
+        """
         ...

@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from enum import StrEnum
+from functools import partial
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -76,12 +77,14 @@ class _Blobs:
         for name, (unit, value) in values.items():
             self.totals.setdefault(name, (unit, []))[1].append(value)
 
-    def write(self) -> None:
+    def write(self, timestamp: int | None = None) -> None:
+        """Write the blobs, stamped `timestamp` (ms since the epoch; default: now)."""
+        stamp = int(time.time() * 1000) if timestamp is None else timestamp
         totals: Values = {
             name: (unit, v[0] if len(v) == 1 else v) for name, (unit, v) in self.totals.items()
         }
-        lines = [_line({}, totals)] if totals else []
-        lines += [_line(dimensions, values) for dimensions, values in self.breakdowns]
+        lines = [_line({}, totals, stamp)] if totals else []
+        lines += [_line(dimensions, values, stamp) for dimensions, values in self.breakdowns]
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()
@@ -90,7 +93,7 @@ class _Blobs:
 _current: ContextVar[_Blobs | None] = ContextVar("llm_server_metrics", default=None)
 
 
-def _line(dimensions: dict[str, str], values: Values) -> str:
+def _line(dimensions: dict[str, str], values: Values, timestamp: int) -> str:
     """One EMF blob: the values under `service` and `dimensions`, in namespace LLMServer."""
     directive = {
         "Namespace": NAMESPACE,
@@ -98,7 +101,7 @@ def _line(dimensions: dict[str, str], values: Values) -> str:
         "Metrics": [{"Name": name.value, "Unit": unit.value} for name, (unit, _) in values.items()],
     }
     document: dict[str, object] = {
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]},
+        "_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]},
         "service": SERVICE_NAME,
         **dimensions,
     }
@@ -126,8 +129,15 @@ def _breakdown(dimensions: dict[str, str], values: Values) -> None:
 
 
 def record_request(latency_ms: float, error_type: str | None, status: int) -> None:
-    """Count a finished request (latency, error by type, our fault?) and write its blobs.
+    """Count a finished request and write its blobs now (see `finish_request`)."""
+    finish_request(latency_ms, error_type, status)()
 
+
+def finish_request(latency_ms: float, error_type: str | None, status: int) -> Callable[[], None]:
+    """Count a finished request (latency, error by type, our fault?); what writes its blobs.
+
+    The request's blobs are closed here, stamped with this moment: the writer may run later,
+    after the answer has gone (on Lambda, in the after-answer extension), or now.
     `Errors` counts every error answer, 4xx included; `ServerErrors` only 5xx, what the
     error-rate alarm watches (a caller's bad key or field is not an incident).
     """
@@ -142,9 +152,14 @@ def record_request(latency_ms: float, error_type: str | None, status: int) -> No
     if error_type:
         _breakdown({"error_type": error_type}, {MetricName.ERRORS: (MetricUnit.Count, 1)})
     blobs = _current.get()
-    if blobs is not None:
-        _current.set(None)
-        blobs.write()
+    if blobs is None:  # written at once, as values recorded outside a request are
+        return _nothing
+    _current.set(None)
+    return partial(blobs.write, int(time.time() * 1000))
+
+
+def _nothing() -> None:
+    """No blobs left to write."""
 
 
 def record_generation(

@@ -7,6 +7,8 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import copy_context
+from functools import partial
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,9 +22,10 @@ from llm_server.exceptions import (
     ValidationException,
 )
 from llm_server.stores.faults import is_store_fault
+from llm_server.utils.after_answer import AfterAnswer
 from llm_server.utils.lambda_runtime import gateway_request_id
 from llm_server.utils.log import logger
-from llm_server.utils.metrics import open_request, record_request
+from llm_server.utils.metrics import finish_request, open_request
 from llm_server.utils.request_context import annotate, start_request
 from llm_server.web.errors import ErrorShapes, error_response
 
@@ -35,6 +38,8 @@ class RequestContextMiddleware:
     The body is read whole here, within `body_timeout_seconds` (a body sent a byte at a time
     would otherwise hold its connection and its memory for ever), and every string in it is
     checked once for text no encoder can write (a 4xx naming the field, not a 500 deep inside).
+    Where `after_answer` runs work after the answer has gone (Lambda's extension), the log
+    line and metrics are handed to it, fixed as the request ends: nothing the caller waits for.
     """
 
     def __init__(
@@ -44,8 +49,10 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         lambda_margin_seconds: float,
         body_timeout_seconds: float = 30.0,
+        after_answer: AfterAnswer | None = None,
     ) -> None:
         self.app = app
+        self.after_answer = after_answer
         self.errors = errors
         self.max_body_bytes = max_body_bytes
         self.lambda_margin_seconds = lambda_margin_seconds
@@ -74,12 +81,13 @@ class RequestContextMiddleware:
                 return
             finished = True
             fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-            logger.info(
-                "request", extra={"method": scope["method"], "path": scope["path"], **fields}
-            )
-            record_request(
+            line = {"method": scope["method"], "path": scope["path"], **fields}
+            metrics = finish_request(
                 fields["latency_ms"], fields.get("error_type"), fields.get("status", 500)
             )
+            write = partial(copy_context().run, _write_outcome, line, metrics)
+            if self.after_answer is None or not self.after_answer.defer(write, wait=False):
+                write()
 
         async def send_with_id(message: Message) -> None:
             nonlocal started_response
@@ -151,6 +159,12 @@ class RequestContextMiddleware:
                 return receive, None
             if not message.get("more_body", False):
                 return _replay(chunks, None, receive), b"".join(chunks)
+
+
+def _write_outcome(line: dict[str, object], metrics: Callable[[], None]) -> None:
+    """Write a finished request's log line and its metrics."""
+    logger.info("request", extra=line)
+    metrics()
 
 
 async def _cancelled_on_disconnect(
