@@ -127,6 +127,38 @@ def test_a_model_without_a_price_is_served_and_counted_at_an_unknown_cost(
     assert row["requests"] == 1 and row["cost_usd"] is None and row["input_tokens"] > 0
 
 
+def test_made_up_model_names_cost_bounded_memory_and_each_is_logged_once():
+    """A tenant naming endless unknown models (each priced on admission) grows nothing."""
+    import tracemalloc
+
+    from llm_server.usage.pricing import PriceSheet
+
+    sheet = PriceSheet()
+    with capture_logs() as logs:
+        assert sheet.price("openai", "made-up") is None
+        assert sheet.price("openai", "made-up") is None
+    assert [r["model"] for r in logs.records()] == ["made-up"]
+    assert sheet.price("openai", "gpt-4o-mini-2024-07-18") == sheet.price("openai", "gpt-4o-mini")
+
+    def held_after(names: int) -> int:
+        for index in range(names):
+            sheet.price("openai", f"made-up-{index:06d}-" + "x" * 100)
+        return tracemalloc.get_traced_memory()[0]
+
+    from llm_server.utils.log import logger
+
+    level = logger.level
+    logger.setLevel("ERROR")  # 21,000 warnings: not the memory under test
+    tracemalloc.start()
+    try:
+        few = held_after(1_000)
+        many = held_after(20_000)
+    finally:
+        tracemalloc.stop()
+        logger.setLevel(level)
+    assert many - few < 100_000, f"{many - few} bytes more for 19,000 more names"
+
+
 def test_the_callers_own_key_is_shown_but_never_counts_against_the_budget(
     kind, moto_endpoint, fake
 ):

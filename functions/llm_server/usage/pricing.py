@@ -75,20 +75,27 @@ FREE = Price(0, 0, 0, 0)
 
 
 class PriceSheet:
-    """Prices by model: the shipped sheet, the operator's overrides, the local model's 0."""
+    """Prices by model: the shipped sheet, the operator's overrides, the local model's 0.
+
+    Each model's price is looked up once while it is among the last `REMEMBERED` asked for
+    (every turn asks, twice when it is metered): a tenant naming endless made-up models costs
+    a bounded cache, and each unknown model is logged once while remembered.
+    """
+
+    REMEMBERED = 256
 
     def __init__(self, overrides: dict[str, dict[str, Any]] | None = None) -> None:
         entries = {**_shipped()["models"], **(overrides or {})}
         self._prices = {model: Price.per_million(entry) for model, entry in entries.items()}
-        self._warned: set[str] = set()
+        self._remembered = lru_cache(maxsize=self.REMEMBERED)(self._look_up)
 
     def price(self, provider: str, model: str) -> Price | None:
         """The model's price (a profile's id is priced as its model), or None if unknown."""
-        if provider in FREE_PROVIDERS:
-            return FREE
+        return FREE if provider in FREE_PROVIDERS else self._remembered(provider, model)
+
+    def _look_up(self, provider: str, model: str) -> Price | None:
         price = next(filter(None, map(self._prices.get, _names_of(model))), None)
-        if price is None and model not in self._warned:
-            self._warned.add(model)
+        if price is None:
             logger.warning(
                 "no price for this model: its usage is recorded, its cost is unknown",
                 extra={"model": model, "provider": provider},
