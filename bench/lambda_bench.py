@@ -45,12 +45,7 @@ BUILD = ROOT / ".aws-sam" / "build"
 CODE = [BUILD / "DependenciesLayer" / "python", BUILD / "ChatFunction"]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "events")]
 
-from helpers.aws import moto_server  # noqa: E402
-from helpers.fake_bedrock import FakeBedrock  # noqa: E402
-from helpers.fake_openai import FakeOpenAI  # noqa: E402
-from helpers.faulty_proxy import FaultyProxy  # noqa: E402
 from helpers.runtime_api import ExtensionsAPI  # noqa: E402
-from helpers.stores import dynamodb_table  # noqa: E402
 
 KEY = "sk-bench-" + "b" * 40
 NOVA = "us.amazon.nova-lite-v1:0"
@@ -151,24 +146,25 @@ class Upstreams:
 
 @contextlib.contextmanager
 def stand_ins() -> Iterator[tuple[Upstreams, ExtensionsAPI]]:
-    """Everything the functions call, on loopback, and Lambda's Extensions API, while entered.
+    """Everything the functions call, in a process of their own, and Lambda's Extensions API.
 
-    With BENCH_DYNAMODB_RTT_MS, DynamoDB's calls go through a proxy adding that much to each
-    (a region's round trip: moto here answers in-process, one request at a time, so calls made
-    at once could not overlap as they do on DynamoDB).
+    The stand-ins run in `bench/stand_ins.py`'s process, as AWS and OpenAI are not in the
+    function's; with BENCH_DYNAMODB_RTT_MS, DynamoDB's calls take that much longer each (a
+    region's round trip). The Extensions API, Lambda's side of each invocation, stays here: the
+    benches drive it.
     """
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
-    rtt = float(os.getenv("BENCH_DYNAMODB_RTT_MS", "0")) / 1000
+    rtt = os.getenv("BENCH_DYNAMODB_RTT_MS", "0")
+    serve = [sys.executable, str(ROOT / "bench" / "stand_ins.py"), "--dynamodb-rtt-ms", rtt]
     with (
-        FakeOpenAI() as openai,
-        FakeBedrock() as bedrock,
-        moto_server() as moto,
+        subprocess.Popen(serve, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child,
         ExtensionsAPI() as lambda_api,
-        contextlib.ExitStack() as stack,
     ):
-        table, _ = dynamodb_table(moto)
-        dynamodb = stack.enter_context(FaultyProxy(moto, delay=rtt)).url if rtt else moto
-        yield Upstreams(openai.url, bedrock.url, dynamodb, table), lambda_api
+        assert child.stdout is not None and child.stdin is not None
+        addresses = json.loads(child.stdout.readline())
+        try:
+            yield Upstreams(**addresses), lambda_api
+        finally:
+            child.stdin.close()
 
 
 def lambda_env(upstreams: Upstreams) -> dict[str, str]:
@@ -182,6 +178,8 @@ def lambda_env(upstreams: Upstreams) -> dict[str, str]:
     return {
         **os.environ,
         **LAMBDA_ENV,
+        "AWS_ACCESS_KEY_ID": "testing",  # the stand-ins' (on Lambda: the function's role)
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "LLM_PROVIDER": "openai",
         "OPENAI_BASE_URL": upstreams.openai,
         "BEDROCK_MODELS": NOVA,

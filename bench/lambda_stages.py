@@ -3,9 +3,10 @@
     make bench-lambda-stages [COMPARE=<commit>]
 
 The real handler, in-process, as `bench/lambda_bench.py` runs it (the template's settings,
-DynamoDB on moto, the Responses API and Converse stand-ins on loopback, a stand-in Extensions
-API), answers `--invocations` chats per path after a warm-up; each stage is timed by wrapping
-the function that starts it, and a stage's figure is its median less the stages inside it:
+DynamoDB on moto, the Responses API and Converse stand-ins on loopback in a process of their
+own, a stand-in Extensions API), answers `--invocations` chats per path after a warm-up; each
+stage is timed by wrapping the function that starts it, and a stage's figure is its median less
+the stages inside it:
 
 - Powertools: `log_metrics` and `inject_lambda_context` around the handler, and the
   after-answer handover (the handler less Mangum's call);
