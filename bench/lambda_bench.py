@@ -45,7 +45,7 @@ BUILD = ROOT / ".aws-sam" / "build"
 CODE = [BUILD / "DependenciesLayer" / "python", BUILD / "ChatFunction"]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "events")]
 
-from helpers.runtime_api import ExtensionsAPI  # noqa: E402
+from stand_ins import ExtensionsAPIClient  # noqa: E402
 
 KEY = "sk-bench-" + "b" * 40
 NOVA = "us.amazon.nova-lite-v1:0"
@@ -145,22 +145,19 @@ class Upstreams:
 
 
 @contextlib.contextmanager
-def stand_ins() -> Iterator[tuple[Upstreams, ExtensionsAPI]]:
-    """Everything the functions call, in a process of their own, and Lambda's Extensions API.
+def stand_ins() -> Iterator[tuple[Upstreams, ExtensionsAPIClient]]:
+    """Everything the functions call, and Lambda's Extensions API, in a process of their own.
 
-    The stand-ins run in `bench/stand_ins.py`'s process, as AWS and OpenAI are not in the
-    function's; with BENCH_DYNAMODB_RTT_MS, DynamoDB's calls take that much longer each (a
-    region's round trip). The Extensions API, Lambda's side of each invocation, stays here: the
-    benches drive it.
+    The stand-ins run in `bench/stand_ins.py`'s process, as AWS, OpenAI and Lambda's own API are
+    not in the function's; with BENCH_DYNAMODB_RTT_MS, DynamoDB's calls take that much longer
+    each (a region's round trip). The bench drives the Extensions API through the client.
     """
     rtt = os.getenv("BENCH_DYNAMODB_RTT_MS", "0")
     serve = [sys.executable, str(ROOT / "bench" / "stand_ins.py"), "--dynamodb-rtt-ms", rtt]
-    with (
-        subprocess.Popen(serve, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child,
-        ExtensionsAPI() as lambda_api,
-    ):
+    with subprocess.Popen(serve, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None and child.stdin is not None
         addresses = json.loads(child.stdout.readline())
+        lambda_api = ExtensionsAPIClient(addresses.pop("runtime_api"), child.stdin, child.stdout)
         try:
             yield Upstreams(**addresses), lambda_api
         finally:
@@ -360,7 +357,7 @@ def build_for(python: str, version: str) -> list[Path]:
 
 
 def warm_overhead(
-    upstreams: Upstreams, invocations: int, lambda_api: ExtensionsAPI
+    upstreams: Upstreams, invocations: int, lambda_api: ExtensionsAPIClient
 ) -> dict[str, list[float]]:
     """Per invocation, by path: the handler's time minus the time of the call to the upstream.
 
