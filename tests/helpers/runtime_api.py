@@ -27,6 +27,7 @@ class ExtensionsAPI(LoopbackServer):
     def __init__(self) -> None:
         self.registered: list[dict] = []  # name, events and identifier of each registration
         self.refuse_registration = False  # as Lambda does once init is over
+        self.chunked = False  # events sent in chunks, as HTTP/1.1 lets a server send them
         self._events: queue.Queue[dict] = queue.Queue()
         self._state = threading.Condition()
         self._delivered: str | None = None  # the last INVOKE the extension took
@@ -107,6 +108,13 @@ class ExtensionsAPI(LoopbackServer):
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
+                if api.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    half = len(data) // 2
+                    for chunk in (data[:half], data[half:], b""):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    return
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

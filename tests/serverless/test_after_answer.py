@@ -121,6 +121,23 @@ def test_the_request_log_line_and_metrics_are_written_after_the_answer(
     assert value(totals, "Requests") == 1 and value(totals, "Latency") == line["latency_ms"]
 
 
+def test_events_sent_in_chunks_are_read_as_whole_ones(deployed, extensions_api):
+    """However the API frames its events, the extension takes each turn's row after its answer."""
+    proxy, usage, _ = deployed
+    extensions_api.chunked = True
+    handler = reloaded_handler()
+    for _ in range(2):  # the second on the same kept-alive connection
+        proxy.arrived.clear()
+        proxy.hold("UpdateItem")
+        request_id, response = invoked(handler, extensions_api, load("chat.json"))
+        assert response["statusCode"] == 200  # answered while the row's write is held
+        assert proxy.arrived.wait(10) and extensions_api.is_holding(request_id)
+        proxy.release()
+        assert extensions_api.finished(request_id)
+    [row] = usage.month(OWNER, this_month())
+    assert row.requests == 2
+
+
 def test_a_free_mode_reservation_is_settled_with_the_real_usage_after_the_answer(
     deployed, extensions_api
 ):
