@@ -84,6 +84,28 @@ def test_the_deployed_setup_trusts_only_the_gateway(kind, moto_endpoint, fake, m
     assert x_api_key_only.status_code == 401
 
 
+def test_a_refused_credential_is_refused_whatever_the_body_holds(kind, moto_endpoint, fake):
+    """Identity comes before the body: an unknown client key learns nothing of validation."""
+    app, _ = tenant_app(kind, moto_endpoint, fake)
+    bad_bodies = {"/api/v1/chat": {"user_message": 5}, "/v1/chat/completions": {"messages": 5}}
+    with LiveServer(app) as server:
+        intruder = {"X-Api-Key": "intruder"}
+        replies = {
+            path: httpx.post(f"{server.url}{path}", json=body, headers=intruder)
+            for path, body in bad_bodies.items()
+        }
+        known = httpx.post(
+            f"{server.url}/api/v1/chat",
+            json=bad_bodies["/api/v1/chat"],
+            headers={"X-Api-Key": "client-1"},
+        )
+    for path, reply in replies.items():
+        assert reply.status_code == 401, (path, reply.text)
+        assert "invalid_client_key" in reply.text
+    assert known.status_code == 422  # a caller it knows is told what is wrong with the body
+    assert fake.seen == []
+
+
 def test_idempotency_keys_are_the_owners_own(kind, moto_endpoint, fake):
     app, _ = tenant_app(kind, moto_endpoint, fake)
     body = {"user_message": "charge once", "free_mode": True}

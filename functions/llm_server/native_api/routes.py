@@ -66,7 +66,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@post_json(router, "/chat", response_model=ChatResponse, responses=_ERRORS)  # no dependencies
+@post_json(router, "/chat", first=get_caller, response_model=ChatResponse, responses=_ERRORS)
 async def chat(request: ChatRequest, http: Request) -> Response:
     """Answer `user_message`, given the system prompt sections and the earlier turns.
 

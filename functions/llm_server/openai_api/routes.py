@@ -141,7 +141,9 @@ async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
     return _known_model(runner, model_id)
 
 
-@post_json(router, "/chat/completions", response_model=ChatCompletion, responses=ANSWERS)
+@post_json(
+    router, "/chat/completions", first=get_caller, response_model=ChatCompletion, responses=ANSWERS
+)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     """Chat Completions, whole or as `chat.completion.chunk` events."""
     runner, settings = await get_runner(request), await get_app_settings(request)

@@ -31,9 +31,16 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 async def get_caller(request: Request) -> Caller:
-    """Who is calling (see `web/identity.py`); 401 for a refused or required credential."""
-    caller: Caller = request.app.state.identity.identify(request.scope, dict(request.headers.raw))
-    annotate(client=caller.owner)
+    """Who is calling (see `web/identity.py`); 401 for a refused or required credential.
+
+    Identified once a request (a route may ask before its body is read, then again).
+    """
+    state = request.state
+    caller: Caller | None = getattr(state, "caller", None)
+    if caller is None:
+        caller = request.app.state.identity.identify(request.scope, dict(request.headers.raw))
+        annotate(client=caller.owner)
+        state.caller = caller
     return caller
 
 

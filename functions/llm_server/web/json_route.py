@@ -14,7 +14,7 @@ The middleware has already refused a body that is too large, not JSON or not enc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
@@ -22,9 +22,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, ValidationError
 
+Check = Callable[[Request], Awaitable[object]]
+
 
 class JSONBodyRoute(APIRoute):
-    """An `APIRoute` for an `async def endpoint(body: SomeModel, request: Request)`."""
+    """An `APIRoute` for an `async def endpoint(body: SomeModel, request: Request)`.
+
+    `check` looks at the request before its body is read (`post_json(first=...)`): as FastAPI
+    ran an endpoint's dependencies before validating its body, a caller refused there gets its
+    refusal whatever the body holds, and costs no validation.
+    """
+
+    async def check(self, request: Request) -> None:
+        """Nothing to check before the body, unless `post_json` was given something."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """Validate the body from its bytes and call the endpoint with it and the request."""
@@ -36,9 +46,10 @@ class JSONBodyRoute(APIRoute):
         model = dependant.body_params[0].field_info.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"{self.path}: a JSONBodyRoute's body is a pydantic model")
-        endpoint = self.endpoint
+        endpoint, check = self.endpoint, self.check
 
         async def handle(request: Request) -> Response:
+            await check(request)
             raw = await request.body()
             if not raw:
                 missing = {"type": "missing", "loc": ("body",), "msg": "Field required"}
@@ -54,17 +65,26 @@ class JSONBodyRoute(APIRoute):
 
 
 def post_json(
-    router: APIRouter, path: str, **options: Any
+    router: APIRouter, path: str, first: Check | None = None, **options: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`@router.post(path, **options)`, routed as a `JSONBodyRoute`."""
+    """`@router.post(path, **options)`, routed as a `JSONBodyRoute` checking `first` first."""
+    route = JSONBodyRoute if first is None else _checking(first)
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         router.add_api_route(
-            path, endpoint, methods=["POST"], route_class_override=JSONBodyRoute, **options
+            path, endpoint, methods=["POST"], route_class_override=route, **options
         )
         return endpoint
 
     return register
+
+
+def _checking(first: Check) -> type[JSONBodyRoute]:
+    class CheckedRoute(JSONBodyRoute):
+        async def check(self, request: Request) -> None:
+            await first(request)
+
+    return CheckedRoute
 
 
 def _from_python(model: type[BaseModel], raw: bytes, exc: ValidationError) -> BaseModel:
