@@ -152,6 +152,9 @@ class GenerationRequest:
     `key_source` says where it came from (`user`, `server` or `none`), for logs and metrics.
     `deadline` (a `time.monotonic()` value) is when the answer must be out, for example the
     Lambda's own timeout less a margin; None when only the provider's own timeout bounds it.
+    `cache_scope` is whose request it is, for a provider that keeps state between calls (the
+    local model's prompt cache): state left by one scope is never reused for another, so no
+    tenant's latency tells what another's prompt was; None (an anonymous caller): by nobody.
     """
 
     instructions: str
@@ -163,6 +166,7 @@ class GenerationRequest:
     key_source: str = "none"
     deadline: float | None = None
     options: SamplingOptions = field(default_factory=SamplingOptions)
+    cache_scope: str | None = None
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,32 @@ def test_a_korean_reply_cut_at_max_tokens_counts_exactly_max_tokens(client, max_
     assert response.status_code == 200, body
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == max_tokens
+
+
+def test_only_the_tenant_whose_prompt_is_cached_resumes_from_it(
+    client, local_provider, monkeypatch
+):
+    """llama.cpp's prompt cache serves its tenant; another's same prompt is read from scratch.
+
+    Else how soon a guessed prompt is answered would tell whether another tenant just sent it.
+    """
+    prompt = {"user_message": "Name three colours of the sea.", "max_tokens": 4}
+    assert client.post("/api/v1/chat", json=prompt).status_code == 200  # the model is loaded
+    evaluated: list[int] = []
+    llama = local_provider._llama
+    real_eval = llama.eval
+    monkeypatch.setattr(
+        llama, "eval", lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
+    )
+
+    def prompt_tokens_read(tenant: str) -> int:
+        evaluated.clear()
+        reply = client.post("/api/v1/chat", json=prompt, headers={"X-Api-Key": tenant})
+        assert reply.status_code == 200, reply.text
+        return evaluated[0]  # the prompt (what the cache did not hold), then a token at a time
+
+    first = prompt_tokens_read("client-1")
+    again = prompt_tokens_read("client-1")
+    other = prompt_tokens_read("client-2")
+    assert again < first  # the same tenant resumes from its cached prompt
+    assert other == first  # another tenant's request reads all of it

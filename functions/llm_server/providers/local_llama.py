@@ -111,6 +111,7 @@ class LocalLlamaProvider:
         self._worker = DaemonWorker("llama")
         self._generating = False
         self._generated = 0  # tokens streamed by the model since start, finished or not
+        self._cached_for: str | None = None  # whose prompt llama.cpp's KV cache holds
 
     @property
     def model_name(self) -> str:
@@ -229,11 +230,15 @@ class LocalLlamaProvider:
         `max_tokens`: text that ends mid-character, as Korean often does, re-tokenizes longer).
         """
         llama = self._ensure_loaded()
-        if request.options.seed is not None or request.temperature == 0:
-            # A prompt that matches the cached one resumes from llama.cpp's KV cache, and the
-            # reply then differs from the same request's from scratch: a request that asks for
-            # a repeatable reply (a seed, or greedy decoding) is read from scratch.
+        repeatable = request.options.seed is not None or request.temperature == 0
+        if repeatable or request.cache_scope is None or request.cache_scope != self._cached_for:
+            # A prompt that matches the cached one resumes from llama.cpp's KV cache. Then the
+            # reply differs from the same request's from scratch: one that asks for a repeatable
+            # reply (a seed, or greedy decoding) is read from scratch. And the reply comes
+            # sooner: only the tenant whose prompt is cached may resume from it (else the
+            # latency of a guessed prompt would say whether another tenant just sent it).
             llama.reset()
+        self._cached_for = request.cache_scope
         messages = _as_dicts(request)
         recorder = None
         if request.options.logprobs is not None:
