@@ -167,11 +167,22 @@ def _median_of(results: list[dict[str, dict[str, float]]]) -> dict[str, dict[str
 
 
 def worktree(commit: str) -> Path:
-    """`functions/` of `commit`, checked out in .bench/worktree-<commit>."""
-    folder = ROOT / ".bench" / f"worktree-{commit}"
+    """`functions/` of `commit`, checked out in .bench/worktree-<its hash>.
+
+    Named by the hash the name resolves to now: a name that moves (HEAD, a branch) must not
+    find a worktree left checked out at whatever it meant the last time.
+    """
+    resolved = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    folder = ROOT / ".bench" / f"worktree-{resolved[:12]}"
     if not folder.exists():
         subprocess.run(
-            ["git", "worktree", "add", "--detach", str(folder), commit], cwd=ROOT, check=True
+            ["git", "worktree", "add", "--detach", str(folder), resolved], cwd=ROOT, check=True
         )
     return folder / "functions"
 

@@ -24,10 +24,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import threading
 import time
-from typing import Any, BinaryIO
+from typing import Any
 
 from llm_server.utils.after_answer import Work
 from llm_server.utils.log import logger
@@ -112,12 +111,12 @@ class AfterAnswerExtension:
 
     def _serve(self) -> None:
         """For each invocation: hold it open until answered, run its work, ask for the next."""
-        connection = _EventConnection(self._runtime_api, self._identifier)
+        connection = http.client.HTTPConnection(self._runtime_api)
         failures = 0
         while failures < NEXT_FAILURES:
             try:
-                event = connection.next_event()
-            except (OSError, ValueError):
+                event = self._next(connection)
+            except (OSError, http.client.HTTPException, ValueError):
                 failures += 1
                 logger.exception("after-answer extension: no next event")
                 connection.close()
@@ -141,76 +140,18 @@ class AfterAnswerExtension:
             except Exception:  # each item handles its own; this is the last resort
                 logger.exception("after-answer work failed")
 
-
-class _EventConnection:
-    """`GET .../event/next` on one kept-alive connection, read with no more work than it needs.
-
-    The answer to it arrives as the handler starts, and the thread reading it holds the
-    interpreter meanwhile: `http.client` parses its headers with the `email` package (47 µs
-    where this takes 5, bench/README.md), and the handler waits out the difference.
-    """
-
-    def __init__(self, runtime_api: str, identifier: str) -> None:
-        host, _, port = runtime_api.rpartition(":")
-        self._address = (host, int(port))
-        self._request = (
-            f"GET /{API_VERSION}/extension/event/next HTTP/1.1\r\nHost: {runtime_api}\r\n"
-            f"Lambda-Extension-Identifier: {identifier}\r\n\r\n"
-        ).encode()
-        self._socket: socket.socket | None = None
-        self._reader: BinaryIO | None = None
-
-    def next_event(self) -> dict[str, Any]:
-        """Wait for the next event; OSError or ValueError if the API fails or says no."""
-        if self._socket is None or self._reader is None:
-            self._socket = socket.create_connection(self._address)
-            self._reader = self._socket.makefile("rb")
-        self._socket.sendall(self._request)
-        status, body = _response(self._reader)
-        if status != 200:
-            raise ValueError(f"next event: HTTP {status}")
+    def _next(self, connection: http.client.HTTPConnection) -> dict[str, Any]:
+        connection.request(
+            "GET",
+            f"/{API_VERSION}/extension/event/next",
+            headers={"Lambda-Extension-Identifier": self._identifier},
+        )
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise ValueError(f"next event: HTTP {response.status}")
         event: dict[str, Any] = json.loads(body)
         return event
-
-    def close(self) -> None:
-        """Drop the connection; the next call makes a new one."""
-        if self._socket is not None:
-            self._socket.close()
-        self._socket = self._reader = None
-
-
-def _response(reader: BinaryIO) -> tuple[int, bytes]:
-    """An HTTP/1.1 response's status and body (sized by Content-Length, or chunked)."""
-    status_line = reader.readline().split()
-    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/1."):
-        raise ValueError(f"not an HTTP response: {b' '.join(status_line)[:64]!r}")
-    status = int(status_line[1])
-    length, chunked = None, False
-    while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
-    if chunked:
-        return status, _chunks(reader)
-    if length is None:
-        raise ValueError("a response without Content-Length")
-    body = reader.read(length)
-    if len(body) != length:
-        raise ValueError("the connection closed within the response")
-    return status, body
-
-
-def _chunks(reader: BinaryIO) -> bytes:
-    parts = []
-    while size := int(reader.readline().split(b";")[0], 16):
-        parts.append(reader.read(size))
-        reader.readline()
-    while reader.readline() not in (b"\r\n", b"\n", b""):  # trailers
-        pass
-    return b"".join(parts)
 
 
 def _register(runtime_api: str) -> str:
