@@ -86,7 +86,9 @@ class AfterAnswerExtension:
         """Leave `work` for after this invocation's answer, if the extension holds it open.
 
         Unless `wait` is False, a first `defer` waits for the extension's INVOKE event, which
-        comes to its thread as the handler starts.
+        comes to its thread as the handler starts. Work taken without waiting (cheap: the
+        request's log line) runs before the rest (store writes), so a store that hangs until
+        the function's timeout cannot take it down with it.
         """
         with self._state:
             request = self._request
@@ -100,7 +102,7 @@ class AfterAnswerExtension:
                     logger.warning("after-answer extension: no INVOKE event; writes wait for them")
                 self._handover = 0.0
                 return False
-            self._work.append(work)
+            self._work.insert(len(self._work) if wait else 0, work)
             return True
 
     def answered(self) -> None:

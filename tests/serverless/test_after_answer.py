@@ -8,8 +8,10 @@ extension asks for its next event (the moment Lambda could freeze) only once the
 
 import importlib
 import json
+import logging
 import os
 import sys
+import threading
 import time
 
 import invoke
@@ -23,6 +25,7 @@ from helpers.stores import dynamodb_table
 from llm_server.config.settings import get_settings
 from llm_server.stores.quotas import DynamoDBQuotaStore
 from llm_server.stores.usage_dynamodb import DynamoDBUsageStore
+from llm_server.utils.log import logger
 
 OWNER = "apikey:k1example"  # the API key id in events/*.json
 
@@ -92,23 +95,32 @@ def test_the_answer_does_not_wait_for_the_ledger_row_and_the_environment_waits_f
     )
 
 
-def test_the_request_log_line_and_metrics_are_written_after_the_answer(
+def test_the_request_log_line_and_metrics_are_written_after_the_answer_first(
     deployed, extensions_api, capsys
 ):
-    """Fixed as the request ends, written by the extension: the caller does not wait for them."""
+    """Written by the extension (the caller does not wait), before its store writes.
+
+    A ledger write that hangs cannot hold back, or take down with it, the request's line.
+    """
     proxy, _, _ = deployed
     handler = reloaded_handler()
-    proxy.hold("UpdateItem")  # the ledger row, deferred first, holds the extension's thread
+    threads: list[str] = []
+    where = _ThreadOf("request", threads)
+    logging.getLogger(logger.name).addFilter(where)
+    proxy.hold("UpdateItem")  # the ledger row, deferred before the line
     capsys.readouterr()
-    with capture_logs() as logs:
-        request_id, response = invoked(handler, extensions_api, load("chat-korean.json"))
-        assert response["statusCode"] == 200
-        assert proxy.arrived.wait(10), "the ledger row was never sent"
-        assert [r for r in logs.records() if r["message"] == "request"] == []
-        assert [b for b in emf_blobs(capsys.readouterr().out) if "Requests" in b] == []
-        proxy.release()
-        assert extensions_api.finished(request_id)
-    [line] = [r for r in logs.records() if r["message"] == "request"]
+    try:
+        with capture_logs() as logs:
+            request_id, response = invoked(handler, extensions_api, load("chat-korean.json"))
+            assert response["statusCode"] == 200
+            assert proxy.arrived.wait(10), "the ledger row was never sent"
+            [line] = [r for r in logs.records() if r["message"] == "request"]  # already there
+            [totals] = [b for b in emf_blobs(capsys.readouterr().out) if "Requests" in b]
+            proxy.release()
+            assert extensions_api.finished(request_id)
+    finally:
+        logging.getLogger(logger.name).removeFilter(where)
+    assert threads == ["llm-server-after-answer"]  # after the answer, on the extension's thread
     body = json.loads(response["body"])
     assert (line["status"], line["path"], line["output_tokens"]) == (
         200,
@@ -117,8 +129,20 @@ def test_the_request_log_line_and_metrics_are_written_after_the_answer(
     )
     event_id = load("chat-korean.json")["requestContext"]["requestId"]
     assert line["correlation_id"] == line["request_id"] == event_id  # this invocation's
-    [totals] = [b for b in emf_blobs(capsys.readouterr().out) if "Requests" in b]
     assert value(totals, "Requests") == 1 and value(totals, "Latency") == line["latency_ms"]
+
+
+class _ThreadOf(logging.Filter):
+    """Notes the thread each record with `message` is logged on."""
+
+    def __init__(self, message: str, threads: list[str]) -> None:
+        super().__init__()
+        self._message, self._threads = message, threads
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() == self._message:
+            self._threads.append(threading.current_thread().name)
+        return True
 
 
 def test_events_sent_in_chunks_are_read_as_whole_ones(deployed, extensions_api):

@@ -22,6 +22,7 @@ class AfterAnswer(Protocol):
         """Take `work` (blocking, and handling its own failures); False: do it now instead.
 
         `wait=False`: take it only if it can run after the answer without waiting for that to
-        be arranged (work cheaper than the wait, such as writing the request's log line).
+        be arranged (work cheaper than the wait, such as writing the request's log line); such
+        work runs before the rest.
         """
         ...
