@@ -96,11 +96,9 @@ class AfterAnswerExtension:
                 return False
             handover = self._handover if wait else 0.0
             if not self._state.wait_for(lambda: self._held == request, handover):
-                if not wait:
-                    return False
-                if self._handover:
+                if handover:  # waited in vain: say so once, and wait no more until it does
                     logger.warning("after-answer extension: no INVOKE event; writes wait for them")
-                self._handover = 0.0
+                    self._handover = 0.0
                 return False
             self._work.insert(len(self._work) if wait else 0, work)
             return True
