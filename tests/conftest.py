@@ -16,6 +16,7 @@ from helpers.logs import capture_logs
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
 from llm_server.providers.local_llama import LocalLlamaProvider
+from llm_server.utils import aws
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +61,12 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 FULL_KEY = re.compile(r"sk-[A-Za-z0-9_-]{20,}")
+
+
+@pytest.fixture(autouse=True)
+def own_aws_session() -> None:
+    """Every test: AWS clients on a session of their own, with that test's credentials."""
+    aws.renew()
 
 
 @pytest.fixture(autouse=True)

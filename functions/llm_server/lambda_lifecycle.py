@@ -2,7 +2,7 @@
 
 Provisioned concurrency and SnapStart run init before any request arrives: `prime` then loads
 what a first chat would otherwise load on its path (the APIs' routes, the OpenAI SDK, its HTTP
-stack and TLS context, boto3 and the service models of the clients the settings use). Never the
+stack and TLS context, botocore and the service models of the clients the settings use). Never the
 server's key: a snapshot is stored, and the key is read when a request first needs it.
 
 SnapStart snapshots that environment once per published version and resumes every new one from
@@ -19,6 +19,7 @@ import random
 from typing import TYPE_CHECKING
 
 from llm_server.stores.dynamodb import prime_clients, renew_clients
+from llm_server.utils import aws
 from llm_server.utils.lambda_runtime import start_environment
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def renew(app: FastAPI) -> None:
 
     random.seed()  # from os.urandom, which the kernel makes unique per environment
     ssl.RAND_add(os.urandom(32), 32.0)  # OpenSSL makes TLS randoms and keys: fresh entropy
+    aws.renew()  # the clients made from here on resolve credentials afresh
     app.state.services.runner.renew()
     renew_clients()
     app.state.idempotency = None  # its persistence layer holds a client; made again on use

@@ -35,7 +35,7 @@ import invoke
 invoke.use_lambda_environment()
 import llm_server.lambda_handler as handler
 from snapshot_restore_py import get_after_restore, get_before_snapshot
-SDK = ("openai", "openai.resources.responses", "anyio._backends._asyncio", "boto3")
+SDK = ("openai", "openai.resources.responses", "anyio._backends._asyncio", "botocore.client")
 facts = {{
     "before": [(f.__name__, args == (handler.app,)) for f, args, _ in get_before_snapshot()],
     "after": [(f.__name__, args == (handler.app,)) for f, args, _ in get_after_restore()],
@@ -78,7 +78,7 @@ def test_the_handler_registers_hooks_that_prime_everything_but_the_secret():
         "openai",
         "openai.resources.responses",
         "anyio._backends._asyncio",
-        "boto3",
+        "botocore.client",
     ]
     assert facts["secret_cached"] == 0  # the key is never in the snapshot
 
@@ -149,6 +149,32 @@ def test_a_restore_makes_the_stores_make_new_clients(app, moto_endpoint, monkeyp
     lambda_lifecycle.renew(app)
     assert store.client is not before
     assert store.client.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_a_restore_signs_with_the_credentials_the_environment_has_then(
+    app, moto_endpoint, monkeypatch
+):
+    """Each restored environment gets credentials of its own: the snapshot's must not sign."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASNAPSHOTTED")
+    table, _ = dynamodb_table(moto_endpoint)
+    store = session_store(make_settings(store="dynamodb", dynamodb_table=table))
+    assert signed_by(store.client, table) == "AKIASNAPSHOTTED"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIARESTORED")
+    lambda_lifecycle.renew(app)
+    assert signed_by(store.client, table) == "AKIARESTORED"
+
+
+def signed_by(client, table: str) -> str:
+    """The access key id in the Authorization header of a call `client` sends."""
+    sent: list[str] = []
+
+    def record(request, **_):
+        sent.append(request.headers["Authorization"].decode())
+
+    client.meta.events.register("before-send.dynamodb.DescribeTable", record)
+    client.describe_table(TableName=table)
+    return sent[-1].split("Credential=")[1].split("/")[0]
 
 
 def test_the_first_invocation_after_a_restore_is_the_cold_start(app, capsys):

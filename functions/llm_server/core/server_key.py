@@ -75,7 +75,7 @@ class ServerKeyStore:
             raise
 
     def prime(self) -> None:
-        """Make the Secrets Manager client now (boto3 and its model), without reading the key."""
+        """Make the Secrets Manager client now (botocore and its model), without reading the key."""
         if self._secret_name:
             self._secrets()
 
@@ -85,15 +85,15 @@ class ServerKeyStore:
         self._fetched_at = None
 
     def _secrets(self) -> Any:
-        """Powertools' provider (its cache), on a client from boto3's default session."""
+        """Powertools' provider (its cache), on a client from the process's session."""
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
             client = self._secrets_client
-            if client is None:
-                import boto3
+            if client is None:  # Powertools would make one on a session of its own
+                from llm_server.utils import aws
 
-                client = boto3.client("secretsmanager")  # Powertools would make a new session
+                client = aws.client("secretsmanager")
             self._provider = SecretsProvider(boto3_client=client)
         return self._provider
 

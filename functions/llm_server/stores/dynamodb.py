@@ -7,28 +7,25 @@ import threading
 import time
 from typing import Any
 
+from llm_server.utils import aws
+
 BATCH = 25  # the most items one BatchWriteItem takes
 _generation = 0  # of the clients the stores make: `renew_clients` starts a new one
-# boto3's default session is not thread-safe: a free-mode admission asks three counters at once,
-# each from its own thread, so the first use of a store may come from three threads together.
+# A free-mode admission asks three counters at once, each from its own thread, so the first use
+# of a store may come from three threads together: one client, made once.
 _making = threading.Lock()
 
 
 def prime_clients() -> None:
-    """Load boto3 and DynamoDB's service model into boto3's default session, ahead of traffic.
+    """Load botocore and DynamoDB's service model ahead of traffic (`utils.aws` keeps them).
 
-    The stores then make their clients from it in about 2 ms instead of the 50-80 ms of the first.
+    The stores then make their clients in about 2 ms instead of the 50-80 ms of the first.
     """
-    import boto3
-
-    boto3.client("dynamodb")
+    aws.client("dynamodb")
 
 
 def renew_clients() -> None:
-    """Have every store make its client afresh on next use (after a SnapStart restore).
-
-    From boto3's default session, which keeps the service model it has read (`prime_clients`).
-    """
+    """Have every store make its client afresh on next use (after a SnapStart restore)."""
     global _generation
     _generation += 1
 
@@ -49,7 +46,7 @@ class DynamoDBTable:
 
     @property
     def client(self) -> Any:
-        """The client given, or one made on first use (boto3 loads only on this path)."""
+        """The client given, or one made on first use (botocore loads only on this path)."""
         if self._given is not None:
             return self._given
         if self._client is None or self._made_in != _generation:
@@ -72,11 +69,9 @@ CAS_ATTEMPTS = 20  # a write guarded by a version is tried this often before it 
 
 
 def _made_client() -> Any:
-    import boto3
-
     from llm_server.stores.faults import client_config
 
-    return boto3.client("dynamodb", config=client_config())
+    return aws.client("dynamodb", config=client_config())
 
 
 def lost_race(attempt: int) -> None:

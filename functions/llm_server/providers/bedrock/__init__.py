@@ -1,7 +1,7 @@
 """Amazon Bedrock's models through bedrock-runtime's Converse and ConverseStream, on IAM.
 
-`provider.py` runs a call (boto3 on a thread pool of its own, retries within the time budget,
+`provider.py` runs a call (botocore on a thread pool of its own, retries within the time budget,
 streaming); `wire.py` maps our request to Converse and its answer back; `errors.py` says whose
 fault each Bedrock error is; `models.py` reads what a model id names (its vendor, what it can do).
-Nothing here imports boto3 until a call needs it.
+Nothing here imports botocore until a call needs it.
 """

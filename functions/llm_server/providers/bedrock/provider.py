@@ -1,10 +1,10 @@
-"""Bedrock's Converse and ConverseStream through boto3, on the function's own AWS credentials.
+"""Bedrock's Converse and ConverseStream through botocore, on the function's own AWS credentials.
 
-boto3 is synchronous: each call runs on this provider's own thread pool (one thread per
+botocore is synchronous: each call runs on this provider's own thread pool (one thread per
 connection, so Bedrock calls never queue behind the stores' threads). botocore's retries are
 off; ours run within the request's time budget (`BEDROCK_TIMEOUT_SECONDS`, or less: the
-request's `deadline`). The endpoint is boto3's: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` points it at
-an emulator. boto3 is imported on first use (or by `prime`), never at module load.
+request's `deadline`). The endpoint is botocore's: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` points it
+at an emulator. botocore is imported on first use (or by `prime`), never at module load.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from llm_server.providers.base import Payer
 from llm_server.providers.bedrock.errors import classify
 from llm_server.providers.bedrock.wire import Reply, converse_request, whole_reply
 from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy, with_retries
+from llm_server.utils import aws
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
@@ -59,7 +60,6 @@ class BedrockProvider:
         self._connections = max_connections
         self._retry = retry or RetryPolicy()
         self._client: Any = client
-        self._loader: Any = None  # botocore's parsed service models, kept across renewals
         self._threads = ThreadPoolExecutor(max_connections, thread_name_prefix="bedrock")
 
     def models(self) -> list[str]:
@@ -70,13 +70,13 @@ class BedrockProvider:
         """Nothing to load before traffic on demand (see `prime`)."""
 
     def prime(self) -> None:
-        """Import boto3 and make the client (its endpoint and credentials resolved)."""
+        """Import botocore and make the client (its endpoint and credentials resolved)."""
         self._bedrock()
 
     def renew(self) -> None:
         """Forget the client, its connections and credentials (after a SnapStart restore).
 
-        The service models botocore parsed stay: the next client is made in a fifth of the time.
+        The service models botocore parsed stay (`utils.aws`): the next client is made quickly.
         """
         self._client = None
 
@@ -177,8 +177,6 @@ class BedrockProvider:
     def _bedrock(self) -> Any:
         """The bedrock-runtime client, made on first use (thread-safe once made)."""
         if self._client is None:
-            import boto3
-            import botocore.session
             from botocore.config import Config
             from botocore.exceptions import NoRegionError
 
@@ -189,12 +187,8 @@ class BedrockProvider:
                 max_pool_connections=self._connections,
                 tcp_keepalive=True,
             )
-            core = botocore.session.get_session()  # new credentials, every time
-            if self._loader is not None:
-                core.register_component("data_loader", self._loader)
-            self._loader = core.get_component("data_loader")
             try:
-                self._client = boto3.session.Session(botocore_session=core).client(
+                self._client = aws.client(
                     "bedrock-runtime", region_name=self._region, config=config
                 )
             except NoRegionError:
