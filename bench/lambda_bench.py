@@ -13,9 +13,11 @@
   on the request's path: the after-restore hook and the first chat.
 - The same cases on another Python (--compare-python), with a layer built for it.
 - Warm overhead: handler time minus the upstream call's own time, per invocation, in-process,
-  OpenAI and Bedrock side by side (Bedrock's includes its quota's admission, DynamoDB calls made
-  before the answer as deployed; the ledger row and the settlement come after it, through the
-  extension, which Lambda waits for before the next invocation: so does this bench).
+  next to the stack's own: FastAPI + Mangum under Powertools' decorators answering the same
+  event through a pydantic-validated route, with nothing of ours; OpenAI and Bedrock side by
+  side (Bedrock's includes its quota's admission, DynamoDB calls made before the answer as
+  deployed; the ledger row and the settlement come after it, through the extension, which
+  Lambda waits for before the next invocation: so does this bench).
 - Size: the zipped function and dependency layer that `sam build` produced, biggest contributors.
 - Memory: peak RSS of a process after its first chat invocation.
 """
@@ -86,6 +88,25 @@ def chat():
     response = client.converse(modelId="us.amazon.nova-lite-v1:0", messages=messages)
     return {"text": response["output"]["message"]["content"][0]["text"]}
 handler = Mangum(app, lifespan="off")
+"""
+# The stack alone, warm: BARE's app and handler with a pydantic-validated chat route, under
+# Powertools' two decorators as ours is.
+STACK = """
+from aws_lambda_powertools import Logger, Metrics
+from fastapi import FastAPI
+from mangum import Mangum
+from pydantic import BaseModel
+class Chat(BaseModel):
+    user_message: str
+    openai_api_key: str | None = None
+    model: str | None = None
+app = FastAPI()
+@app.post("/api/v1/chat")
+async def chat(body: Chat):
+    return {"response_text": "hi", "success": True}
+logger, metrics = Logger(service="stack"), Metrics(namespace="stack", service="stack")
+asgi = Mangum(app, lifespan="off")
+handler = metrics.log_metrics(logger.inject_lambda_context(clear_state=True)(asgi))
 """
 COLD = """
 import json, os, sys
@@ -410,6 +431,32 @@ def warm_overhead(
     return overheads
 
 
+def warm_floor(invocations: int, lambda_api: ExtensionsAPIClient) -> list[float]:
+    """Per invocation, ms: the stack the product is built on, with nothing of ours in it.
+
+    FastAPI behind Mangum under Powertools' two decorators, answering the same chat event by a
+    route whose body a pydantic model validates, and no upstream: what any function on this
+    stack pays before it does anything. Between invocations the bench makes the same round
+    trip to the stand-ins' process as for ours (Lambda's side), so caches are as cold.
+    """
+    from invoke import LambdaContext
+
+    stack: dict = {}
+    exec(STACK, stack)  # its own module, as the yardsticks of the cold starts
+    handler = stack["handler"]
+    chat_event = json.loads(event("/api/v1/chat", CHATS["OpenAI (the caller's key)"]))
+    spent = []
+    for index in range(invocations + 20):
+        context = LambdaContext()
+        assert lambda_api.registered  # Lambda's side, as between our invocations
+        started = time.perf_counter()
+        answer = handler(chat_event, context)
+        assert answer["statusCode"] == 200, answer
+        if index >= 20:
+            spent.append((time.perf_counter() - started) * 1000)
+    return spent
+
+
 def timed_into(call, seconds: list[float]):
     """`call` (a coroutine method), adding the time each call takes to `seconds`."""
 
@@ -480,12 +527,22 @@ def main() -> None:
             print_cold_starts(cases, results, args.runs, interpreter.version)
 
         overheads = warm_overhead(upstreams, args.invocations, lambda_api)
+        floor = warm_floor(args.invocations, lambda_api)
         print(f"warm overhead (handler minus upstream), {args.invocations} invocations each:")
+        print_warm("the stack alone: FastAPI, Mangum, Powertools, a model", floor)
         for path, figures in overheads.items():
-            q = statistics.quantiles(figures, n=100)
-            print(f"  {path:56} p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
+            print_warm(path, figures, floor)
     for interpreter in interpreters:
         print_sizes(interpreter)
+
+
+def print_warm(label: str, figures: list[float], floor: list[float] | None = None) -> None:
+    """p50 and p99 of `figures`, ms, and what the p50 adds to the stack's alone."""
+    q = statistics.quantiles(figures, n=100)
+    line = f"  {label:56} p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms"
+    if floor is not None:
+        line += f"  (+{q[49] - statistics.median(floor):.2f} over the stack's p50)"
+    print(line)
 
 
 def print_sizes(interpreter: Interpreter) -> None:

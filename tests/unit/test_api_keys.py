@@ -43,7 +43,16 @@ def test_free_mode_without_any_key_is_none():
     assert select_api_key("", True, no_server_key).source is KeySource.NONE
 
 
-@pytest.mark.parametrize("bad", ["   ", "sk-abc def" + "x" * 20, "sk-" + "x" * 20 + "\n"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "   ",
+        "sk-abc def" + "x" * 20,
+        "sk-" + "x" * 20 + "\n",
+        "sk-\t" + "x" * 20,
+        "sk-\x0b" + "x" * 20,
+    ],
+)
 def test_whitespace_in_a_key_is_rejected_without_echoing_it(bad):
     with pytest.raises(ValidationException) as caught:
         select_api_key(bad, False, no_server_key)
