@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -326,56 +327,40 @@ def print_cold_starts(cases: dict[str, ColdCase], results: dict, runs: int, vers
 
 
 def build_for(python: str, version: str) -> list[Path]:
-    """The layer and function for another Python, built as the layer's Makefile builds them."""
+    """The layer and function for another Python, built as the layer's Makefile builds them.
+
+    The layer is kept while its requirements stay the same; the function is copied from
+    today's build every run (its bytecode is unchecked-hash: a copy kept from an earlier run
+    would run that run's code).
+    """
     version = version.rsplit(".", 1)[0]  # 3.11.7 -> 3.11
     out = ROOT / ".aws-sam" / f"bench-python{version}"
     layer, function = out / "python", out / "function"
-    if not (out / ".built").exists():
+    folder = ROOT / "layers" / "dependencies"
+    requirements = [folder / "requirements.txt", folder / "no-deps.txt"]
+    stamp = hashlib.sha256(b"".join(path.read_bytes() for path in requirements)).hexdigest()
+    built = out / ".built"
+    if not built.exists() or built.read_text() != stamp:
         shutil.rmtree(out, ignore_errors=True)
-        folder = ROOT / "layers" / "dependencies"
-        pip = [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--target",
-            str(layer),
-        ]
-        wheels = [
-            "--platform",
-            "manylinux2014_x86_64",
-            "--implementation",
-            "cp",
-            "--python-version",
-            version,
-            "--only-binary=:all:",
-            "--no-compile",
-        ]
-        subprocess.run([*pip, *wheels, "-r", str(folder / "requirements.txt")], check=True)
-        subprocess.run([*pip, *wheels, "--no-deps", "-r", str(folder / "no-deps.txt")], check=True)
-        shutil.copytree(
-            BUILD / "ChatFunction", function, ignore=shutil.ignore_patterns("__pycache__")
-        )
-        for tree in (layer, function):
-            subprocess.run(
-                [
-                    python,
-                    "-m",
-                    "compileall",
-                    "-q",
-                    "-j",
-                    "0",
-                    "--invalidation-mode",
-                    "unchecked-hash",
-                    str(tree),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-        (out / ".built").touch()
+        pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        pip += ["--target", str(layer), "--platform", "manylinux2014_x86_64"]
+        pip += ["--implementation", "cp", "--python-version", version]
+        pip += ["--only-binary=:all:", "--no-compile"]
+        subprocess.run([*pip, "-r", str(requirements[0])], check=True)
+        subprocess.run([*pip, "--no-deps", "-r", str(requirements[1])], check=True)
+        compile_for(python, layer)
+        built.write_text(stamp)
+    shutil.rmtree(function, ignore_errors=True)
+    shutil.copytree(BUILD / "ChatFunction", function, ignore=shutil.ignore_patterns("__pycache__"))
+    compile_for(python, function)
     return [layer, function]
+
+
+def compile_for(python: str, tree: Path) -> None:
+    """Bytecode for `python` in `tree`, unchecked as `sam build`'s (functions/bytecode.sh)."""
+    compile_all = [python, "-m", "compileall", "-q", "-j", "0"]
+    compile_all += ["--invalidation-mode", "unchecked-hash", str(tree)]
+    subprocess.run(compile_all, check=True, stdout=subprocess.DEVNULL)
 
 
 def warm_overhead(
