@@ -154,7 +154,7 @@ class GenerationRequest:
     Lambda's own timeout less a margin; None when only the provider's own timeout bounds it.
     `cache_scope` is whose request it is, for a provider that keeps state between calls (the
     local model's prompt cache): state left by one scope is never reused for another, so no
-    tenant's latency tells what another's prompt was; None (an anonymous caller): by nobody.
+    tenant's latency tells what another's prompt was; None (a caller with no scope): by nobody.
     """
 
     instructions: str

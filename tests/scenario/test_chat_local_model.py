@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from helpers.logs import capture_logs
@@ -150,15 +151,18 @@ def test_a_korean_reply_cut_at_max_tokens_counts_exactly_max_tokens(client, max_
     assert body["usage"]["completion_tokens"] == max_tokens
 
 
-def test_only_the_tenant_whose_prompt_is_cached_resumes_from_it(
-    client, local_provider, monkeypatch
-):
-    """llama.cpp's prompt cache serves its tenant; another's same prompt is read from scratch.
+PROMPT = {"user_message": "Name three colours of the sea.", "max_tokens": 4}
 
-    Else how soon a guessed prompt is answered would tell whether another tenant just sent it.
+
+@pytest.fixture
+def prompt_tokens_read(client, local_provider, monkeypatch):
+    """How many prompt tokens the model reads for `PROMPT` from an HTTP client (and headers).
+
+    The first `eval` of a request is its prompt, what the cache did not hold; then a token at
+    a time.
     """
-    prompt = {"user_message": "Name three colours of the sea.", "max_tokens": 4}
-    assert client.post("/api/v1/chat", json=prompt).status_code == 200  # the model is loaded
+    loading = client.post("/api/v1/chat", json=PROMPT, headers={"X-Api-Key": "client-2"})
+    assert loading.status_code == 200  # the model is loaded, its cache nobody else's
     evaluated: list[int] = []
     llama = local_provider._llama
     real_eval = llama.eval
@@ -166,14 +170,35 @@ def test_only_the_tenant_whose_prompt_is_cached_resumes_from_it(
         llama, "eval", lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
     )
 
-    def prompt_tokens_read(tenant: str) -> int:
+    def read(http, **headers: str) -> int:
         evaluated.clear()
-        reply = client.post("/api/v1/chat", json=prompt, headers={"X-Api-Key": tenant})
+        reply = http.post("/api/v1/chat", json=PROMPT, headers=headers)
         assert reply.status_code == 200, reply.text
-        return evaluated[0]  # the prompt (what the cache did not hold), then a token at a time
+        return evaluated[0]
 
-    first = prompt_tokens_read("client-1")
-    again = prompt_tokens_read("client-1")
-    other = prompt_tokens_read("client-2")
+    return read
+
+
+def test_only_the_tenant_whose_prompt_is_cached_resumes_from_it(client, prompt_tokens_read):
+    """llama.cpp's prompt cache serves its tenant; another's same prompt is read from scratch.
+
+    Else how soon a guessed prompt is answered would tell whether another tenant just sent it.
+    """
+    first = prompt_tokens_read(client, **{"X-Api-Key": "client-1"})
+    again = prompt_tokens_read(client, **{"X-Api-Key": "client-1"})
+    other = prompt_tokens_read(client, **{"X-Api-Key": "client-2"})
     assert again < first  # the same tenant resumes from its cached prompt
     assert other == first  # another tenant's request reads all of it
+
+
+def test_an_anonymous_caller_resumes_only_from_its_own_address(
+    client, local_server, prompt_tokens_read
+):
+    """Anonymous callers (the default local setup) share one owner, not one prompt cache."""
+    first = prompt_tokens_read(client)
+    again = prompt_tokens_read(client)
+    elsewhere = httpx.HTTPTransport(local_address="127.0.0.2")  # another machine's address
+    with httpx.Client(base_url=local_server.url, transport=elsewhere, timeout=120) as other:
+        from_elsewhere = prompt_tokens_read(other)
+    assert again < first  # a conversation's next turn reads only what is new
+    assert from_elsewhere == first

@@ -23,6 +23,19 @@ class Caller:
     owner: str
     known: bool = False
     free_mode_refusal: str = ""
+    peer: str = ""  # an anonymous caller's address (the local server's client, API Gateway's)
+
+    @property
+    def cache_scope(self) -> str | None:
+        """Whose state a provider may resume from for this caller (its prompt cache).
+
+        The owner; for an anonymous caller, the owner at its address: anonymous callers share
+        one owner, but a prompt cached for one machine must not tell another, by how soon a
+        guessed prompt is answered, what that one just sent. None: no address to tell apart.
+        """
+        if self.owner != ANONYMOUS:
+            return self.owner
+        return f"{ANONYMOUS}@{self.peer}" if self.peer else None
 
 
 ANONYMOUS_CALLER = Caller(ANONYMOUS, free_mode_refusal="Free mode needs a client credential")

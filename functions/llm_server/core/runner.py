@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
-from llm_server.core.caller import ANONYMOUS
 from llm_server.core.free_mode import FreeModeQuota, Reservation, reserve_tokens
 from llm_server.core.keys import KeySource
 from llm_server.core.response_cache import ResponseCache
@@ -344,7 +343,7 @@ class TurnRunner:
             key_source=key.source.value,
             deadline=context.deadline,
             options=turn.options,
-            cache_scope=None if context.caller.owner == ANONYMOUS else context.caller.owner,
+            cache_scope=context.caller.cache_scope,
         )
         return provider, request
 

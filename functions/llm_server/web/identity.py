@@ -53,7 +53,9 @@ class IdentityPolicy:
                 param="X-Api-Key",
             )
         refusal = _GATEWAY_ONLY if self._source == "gateway" else self._local_refusal()
-        return Caller(ANONYMOUS_CALLER.owner, free_mode_refusal=refusal)
+        client = scope.get("client")
+        peer = str(client[0]) if client else ""
+        return Caller(ANONYMOUS_CALLER.owner, free_mode_refusal=refusal, peer=peer)
 
     def _from_client_key(self, raw: bytes | None) -> Caller | None:
         if not raw:
