@@ -20,6 +20,7 @@ HEAVY = (
     "botocore.client",
     "httpx2",
     "llama_cpp",
+    "llm_server.providers.bedrock.wire",
     "llm_server.native_api.routes",
     "llm_server.openai_api.routes",
     "openai",
@@ -45,7 +46,7 @@ print(json.dumps({{"status": response["statusCode"], "at_init": at_init, "loaded
 CALLER_KEY = "sk-proj-" + "c" * 40
 
 
-def cold_invoke(event: dict, upstream: str, init_type: str = "on-demand") -> dict:
+def cold_invoke(event: dict, upstream: str, init_type: str = "on-demand", **settings: str) -> dict:
     """Invoke the handler once in a fresh interpreter: its status, and the heavy modules loaded
     at init (importing the handler) and after the invocation."""
     env = {
@@ -61,6 +62,7 @@ def cold_invoke(event: dict, upstream: str, init_type: str = "on-demand") -> dic
         CACHE_SHARED="true",
         LOG_LEVEL="WARNING",
         AWS_LAMBDA_INITIALIZATION_TYPE=init_type,
+        **settings,
     )
     result = subprocess.run(
         [sys.executable, "-c", CHILD],
@@ -83,6 +85,13 @@ def chat_event() -> dict:
 def test_system_info_loads_no_api_routes_sdk_psutil_or_pydantic_v1(fake):
     event = json.loads((EVENTS / "system-info.json").read_text(encoding="utf-8"))
     assert cold_invoke(event, fake.url) == {"status": 200, "at_init": [], "loaded": []}
+
+
+def test_with_bedrock_on_system_info_loads_none_of_it(fake):
+    """Bedrock's models listed: its provider is built at init, its wire and botocore are not."""
+    event = json.loads((EVENTS / "system-info.json").read_text(encoding="utf-8"))
+    result = cold_invoke(event, fake.url, BEDROCK_MODELS="us.amazon.nova-lite-v1:0")
+    assert result == {"status": 200, "at_init": [], "loaded": []}
 
 
 def test_a_chat_on_the_callers_key_loads_httpx2_and_botocore_and_not_the_sdk(fake):

@@ -13,18 +13,20 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_server.exceptions import ConfigurationException, UpstreamTimeoutException
 from llm_server.providers.base import Payer
 from llm_server.providers.bedrock.errors import classify
-from llm_server.providers.bedrock.wire import Reply, converse_request, whole_reply
 from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy, with_retries
 from llm_server.utils import aws
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
 from llm_server.values import Generation, GenerationRequest
+
+if TYPE_CHECKING:  # the wire loads with the first call: a cold start that makes none skips it
+    from llm_server.providers.bedrock.wire import Reply
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 2.0
@@ -97,6 +99,8 @@ class BedrockProvider:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """One `converse` call, retried within the budget."""
+        from llm_server.providers.bedrock.wire import converse_request, whole_reply
+
         call = converse_request(request, self._caching)
         client = self._bedrock()
         response, attempts, started = await self._retried(
@@ -110,6 +114,8 @@ class BedrockProvider:
 
         Retries happen only before the first event; a failure mid-stream is raised as is.
         """
+        from llm_server.providers.bedrock.wire import Reply, converse_request
+
         call = converse_request(request, self._caching)
         client = self._bedrock()
         response, attempts, started = await self._retried(
