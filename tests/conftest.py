@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from helpers.aws import moto_server
+from helpers.aws import OFFLINE_AWS_ENV, moto_server
 from helpers.fake_openai import FakeOpenAI
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
@@ -61,6 +62,17 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 FULL_KEY = re.compile(r"sk-[A-Za-z0-9_-]{20,}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_aws_environment() -> None:
+    """The stand-ins' AWS credentials and region, for the whole run.
+
+    Set before any module's fixture saves the environment to restore it: one that saved it
+    before moto's server first set them would take them away from every later test.
+    """
+    for name, value in OFFLINE_AWS_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 @pytest.fixture(autouse=True)
