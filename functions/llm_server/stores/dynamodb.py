@@ -52,7 +52,7 @@ class DynamoDBTable:
         if self._client is None or self._made_in != _generation:
             with _making:
                 if self._client is None or self._made_in != _generation:
-                    self._client = _made_client()
+                    self._client = dynamodb_client()
                     self._made_in = _generation
         return self._client
 
@@ -68,7 +68,8 @@ class DynamoDBTable:
 CAS_ATTEMPTS = 20  # a write guarded by a version is tried this often before it gives up
 
 
-def _made_client() -> Any:
+def dynamodb_client() -> Any:
+    """A DynamoDB client as the stores use it: the process's session, bounded retries."""
     from llm_server.stores.faults import client_config
 
     return aws.client("dynamodb", config=client_config())

@@ -82,16 +82,15 @@ def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
     if settings.store == "dynamodb":
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-        from llm_server.stores.faults import client_config
+        from llm_server.stores.dynamodb import dynamodb_client as stores_client
         from llm_server.stores.idempotency_sqlite import IDEMPOTENCY_PK
-        from llm_server.utils import aws
 
-        return DynamoDBPersistenceLayer(  # on our session: Powertools' own would parse again
+        return DynamoDBPersistenceLayer(  # the stores' client: Powertools' own would parse again
             table_name=_table(settings),
             key_attr="pk",
             sort_key_attr="sk",
             static_pk_value=IDEMPOTENCY_PK,
-            boto3_client=dynamodb_client or aws.client("dynamodb", config=client_config()),
+            boto3_client=dynamodb_client or stores_client(),
         )
     from llm_server.stores.idempotency_sqlite import SQLitePersistenceLayer
 
