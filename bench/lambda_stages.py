@@ -18,7 +18,7 @@ the stages inside it:
 - the provider's client side beyond the HTTP call (the provider's call less `_create` or
   `_retried`, the HTTP exchange with the stand-in, counted as upstream).
 
-With COMPARE, the commit's `functions/` (from a git worktree in .bench/) runs on the same layer
+With COMPARE, the commit's `functions/` (a git worktree made for the run) runs on the same layer
 in the same run: each tree in a child process on the Lambda Python, taken in turns for
 `--rounds` rounds (this machine drifts by a quarter from one minute to the next), and each
 stage's figure is the median of its rounds' medians.
@@ -37,6 +37,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from processes import code_variants
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / ".aws-sam" / "build"
@@ -167,27 +169,6 @@ def _median_of(results: list[dict[str, dict[str, float]]]) -> dict[str, dict[str
     }
 
 
-def worktree(commit: str) -> Path:
-    """`functions/` of `commit`, checked out in .bench/worktree-<its hash>.
-
-    Named by the hash the name resolves to now: a name that moves (HEAD, a branch) must not
-    find a worktree left checked out at whatever it meant the last time.
-    """
-    resolved = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    folder = ROOT / ".bench" / f"worktree-{resolved[:12]}"
-    if not folder.exists():
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(folder), resolved], cwd=ROOT, check=True
-        )
-    return folder / "functions"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invocations", type=int, default=1000, help="per path and round")
@@ -202,13 +183,16 @@ def main() -> None:
         child(args.invocations)
         return
     os.environ["BENCH_DYNAMODB_RTT_MS"] = str(args.dynamodb_rtt_ms)  # the children's stand-ins
-    trees = {"today": BUILD / "ChatFunction"}
-    if args.compare:
-        trees[f"@{args.compare}"] = worktree(args.compare)
-    rounds: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, code in trees.items():
-            rounds[name].append(run_child(code, args.invocations))
+    # the compared commit checked out afresh (a worktree kept from an earlier run could be stale)
+    with code_variants(args.compare) as variants:
+        trees = {
+            f"@{name}" if code else "today": code or BUILD / "ChatFunction"
+            for name, code in reversed(variants)
+        }
+        rounds: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in trees}
+        for _ in range(args.rounds):
+            for name, code in trees.items():
+                rounds[name].append(run_child(code, args.invocations))
     figures = {name: _median_of(results) for name, results in rounds.items()}
     print(
         f"warm invocations, {args.invocations} per path in each of {args.rounds} rounds,"

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processes import ROOT, checkout, free_port, launch, llm_server, stop
+from processes import ROOT, code_variants, free_port, launch, llm_server, stop
 
 KEY = "sk-bench-" + "t" * 40
 MESSAGES = [
@@ -209,35 +209,36 @@ def main() -> None:
 
     upstream_port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
-    started: list[subprocess.Popen] = []
-    try:
-        started.append(upstream_process(upstream_port, args.delay_ms))
-        ours = free_port()
-        # The admission limit's default (10) is sized for the local model; a proxy needs more.
-        started.append(llm_server(base, ours, MAX_CONCURRENT_REQUESTS="1000"))
-        completions = http_request("/v1/chat/completions", COMPLETIONS)
-        targets = {
-            "upstream alone": (upstream_port, completions),
-            OURS: (ours, completions),
-            "LLM Server /api/v1/chat": (ours, http_request("/api/v1/chat", CHAT)),
-        }
-        if args.compare:
-            older = checkout(args.compare)
-            then = free_port()
-            started.append(llm_server(base, then, older, MAX_CONCURRENT_REQUESTS="1000"))
-            targets[f"{OURS} @{args.compare}"] = (then, completions)
-            targets[f"LLM Server /api/v1/chat @{args.compare}"] = (
-                then,
-                http_request("/api/v1/chat", CHAT),
-            )
-        if not args.skip_litellm:
-            peer = free_port()
-            started.append(litellm_proxy(base, peer))
-            targets[PEER] = (peer, completions)
-        report(rounds(targets, args), args)
-    finally:
-        for process in reversed(started):
-            stop(process)
+    with code_variants(args.compare) as variants:  # the commit's worktree, removed after
+        older = variants[0][1]  # None without --compare
+        started: list[subprocess.Popen] = []
+        try:
+            started.append(upstream_process(upstream_port, args.delay_ms))
+            ours = free_port()
+            # The admission limit's default (10) is sized for the local model; a proxy needs more.
+            started.append(llm_server(base, ours, MAX_CONCURRENT_REQUESTS="1000"))
+            completions = http_request("/v1/chat/completions", COMPLETIONS)
+            targets = {
+                "upstream alone": (upstream_port, completions),
+                OURS: (ours, completions),
+                "LLM Server /api/v1/chat": (ours, http_request("/api/v1/chat", CHAT)),
+            }
+            if older is not None:
+                then = free_port()
+                started.append(llm_server(base, then, older, MAX_CONCURRENT_REQUESTS="1000"))
+                targets[f"{OURS} @{args.compare}"] = (then, completions)
+                targets[f"LLM Server /api/v1/chat @{args.compare}"] = (
+                    then,
+                    http_request("/api/v1/chat", CHAT),
+                )
+            if not args.skip_litellm:
+                peer = free_port()
+                started.append(litellm_proxy(base, peer))
+                targets[PEER] = (peer, completions)
+            report(rounds(targets, args), args)
+        finally:
+            for process in reversed(started):
+                stop(process)
 
 
 if __name__ == "__main__":
