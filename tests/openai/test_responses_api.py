@@ -228,39 +228,30 @@ def openai_status(app):
     return app.state.services.runner.status()["providers"]["openai"]
 
 
-def test_stopping_the_server_closes_the_pooled_clients(fake):
-    """Streams go through the SDK: each key has a client, all on one pool; stopping closes it."""
-    app = build_app(fake, openai_http_client="httpx")
-    with LiveServer(app) as server:
-        for key in (CALLER_KEY, CALLER_KEY, SERVER_KEY):
-            response, _ = chat(server, openai_api_key=key, stream=True)
-            assert response.status_code == 200 and "event: done" in response.text
-        info = httpx.get(f"{server.url}/api/v1/system/info").json()
-        assert info["providers"]["openai"]["pooled_clients"] == 2
-        assert CALLER_KEY not in json.dumps(info)
-    assert openai_status(app)["pooled_clients"] == 0
-
-
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-def test_whole_replies_skip_the_sdk_and_stopping_closes_the_direct_client(fake, transport):
-    """A whole reply is one POST on a client shared by every key, on either transport (httpx2
-    on Lambda): no SDK client is made."""
+def test_replies_and_streams_share_one_client_and_stopping_closes_it(fake, transport):
+    """Whole replies and streams are POSTs on one client shared by every key, on either
+    transport (httpx2 on Lambda), each with its caller's key."""
     app = build_app(fake, openai_http_client=transport)
     with LiveServer(app) as server:
         assert openai_status(app)["direct_session"] is False  # made on first use
-        for key in (CALLER_KEY, SERVER_KEY):
-            response, _ = chat(server, openai_api_key=key)
-            assert response.status_code == 200 and response.json()["response_text"]
+        for key, stream in ((CALLER_KEY, False), (SERVER_KEY, True), (CALLER_KEY, True)):
+            response, _ = chat(server, openai_api_key=key, stream=stream)
+            assert response.status_code == 200
+            assert "event: done" in response.text if stream else response.json()["response_text"]
         assert [s.headers["authorization"] for s in fake.seen] == [
             f"Bearer {CALLER_KEY}",
             f"Bearer {SERVER_KEY}",
+            f"Bearer {CALLER_KEY}",
         ]
-        assert openai_status(app)["pooled_clients"] == 0  # no SDK client was made
-        assert openai_status(app)["direct_session"] is True
+        assert [s.body.get("stream", False) for s in fake.seen] == [False, True, True]
+        info = httpx.get(f"{server.url}/api/v1/system/info").json()
+        assert info["providers"]["openai"]["direct_session"] is True
+        assert CALLER_KEY not in json.dumps(info) and SERVER_KEY not in json.dumps(info)
     assert openai_status(app)["direct_session"] is False
 
 
-def test_over_aiohttp_whole_replies_go_through_the_proxy_the_environment_names(fake, monkeypatch):
+def test_over_aiohttp_calls_go_through_the_proxy_the_environment_names(fake, monkeypatch):
     """HTTP_PROXY is honoured as the SDK honours it; the fake plays the proxy here."""
     monkeypatch.setenv("HTTP_PROXY", fake.url)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the test's own calls go direct
@@ -268,9 +259,11 @@ def test_over_aiohttp_whole_replies_go_through_the_proxy_the_environment_names(f
         fake, openai_http_client="aiohttp", openai_base_url="http://upstream.invalid/v1"
     )
     with LiveServer(app) as server:
-        response, _ = chat(server, openai_api_key=CALLER_KEY)
-    assert response.status_code == 200, response.text
-    assert [seen.target for seen in fake.seen] == ["http://upstream.invalid/v1/responses"]
+        whole, _ = chat(server, openai_api_key=CALLER_KEY)
+        streamed, _ = chat(server, openai_api_key=CALLER_KEY, stream=True)
+    assert whole.status_code == 200, whole.text
+    assert streamed.status_code == 200 and "event: done" in streamed.text, streamed.text
+    assert [seen.target for seen in fake.seen] == ["http://upstream.invalid/v1/responses"] * 2
 
 
 @pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
@@ -280,7 +273,7 @@ def test_a_cookie_one_callers_reply_sets_is_never_sent_with_anothers_call(fake, 
     by_name = fake.url.replace("127.0.0.1", "localhost")  # aiohttp keeps no cookie of an IP's
     app = build_app(fake, openai_http_client=http_client, openai_base_url=by_name)
     with LiveServer(app) as server:
-        for key in (CALLER_KEY, SERVER_KEY):
-            response, _ = chat(server, openai_api_key=key)
+        for key, stream in ((CALLER_KEY, False), (SERVER_KEY, True)):
+            response, _ = chat(server, openai_api_key=key, stream=stream)
             assert response.status_code == 200, response.text
     assert [seen.headers.get("cookie") for seen in fake.seen] == [None, None]

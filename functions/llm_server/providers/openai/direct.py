@@ -1,19 +1,22 @@
-"""Whole replies from the Responses API without the SDK: one POST, its JSON back.
+"""The Responses API without the SDK: one POST, its JSON or its event stream back.
 
 Under load the SDK's client side was a third of a local request's CPU (523 of 1,636 µs, see
 bench/README.md): for every call it builds an httpx request, runs it through its options,
-auth and response machinery, and its aiohttp transport converts it back to aiohttp's. A whole
-reply needs none of it: the body is JSON we built (`wire.request_body`) and the reply is read
-as JSON (`wire.to_generation`), so this client does the POST itself (about 90 µs a call
-instead of 550). On Lambda, where the SDK's own client is httpx2, the same POST over httpx2
-spares a cold chat the SDK's import (half a second: its `types` declare hundreds of pydantic
-models). Its failures are translated by the same rules as the SDK's (`errors.map_status`), so
-a caller cannot tell which client answered. Streams keep the SDK, which parses their events.
+auth and response machinery, and its aiohttp transport converts it back to aiohttp's. A reply
+needs none of it: the body is JSON we built (`wire.request_body`) and the reply is read as
+JSON (`wire.to_generation`), so this client does the POST itself (about 90 µs a call instead
+of 550). A stream's events are read the same way, each `data:` field as JSON, where the SDK
+made a pydantic model of every event. On Lambda, where the SDK's own client is httpx2, the same
+POST over httpx2 spares a cold chat the SDK's import (half a second: its `types` declare
+hundreds of pydantic models; a cold streamed chat paid a second). Its failures are translated
+by the same rules as the SDK's (`errors.map_status`), so a caller cannot tell which client
+answered.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,6 +37,79 @@ MAX_KEEPALIVE = 100
 KEEPALIVE_SECONDS = 5.0
 
 Reply = tuple[int, bytes, str | None]  # status, body, Retry-After
+# The largest event a stream may send: its last one carries the whole response (a long reply's
+# text and its items twice over); beyond this it is no Responses API stream.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+
+class Events:
+    """An opened stream's events, each the JSON object of its `data:` field; `aclose` ends it.
+
+    Reading raises `StreamBroken` (the connection failed), `StreamStalled` (nothing came
+    within the budget) or `malformed()` (an event that is not a JSON object).
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], close: Callable[[], Awaitable[None]]) -> None:
+        self._chunks = chunks
+        self.aclose = close
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        decoder = EventDecoder()
+        async for chunk in self._chunks:
+            for data in decoder.feed(chunk):
+                yield _event(data)
+
+
+class StreamBroken(Exception):
+    """The connection failed while a stream was being read."""
+
+
+class StreamStalled(Exception):
+    """No part of a stream came within the call's time budget."""
+
+
+class EventDecoder:
+    """Server-sent events from bytes as they come: each event's `data:` lines, joined.
+
+    Other fields (`event:`, `id:`, `retry:`) and comments are skipped: a Responses API event
+    names its type in its data too.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._data: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The events `chunk` completes, in order."""
+        lines = (self._pending + chunk).split(b"\n")
+        self._pending = lines.pop()
+        if len(self._pending) + self._size > MAX_EVENT_BYTES:
+            raise malformed()
+        done = []
+        for line in lines:
+            line = line.removesuffix(b"\r")
+            if not line:
+                if self._data:
+                    done.append(b"\n".join(self._data))
+                self._data, self._size = [], 0
+            elif line.startswith(b"data:"):
+                value = line[5:].removeprefix(b" ")
+                self._data.append(value)
+                self._size += len(value)
+                if self._size > MAX_EVENT_BYTES:
+                    raise malformed()
+        return done
+
+
+def _event(data: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        raise malformed() from None
+    if not isinstance(event, dict):
+        raise malformed()
+    return event
 
 
 class DirectResponses:
@@ -49,11 +125,7 @@ class DirectResponses:
 
     async def create(self, key: str, body: dict[str, Any], budget: float) -> dict[str, Any]:
         """The reply's JSON; raises `Retryable` or a final `LLMServerException`."""
-        headers = {
-            "Authorization": f"Bearer {key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        headers = _headers(key, "application/json")
         status, content, retry_after = await self._post(json.dumps(body).encode(), headers, budget)
         if status >= 400:
             raise _status_error(status, content, retry_after)
@@ -65,14 +137,22 @@ class DirectResponses:
             raise malformed()
         return reply
 
+    async def stream(self, key: str, body: dict[str, Any], budget: float) -> Events:
+        """The reply's event stream, opened: raises `Retryable` or a final error before it.
+
+        `budget` bounds the wait for each part of it (as the SDK's timeout did), not the whole.
+        """
+        headers = _headers(key, "text/event-stream")
+        data = json.dumps({**body, "stream": True}).encode()
+        if self._transport == "aiohttp":
+            return await self._stream_over_aiohttp(data, headers, budget)
+        return await self._stream_over_httpx(data, headers, budget)
+
     async def _over_aiohttp(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
         import aiohttp
 
-        if self._session is None:
-            self._session = _session()
-            self._proxy = proxy_for(self._url)
         try:
-            async with self._session.post(
+            async with self._aiohttp().post(
                 self._url,
                 data=data,
                 headers=headers,
@@ -88,10 +168,8 @@ class DirectResponses:
     async def _over_httpx(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
         import httpx2
 
-        if self._httpx is None:
-            self._httpx = _httpx_client()
         try:
-            response = await self._httpx.post(
+            response = await self._httpx2().post(
                 self._url, content=data, headers=headers, timeout=budget
             )
         except httpx2.TimeoutException:
@@ -99,6 +177,88 @@ class DirectResponses:
         except httpx2.TransportError:
             raise Retryable(unreachable(), None) from None
         return response.status_code, response.content, response.headers.get("retry-after")
+
+    async def _stream_over_aiohttp(
+        self, data: bytes, headers: dict[str, str], budget: float
+    ) -> Events:
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(sock_connect=budget, sock_read=budget)
+        try:
+            response = await self._aiohttp().post(
+                self._url, data=data, headers=headers, proxy=self._proxy, timeout=timeout
+            )
+            if response.status >= 400:
+                content = await response.read()
+                response.release()
+                raise _status_error(response.status, content, response.headers.get("retry-after"))
+        except TimeoutError:
+            raise Retryable(too_slow(), None) from None
+        except aiohttp.ClientError:
+            raise Retryable(unreachable(), None) from None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.content.iter_any():
+                    yield chunk
+            except TimeoutError:
+                raise StreamStalled from None
+            except aiohttp.ClientError:
+                raise StreamBroken from None
+
+        async def close() -> None:
+            if response.content.at_eof():
+                response.release()  # read to its end: the connection goes back to the pool
+            else:
+                response.close()
+
+        return Events(chunks(), close)
+
+    async def _stream_over_httpx(
+        self, data: bytes, headers: dict[str, str], budget: float
+    ) -> Events:
+        import httpx2
+
+        client = self._httpx2()
+        request = client.build_request(
+            "POST", self._url, content=data, headers=headers, timeout=budget
+        )
+        try:
+            response = await client.send(request, stream=True)
+            if response.status_code >= 400:
+                content = await response.aread()
+                await response.aclose()
+                raise _status_error(
+                    response.status_code, content, response.headers.get("retry-after")
+                )
+        except httpx2.TimeoutException:
+            raise Retryable(too_slow(), None) from None
+        except httpx2.TransportError:
+            raise Retryable(unreachable(), None) from None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+            except httpx2.TimeoutException:
+                raise StreamStalled from None
+            except httpx2.TransportError:
+                raise StreamBroken from None
+
+        return Events(chunks(), response.aclose)
+
+    def _aiohttp(self) -> aiohttp.ClientSession:
+        """The aiohttp session, made on first use (and the proxy it goes through)."""
+        if self._session is None:
+            self._session = _session()
+            self._proxy = proxy_for(self._url)
+        return self._session
+
+    def _httpx2(self) -> httpx2.AsyncClient:
+        """The httpx2 client, made on first use."""
+        if self._httpx is None:
+            self._httpx = _httpx_client()
+        return self._httpx
 
     @property
     def is_open(self) -> bool:
@@ -113,7 +273,7 @@ class DirectResponses:
         if self._transport == "httpx":
             from anyio._backends import _asyncio  # noqa: F401
 
-            self._httpx = self._httpx or _httpx_client()
+            self._httpx2()
 
     def renew(self) -> None:
         """Forget the client and its connections (after a SnapStart restore)."""
@@ -184,6 +344,10 @@ def proxy_for(url: str) -> str | None:
     if parts.hostname is None or proxy_bypass(parts.hostname):
         return None
     return getproxies().get(parts.scheme)
+
+
+def _headers(key: str, accept: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": accept}
 
 
 def _status_error(status: int, content: bytes, retry_after: str | None) -> Exception:

@@ -1,4 +1,4 @@
-"""Upstream failures in our terms, from the SDK or a direct call: wording kept, keys never."""
+"""Upstream failures in our terms, worded as the SDK words them: wording kept, keys never."""
 
 from __future__ import annotations
 
@@ -17,20 +17,6 @@ from llm_server.exceptions import (
 )
 from llm_server.providers.openai.retry import RETRYABLE_STATUS
 from llm_server.utils.redact import redact_keys
-
-
-def map_openai_error(exc: Exception) -> LLMServerException:
-    """Translate an SDK error into ours; upstream wording is kept, key fragments are not."""
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError) and _timed_out(exc):
-        return too_slow()
-    if isinstance(exc, openai.APIConnectionError):
-        return unreachable()
-    if isinstance(exc, openai.APIStatusError):
-        retry_after = exc.response.headers.get("retry-after")
-        return map_status(exc.status_code, exc.body, exc.message, retry_after)
-    return malformed()
 
 
 def map_status(
@@ -61,20 +47,6 @@ def map_status(
             code=_upstream_code(error) or "upstream_bad_request",
         )
     return OpenAIClientException(f"The model provider failed with status {status}: {reason}")
-
-
-def _timed_out(exc: Exception) -> bool:
-    """Whether an `APITimeoutError` really is a timeout.
-
-    The SDK's aiohttp client reports every dropped or refused connection as a connect timeout;
-    only the aiohttp error it wraps tells them apart (aiohttp's timeouts are `TimeoutError`s).
-    """
-    cause = exc.__cause__
-    while cause is not None:
-        if type(cause).__module__.partition(".")[0] == "aiohttp":
-            return isinstance(cause, TimeoutError)
-        cause = cause.__cause__
-    return True
 
 
 def _upstream_message(error: Any, message: str) -> str:
@@ -126,8 +98,10 @@ def broke_off() -> OpenAIClientException:
     )
 
 
-def stream_failure(event: Any) -> OpenAIClientException:
+def stream_failure(event: dict[str, Any]) -> OpenAIClientException:
     """A `response.failed` or `error` event, with upstream's words less any key fragment."""
-    error = getattr(getattr(event, "response", None), "error", None) or event
-    message = redact_keys(str(getattr(error, "message", "") or "unknown error"))
+    response = event.get("response")
+    error = response.get("error") if isinstance(response, dict) else None
+    error = error if isinstance(error, dict) else event
+    message = redact_keys(str(error.get("message") or "unknown error"))
     return OpenAIClientException(f"The model provider failed mid-stream: {message}")

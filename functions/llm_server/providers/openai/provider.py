@@ -1,10 +1,10 @@
-"""OpenAI's Responses API (`client.responses.create`) through the official SDK.
+"""OpenAI's Responses API (`POST /responses`), whole or streamed, over one HTTP client.
 
-`base_url` points it at any server that speaks the Responses API. The SDK is imported on first
-use only, so a cold start that never reaches OpenAI does not pay for it. Whole replies skip the
-SDK for a direct POST over the same HTTP client library (`direct.py`: a sixth of its CPU over
-aiohttp on the local server; on Lambda, over httpx2, no SDK import on a cold chat); streams
-go through the SDK.
+`base_url` points it at any server that speaks the Responses API. The calls are made directly
+(`direct.py`), as the official SDK makes them, over the HTTP client library the SDK would use
+(aiohttp on the local server, httpx2 on Lambda), without the SDK: a sixth of its CPU per whole
+reply, no pydantic model per streamed event, and no SDK import on a cold chat (half a second;
+a second on a cold streamed one).
 
 Retries are ours, not the SDK's (its `max_retries` is 0): exponential backoff with full jitter on
 429, 408, 409, 5xx and connection errors, honouring `Retry-After`, and never past the request's
@@ -16,35 +16,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from llm_server.exceptions import (
     ConfigurationException,
     LLMServerException,
 )
 from llm_server.providers.base import Payer
-from llm_server.providers.openai.client import ClientPool, pick_transport, preload
-from llm_server.providers.openai.direct import OPENAI_BASE_URL, DirectResponses
-from llm_server.providers.openai.errors import (
-    broke_off,
-    map_openai_error,
-    stream_failure,
-    too_slow,
+from llm_server.providers.openai.client import pick_transport
+from llm_server.providers.openai.direct import (
+    OPENAI_BASE_URL,
+    DirectResponses,
+    Events,
+    StreamBroken,
+    StreamStalled,
 )
-from llm_server.providers.openai.retry import is_retryable
+from llm_server.providers.openai.errors import broke_off, malformed, stream_failure, too_slow
 from llm_server.providers.openai.wire import request_body, to_generation
-from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy, with_retries
+from llm_server.providers.retry import GaveUp, RetryPolicy, with_retries
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
 from llm_server.values import Generation, GenerationRequest
 
-if TYPE_CHECKING:
-    from openai import AsyncOpenAI
-
 
 class OpenAIResponsesProvider:
-    """Chat through `responses.create`, every key's client on one shared connection pool."""
+    """Chat through `POST /responses`, every key's calls on one shared connection pool."""
 
     name = "openai"
     payer: Payer = "key"
@@ -56,14 +53,12 @@ class OpenAIResponsesProvider:
         base_url: str | None = None,
         timeout: float = 25.0,
         retry: RetryPolicy | None = None,
-        max_clients: int = 64,
         transport: Literal["auto", "httpx", "aiohttp"] = "auto",
     ) -> None:
         self._base_url = base_url
         self._transport = pick_transport(transport)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
-        self._pool = ClientPool(base_url, timeout, self._transport, max_clients)
         self._direct = DirectResponses(base_url, self._transport)
 
     def models(self) -> list[str]:
@@ -71,28 +66,24 @@ class OpenAIResponsesProvider:
         return []
 
     async def warm_up(self) -> None:
-        """Nothing to load before traffic on demand: the SDK stays lazy (see `prime`)."""
+        """Nothing to load before traffic on demand: the HTTP client stays lazy (see `prime`)."""
 
     def prime(self) -> None:
-        """Load the SDK (for streams) and make the clients with their HTTP stack and TLS."""
-        preload()
-        self._pool.prime()
+        """Make the HTTP client now, with its imports and TLS context."""
         self._direct.prime()
 
     def renew(self) -> None:
-        """Forget every client and connection (the TLS context stays)."""
-        self._pool.renew()
+        """Forget the client and its connections (the TLS context stays)."""
         self._direct.renew()
 
     def status(self) -> dict[str, Any]:
-        """Where requests go, the time budget and retries, how many keys have an SDK client."""
+        """Where requests go, the time budget and retries, the HTTP client, whether it is open."""
         return {
             "base_url": self._base_url or OPENAI_BASE_URL,
             "timeout_seconds": self._timeout,
             "max_retries": self._retry.max_retries,
-            "pooled_clients": len(self._pool),
             "http_client": self._transport,
-            # Whole replies skip the SDK (direct.py): its client, shared by all keys, made yet?
+            # One client, shared by every key (direct.py): made yet?
             "direct_session": self._direct.is_open,
         }
 
@@ -106,31 +97,22 @@ class OpenAIResponsesProvider:
 
         Retries happen only before the first event; a failure mid-stream is raised as is.
         """
-        import openai
-
         events, attempts, started = await self._create(request, stream=True)
         final = None
         try:
-            async for event in events:
-                if event.type == "response.output_text.delta":
-                    yield event.delta
-                elif event.type in ("response.completed", "response.incomplete"):
-                    final = event.response
-                elif event.type in ("response.failed", "error"):
-                    raise stream_failure(event)
-        except (openai.APIError, ValueError) as exc:  # ValueError: an event that is not JSON
-            error = map_openai_error(exc)
-            if error.code == "upstream_unreachable":
-                error = broke_off()
+            async for text, response in _read(events):
+                if response is not None:
+                    final = response
+                else:
+                    yield text
+            if final is None:  # a reset can end a stream as quietly as its end
+                raise broke_off()
+        except LLMServerException as error:
             self._log_call(request, started, attempts, error=error)
-            raise error from None
+            raise
         finally:
-            await events.close()
-        if final is None:  # over aiohttp, a reset can end a stream as quietly as its end
-            error = broke_off()
-            self._log_call(request, started, attempts, error=error)
-            raise error
-        yield self._finish(request, final.to_dict(), attempts, started)
+            await events.aclose()
+        yield self._finish(request, final, attempts, started)
 
     def _finish(
         self, request: GenerationRequest, body: Any, attempts: int, started: float
@@ -169,24 +151,10 @@ class OpenAIResponsesProvider:
             raise too_slow()
         if not stream:
             return await self._direct.create(key, body, budget)
-        return await self._stream_sdk(self._pool.client_for(key), body, budget)
-
-    @staticmethod
-    async def _stream_sdk(client: AsyncOpenAI, body: dict[str, Any], budget: float) -> Any:
-        """One attempt at a stream through the SDK: its event stream."""
-        import openai
-
-        try:
-            return await client.responses.create(stream=True, timeout=budget, extra_body=body)
-        except openai.APIError as exc:
-            error = map_openai_error(exc)
-            if is_retryable(exc):
-                raise Retryable(error, error.retry_after) from None
-            raise error from None
+        return await self._direct.stream(key, body, budget)
 
     async def aclose(self) -> None:
         """Close the shared connection pool (at server shutdown)."""
-        await self._pool.aclose()
         await self._direct.aclose()
 
     @staticmethod
@@ -217,3 +185,29 @@ class OpenAIResponsesProvider:
         if details:
             fields["incomplete_reason"] = details.get("reason")
         annotate(**fields)
+
+
+async def _read(events: Events) -> AsyncGenerator[tuple[str, dict[str, Any] | None], None]:
+    """Each text delta as `(text, None)`, the final response as `("", response)`.
+
+    What the stream's reading raised is ours: stalled (504), broken off or malformed (502).
+    """
+    try:
+        async for event in events:
+            kind = event.get("type")
+            if kind == "response.output_text.delta":
+                delta = event.get("delta")
+                if not isinstance(delta, str):
+                    raise malformed()
+                yield delta, None
+            elif kind in ("response.completed", "response.incomplete"):
+                response = event.get("response")
+                if not isinstance(response, dict):
+                    raise malformed()
+                yield "", response
+            elif kind in ("response.failed", "error"):
+                raise stream_failure(event)
+    except StreamStalled:
+        raise too_slow() from None
+    except StreamBroken:
+        raise broke_off() from None
