@@ -129,8 +129,8 @@ bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.
 bench-next-turn: $(VENV)/.dev  ## A conversation's next turn on the local model: resumed from the prompt cache vs read whole
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/next_turn.py
 
-bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone (COMPARE=<commit> beside)
-	PYTHONPATH=functions:tests $(PY) bench/throughput.py $(if $(COMPARE),--compare $(COMPARE))
+bench-throughput: $(VENV)/.dev  ## Local server req/s and p50/p99 vs LiteLLM's proxy and the upstream alone (COMPARE=<commit> beside, STREAM=1 streamed)
+	PYTHONPATH=functions:tests $(PY) bench/throughput.py $(if $(COMPARE),--compare $(COMPARE)) $(if $(STREAM),--stream)
 
 screenshot: $(VENV)/.dev $(SWAGGER_UI) /usr/bin/chromedriver  ## The README's playground picture (docs/playground.png)
 	fc-list :lang=ko | grep -q . || apt-get install -y -q fonts-noto-cjk >/dev/null  # Korean glyphs

@@ -5,8 +5,9 @@
 Serves `POST /v1/responses` (Responses API) and `POST /v1/chat/completions` (Chat Completions)
 on 127.0.0.1 with HTTP/1.1 keep-alive, one asyncio process (uvloop when installed). Every answer
 is the same small completed reply with usage, so what a benchmark measures is the proxy in front
-of it. `--delay-ms` holds each answer that long, like a model's latency. Prints "ready" when
-listening.
+of it; a request with `"stream": true` gets it as server-sent events, a word per delta (as the
+APIs stream it). `--delay-ms` holds each answer that long, like a model's latency. Prints
+"ready" when listening.
 """
 
 from __future__ import annotations
@@ -71,9 +72,41 @@ def _http(status: str, body: dict) -> bytes:
     return head.encode() + payload
 
 
+def _sse(events: list[dict | str]) -> bytes:
+    payload = "".join(
+        f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n" for event in events
+    ).encode()
+    head = (
+        f"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+WORDS = [word + " " for word in TEXT.split(" ")[:-1]] + [TEXT.split(" ")[-1]]
+RESPONSES_EVENTS = [
+    {"type": "response.created", "response": {**RESPONSES, "status": "in_progress"}},
+    *({"type": "response.output_text.delta", "delta": word} for word in WORDS),
+    {"type": "response.completed", "response": RESPONSES},
+]
+CHUNK = {key: CHAT_COMPLETIONS[key] for key in ("id", "created", "model")}
+CHAT_COMPLETIONS_EVENTS: list[dict | str] = [
+    *(
+        {**CHUNK, "object": "chat.completion.chunk", "choices": [choice]}
+        for choice in [
+            *({"index": 0, "delta": {"content": word}} for word in WORDS),
+            {"index": 0, "delta": {}, "finish_reason": "stop"},
+        ]
+    ),
+    "[DONE]",
+]
 ANSWERS = {
     b"/v1/responses": _http("200 OK", RESPONSES),
     b"/v1/chat/completions": _http("200 OK", CHAT_COMPLETIONS),
+}
+STREAMED = {
+    b"/v1/responses": _sse(list(RESPONSES_EVENTS)),
+    b"/v1/chat/completions": _sse(CHAT_COMPLETIONS_EVENTS),
 }
 NOT_FOUND = _http("404 Not Found", {"error": {"message": "not found", "type": "invalid_request"}})
 
@@ -100,9 +133,11 @@ class Upstream(asyncio.Protocol):
                     length = int(value)
             if len(self._buffer) < end + 4 + length:
                 return
+            body = self._buffer[end + 4 : end + 4 + length]
             self._buffer = self._buffer[end + 4 + length :]
             path = head.split(b" ", 2)[1].split(b"?")[0]
-            answer = ANSWERS.get(path.removesuffix(b"/"), NOT_FOUND)
+            streamed = b'"stream": true' in body or b'"stream":true' in body
+            answer = (STREAMED if streamed else ANSWERS).get(path.removesuffix(b"/"), NOT_FOUND)
             if self._delay:
                 asyncio.get_running_loop().call_later(self._delay, self._send, answer)
             else:

@@ -181,7 +181,7 @@ def report(figures: dict[tuple[str, int], Figures], args: argparse.Namespace) ->
     """The table, then LLM Server against LiteLLM at each concurrency."""
     print(
         f"medians of {args.rounds} rounds of {args.seconds:.0f} s, upstream delay "
-        f"{args.delay_ms:.0f} ms"
+        f"{args.delay_ms:.0f} ms{', streamed' if args.stream else ''}"
     )
     print(f"  {'front end':<36} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} errors")
     for (name, connections), f in figures.items():
@@ -204,6 +204,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--delay-ms", type=float, default=0.0, help="upstream latency")
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument(
+        "--stream", action="store_true", help="every request streamed (server-sent events)"
+    )
     parser.add_argument("--compare", help="a commit whose LLM Server runs beside today's")
     args = parser.parse_args()
 
@@ -217,20 +220,19 @@ def main() -> None:
             ours = free_port()
             # The admission limit's default (10) is sized for the local model; a proxy needs more.
             started.append(llm_server(base, ours, MAX_CONCURRENT_REQUESTS="1000"))
-            completions = http_request("/v1/chat/completions", COMPLETIONS)
+            stream = {"stream": True} if args.stream else {}
+            completions = http_request("/v1/chat/completions", {**COMPLETIONS, **stream})
+            chat = http_request("/api/v1/chat", {**CHAT, **stream})
             targets = {
                 "upstream alone": (upstream_port, completions),
                 OURS: (ours, completions),
-                "LLM Server /api/v1/chat": (ours, http_request("/api/v1/chat", CHAT)),
+                "LLM Server /api/v1/chat": (ours, chat),
             }
             if older is not None:
                 then = free_port()
                 started.append(llm_server(base, then, older, MAX_CONCURRENT_REQUESTS="1000"))
                 targets[f"{OURS} @{args.compare}"] = (then, completions)
-                targets[f"LLM Server /api/v1/chat @{args.compare}"] = (
-                    then,
-                    http_request("/api/v1/chat", CHAT),
-                )
+                targets[f"LLM Server /api/v1/chat @{args.compare}"] = (then, chat)
             if not args.skip_litellm:
                 peer = free_port()
                 started.append(litellm_proxy(base, peer))
