@@ -29,7 +29,7 @@ def build():
         "ChatFunction/llm_server/lambda_handler.py",
         "StreamFunction/llm_server/asgi.py",
         "DependenciesLayer/python/fastapi/routing.py",
-        "DependenciesLayer/python/openai/types/responses/response.py",
+        "DependenciesLayer/python/httpx2/_client.py",
     ],
 )
 def test_every_artifact_ships_bytecode_used_without_a_source_check(build, module):

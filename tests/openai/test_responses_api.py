@@ -1,14 +1,17 @@
 """The OpenAI path end to end: our HTTP API -> the real `openai` SDK -> a Responses API server
 on loopback. Faults are scripted on that server; nothing in the SDK or our code is patched."""
 
+import asyncio
 import json
 import os
+import sys
 import time
 import uuid
 
 import httpx
 import pytest
 from invoke import LAMBDA_ENV, LambdaContext
+from pydantic import SecretStr
 
 from helpers.aws import secrets_client
 from helpers.fake_openai import Step
@@ -19,6 +22,8 @@ from helpers.logs import capture_logs
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
 from llm_server.core.server_key import ServerKeyStore
+from llm_server.providers.openai import OpenAIResponsesProvider
+from llm_server.values import ChatMessage, GenerationRequest
 
 CALLER_KEY = "sk-caller-" + "c" * 40
 SERVER_KEY = "sk-server-" + "s" * 40
@@ -249,6 +254,29 @@ def test_replies_and_streams_share_one_client_and_stopping_closes_it(fake, trans
         assert info["providers"]["openai"]["direct_session"] is True
         assert CALLER_KEY not in json.dumps(info) and SERVER_KEY not in json.dumps(info)
     assert openai_status(app)["direct_session"] is False
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_over_aiohttp_calls_need_nothing_the_server_does_not_install(fake, monkeypatch, stream):
+    """certifi comes with the test tools, not with the server (`make run`): a call needing it
+    would fail on a fresh machine. The provider is called directly: the test's own HTTP
+    client needs certifi."""
+    monkeypatch.setitem(sys.modules, "certifi", None)  # `import certifi` raises ImportError
+    provider = OpenAIResponsesProvider(base_url=fake.url, transport="aiohttp")
+    message = ChatMessage(role="user", content="안녕하세요")
+    request = GenerationRequest("", (message,), "gpt-4o-mini", 0.0, 16, SecretStr(CALLER_KEY))
+
+    async def call() -> str:
+        try:
+            if not stream:
+                return (await provider.generate(request)).text
+            return "".join(
+                [piece async for piece in provider.stream(request) if isinstance(piece, str)]
+            )
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(call()) == "echo: 안녕하세요"
 
 
 def test_over_aiohttp_calls_go_through_the_proxy_the_environment_names(fake, monkeypatch):

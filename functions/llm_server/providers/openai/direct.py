@@ -72,34 +72,44 @@ class EventDecoder:
     """Server-sent events from bytes as they come: each event's `data:` lines, joined.
 
     Other fields (`event:`, `id:`, `retry:`) and comments are skipped: a Responses API event
-    names its type in its data too.
+    names its type in its data too. A line's parts are kept until its end comes, then joined
+    once (a long line in many small reads costs its length, not its length times the reads).
     """
 
     def __init__(self) -> None:
-        self._pending = b""
-        self._data: list[bytes] = []
-        self._size = 0
+        self._partial: list[bytes] = []  # the line being read, in parts
+        self._data: list[bytes] = []  # the event being read, its data lines
+        self._held = 0  # bytes in both
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The events `chunk` completes, in order."""
-        lines = (self._pending + chunk).split(b"\n")
-        self._pending = lines.pop()
-        if len(self._pending) + self._size > MAX_EVENT_BYTES:
-            raise malformed()
-        done = []
-        for line in lines:
-            line = line.removesuffix(b"\r")
-            if not line:
-                if self._data:
-                    done.append(b"\n".join(self._data))
-                self._data, self._size = [], 0
-            elif line.startswith(b"data:"):
-                value = line[5:].removeprefix(b" ")
-                self._data.append(value)
-                self._size += len(value)
-                if self._size > MAX_EVENT_BYTES:
-                    raise malformed()
+        done: list[bytes] = []
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            line = b"".join((*self._partial, chunk[start:end]))
+            self._held -= sum(map(len, self._partial))
+            self._partial = []
+            self._take(line.removesuffix(b"\r"), done)
+            start = end + 1
+        if start < len(chunk):
+            self._partial.append(chunk[start:])
+            self._hold(len(chunk) - start)
         return done
+
+    def _take(self, line: bytes, done: list[bytes]) -> None:
+        if not line:  # an event's end
+            if self._data:
+                done.append(b"\n".join(self._data))
+            self._held -= sum(map(len, self._data))
+            self._data = []
+        elif line.startswith(b"data:"):
+            self._data.append(line[5:].removeprefix(b" "))
+            self._hold(len(self._data[-1]))
+
+    def _hold(self, size: int) -> None:
+        self._held += size
+        if self._held > MAX_EVENT_BYTES:
+            raise malformed()
 
 
 def _event(data: bytes) -> dict[str, Any]:
@@ -291,15 +301,14 @@ class DirectResponses:
 
 
 def _session() -> aiohttp.ClientSession:
-    """A session on certifi's CA bundle, as the SDK's clients use, that keeps no cookies."""
-    import ssl
+    """A session trusting what the httpx2 client trusts (`tls_context`), keeping no cookies.
 
+    Not certifi's bundle: nothing the server installs brings certifi (the test tools did).
+    """
     import aiohttp
-    import certifi
 
-    tls = ssl.create_default_context(cafile=certifi.where())
     connector = aiohttp.TCPConnector(
-        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS, ssl=tls
+        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS, ssl=tls_context()
     )
     # No cookie jar: the session is every key's, and a cookie set on one caller's reply must
     # not go out with another's call.
