@@ -41,8 +41,8 @@ def prime_ahead_of_traffic() -> None:
 
     With provisioned concurrency, now; with SnapStart, in a runtime hook before the snapshot
     (and the renewal after each restore). On demand, init is on the first request's path,
-    whatever it is: the SDK stays lazy, so a cold start that never calls OpenAI (system info,
-    health) does not pay for it.
+    whatever it is: the HTTP client and botocore stay lazy, so a cold start that never calls
+    OpenAI or a store (system info, health) does not pay for them.
     """
     if os.getenv("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
         prime(app)

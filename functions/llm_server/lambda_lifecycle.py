@@ -1,9 +1,10 @@
 """What an initialisation ahead of traffic asks of the app on Lambda, and a SnapStart restore.
 
 Provisioned concurrency and SnapStart run init before any request arrives: `prime` then loads
-what a first chat would otherwise load on its path (the APIs' routes, the OpenAI SDK, its HTTP
-stack and TLS context, botocore and the service models of the clients the settings use). Never the
-server's key: a snapshot is stored, and the key is read when a request first needs it.
+what a first chat would otherwise load on its path (the APIs' routes, the HTTP client of calls
+to OpenAI and its TLS context, botocore and the service models of the clients the settings
+use). Never the server's key: a snapshot is stored, and the key is read when a request first
+needs it.
 
 SnapStart snapshots that environment once per published version and resumes every new one from
 the same copy, so `renew` (after a restore) makes fresh or unique what would otherwise be shared

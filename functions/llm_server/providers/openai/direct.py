@@ -334,7 +334,7 @@ def _httpx_client() -> httpx2.AsyncClient:
 
 @cache
 def tls_context() -> ssl.SSLContext:
-    """The CA bundle loaded once (20 ms) for every httpx2 client, the SDK's included."""
+    """The CA bundle loaded once (20 ms), for the httpx2 client and the aiohttp session."""
     import httpx2
 
     return httpx2.create_ssl_context()

@@ -22,7 +22,7 @@ from llm_server.utils.redact import redact_keys
 def map_status(
     status: int, error: Any, message: str, retry_after: str | None
 ) -> LLMServerException:
-    """An upstream error status in ours, from the SDK's error or a direct call alike.
+    """An upstream error status in ours, worded as the SDK's error for it would be.
 
     `error` is the body's `error` object (or the whole body when it has none), `message` the
     words to fall back on, `retry_after` the header as sent.

@@ -6,7 +6,7 @@
 reply, no pydantic model per streamed event, and no SDK import on a cold chat (half a second;
 a second on a cold streamed one).
 
-Retries are ours, not the SDK's (its `max_retries` is 0): exponential backoff with full jitter on
+Retries (`providers/retry.py`), as the SDK would make them: exponential backoff with full jitter on
 429, 408, 409, 5xx and connection errors, honouring `Retry-After`, and never past the request's
 time budget (`OPENAI_TIMEOUT_SECONDS`, or less: the request's `deadline`), so the caller gets
 our 504 before API Gateway gives up on the connection.
