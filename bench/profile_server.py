@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--path", default="/v1/chat/completions")
     parser.add_argument("--compare", help="profile the server as of this commit too, first")
+    parser.add_argument("--stream", action="store_true", help="every request streamed")
     args = parser.parse_args()
     if args.compare:
         older = checkout(args.compare)
@@ -168,7 +169,7 @@ def profile_one(args: argparse.Namespace, code: Path | None) -> None:
         base = f"http://127.0.0.1:{upstream_port}/v1"
         started.append(llm_server(base, port, code, MAX_CONCURRENT_REQUESTS="1000"))
         body = CHAT if args.path == "/api/v1/chat" else COMPLETIONS
-        request = http_request(args.path, body)
+        request = http_request(args.path, {**body, "stream": True} if args.stream else body)
         asyncio.run(load(port, request, 32, 2))  # warm-up
         report(*profile(port, request, args.seconds, args.rate))
     finally:
