@@ -1,4 +1,4 @@
-"""Which HTTP client the OpenAI SDK gets: aiohttp when installed (auto), or as configured."""
+"""Which HTTP client calls OpenAI: aiohttp when installed (auto), or as configured."""
 
 import pytest
 
