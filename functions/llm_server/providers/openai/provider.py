@@ -100,11 +100,11 @@ class OpenAIResponsesProvider:
         events, attempts, started = await self._create(request, stream=True)
         final = None
         try:
-            async for text, response in _read(events):
-                if response is not None:
-                    final = response
+            async for item in _read(events):
+                if isinstance(item, str):
+                    yield item
                 else:
-                    yield text
+                    final = item
             if final is None:  # a reset can end a stream as quietly as its end
                 raise broke_off()
         except LLMServerException as error:
@@ -187,8 +187,8 @@ class OpenAIResponsesProvider:
         annotate(**fields)
 
 
-async def _read(events: Events) -> AsyncGenerator[tuple[str, dict[str, Any] | None], None]:
-    """Each text delta as `(text, None)`, the final response as `("", response)`.
+async def _read(events: Events) -> AsyncGenerator[str | dict[str, Any], None]:
+    """Each text delta, then the final response's JSON object.
 
     What the stream's reading raised is ours: stalled (504), broken off or malformed (502).
     """
@@ -199,12 +199,12 @@ async def _read(events: Events) -> AsyncGenerator[tuple[str, dict[str, Any] | No
                 delta = event.get("delta")
                 if not isinstance(delta, str):
                     raise malformed()
-                yield delta, None
+                yield delta
             elif kind in ("response.completed", "response.incomplete"):
                 response = event.get("response")
                 if not isinstance(response, dict):
                     raise malformed()
-                yield "", response
+                yield response
             elif kind in ("response.failed", "error"):
                 raise stream_failure(event)
     except StreamStalled:
