@@ -16,7 +16,8 @@ answered.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +38,9 @@ MAX_KEEPALIVE = 100
 KEEPALIVE_SECONDS = 5.0
 
 Reply = tuple[int, bytes, str | None]  # status, body, Retry-After
+# A transport's two ways to fail: (it timed out, the connection failed), the first checked first
+# (httpx2's timeouts are transport errors too; aiohttp's socket timeouts client errors too).
+Failures = tuple[type[BaseException], type[BaseException]]
 # The largest event a stream may send: its last one carries the whole response (a long reply's
 # text and its items twice over); beyond this it is no Responses API stream.
 MAX_EVENT_BYTES = 16 * 1024 * 1024
@@ -161,7 +165,7 @@ class DirectResponses:
     async def _over_aiohttp(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
         import aiohttp
 
-        try:
+        with _calling(_aiohttp_failures()):
             async with self._aiohttp().post(
                 self._url,
                 data=data,
@@ -170,22 +174,12 @@ class DirectResponses:
                 timeout=aiohttp.ClientTimeout(total=budget),
             ) as response:
                 return response.status, await response.read(), response.headers.get("retry-after")
-        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
-            raise Retryable(too_slow(), None) from None
-        except aiohttp.ClientError:
-            raise Retryable(unreachable(), None) from None
 
     async def _over_httpx(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
-        import httpx2
-
-        try:
+        with _calling(_httpx_failures()):
             response = await self._httpx2().post(
                 self._url, content=data, headers=headers, timeout=budget
             )
-        except httpx2.TimeoutException:
-            raise Retryable(too_slow(), None) from None
-        except httpx2.TransportError:
-            raise Retryable(unreachable(), None) from None
         return response.status_code, response.content, response.headers.get("retry-after")
 
     async def _stream_over_aiohttp(
@@ -193,8 +187,9 @@ class DirectResponses:
     ) -> Events:
         import aiohttp
 
+        failures = _aiohttp_failures()
         timeout = aiohttp.ClientTimeout(sock_connect=budget, sock_read=budget)
-        try:
+        with _calling(failures):
             response = await self._aiohttp().post(
                 self._url, data=data, headers=headers, proxy=self._proxy, timeout=timeout
             )
@@ -202,19 +197,6 @@ class DirectResponses:
                 content = await response.read()
                 response.release()
                 raise _status_error(response.status, content, response.headers.get("retry-after"))
-        except TimeoutError:
-            raise Retryable(too_slow(), None) from None
-        except aiohttp.ClientError:
-            raise Retryable(unreachable(), None) from None
-
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in response.content.iter_any():
-                    yield chunk
-            except TimeoutError:
-                raise StreamStalled from None
-            except aiohttp.ClientError:
-                raise StreamBroken from None
 
         async def close() -> None:
             if response.content.at_eof():
@@ -222,18 +204,17 @@ class DirectResponses:
             else:
                 response.close()
 
-        return Events(chunks(), close)
+        return Events(_reading(response.content.iter_any(), failures), close)
 
     async def _stream_over_httpx(
         self, data: bytes, headers: dict[str, str], budget: float
     ) -> Events:
-        import httpx2
-
+        failures = _httpx_failures()
         client = self._httpx2()
         request = client.build_request(
             "POST", self._url, content=data, headers=headers, timeout=budget
         )
-        try:
+        with _calling(failures):
             response = await client.send(request, stream=True)
             if response.status_code >= 400:
                 content = await response.aread()
@@ -241,21 +222,7 @@ class DirectResponses:
                 raise _status_error(
                     response.status_code, content, response.headers.get("retry-after")
                 )
-        except httpx2.TimeoutException:
-            raise Retryable(too_slow(), None) from None
-        except httpx2.TransportError:
-            raise Retryable(unreachable(), None) from None
-
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in response.aiter_bytes():
-                    yield chunk
-            except httpx2.TimeoutException:
-                raise StreamStalled from None
-            except httpx2.TransportError:
-                raise StreamBroken from None
-
-        return Events(chunks(), response.aclose)
+        return Events(_reading(response.aiter_bytes(), failures), response.aclose)
 
     def _aiohttp(self) -> aiohttp.ClientSession:
         """The aiohttp session, made on first use (and the proxy it goes through)."""
@@ -298,6 +265,42 @@ class DirectResponses:
         if self._httpx is not None:
             await self._httpx.aclose()
             self._httpx = None
+
+
+@contextmanager
+def _calling(failures: Failures) -> Iterator[None]:
+    """A call until its reply (or its stream) is open: failing, it may be tried again."""
+    timed_out, failed = failures
+    try:
+        yield
+    except timed_out:
+        raise Retryable(too_slow(), None) from None
+    except failed:
+        raise Retryable(unreachable(), None) from None
+
+
+async def _reading(chunks: AsyncIterator[bytes], failures: Failures) -> AsyncIterator[bytes]:
+    """An open stream's bytes: failing now, it cannot be tried again (text has gone out)."""
+    timed_out, failed = failures
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except timed_out:
+        raise StreamStalled from None
+    except failed:
+        raise StreamBroken from None
+
+
+def _aiohttp_failures() -> Failures:
+    import aiohttp
+
+    return TimeoutError, aiohttp.ClientError
+
+
+def _httpx_failures() -> Failures:
+    import httpx2
+
+    return httpx2.TimeoutException, httpx2.TransportError
 
 
 def _session() -> aiohttp.ClientSession:
