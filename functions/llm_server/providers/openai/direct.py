@@ -132,7 +132,9 @@ class DirectResponses:
     def __init__(self, base_url: str | None, transport: Literal["httpx", "aiohttp"]) -> None:
         self._url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/responses"
         self._transport = transport
-        self._post = self._over_aiohttp if transport == "aiohttp" else self._over_httpx
+        over_aiohttp = transport == "aiohttp"
+        self._post = self._over_aiohttp if over_aiohttp else self._over_httpx
+        self._open = self._stream_over_aiohttp if over_aiohttp else self._stream_over_httpx
         self._session: aiohttp.ClientSession | None = None
         self._httpx: httpx2.AsyncClient | None = None
         self._proxy: str | None = None
@@ -158,9 +160,7 @@ class DirectResponses:
         """
         headers = _headers(key, "text/event-stream")
         data = json.dumps({**body, "stream": True}).encode()
-        if self._transport == "aiohttp":
-            return await self._stream_over_aiohttp(data, headers, budget)
-        return await self._stream_over_httpx(data, headers, budget)
+        return await self._open(data, headers, budget)
 
     async def _over_aiohttp(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
         import aiohttp
