@@ -7,11 +7,12 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PY_SPY_VERSION := 0.4.3
 export PYTHONPATH := $(CURDIR)/functions
 
-# The Lambda runtime's Python (template.yaml: Runtime). Machines here have another, so it is built
-# once from source into ~/.cache, keyed by version (toolchain/build-python.sh: about 2.5 minutes on
-# 2 cores); the layer's bytecode, ministack's functions and the Lambda-side suites run on it.
-LAMBDA_PYTHON_VERSION := 3.13.5
-LAMBDA_PYTHON_HOME := $(HOME)/.cache/llm-server/python-$(LAMBDA_PYTHON_VERSION)
+# The Lambda runtime's Python (template.yaml: Runtime) and Swagger UI's pinned version, shared with
+# the Makefiles `sam build` runs (toolchain/versions.mk). Machines here have another Python, so
+# the Lambda one is built once from source into ~/.cache, keyed by version
+# (toolchain/build-python.sh: about 2.5 minutes on 2 cores); the layer's bytecode, ministack's
+# functions and the Lambda-side suites run on it.
+include toolchain/versions.mk
 LAMBDA_PYTHON := $(LAMBDA_PYTHON_HOME)/bin/python3.13
 
 SAM := .tools/sam/bin/sam
@@ -45,11 +46,10 @@ $(VENV)/.dev: tests/requirements.txt $(VENV)/.local
 	$(PIP) install -q -r $<
 	@touch $@
 
-# Swagger UI for /docs, served by the app itself (no CDN): npm's swagger-ui-dist, pinned.
-SWAGGER_UI_VERSION := 5.35.0
-SWAGGER_UI_INTEGRITY := sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==
+# Swagger UI for /docs (its version in toolchain/versions.mk), for the local server; `sam build`
+# puts it in the function's artifact itself (functions/Makefile).
 SWAGGER_UI := functions/llm_server/web/static/swagger-ui/VERSION
-$(SWAGGER_UI): toolchain/fetch-swagger-ui.sh
+$(SWAGGER_UI): toolchain/fetch-swagger-ui.sh toolchain/versions.mk
 	toolchain/fetch-swagger-ui.sh $(SWAGGER_UI_VERSION) $(SWAGGER_UI_INTEGRITY) $(@D)
 	@grep -q "$(SWAGGER_UI_VERSION)" $@
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
 from llm_server.exceptions import ConfigurationException
 
 SHUTDOWN_GRACE_SECONDS = 10
-# A long-lived server answers first and writes the usage ledger every quarter second (Lambda,
-# which may freeze right after an answer, writes before answering): usage/ledger.py.
-USAGE_FLUSH_SECONDS = "0.25"
 
 
 def _say(message: str) -> None:
@@ -26,7 +22,6 @@ def main() -> int:
     from llm_server.config.settings import get_settings
     from llm_server.local_server import header_timeout_protocol, raise_open_file_limit
 
-    os.environ.setdefault("USAGE_FLUSH_SECONDS", USAGE_FLUSH_SECONDS)
     try:
         settings = get_settings()
         app = create_app(settings)

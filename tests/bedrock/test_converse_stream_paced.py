@@ -4,6 +4,7 @@ each delta as it arrives, and an error inside the stream ends it in-band, typed.
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import httpx
@@ -100,3 +101,49 @@ def test_a_stream_refused_before_its_first_event_is_an_http_error():
         )
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == "upstream_validation_error"
+
+
+def test_a_dropped_stream_is_charged_the_tokens_it_sent_not_its_deltas():
+    """Bedrock's deltas carry many tokens each: 2,500 words in 5 deltas were charged as 5."""
+    words = "The quick brown fox jumps over the lazy dog near the river bank today. "
+    piece = words * 40  # 560 words, about 720 tokens on any BPE tokenizer
+    gate = Gate(after=6)  # messageStart and 5 deltas go out; the rest waits
+    events = text_events(*[piece] * 5, "never sent")
+    with StreamEndpoint(events, gate) as endpoint, serve(endpoint) as server:
+        with httpx.stream(
+            "POST",
+            f"{server.url}/v1/chat/completions",
+            json={
+                "model": NOVA,
+                "messages": [{"role": "user", "content": "a long story"}],
+                "stream": True,
+                "max_tokens": 4000,
+            },
+            headers=KNOWN,
+            timeout=30,
+        ) as reply:
+            lines = reply.iter_lines()
+            sent = ""
+            while sent.count(words) < 5 * 40:
+                for chunk in sse_data([next(lines)]):
+                    if chunk["choices"]:
+                        sent += chunk["choices"][0]["delta"].get("content") or ""
+        gate.open.set()  # the client has gone: nothing more reaches it
+        rows: list = []
+        for _ in range(200):  # the server notices the client leave and charges the turn
+            rows = httpx.get(f"{server.url}/api/v1/usage", headers=KNOWN).json()["by_model"]
+            if rows:
+                break
+            time.sleep(0.05)
+    (row,) = rows
+    assert row["requests"] == 1
+    assert 3_000 <= row["output_tokens"] <= 4_500  # 14,000 ASCII characters: 3,500 at 4 a token
+    assert row["cost_usd"] > 0
+
+
+def test_korean_sent_before_a_drop_is_counted_a_token_a_syllable():
+    from llm_server.core.free_mode import sent_tokens
+
+    assert sent_tokens(["안녕하세요", "!"]) == 6
+    assert sent_tokens(["Hello, world"]) == 3
+    assert sent_tokens(["a", "b", "c"]) == 3  # never fewer than a token a piece

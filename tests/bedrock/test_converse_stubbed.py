@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -280,6 +281,67 @@ def test_a_failing_openai_model_falls_back_to_bedrock(stub):
     assert answer.model == NOVA and answer.choices[0].message.content == "노바가 답합니다"
     fell = [r for r in logs.records() if r.get("fallback_to") == NOVA]
     assert fell and fell[0]["fallback_from"] == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("server_pays", [False, True])
+@pytest.mark.parametrize(
+    ("upstream_error", "answered"), [((429, "insufficient_quota"), 429), ((503, None), 502)]
+)
+def test_a_fallback_keeps_the_payer_of_the_turn_unless_the_operator_says(
+    stub, upstream_error, answered, server_pays
+):
+    """A caller on its own OpenAI key (no free mode) fell back to Bedrock on the operator's
+    account, FREE_MODE_ENABLED=false or not: only MODEL_FALLBACKS_SERVER_PAYS lets it."""
+    if server_pays:
+        stub.add_response("converse", converse_answer("노바가 답합니다"))
+    status, code = upstream_error
+    with FakeOpenAI() as upstream:
+        upstream.enqueue(Step(status=status, error_code=code))
+        server = serve(
+            stub,
+            openai_fake=upstream,
+            openai_base_url=upstream.url,
+            openai_max_retries=0,
+            free_mode_enabled=False,
+            model_fallbacks=f"gpt-4o-mini={NOVA}",
+            model_fallbacks_server_pays=server_pays,
+        )
+        with server:
+            own_key = openai.OpenAI(
+                base_url=f"{server.url}/v1",
+                api_key="sk-caller-own-" + "o" * 40,
+                default_headers=KNOWN,
+                max_retries=0,
+            )
+            if server_pays:
+                answer = own_key.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "안녕"}]
+                )
+                usage = httpx.get(f"{server.url}/api/v1/usage", headers=KNOWN).json()
+            else:
+                with pytest.raises(openai.APIStatusError) as raised:
+                    own_key.chat.completions.create(
+                        model="gpt-4o-mini", messages=[{"role": "user", "content": "안녕"}]
+                    )
+    if server_pays:
+        assert answer.model == NOVA
+        assert [row["api_key_source"] for row in usage["by_model"]] == ["server"]
+    else:
+        assert raised.value.status_code == answered  # the caller's own failure, as it was
+    # without the setting, the Stubber would fail the test on an unexpected call to Bedrock
+
+
+def test_a_bedrock_model_without_a_price_is_named_at_start_and_refused(stub):
+    unpriced = "us.amazon.nova-premier-v1:0"
+    with capture_logs() as logs:
+        server = serve(stub, models=f"{NOVA},{unpriced}")
+    warned = [r for r in logs.records() if r.get("model") == unpriced]
+    assert warned and "MODEL_PRICES" in warned[0]["message"]
+    with server:
+        with pytest.raises(openai.PermissionDeniedError) as raised:
+            ask(server, unpriced)
+    assert raised.value.body["code"] == "model_not_priced"
+    assert raised.value.body["param"] == "model"
 
 
 def test_a_throttled_bedrock_model_falls_back_to_another(stub):

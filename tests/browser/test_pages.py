@@ -165,3 +165,44 @@ def test_the_pages_forbid_inline_scripts_other_origins_and_sniffing(server):
     assert api.headers["cache-control"] == "no-store"
     assert httpx.get(f"{server.url}/static/../app.py", timeout=30).status_code == 404
     assert httpx.get(f"{server.url}/static/swagger-ui/LICENSE", timeout=30).status_code == 404
+
+
+def test_a_page_on_another_origin_cannot_run_a_turn_or_write_a_session(browser, server, fake):
+    """A no-cors `fetch` of a `Blob` sends no Content-Type, so browsers send it unasked: the
+    chat route answered it 200, running a turn and writing the session from any page."""
+    import http.server
+    import threading
+
+    from helpers.server_process import free_port
+
+    body = '{"user_message": "hi", "session_id": "victim", "free_mode": true}'
+    page = (
+        "<!doctype html><script>"
+        f"fetch({server.url + '/api/v1/chat'!r}, {{method: 'POST', mode: 'no-cors', "
+        f"headers: {{'X-Api-Key': {CLIENT!r}}}, body: new Blob([{body!r}])}})"
+        ".then(() => { document.title = 'sent'; }, () => { document.title = 'failed'; });"
+        "</script>"
+    ).encode()
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Attacker)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"http://localhost:{other.server_address[1]}/")  # another origin
+        wait(browser).until(lambda d: d.title in ("sent", "failed"))
+    finally:
+        other.shutdown()
+        other.server_close()
+    session = httpx.get(f"{server.url}/api/v1/sessions/victim", headers={"X-Api-Key": CLIENT})
+    assert fake.seen == []  # no turn ran
+    assert session.status_code == 404  # and nothing was written

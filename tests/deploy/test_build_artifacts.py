@@ -5,6 +5,9 @@ on every cold start; the build ships bytecode that Python uses without checking 
 """
 
 import importlib.util
+import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -59,3 +62,50 @@ def test_the_layer_is_built_for_the_runtimes_python_only(build):
     bytecode = [p.name for p in build.rglob("*.pyc")]
     assert len(bytecode) > 1000
     assert all(n.endswith(f".cpython-{version}.pyc") for n in bytecode)
+
+
+def test_a_plain_sam_build_of_a_fresh_clone_ships_the_pages_and_bytecode(tmp_path):
+    """README's deploy step is `sam build && sam deploy`: with nothing made by `make` before it
+    (no Swagger UI in the tree, no LAMBDA_PYTHON), the function still gets /docs' assets and its
+    bytecode, as `make sam-check` builds it."""
+    sam = ROOT / ".tools" / "sam" / "bin" / "sam"
+    if not sam.exists():
+        pytest.skip("no SAM CLI in .tools/sam: `make test` installs it")
+    clone = tmp_path / "clone"
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    assert not (clone / "functions/llm_server/web/static/swagger-ui").exists()
+    # as on a fresh machine: nothing of this suite's interpreter or of the top Makefile's
+    env = {k: v for k, v in os.environ.items() if k not in ("LAMBDA_PYTHON", "PYTHONPATH")}
+    env.update(
+        AWS_ACCESS_KEY_ID="offline",
+        AWS_SECRET_ACCESS_KEY="offline",
+        AWS_DEFAULT_REGION="ap-northeast-2",
+        AWS_MAX_ATTEMPTS="1",
+        SAM_CLI_TELEMETRY="0",
+    )
+    built = tmp_path / "build"
+    done = subprocess.run(
+        [str(sam), "build", "ChatFunction", "--build-dir", str(built)],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    function = built / "ChatFunction" / "llm_server"
+    assets = function / "web" / "static" / "swagger-ui"
+    assert (assets / "swagger-ui-bundle.js").stat().st_size > 500_000
+    assert (assets / "swagger-ui.css").is_file()
+    handler = importlib.util.cache_from_source(str(function / "lambda_handler.py"))
+    with open(handler, "rb") as pyc:
+        assert pyc.read(4) == importlib.util.MAGIC_NUMBER

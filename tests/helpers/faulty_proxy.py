@@ -2,7 +2,8 @@
 
 `throttle_every=3` answers every third call with DynamoDB's `ThrottlingException` (HTTP 400,
 as AWS answers a hot partition) instead of forwarding it: deterministic, so a test knows how
-many calls were refused. Every other call goes through to moto unchanged.
+many calls were refused. `throttle_rate=0.3` refuses calls at random instead, from a seeded
+generator (the same calls for the same seed). Every other call goes through to moto unchanged.
 
 `hold("UpdateItem")` keeps that operation's calls waiting at the proxy until `release()`: a
 test can then see what a caller got while a write was still under way.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,9 +33,18 @@ class FaultyProxy:
     for the benches (the calls' waits overlap, as a real service's do).
     """
 
-    def __init__(self, target: str, throttle_every: int = 0, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        throttle_every: int = 0,
+        delay: float = 0.0,
+        throttle_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self._target = urlsplit(target)
         self.throttle_every = throttle_every
+        self.throttle_rate = throttle_rate
+        self._random = random.Random(seed)
         self.delay = delay
         self.calls = 0
         self.throttled = 0
@@ -64,6 +75,7 @@ class FaultyProxy:
         with self._lock:
             self.calls += 1
             refuse = bool(self.throttle_every) and self.calls % self.throttle_every == 0
+            refuse = refuse or self._random.random() < self.throttle_rate
             self.throttled += refuse
             return refuse
 

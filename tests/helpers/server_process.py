@@ -45,6 +45,7 @@ class ServerProcess:
             "STORE_PATH": str(Path(tempfile.mkdtemp()) / "store.sqlite3"),
             **env,
         }
+        self.store_path = self._env["STORE_PATH"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:

@@ -247,3 +247,163 @@ def test_a_body_that_never_finishes_arriving_is_a_408(fake):
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"request_timeout" in answer
+
+
+def test_a_cursor_past_what_a_store_can_hold_is_a_422_naming_it(fake):
+    """Found by schemathesis: 20 digits overflowed SQLite's integer (a 500)."""
+    with serve(fake) as server:
+        response = httpx.get(
+            f"{server.url}/api/v1/sessions/s1",
+            params={"cursor": "99999999999999999999"},
+            headers={"X-Api-Key": "client-1"},
+        )
+        largest = httpx.get(
+            f"{server.url}/api/v1/sessions/s1",
+            params={"cursor": "9" * 18},
+            headers={"X-Api-Key": "client-1"},
+        )
+    assert response.status_code == 422
+    assert response.json()["error"]["param"] == "query.cursor"
+    assert largest.status_code == 200 and largest.json()["turns"] == []
+
+
+def nested_schema(levels: int) -> dict:
+    """An array of arrays ... `levels` deep: one JSON level a schema level."""
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        (
+            "/v1/chat/completions",
+            {
+                "messages": [{"role": "user", "content": "hi"}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "deep", "schema": nested_schema(501)},
+                },
+            },
+            "response_format",
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "deep", "parameters": nested_schema(501)},
+                    }
+                ],
+            },
+            "tools.0.function.parameters",
+        ),
+        (
+            "/v1/responses",
+            {
+                "input": "hi",
+                "text": {
+                    "format": {"type": "json_schema", "name": "d", "schema": nested_schema(501)}
+                },
+            },
+            "text.format",
+        ),
+    ],
+)
+def test_a_schema_nested_501_levels_at_temperature_0_is_a_400_naming_it(fake, path, body, param):
+    """The cache key (temperature 0) walked it recursively: a RecursionError, a 500."""
+    auth = {"Authorization": f"Bearer {CALLER_KEY}"}
+    raw = json.dumps({"model": "gpt-4o-mini", "temperature": 0, **body})
+    with serve(fake) as server:
+        response = post_raw(server, path, raw, auth)
+        native = post_raw(
+            server,
+            "/api/v1/chat",
+            json.dumps(
+                {
+                    "user_message": "hi",
+                    "temperature": 0,
+                    "openai_api_key": CALLER_KEY,
+                    "response_format": {"type": "json_schema", "schema": nested_schema(501)},
+                }
+            ),
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert response.json()["error"]["code"] == "schema_too_deep"
+    assert native.status_code == 422  # the native API answers a bad value 422, naming it
+    assert native.json()["error"]["param"] == "response_format"
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_body_in_utf16_or_utf32_is_a_400_even_with_a_lone_surrogate(fake, encoding):
+    """json.loads reads UTF-16 and UTF-32 too: a lone surrogate there passed the UTF-8 check."""
+    body = '{"user_message": "a\ud800b", "openai_api_key": "' + CALLER_KEY + '"}'
+    with serve(fake) as server:
+        response = httpx.post(
+            f"{server.url}/api/v1/chat",
+            content=body.encode(encoding, "surrogatepass"),
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_encoding"
+    assert "UTF-8" in response.json()["error_message"]
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize("name", ["a%00.js", "%00", "x" * 300 + ".js", "..%2f..%2fetc%2fpasswd"])
+def test_an_impossible_static_name_is_a_404(name):
+    """The pages are public on API Gateway: a NUL or a name too long reached the file system."""
+    with serve() as server:
+        response = httpx.get(f"{server.url}/static/{name}")
+        real = httpx.get(f"{server.url}/static/playground/playground.js")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert real.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("tenant_monthly_budget_usd", "inf"),
+        ("tenant_monthly_budget_usd", "nan"),
+        ("tenant_budgets_usd", '{"apikey:a": Infinity}'),
+        ("model_prices", '{"m": {"input": 1, "output": Infinity}}'),
+        ("model_prices", '{"*": {"input": 0, "output": 0}}'),
+    ],
+)
+def test_a_budget_or_price_that_is_not_a_finite_amount_stops_the_server(variable, value):
+    """`inf` started, then every server-paid turn and /api/v1/usage answered 500."""
+    from llm_server.config.settings import load_settings
+    from llm_server.exceptions import ConfigurationException
+
+    with pytest.raises(ConfigurationException) as raised:
+        load_settings(_env_file=None, **{variable: value})
+    assert variable.upper() in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("headers", "chunked"),
+    [({}, False), ({"content-type": "text/plain"}, True), ({}, True)],
+    ids=["no-type", "text-chunked", "no-type-chunked"],
+)
+def test_a_json_route_refuses_a_body_that_is_not_declared_json(fake, headers, chunked):
+    """The fast JSON path read any body as JSON: a 415, chunked or not, as the README says."""
+    raw = json.dumps({"user_message": "hi", "openai_api_key": CALLER_KEY}).encode()
+    content = iter([raw]) if chunked else raw
+    with serve(fake) as server:
+        response = httpx.post(f"{server.url}/api/v1/chat", content=content, headers=headers)
+        declared = httpx.post(
+            f"{server.url}/api/v1/chat",
+            content=raw,
+            headers={"content-type": "application/json; charset=utf-8"},
+        )
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert declared.status_code == 200
+    assert len(fake.seen) == 1

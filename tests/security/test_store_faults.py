@@ -62,6 +62,35 @@ def test_throttling_loses_no_turn(monkeypatch, moto_endpoint, fake):
     assert len(page.json()["turns"]) == 30
 
 
+def test_a_hundred_turns_at_30_percent_random_throttling_lose_none(
+    monkeypatch, moto_endpoint, fake
+):
+    """botocore's four attempts alone lost about a turn in thirty: answered, never stored.
+
+    botocore's pauses between its own attempts are cut to a hundredth (its throttling backoff
+    scale, 1 s, to 10 ms): the same attempts, a test of minutes instead of three.
+    """
+    from botocore.retries.standard import ExponentialBackoff
+
+    scales = {**ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale": 0.01}
+    monkeypatch.setattr(ExponentialBackoff, "_DEFAULT_BACKOFF_CONFIG", scales)
+    table, _ = dynamodb_table(moto_endpoint)
+    with FaultyProxy(moto_endpoint, throttle_rate=0.3, seed=39) as proxy:
+        app = app_on(monkeypatch, proxy.url, table, fake)
+        with LiveServer(app) as server:
+            answers = [chat(server, session_id="busy") for _ in range(100)]
+            proxy.throttle_rate = 0.0
+            page = httpx.get(
+                f"{server.url}/api/v1/sessions/busy",
+                params={"limit": 200},
+                headers={"Authorization": f"Bearer {CALLER_KEY}"},
+            )
+    assert [a.status_code for a in answers] == [200] * 100
+    assert [a.json()["error_message"] for a in answers] == [None] * 100
+    assert proxy.throttled > 100
+    assert len(page.json()["turns"]) == 100
+
+
 @pytest.fixture
 def unreachable(monkeypatch, moto_endpoint, fake):
     """The app with its table at an address nothing answers, the shared cache on."""

@@ -115,16 +115,134 @@ def test_bedrock_usage_with_cache_reads_and_writes_is_priced_to_the_token(kind, 
     assert abs(Decimal(str(own["cost_usd"])) - expected) < Decimal("1e-9")
 
 
-def test_a_model_without_a_price_is_served_and_counted_at_an_unknown_cost(
+def test_a_model_without_a_price_is_refused_on_the_servers_key_and_served_on_the_callers(
     kind, moto_endpoint, fake
 ):
-    app, _ = tenant_app(kind, moto_endpoint, fake)
+    """Unpriced, it reserved nothing: 60 turns at max_tokens 4096 ran on the server's key."""
+    app, _ = tenant_app(kind, moto_endpoint, fake, tenant_monthly_budget_usd=5.0)
     with LiveServer(app) as server:
-        reply = post_chat(server, model="gpt-unpriced", **FREE)
+        refused = post_chat(server, model="gpt-unpriced", max_tokens=4096, **FREE)
+        own_key = post_chat(
+            server, model="gpt-unpriced", openai_api_key="sk-tenant-own-" + "o" * 40
+        )
         own = usage_of(server).json()
-    assert reply.status_code == 200
+    assert refused.status_code == 403, refused.text
+    error = refused.json()["error"]
+    assert (error["code"], error["param"]) == ("model_not_priced", "model")
+    assert "MODEL_PRICES" in error["message"]
+    assert own_key.status_code == 200 and len(fake.seen) == 1  # only the caller's own key went
     (row,) = own["by_model"]
-    assert row["requests"] == 1 and row["cost_usd"] is None and row["input_tokens"] > 0
+    assert row["api_key_source"] == "user" and row["cost_usd"] is None and row["input_tokens"] > 0
+
+
+def test_the_operators_rule_prices_every_unlisted_model_and_its_budget_holds(
+    kind, moto_endpoint, fake
+):
+    prices = json.dumps({"*": {"input": 150, "output": 600}})
+    app, _ = tenant_app(
+        kind, moto_endpoint, fake, model_prices=prices, tenant_monthly_budget_usd=1.0
+    )
+    with LiveServer(app) as server:
+        small = post_chat(server, model="gpt-unpriced", max_tokens=100, **FREE)
+        large = post_chat(server, model="gpt-unpriced", max_tokens=4096, **FREE)
+        (row,) = usage_of(server).json()["by_model"]
+    assert small.status_code == 200
+    expected = dollars(small.json()["input_tokens"], "150") + dollars(
+        small.json()["output_tokens"], "600"
+    )
+    assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9")
+    # 4096 tokens at 600 USD per 1M is 2.46 USD: more than the budget, so never started
+    assert large.status_code == 429 and large.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_sixty_o1_pro_turns_spend_at_most_the_budget(kind, moto_endpoint, fake):
+    """The red team's run: o1-pro at max_tokens 4096, 60 times, with a 5 USD budget."""
+    app, _ = tenant_app(
+        kind,
+        moto_endpoint,
+        fake,
+        tenant_monthly_budget_usd=5.0,
+        free_mode_requests_per_minute=1000,
+        free_mode_tokens_per_day=10**9,
+    )
+    fake.enqueue(*[Step(usage={"output_tokens": 4096}) for _ in range(60)])
+    with LiveServer(app) as server:
+        replies = [post_chat(server, model="o1-pro", max_tokens=4096, **FREE) for _ in range(60)]
+        own = usage_of(server).json()
+    answered = sum(r.status_code == 200 for r in replies)
+    assert 1 <= answered <= 2  # 4096 tokens at 600 USD per 1M: 2.46 USD a turn at most
+    assert {r.json()["error"]["code"] for r in replies if r.status_code != 200} == {
+        "budget_exceeded"
+    }
+    assert 0 < own["cost_usd"] <= 5.0
+
+
+def png_of(width: int, height: int) -> str:
+    """A data URL whose PNG header says `width` x `height` (nobody here decodes the pixels)."""
+    import base64
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk
+    png += struct.pack(">I", zlib.crc32(chunk)) + b"\0" * 32
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_images_are_reserved_as_their_model_bills_them(kind, moto_endpoint, fake):
+    """10 parallel requests of 10 1024x1024 images on gpt-4o-mini: each image billed 25,501
+    input tokens (2,833 + 4 tiles of 5,667). Reserved as 1,600, they spent 15.8x the budget."""
+    billed = 10 * 25_501 + 20
+    app, _ = tenant_app(
+        kind,
+        moto_endpoint,
+        fake,
+        openai_compat_free_mode=True,
+        tenant_monthly_budget_usd=0.1,  # a request costs about 0.0383 USD: two fit
+        free_mode_requests_per_minute=1000,
+        free_mode_tokens_per_day=10**9,
+        max_concurrent_requests=10,
+        max_concurrent_per_client=10,
+    )
+    fake.enqueue(*[Step(usage={"input_tokens": billed, "output_tokens": 10}) for _ in range(10)])
+    image = {"type": "image_url", "image_url": {"url": png_of(1024, 1024)}}
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "비교해 줘"}] + [image] * 10}
+        ],
+    }
+
+    def ask(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json=body,
+            headers={"X-Api-Key": "client-1"},
+            timeout=60,
+        )
+
+    with LiveServer(app) as server, concurrent.futures.ThreadPoolExecutor(10) as pool:
+        replies = list(pool.map(ask, range(10)))
+        own = usage_of(server).json()
+    answered = [r for r in replies if r.status_code == 200]
+    assert 1 <= len(answered) <= 2, [r.status_code for r in replies]
+    assert own["cost_usd"] <= 0.1
+
+
+def test_a_snapshot_billed_apart_from_its_alias_is_priced_by_its_own_row():
+    from llm_server.usage.pricing import PriceSheet
+
+    sheet = PriceSheet()
+    dated = sheet.price("openai", "gpt-4o-2024-05-13")
+    alias = sheet.price("openai", "gpt-4o")
+    assert dated is not None and alias is not None
+    assert (dated.input, dated.output) == (2 * alias.input, 3 * alias.output // 2)
+    assert sheet.price("openai", "gpt-4o-2024-08-06") == alias
+    profile = sheet.price("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    model = sheet.price("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert profile is not None and model is not None and profile.input > model.input
 
 
 def test_made_up_model_names_cost_bounded_memory_and_each_is_logged_once():

@@ -11,6 +11,7 @@ these scalar fields). `.env` is parsed by python-dotenv, only where the file exi
 from __future__ import annotations
 
 import json
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -114,10 +115,13 @@ class Settings(BaseModel):
     bedrock_timeout_seconds: float = Field(25.0, gt=0)
     bedrock_prompt_caching: bool = False
     model_fallbacks: str = ""
+    # A fallback keeps who pays a turn: true lets a turn on the caller's own key fall back to a
+    # model the server's account pays (Bedrock, or the server's OpenAI key), on its budget.
+    model_fallbacks_server_pays: bool = False
 
     # Usage and budgets: what each tenant spends, in USD at the price sheet's prices
     model_prices: str = ""
-    tenant_monthly_budget_usd: float | None = Field(None, ge=0)
+    tenant_monthly_budget_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
     tenant_budgets_usd: str = ""
     usage_retention_days: int = Field(400, ge=1)
     # 0: a turn's row is written as it ends (on Lambda after the answer, by the extension);
@@ -168,7 +172,7 @@ class Settings(BaseModel):
             return ""
         budgets = json.loads(value)
         if not isinstance(budgets, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < math.inf
             for v in budgets.values()
         ):
             raise ValueError("TENANT_BUDGETS_USD must be a JSON object of owner ids to USD >= 0")

@@ -202,19 +202,33 @@ def _day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-IMAGE_TOKENS = 1_600  # an upper bound of what OpenAI counts for one image at high detail
-
-
 def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int:
     """What a free-mode request may cost at most (`output`: tokens it produced, if known).
 
     Input: 2 UTF-8 bytes a token, on the safe side for English (about 4) and Korean (about 3 a
-    syllable, a token or two each); output: `max_tokens` unless known. Reserved from the daily
-    quota at admission and settled with the real usage after.
+    syllable, a token or two each), and each image as its model's family bills it at most
+    (`usage/images.py`); output: `max_tokens` unless known. Reserved from the daily quota at
+    admission and settled with the real usage after.
     """
+    from llm_server.usage.images import image_tokens
+
     texts = [request.instructions, *(m.content for m in request.messages)]
     texts += [call.arguments for m in request.messages for call in m.tool_calls]
     texts += [json.dumps(asdict(tool)) for tool in request.options.tools.offered]
-    images = sum(len(m.images) for m in request.messages)
-    estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts) + IMAGE_TOKENS * images
+    estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts)
+    estimate += sum(image_tokens(request.model, url) for m in request.messages for url in m.images)
     return estimate + (request.max_tokens if output is None else output)
+
+
+def sent_tokens(pieces: list[str]) -> int:
+    """The tokens a stream cut short had sent, as a tokenizer would count its text.
+
+    No provider reports usage before a stream's end, and no tokenizer of theirs runs here, so
+    the text is counted as BPE tokenizers count it, rounded up: 4 ASCII characters a token
+    (English runs 4 to 4.5), and a token for every other character (a Hangul syllable is one
+    or less on OpenAI's and Claude's tokenizers); never fewer than one token a piece, which is
+    exact for the local model (a token a piece).
+    """
+    text = "".join(pieces)
+    ascii_count = len(text.encode("ascii", "ignore"))
+    return max(len(pieces), -(-ascii_count // 4) + len(text) - ascii_count)

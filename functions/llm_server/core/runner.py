@@ -13,20 +13,22 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
-from llm_server.core.free_mode import FreeModeQuota, Reservation, reserve_tokens
-from llm_server.core.keys import KeySource
+from llm_server.core.free_mode import FreeModeQuota, Reservation, reserve_tokens, sent_tokens
+from llm_server.core.keys import KeySource, SelectedKey
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
+from llm_server.core.text import bounded
+from llm_server.core.turn import CALLER_KEY, CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
     BadRequestException,
     LLMServerException,
+    PermissionException,
     ValidationException,
 )
 from llm_server.providers.base import ChatProvider
@@ -43,27 +45,29 @@ from llm_server.values import ChatMessage, Generation, GenerationRequest
 class _Admitted:
     """A turn past admission: its provider and request, and what it has produced so far.
 
-    `used` is the finished reply's tokens; until there is one, `deltas` counts the streamed
-    pieces, so a stream cut short is charged its input and what it sent.
+    `generation` is the finished reply; until there is one, `sent` keeps the streamed pieces,
+    so a stream cut short is charged its input and what it sent.
     """
 
     provider: ChatProvider
     request: GenerationRequest
     started: float = 0.0
     generation: Generation | None = None
-    deltas: int = 0
+    sent: list[str] = field(default_factory=list)
 
     def charged(self) -> Generation | None:
         """What the turn used, to charge it with.
 
-        The finished reply; or for a stream cut short, its input (an estimate) and the pieces
-        it sent; None if it produced nothing (a failure, a cache hit).
+        The finished reply; or for a stream cut short, its input (an estimate) and the text it
+        sent, counted as tokens (`sent_tokens`); None if it produced nothing (a failure, a
+        cache hit).
         """
-        if self.generation is not None or not self.deltas:
+        if self.generation is not None or not self.sent:
             return self.generation
         request = self.request
         estimate = reserve_tokens(request, output=0)
-        return Generation("", request.model, input_tokens=estimate, output_tokens=self.deltas)
+        output = sent_tokens(self.sent)
+        return Generation("", request.model, input_tokens=estimate, output_tokens=output)
 
 
 class TurnRunner:
@@ -89,6 +93,16 @@ class TurnRunner:
         self._limiter = ConcurrencyLimiter(
             settings.max_concurrent_requests, settings.per_client_concurrency()
         )
+        self._check_prices()
+
+    def _check_prices(self) -> None:
+        """Say at start which models the operator's account pays have no price (refused)."""
+        if self._ledger is None:
+            return
+        for provider in self._providers.values():
+            if provider.payer == "operator":
+                for model in provider.models():
+                    self._ledger.prices.price(provider.name, model)  # warns when unknown
 
     async def aclose(self) -> None:
         """Close the providers' connections (at server shutdown)."""
@@ -149,7 +163,7 @@ class TurnRunner:
         try:
             return await self._run_once(turn, context, fallible=True)
         except _ProviderFailed as failed:
-            fallback = self._fallback(turn, failed.error, context)
+            fallback = self._fallback(turn, failed, context)
             return await self._run_once(fallback, context, fallible=False)
 
     async def _run_once(self, turn: Turn, context: RequestContext, fallible: bool) -> Outcome:
@@ -166,7 +180,7 @@ class TurnRunner:
             try:
                 generation = await admitted.provider.generate(request)
             except LLMServerException as error:
-                raise _failed(error, fallible) from None
+                raise _failed(error, fallible, request.key_source) from None
             if self._cache is not None and key is not None:
                 await self._cache.store(key, generation)
             return self._finish(admitted, generation, "MISS" if key is not None else None)
@@ -183,7 +197,7 @@ class TurnRunner:
             async for item in self._stream_once(turn, context, fallible=True):
                 yield item
         except _ProviderFailed as failed:
-            fallback = self._fallback(turn, failed.error, context)
+            fallback = self._fallback(turn, failed, context)
             async for item in self._stream_once(fallback, context, fallible=False):
                 yield item
 
@@ -196,22 +210,25 @@ class TurnRunner:
                 try:
                     first = await anext(stream)
                 except LLMServerException as error:
-                    raise _failed(error, fallible) from None
+                    raise _failed(error, fallible, admitted.request.key_source) from None
                 async for item in _prepended(first, stream):
                     if isinstance(item, Generation):
                         yield self._finish(admitted, item, None)
                     else:
-                        admitted.deltas += 1
+                        admitted.sent.append(item)
                         yield item
             finally:
                 await stream.aclose()
 
-    def _fallback(self, turn: Turn, error: LLMServerException, context: RequestContext) -> Turn:
-        """The turn on the failed model's fallback; `error` raised when there is none to run.
+    def _fallback(self, turn: Turn, failed: _ProviderFailed, context: RequestContext) -> Turn:
+        """The turn on the failed model's fallback; its error raised when there is none to run.
 
-        None to run: the model has no fallback, the deadline has passed, or the fallback would
-        not be served to this caller (no key for it, an unknown caller).
+        None to run: the model has no fallback, the deadline has passed, the fallback would
+        not be served to this caller (no key for it, an unknown caller, no price), or it would
+        move a turn the caller paid onto the server's account (unless
+        MODEL_FALLBACKS_SERVER_PAYS says it may).
         """
+        error = failed.error
         model = turn.model or self._settings.default_model
         target = self._fallbacks.get(model)
         past = context.deadline is not None and time.monotonic() >= context.deadline
@@ -219,9 +236,12 @@ class TurnRunner:
             raise error
         fallback = replace(turn, model=target)
         try:
-            self._routing.route(fallback, context)
+            _, key = self._checked(fallback, context)
         except LLMServerException:
             raise error from None
+        moves_bill = key.source is KeySource.SERVER and failed.key_source != KeySource.SERVER
+        if moves_bill and not self._settings.model_fallbacks_server_pays:
+            raise error
         logger.warning(
             "model failed; falling back",
             extra={"fallback_from": model, "fallback_to": target, "error_code": error.code},
@@ -313,16 +333,14 @@ class TurnRunner:
             return None
         return ResponseCache.key_for(provider.name, request, context.caller.owner)
 
-    def _prepare(
-        self, turn: Turn, context: RequestContext
-    ) -> tuple[ChatProvider, GenerationRequest]:
-        settings = self._settings
-        if turn.max_tokens is not None and turn.max_tokens > settings.max_tokens_limit:
+    def _checked(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
+        """The turn's provider and key, once the turn is one they may serve; else its 4xx."""
+        limit = self._settings.max_tokens_limit
+        if turn.max_tokens is not None and turn.max_tokens > limit:
             raise ValidationException(
-                f"max_tokens must be between 1 and {settings.max_tokens_limit}", param="max_tokens"
+                f"max_tokens must be between 1 and {limit}", param="max_tokens"
             )
         provider, key = self._routing.route(turn, context)
-        annotate(provider=provider.name, api_key_source=key.source.value)
         _readable(provider, turn.messages)
         for name in turn.options.chosen():
             if name not in provider.honours:
@@ -331,6 +349,33 @@ class TurnRunner:
                     param=name,
                     code="unsupported_parameter",
                 )
+        if key.source is KeySource.SERVER:
+            self._require_price(provider, turn.model or self._settings.default_model)
+        return provider, key
+
+    def _require_price(self, provider: ChatProvider, model: str) -> None:
+        """Refuse a model without a price on the operator's money: its spend has no bound."""
+        if self._ledger is None or self._ledger.prices.price(provider.name, model) is not None:
+            return
+        remedy = (
+            f"send your own key in {CALLER_KEY} to use it"
+            if provider.payer == "key"
+            else "choose another model"
+        )
+        raise PermissionException(
+            f"{bounded(model)!r} has no price on this server, so it is not served on the "
+            f"server's account (a budget could not bound it): {remedy}, or ask the operator "
+            "to price it (MODEL_PRICES)",
+            code="model_not_priced",
+            param="model",
+        )
+
+    def _prepare(
+        self, turn: Turn, context: RequestContext
+    ) -> tuple[ChatProvider, GenerationRequest]:
+        settings = self._settings
+        provider, key = self._checked(turn, context)
+        annotate(provider=provider.name, api_key_source=key.source.value)
         request = GenerationRequest(
             instructions=turn.instructions,
             messages=turn.messages,
@@ -367,20 +412,24 @@ class TurnRunner:
 
 
 class _ProviderFailed(Exception):
-    """A provider's failure on a turn that may still fall back (see `TurnRunner._fallback`)."""
+    """A provider's failure on a turn that may still fall back (see `TurnRunner._fallback`).
 
-    def __init__(self, error: LLMServerException) -> None:
+    `key_source` is who paid the failed turn: a fallback keeps it.
+    """
+
+    def __init__(self, error: LLMServerException, key_source: str) -> None:
         self.error = error
+        self.key_source = key_source
 
 
-def _failed(error: LLMServerException, fallible: bool) -> Exception:
+def _failed(error: LLMServerException, fallible: bool, key_source: str) -> Exception:
     """What to raise for a provider's failure: wrapped to fall back, or as it is.
 
     Only a failure that is not the caller's may fall back: the provider's rate limit (429), a
     5xx or a timeout; never a bad request or a rejected key.
     """
     upstream_fault = error.status_code == 429 or error.status_code >= 500
-    return _ProviderFailed(error) if fallible and upstream_fault else error
+    return _ProviderFailed(error, key_source) if fallible and upstream_fault else error
 
 
 async def _prepended(

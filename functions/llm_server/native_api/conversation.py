@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 
 from llm_server.config.settings import Settings
 from llm_server.core.caller import Caller
 from llm_server.core.formats import parse_output_format
-from llm_server.core.turn import Outcome, Turn
+from llm_server.core.turn import Outcome, RequestContext, Turn
 from llm_server.exceptions import NotFoundException, ValidationException
 from llm_server.native_api.prompt import compose_system_prompt, parse_history
 from llm_server.native_api.schemas import ChatRequest, ChatResponse
+from llm_server.stores.faults import retried
 from llm_server.stores.sessions import SessionPage, SessionStore, StoredTurn
 from llm_server.utils.log import logger
 from llm_server.utils.request_context import annotate
@@ -30,7 +32,7 @@ class Conversations:
         self._settings = settings
         self._sessions = sessions
 
-    async def turn_for(self, request: ChatRequest, caller: Caller) -> Turn:
+    async def turn_for(self, request: ChatRequest, context: RequestContext) -> Turn:
         """Check a chat request's limits and compose its system prompt and messages.
 
         A session's stored turns are not read here: the runner reads them (`Turn.earlier`) once
@@ -51,7 +53,7 @@ class Conversations:
             sessions, session_id = self._sessions, request.session_id
 
             async def earlier() -> tuple[ChatMessage, ...]:  # read once the turn holds a slot
-                return tuple(await self._stored_history(sessions, caller, session_id))
+                return tuple(await self._stored_history(sessions, context, session_id))
 
         messages.append(ChatMessage("user", request.user_message))
         output_format = OutputFormat()
@@ -76,10 +78,13 @@ class Conversations:
             earlier=earlier,
         )
 
-    async def remember(self, caller: Caller, request: ChatRequest, outcome: Outcome) -> bool:
+    async def remember(
+        self, context: RequestContext, request: ChatRequest, outcome: Outcome
+    ) -> bool:
         """Store the exchange in the caller's session; whether it was (or needed no storing).
 
-        A failure is logged and the answer still sent, saying it was not saved.
+        Retried while the request has time (`retried`): the next turn reads it. A failure past
+        that is logged and the answer still sent, saying it was not saved.
         """
         if self._sessions is None or not request.session_id:
             return True
@@ -92,8 +97,9 @@ class Conversations:
             output_tokens=generation.output_tokens,
             created_at=datetime.now(UTC).isoformat(),
         )
+        append = partial(self._sessions.append, context.caller.owner, request.session_id, turn)
         try:
-            await asyncio.to_thread(self._sessions.append, caller.owner, request.session_id, turn)
+            await asyncio.to_thread(retried, append, context.deadline)
         except Exception:
             logger.exception("could not store the session turn")
             return False
@@ -120,13 +126,12 @@ class Conversations:
         return self._sessions
 
     async def _stored_history(
-        self, store: SessionStore, caller: Caller, session_id: str
+        self, store: SessionStore, context: RequestContext, session_id: str
     ) -> list[ChatMessage]:
         """The session's recent turns as messages, within SESSION_MAX_TURNS and _MAX_TOKENS."""
         settings = self._settings
-        turns = await asyncio.to_thread(
-            store.recent, caller.owner, session_id, settings.session_max_turns
-        )
+        recent = partial(store.recent, context.caller.owner, session_id, settings.session_max_turns)
+        turns = await asyncio.to_thread(retried, recent, context.deadline)
         budget = settings.session_max_tokens
         kept: list[StoredTurn] = []
         for turn in reversed(turns):  # newest first, until the token budget is spent

@@ -82,15 +82,15 @@ async def chat(request: ChatRequest, http: Request) -> Response:
     http.state.session_id = request.session_id  # for the error body, if it comes to that
     annotate(session_id=request.session_id)
     if request.stream:
-        turn = await chats.turn_for(request, context.caller)
+        turn = await chats.turn_for(request, context)
         stream = await primed(runner.stream(turn, context))  # failing before any text: a 4xx/5xx
         return sse_response(_chat_events(request, stream, chats, context))
     ran: list[Outcome] = []
 
     async def answer() -> dict[str, Any]:
         """Compose the turn (reading the session), run it, remember it: once, not on a replay."""
-        ran.append(await runner.run(await chats.turn_for(request, context.caller), context))
-        saved = await chats.remember(context.caller, request, ran[0])
+        ran.append(await runner.run(await chats.turn_for(request, context), context))
+        saved = await chats.remember(context, request, ran[0])
         return chat_response(request, ran[0], saved).model_dump(mode="json")
 
     key = http.headers.get("idempotency-key")
@@ -128,7 +128,7 @@ async def _chat_events(
             if isinstance(item, str):
                 yield sse({"text": item}, event="delta")
                 continue
-            saved = await chats.remember(context.caller, request, item)
+            saved = await chats.remember(context, request, item)
             yield sse(chat_response(request, item, saved).model_dump(mode="json"), event="done")
     except LLMServerException as exc:
         yield sse(error_body(exc, request.session_id), event="error")
@@ -140,8 +140,9 @@ async def read_session(
     chats: Chats,
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Turns per page.")] = 50,
+    # At most 18 digits: below SQLite's and DynamoDB's 2**63 (a cursor is a turn's number).
     cursor: Annotated[
-        str | None, Query(pattern=r"^[0-9]{1,20}$", description="`next_cursor` of a page.")
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of a page.")
     ] = None,
 ) -> SessionResponse:
     """One page of your session's stored turns, oldest first (404 if it has none).

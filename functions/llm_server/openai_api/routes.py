@@ -199,9 +199,9 @@ async def create_response(
         max_tokens=body.max_output_tokens,
         options=translate.responses_options(body),
     )
-    owner, previous = context.caller.owner, body.previous_response_id
+    owner, previous, deadline = context.caller.owner, body.previous_response_id, context.deadline
     if previous:  # read by the runner once the turn holds its slot
-        turn = replace(turn, earlier=lambda: archive.conversation(owner, previous))
+        turn = replace(turn, earlier=lambda: archive.conversation(owner, previous, deadline))
     response_id = translate.new_id("resp_")
 
     async def keep(made: ResponseObject, generation: Generation) -> None:
@@ -209,7 +209,8 @@ async def create_response(
         if not body.store:
             return
         try:
-            await archive.keep(owner, response_id, stored_record(body, made, generation))
+            record = stored_record(body, made, generation)
+            await archive.keep(owner, response_id, record, deadline)
         except Exception as exc:
             if not is_store_fault(exc):
                 raise

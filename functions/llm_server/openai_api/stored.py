@@ -16,9 +16,11 @@ import asyncio
 import json
 import zlib
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from llm_server.exceptions import BadRequestException, NotFoundException
+from llm_server.stores.faults import retried
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits
 from llm_server.values import ChatMessage, ToolCall
@@ -70,10 +72,12 @@ class ResponseArchive:
         """Whether responses can be stored here (SESSIONS_ENABLED)."""
         return self._store is not None
 
-    async def keep(self, owner: str, response_id: str, stored: StoredResponse) -> None:
-        """Store a finished response."""
-        store = self.require("store")
-        await asyncio.to_thread(store.put, owner, response_id, stored.encode())
+    async def keep(
+        self, owner: str, response_id: str, stored: StoredResponse, deadline: float | None = None
+    ) -> None:
+        """Store a finished response, retried as long as the request has (`retried`)."""
+        put = partial(self.require("store").put, owner, response_id, stored.encode())
+        await asyncio.to_thread(retried, put, deadline)
 
     async def get(self, owner: str, response_id: str, param: str = "response_id") -> StoredResponse:
         """The owner's stored response, or 404 naming `param`."""
@@ -87,10 +91,14 @@ class ResponseArchive:
         if not await asyncio.to_thread(self.require("response_id").delete, owner, response_id):
             raise _missing(response_id, "response_id")
 
-    async def conversation(self, owner: str, previous_id: str) -> tuple[ChatMessage, ...]:
+    async def conversation(
+        self, owner: str, previous_id: str, deadline: float | None = None
+    ) -> tuple[ChatMessage, ...]:
         """The messages up to and including `previous_id`'s reply, within the bounds."""
         param = "previous_response_id"
-        stored: StoredResponse | None = await self.get(owner, previous_id, param)
+        stored = await self._find(owner, previous_id, param, deadline)
+        if stored is None:
+            raise _missing(previous_id, param)
         chain: list[ChatMessage] = []
         size = 0
         while stored is not None:
@@ -102,11 +110,14 @@ class ResponseArchive:
                 break
             chain[:0] = messages
             previous = stored.previous_response_id
-            stored = await self._find(owner, previous, param) if previous else None
+            stored = await self._find(owner, previous, param, deadline) if previous else None
         return tuple(chain)
 
-    async def _find(self, owner: str, response_id: str, param: str) -> StoredResponse | None:
-        record = await asyncio.to_thread(self.require(param).get, owner, response_id)
+    async def _find(
+        self, owner: str, response_id: str, param: str, deadline: float | None = None
+    ) -> StoredResponse | None:
+        read = partial(self.require(param).get, owner, response_id)
+        record = await asyncio.to_thread(retried, read, deadline)
         return StoredResponse.decode(record) if record is not None else None
 
     def require(self, param: str) -> ResponseStore:

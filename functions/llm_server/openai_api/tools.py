@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from llm_server.core.formats import check_depth
 from llm_server.exceptions import BadRequestException
 from llm_server.openai_api.protocol import (
     CalledFunction,
@@ -49,7 +50,10 @@ def tool_call(call: ChatToolCall) -> ToolCall:
 
 def chat_tools(body: ChatCompletionRequest) -> Tools:
     """A chat completion's `tools`, `tool_choice` and `parallel_tool_calls`."""
-    functions = tuple(_function(tool.function) for tool in body.tools or ())
+    functions = tuple(
+        _function(tool.function, f"tools.{index}.function.parameters")
+        for index, tool in enumerate(body.tools or ())
+    )
     choice = body.tool_choice
     name = choice.function.name if isinstance(choice, ChatToolChoice) else ""
     return _tools(functions, choice, name, body.parallel_tool_calls)
@@ -57,13 +61,17 @@ def chat_tools(body: ChatCompletionRequest) -> Tools:
 
 def responses_tools(body: ResponsesRequest) -> Tools:
     """A Responses request's `tools`, `tool_choice` and `parallel_tool_calls`."""
-    functions = tuple(_function(tool) for tool in body.tools or ())
+    functions = tuple(
+        _function(tool, f"tools.{index}.parameters") for index, tool in enumerate(body.tools or ())
+    )
     choice = body.tool_choice
     name = choice.name if isinstance(choice, ResponsesToolChoice) else ""
     return _tools(functions, choice, name, body.parallel_tool_calls)
 
 
-def _function(definition: FunctionDefinition) -> FunctionTool:
+def _function(definition: FunctionDefinition, param: str) -> FunctionTool:
+    if definition.parameters is not None:
+        check_depth(definition.parameters, param)
     return FunctionTool(
         name=definition.name,
         description=definition.description or "",

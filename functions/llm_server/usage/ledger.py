@@ -4,12 +4,12 @@ Writes are group commits: turns finishing while one write is under way are added
 the next (one SQLite transaction, or one DynamoDB update per row). On Lambda, which may freeze
 the environment right after the answer, a turn's row is written after its answer by the
 after-answer extension (`lambda_extension.py`) and before the environment can freeze; where
-there is none, each turn waits for the write that holds it, so what a caller was answered for
-is in the store. A long-lived server
-(`python -m llm_server`) answers first and writes each `flush_seconds` the turns of that
-interval added together, a handful of rows whatever the traffic; a read of the ledger, and the
-server's shutdown, write what is pending first. Budgets do not depend on it: a turn's spend is
-reserved and settled in the quota store before it is answered. A failed write never fails the
+there is none (the local server included), each turn waits for the write that holds it, so what
+a caller was answered for is in the store, beside its budget's settlement: a crash cannot leave
+the budget counting spend the ledger lacks. `flush_seconds` (USAGE_FLUSH_SECONDS, off by default)
+answers first and writes each interval's turns added together, a handful of rows whatever the
+traffic; a read of the ledger, and the server's shutdown, write what is pending first, but a
+crash loses that interval's rows (the budget keeps their spend). A failed write never fails the
 caller's request: it is logged and counted (`UsageWriteErrors`). What a turn cost
 goes on the request's log line (`cost_usd`, beside its owner) and into the `CostUSD` metric by
 model and key source (no tenant dimension).

@@ -1,14 +1,17 @@
 """What a turn costs, to the token: the price sheet and the arithmetic.
 
 `prices.json` (beside this file) says its date and source; `MODEL_PRICES` (the same shape, JSON)
-overrides or adds entries; the local model costs 0. Prices are USD per 1M tokens, kept as
-integer picodollars per token (1e-12 USD), so costs add up exactly: 0.00875 USD per 1M is 8,750
-pico-USD a token. A model without a price costs None (unknown), never 0.
+overrides or adds entries, and its `"*"` entry, if any, prices every model the sheet lacks (the
+operator's rule); the local model costs 0. Prices are USD per 1M tokens, kept as integer
+picodollars per token (1e-12 USD), so costs add up exactly: 0.00875 USD per 1M is 8,750 pico-USD
+a token. A model without a price costs None (unknown), never 0: the runner refuses to serve one on
+the operator's money.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +27,8 @@ PICO = 10**12
 _PER_TOKEN = Decimal(PICO) / Decimal(1_000_000)  # a price per 1M tokens → picodollars a token
 SHEET = Path(__file__).with_name("prices.json")
 FREE_PROVIDERS = frozenset({"local"})
+ANY_MODEL = "*"
+"""The `MODEL_PRICES` entry that prices every model the sheet has no row for."""
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
@@ -87,6 +92,7 @@ class PriceSheet:
     def __init__(self, overrides: dict[str, dict[str, Any]] | None = None) -> None:
         entries = {**_shipped()["models"], **(overrides or {})}
         self._prices = {model: Price.per_million(entry) for model, entry in entries.items()}
+        self._fallback = self._prices.pop(ANY_MODEL, None)
         self._remembered = lru_cache(maxsize=self.REMEMBERED)(self._look_up)
 
     def price(self, provider: str, model: str) -> Price | None:
@@ -94,10 +100,11 @@ class PriceSheet:
         return FREE if provider in FREE_PROVIDERS else self._remembered(provider, model)
 
     def _look_up(self, provider: str, model: str) -> Price | None:
-        price = next(filter(None, map(self._prices.get, _names_of(model))), None)
+        price = next(filter(None, map(self._prices.get, _names_of(model))), self._fallback)
         if price is None:
             logger.warning(
-                "no price for this model: its usage is recorded, its cost is unknown",
+                "no price for this model: refused on the operator's account until MODEL_PRICES "
+                "prices it; on a caller's own key its usage is recorded, its cost unknown",
                 extra={"model": model, "provider": provider},
             )
         return price
@@ -122,8 +129,16 @@ def parse_overrides(text: str) -> dict[str, dict[str, Any]]:
         for name, value in entry.items():
             if name not in ("input", "output", "cached_input", "cache_write"):
                 raise ValueError(f"MODEL_PRICES[{model!r}]: unknown price {name!r}")
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"MODEL_PRICES[{model!r}][{name!r}] must be a number >= 0")
+            if not 0 <= value < math.inf:
+                raise ValueError(f"MODEL_PRICES[{model!r}][{name!r}] must be a number >= 0")
+    rule = entries.get(ANY_MODEL)
+    if rule is not None and not (rule["input"] > 0 and rule["output"] > 0):
+        raise ValueError(
+            f"MODEL_PRICES[{ANY_MODEL!r}] prices every unlisted model: its input and output "
+            "must be above 0 (an unpriced model is refused on the server's account otherwise)"
+        )
     return entries
 
 

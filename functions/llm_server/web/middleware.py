@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llm_server.core.text import unencodable_field
 from llm_server.exceptions import (
+    BadRequestException,
     LLMServerException,
     PayloadTooLargeException,
     RequestTimeoutException,
@@ -104,7 +105,7 @@ class RequestContextMiddleware:
         try:
             problem = _header_problem(headers, self.max_body_bytes)
             if problem is None:
-                problem, replay = await self._read_body(receive)
+                problem, replay = await self._read_body(receive, _content_type(headers))
             if problem is not None:
                 response = error_response(problem, self.errors.for_path(scope["path"]))
                 await response(scope, receive, send_with_id)
@@ -127,11 +128,16 @@ class RequestContextMiddleware:
         finally:
             finish()
 
-    async def _read_body(self, receive: Receive) -> tuple[ValidationException | None, Receive]:
+    async def _read_body(
+        self, receive: Receive, content_type: str
+    ) -> tuple[ValidationException | None, Receive]:
         """Read the whole body and return what is wrong with it, or a `receive` that replays it.
 
         Reading it here, rather than counting while the app reads, lets an oversized chunked
         body get its 413 even though FastAPI turns errors raised while it reads into a 400.
+        Every body is JSON in UTF-8: one of another type (or none), chunked or not, is a 415,
+        so a page on another origin cannot post a chat as a "simple" request (`text/plain`, a
+        `Blob` of no type) that browsers send without asking CORS first.
         """
         try:
             async with asyncio.timeout(self.body_timeout_seconds):
@@ -140,6 +146,10 @@ class RequestContextMiddleware:
             return _too_slow(self.body_timeout_seconds), receive
         if body is None:
             return _too_large(self.max_body_bytes), receive
+        if body and not _is_json(content_type):
+            return _not_json(content_type), receive
+        if b"\x00" in body:  # UTF-16 or UTF-32: JSON between systems is UTF-8 (RFC 8259)
+            return _not_utf8(), receive
         field = unencodable_field(body)
         if field is not None:
             return _unencodable(field), receive
@@ -251,16 +261,33 @@ def _header_problem(headers: dict[bytes, bytes], limit: int) -> ValidationExcept
         length = 0
     if length > limit:
         return _too_large(limit)
-    content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
-    if length and content_type and not _is_json(content_type):
-        return UnsupportedMediaTypeException(
-            f"Content-Type must be application/json, not {content_type[:64]}"
-        )
+    content_type = _content_type(headers)
+    if length and not _is_json(content_type):
+        return _not_json(content_type)
     return None
+
+
+def _content_type(headers: dict[bytes, bytes]) -> str:
+    """The request's media type, lower case, without parameters ("" when it sends none)."""
+    return headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
 
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _not_json(content_type: str) -> UnsupportedMediaTypeException:
+    return UnsupportedMediaTypeException(
+        f"Content-Type must be application/json, not {content_type[:64] or 'absent'}"
+    )
+
+
+def _not_utf8() -> ValidationException:
+    return BadRequestException(
+        "The request body must be JSON in UTF-8 (RFC 8259); this one is UTF-16 or UTF-32",
+        code="invalid_encoding",
+        param="body",
+    )
 
 
 def _request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from llm_server.core.text import bounded
 from llm_server.exceptions import NotFoundException
 
 STATIC = Path(__file__).with_name("static")
@@ -67,12 +68,25 @@ def _page(name: str, request: Request) -> HTMLResponse:
 
 
 def _asset(path: str) -> tuple[bytes, str]:
-    root = STATIC.resolve()
-    target = (root / path).resolve()
-    media_type = _TYPES.get(target.suffix)
-    if media_type is None or not target.is_relative_to(root) or not target.is_file():
-        raise NotFoundException(f"No such file: /static/{path}", code="not_found")
-    return _read(str(target.relative_to(root))), media_type
+    """A file the pages load, looked up among those there are.
+
+    A caller's path never reaches the file system: a NUL, a name too long or `..` is just a
+    name that is not there.
+    """
+    media_type = _assets().get(path)
+    if media_type is None:
+        raise NotFoundException(f"No such file: /static/{bounded(path)}", code="not_found")
+    return _read(path), media_type
+
+
+@lru_cache(maxsize=1)
+def _assets() -> dict[str, str]:
+    """The scripts and stylesheets under `static/`, by their path there, with their types."""
+    return {
+        file.relative_to(STATIC).as_posix(): _TYPES[file.suffix]
+        for file in STATIC.rglob("*")
+        if file.suffix in _TYPES and file.is_file()
+    }
 
 
 @lru_cache(maxsize=16)
