@@ -20,7 +20,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
+.PHONY: node-clients usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,6 +54,19 @@ $(SWAGGER_UI): toolchain/fetch-swagger-ui.sh toolchain/versions.mk
 	@grep -q "$(SWAGGER_UI_VERSION)" $@
 
 setup: $(VENV)/.local $(SWAGGER_UI)  ## Create .venv with the API, llama.cpp and the local model
+
+# The JavaScript clients the suites run (tests/clients: the Vercel AI SDK), installed with `npm ci`
+# into ~/.cache keyed by their lockfile, and linked as tests/clients/node_modules.
+NODE_CLIENTS := $(HOME)/.cache/llm-server/node-clients-$(shell sha256sum tests/clients/package-lock.json | cut -c1-16)
+$(NODE_CLIENTS)/.installed: tests/clients/package.json tests/clients/package-lock.json
+	@echo ">> installing the JavaScript test clients into $(NODE_CLIENTS)"
+	rm -rf $(NODE_CLIENTS) && mkdir -p $(NODE_CLIENTS)
+	cp tests/clients/package.json tests/clients/package-lock.json $(NODE_CLIENTS)/
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-clients: $(NODE_CLIENTS)/.installed
+	ln -sfn $(NODE_CLIENTS)/node_modules tests/clients/node_modules
 
 # The browser suite's Chromium and ChromeDriver (Debian's), installed when missing.
 /usr/bin/chromedriver:
@@ -163,7 +176,7 @@ SEED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 test: lint sam-check checkov test-app test-lambda  ## Everything CI runs: lint, SAM and checkov checks, both suites
 
 # tests/bedrock starts ministack's bedrock-runtime (.tools/ministack) beside the app under test.
-test-app: $(VENV)/.dev .tools/ministack/.installed $(SWAGGER_UI) /usr/bin/chromedriver  ## The app's suites on the machine's Python (3.11 and later), from functions/
+test-app: $(VENV)/.dev .tools/ministack/.installed $(SWAGGER_UI) /usr/bin/chromedriver node-clients  ## The app's suites on the machine's Python (3.11 and later), from functions/
 	$(PY) -m pytest -p randomly --randomly-seed=$(SEED) $(addprefix --ignore=,$(LAMBDA_SUITES))
 
 test-lambda: sam-check .tools/lambda/.installed .tools/ministack/.installed  ## The Lambda-side suites on 3.13 against .aws-sam/build, e2e included

@@ -315,3 +315,105 @@ def test_a_remote_image_is_refused_by_name(server, chat):
     assert raised.value.body["param"] == "image_url"
     assert "fetches nothing" in raised.value.body["message"]
     assert chat.seen == []
+
+
+def test_a_streamed_tool_call_carries_no_empty_text(server, chat):
+    """ConverseStream opens an empty text block before a toolUse: it is not output. It gave
+    chat completions an extra `content: ""` delta (an empty text part in the AI SDK)."""
+    chat.enqueue(Answer(calls=[("get_weather", {"city": "서울"})]))
+    chunks = list(
+        sdk(server).chat.completions.create(
+            model=NOVA, messages=[{"role": "user", "content": KOREAN}], tools=[WEATHER], stream=True
+        )
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert [d.content for d in deltas if d.content is not None] == []
+    assert deltas[0].role == "assistant" and deltas[0].tool_calls
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_a_streamed_responses_tool_call_frames_every_item_it_adds(server, chat):
+    """The empty block added a message item at output_index 0 that was never done, while the
+    function call reused index 0: `response.completed` did not match the events."""
+    chat.enqueue(Answer(calls=[("get_weather", {"city": "서울"})]))
+    tool = {"type": "function", **WEATHER["function"]}
+    events = list(sdk(server).responses.create(model=NOVA, input=KOREAN, tools=[tool], stream=True))
+    added = {e.output_index: e.item.type for e in events if e.type == "response.output_item.added"}
+    done = {e.output_index: e.item for e in events if e.type == "response.output_item.done"}
+    final = events[-1].response
+    assert added == {0: "function_call"} and set(done) == {0}
+    assert [item.model_dump() for item in final.output] == [done[0].model_dump()]
+    assert not [e for e in events if e.type == "response.output_text.delta"]
+
+
+def test_text_before_a_call_keeps_its_own_item(server, chat):
+    chat.enqueue(Answer(text="확인해 볼게요.", calls=[("get_weather", {"city": "서울"})]))
+    tool = {"type": "function", **WEATHER["function"]}
+    events = list(sdk(server).responses.create(model=NOVA, input=KOREAN, tools=[tool], stream=True))
+    added = {e.output_index: e.item.type for e in events if e.type == "response.output_item.added"}
+    done = {e.output_index: e.item.type for e in events if e.type == "response.output_item.done"}
+    assert added == done == {0: "message", 1: "function_call"}
+    assert [item.type for item in events[-1].response.output] == ["message", "function_call"]
+
+
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_tools_and_a_structured_output_together_on_chat_completions(server, chat, stream):
+    """The Agents SDK, instructor and the AI SDK send tools and a typed result together: the
+    model calls a tool, then answers through the answer tool, whose input is the JSON reply."""
+    client = sdk(server)
+    format_ = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY}}
+    question = [{"role": "user", "content": "날씨가 맑은 도시는?"}]
+
+    def ask(messages):
+        request = dict(model=NOVA, messages=messages, tools=[WEATHER], response_format=format_)
+        if not stream:
+            return client.chat.completions.create(**request).choices[0]
+        with client.chat.completions.stream(**request) as events:
+            return events.get_final_completion().choices[0]
+
+    chat.enqueue(Answer(calls=[("get_weather", {"city": "서울"})]))
+    first = ask(question)
+    assert first.finish_reason == "tool_calls"
+    (call,) = first.message.tool_calls
+    offered = {t["function"]["name"] for t in chat.seen[-1]["tools"]}
+    assert offered == {"get_weather", "city"} and chat.seen[-1]["tool_choice"] == "required"
+    chat.enqueue(Answer(calls=[("city", {"city": "서울"})]))
+    result = {"role": "tool", "tool_call_id": call.id, "content": "서울: 맑음"}
+    second = ask([*question, first.message.model_dump(exclude_none=True), result])
+    assert second.finish_reason == "stop" and not second.message.tool_calls
+    assert json.loads(second.message.content) == {"city": "서울"}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_tools_and_a_structured_output_together_on_responses(server, chat, stream):
+    client = sdk(server)
+    tool = {"type": "function", **WEATHER["function"]}
+    text = {"format": {"type": "json_schema", "name": "city", "schema": CITY}}
+
+    def ask(items):
+        request = dict(model=NOVA, input=items, tools=[tool], text=text, store=False)
+        if not stream:
+            return client.responses.create(**request)
+        return list(client.responses.create(stream=True, **request))[-1].response
+
+    chat.enqueue(Answer(calls=[("get_weather", {"city": "서울"})]))
+    first = ask("날씨가 맑은 도시는?")
+    (call,) = [item for item in first.output if item.type == "function_call"]
+    chat.enqueue(Answer(calls=[("city", {"city": "서울"})]))
+    second = ask(
+        [
+            {"role": "user", "content": "날씨가 맑은 도시는?"},
+            {
+                "type": "function_call",
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": call.arguments,
+            },
+            {"type": "function_call_output", "call_id": call.call_id, "output": "서울: 맑음"},
+        ]
+    )
+    assert [item.type for item in second.output] == ["message"]
+    assert json.loads(second.output_text) == {"city": "서울"}

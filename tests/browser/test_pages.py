@@ -206,3 +206,15 @@ def test_a_page_on_another_origin_cannot_run_a_turn_or_write_a_session(browser, 
     session = httpx.get(f"{server.url}/api/v1/sessions/victim", headers={"X-Api-Key": CLIENT})
     assert fake.seen == []  # no turn ran
     assert session.status_code == 404  # and nothing was written
+
+
+def test_a_turn_without_a_key_asks_nothing_that_must_fail(browser, local_server):
+    """The playground asked `GET /api/v1/usage` after every reply, key or not: without one each
+    turn logged a 401 in the browser's console. It asks only when it can be answered."""
+    browser.get(local_server.url + "/")
+    wait(browser).until(lambda d: len(Select(by_testid(d, "model")[0]).options) > 0)
+    browser.execute_script("document.getElementById('max-tokens').value = '8'")  # a short reply
+    say(browser, "안녕")
+    assert by_testid(browser, "reply")[-1].find_element(By.CSS_SELECTOR, ".text").text
+    assert "month $" not in by_testid(browser, "usage")[-1].text
+    assert console_errors(browser) == []

@@ -69,6 +69,16 @@ def test_chat_completion_whole_and_streamed_agree(sdk):
     assert chunks[-1].choices == [] and chunks[-1].usage.model_dump() == whole.usage.model_dump()
 
 
+def test_asked_as_local_the_stream_names_the_model_as_the_whole_reply_does(sdk):
+    """Streamed chunks named the model as the caller wrote it (`local`), the whole reply the
+    model that answered: one name on both."""
+    request = dict(model="local", messages=QUESTION, max_tokens=4, temperature=0)
+    whole = sdk.chat.completions.create(**request)
+    chunks = list(sdk.chat.completions.create(stream=True, **request))
+    assert whole.model == LOCAL
+    assert {chunk.model for chunk in chunks} == {LOCAL}
+
+
 def test_responses_whole_streamed_and_with_the_stream_helper(sdk):
     whole = sdk.responses.create(
         model=LOCAL,
@@ -166,6 +176,16 @@ def test_a_malformed_openai_key_raises_authentication_error(local_server):
 def test_unknown_route_raises_not_found(sdk):
     with pytest.raises(openai.NotFoundError):
         sdk.embeddings.create(model=LOCAL, input="x")
+
+
+@pytest.mark.parametrize("path", ["compact", "resp_x/archive"])
+def test_a_responses_endpoint_this_server_has_not_is_a_404_not_a_405(local_server, path):
+    """`GET /v1/responses/{id}` made `POST /v1/responses/compact` a 405."""
+    reply = httpx.post(
+        f"{local_server.url}/v1/responses/{path}", json={"model": "local", "input": "x"}
+    )
+    assert reply.status_code == 404
+    assert reply.json()["error"]["code"] == "not_found"
 
 
 def test_a_client_that_disconnects_mid_stream_frees_the_model(local_server, local_provider):

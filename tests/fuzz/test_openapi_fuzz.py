@@ -43,6 +43,9 @@ class EchoProvider:
     def models(self):
         return ["echo"]
 
+    def reply_model(self, model):
+        return "echo"
+
     async def warm_up(self):
         pass
 

@@ -30,6 +30,9 @@ class FailingProvider:
     def models(self) -> list[str]:
         return []
 
+    def reply_model(self, model: str) -> str:
+        return model
+
     async def warm_up(self) -> None:
         pass
 
@@ -68,6 +71,9 @@ class StalledProvider:
 
     def models(self) -> list[str]:
         return []
+
+    def reply_model(self, model: str) -> str:
+        return model
 
     async def warm_up(self) -> None:
         pass

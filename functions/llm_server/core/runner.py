@@ -142,6 +142,11 @@ class TurnRunner:
             names += [(name, "openai") for name in dict.fromkeys(openai) if name not in listed]
         return names
 
+    def reply_model(self, turn: Turn, context: RequestContext) -> str:
+        """The model the turn's reply will name, as far as known before it answers."""
+        provider, _ = self._routing.route(turn, context)
+        return provider.reply_model(turn.model or self._settings.default_model)
+
     def status(self) -> dict[str, Any]:
         """The provider setup, for `/api/v1/system/info`."""
         return {
@@ -214,7 +219,7 @@ class TurnRunner:
                 async for item in _prepended(first, stream):
                     if isinstance(item, Generation):
                         yield self._finish(admitted, item, None)
-                    else:
+                    elif item:  # an empty delta is no output (Converse opens empty blocks)
                         admitted.sent.append(item)
                         yield item
             finally:

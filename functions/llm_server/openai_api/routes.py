@@ -167,8 +167,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         return json_answer(made, outcome)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     stream = await primed(runner.stream(turn, context))
+    model = runner.reply_model(turn, context)  # as the whole reply names it
     chunks = streams.completion_chunks(
-        stream, completion_id, body.model, include_usage, bool(body.logprobs)
+        stream, completion_id, model, include_usage, bool(body.logprobs)
     )
     return sse_response(chunks)
 

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from llm_server.core.text import bounded
 from llm_server.core.turn import RequestContext
-from llm_server.exceptions import BadRequestException
+from llm_server.exceptions import BadRequestException, NotFoundException
 from llm_server.openai_api.protocol import OpenAIError
 from llm_server.openai_api.response_objects import ResponseObject
 from llm_server.openai_api.stored import ResponseArchive
@@ -43,6 +44,17 @@ async def delete_response(response_id: str, archive: Archive, context: Context) 
     """Erase a stored response (conversations continuing it then start after it)."""
     await archive.delete(context.caller.owner, response_id)
     return {"id": response_id, "object": "response.deleted", "deleted": True}
+
+
+@router.post("/responses/{path:path}", include_in_schema=False)
+async def no_such_endpoint(path: str) -> None:
+    """A POST under /v1/responses/ this server has no endpoint for: 404, as for any path.
+
+    Without it, `GET /v1/responses/{id}` made `POST /v1/responses/compact` a 405.
+    """
+    raise NotFoundException(
+        f"POST /v1/responses/{bounded(path)} is not an endpoint of this server", code="not_found"
+    )
 
 
 @router.get("/responses/{response_id}/input_items", responses=_MISSING)

@@ -42,6 +42,13 @@ class ChatProvider(Protocol):
         """The model names this provider serves by name (empty: whatever a request names)."""
         ...
 
+    def reply_model(self, model: str) -> str:
+        """The model a reply to a request for `model` names, as far as known before it answers.
+
+        A streamed reply names it from its first chunk, as the whole reply does.
+        """
+        ...
+
     async def warm_up(self) -> None:
         """Load now what the first request would load (the local model), before traffic."""
         ...

@@ -148,6 +148,10 @@ class LocalLlamaProvider:
         """The local model's name, when there is a model file to serve."""
         return [self.model_name] if self._model_path else []
 
+    def reply_model(self, model: str) -> str:
+        """Its file's name, whatever the request called it (`local`, or another's name)."""
+        return self.model_name
+
     async def warm_up(self) -> None:
         """Load the model now (on the worker thread) instead of on the first request."""
         await asyncio.get_running_loop().run_in_executor(self._worker, self._ensure_loaded)
@@ -371,4 +375,4 @@ def _as_dicts(request: GenerationRequest) -> list[dict[str, str]]:
         if part
     )
     messages = [{"role": "system", "content": system}] if system else []
-    return messages + [local_tools.as_template_message(m) for m in request.messages]
+    return messages + local_tools.template_messages(request.messages)

@@ -116,9 +116,10 @@ def may_be_call(text: str) -> bool:
 class ReplyText:
     """A reply's text as it streams: held while it may still be a call, never call markup.
 
-    The prompt writes earlier calls as `<tool_call>` text, and a small model copies them into
-    answers. So a text reply ends where that markup would begin (`cut`), and the end of the
-    text that could be its start is held back until it is known not to be.
+    A small model copies the tools prompt's markup into answers (an answer ending in
+    `</tool_call>You can call this function` was seen). So a text reply ends where markup
+    (`<tool_call>` or `</tool_call>`) would begin (`cut`), and the end of the text that could be
+    its start is held back until it is known not to be.
     """
 
     def __init__(self, calls_allowed: bool) -> None:
@@ -134,10 +135,10 @@ class ReplyText:
             if may_be_call(self.text):
                 return ""
             self._held = False
-        at = self.text.find(OPEN, self._sent)  # what was sent holds none: only the new end
-        if at >= 0:
-            self.text, self.cut = self.text[:at], True
-        end = len(self.text) if self.cut else len(self.text) - _open_prefix(self.text)
+        found = [at for mark in MARKUP if (at := self.text.find(mark, self._sent)) >= 0]
+        if found:  # what was sent holds none: only the new end is searched
+            self.text, self.cut = self.text[: min(found)], True
+        end = len(self.text) if self.cut else len(self.text) - _markup_prefix(self.text)
         sendable = self.text[self._sent : end]
         self._sent = max(self._sent, end)
         return sendable
@@ -150,23 +151,54 @@ class ReplyText:
         return rest
 
 
-def _open_prefix(text: str) -> int:
-    """The length of the longest end of `text` that begins `OPEN`."""
-    for size in range(min(len(OPEN) - 1, len(text)), 0, -1):
-        if text.endswith(OPEN[:size]):
+MARKUP = (OPEN, CLOSE)
+
+
+def _markup_prefix(text: str) -> int:
+    """The length of the longest end of `text` that begins a piece of markup."""
+    for size in range(min(len(CLOSE) - 1, len(text)), 0, -1):
+        if any(mark.startswith(text[-size:]) for mark in MARKUP):
             return size
     return 0
 
 
-def as_template_message(message: ChatMessage) -> dict[str, str]:
-    """A message for the chat template: calls written as the model writes them."""
-    if message.role == "tool":
-        return {"role": "tool", "content": message.content}
-    calls = "".join(
-        OPEN + json.dumps({"name": c.name, "arguments": _loaded(c.arguments)}) + CLOSE
-        for c in message.tool_calls
-    )
-    return {"role": message.role, "content": message.content + calls}
+ANSWER_NOTE = "Answer the question using this result."
+
+
+def template_messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, str]]:
+    """The conversation for the chat template, each tool round written in plain words.
+
+    SmolLM2's template knows no tools (it prints a `tool` role as written), and the model copies
+    `<tool_call>` markup it sees in an assistant turn: after a result it made the same call
+    again, which a text reply may not hold, so 15 answers in 16 came back empty. Instead each
+    call and its result go into the user turn they answer, as `name(arguments) returned:
+    result`, with a line asking for the answer, and the call's assistant turn leaves the prompt
+    (20 right answers in 23 on weather, time, arithmetic and search tools; 1 in 5 before).
+    """
+    turns: list[dict[str, str]] = []
+    calls: dict[str, ToolCall] = {}
+    results: dict[int, list[str]] = {}  # a user turn's index: the results written into it
+    for message in messages:
+        if message.role == "assistant" and message.tool_calls:
+            calls.update((call.id, call) for call in message.tool_calls)
+        elif message.role == "tool":
+            if not turns or turns[-1]["role"] != "user":
+                turns.append({"role": "user", "content": ""})
+            line = _result(calls.get(message.tool_call_id), message.content)
+            results.setdefault(len(turns) - 1, []).append(line)
+        else:
+            turns.append({"role": message.role, "content": message.content})
+    for index, lines in results.items():
+        question, said = turns[index]["content"], "\n".join([*lines, ANSWER_NOTE])
+        turns[index]["content"] = f"{question}\n\n{said}" if question else said
+    return turns
+
+
+def _result(call: ToolCall | None, content: str) -> str:
+    if call is None:
+        return f"A tool returned: {content}"
+    arguments = json.dumps(_loaded(call.arguments), ensure_ascii=False)
+    return f"{call.name}({arguments}) returned: {content}"
 
 
 def _loaded(arguments: str) -> Any:

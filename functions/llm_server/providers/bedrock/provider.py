@@ -68,6 +68,10 @@ class BedrockProvider:
         """The model ids requests may name (and only those: others are never sent)."""
         return list(self._models)
 
+    def reply_model(self, model: str) -> str:
+        """The model id as asked: Converse answers under it."""
+        return model
+
     async def warm_up(self) -> None:
         """Nothing to load before traffic on demand (see `prime`)."""
 

@@ -6,7 +6,9 @@
 - Converse has no `toolChoice: none`, and refuses `toolUse`/`toolResult` blocks without a
   `toolConfig`: a request that offers no tools sends its tool turns as text instead.
 - A JSON answer (`json_object`, `json_schema`) is a forced answer tool whose input is the
-  reply: the way Bedrock's Converse takes a schema, on the families that can be forced.
+  reply: the way Bedrock's Converse takes a schema, on the families that can be forced. With
+  the caller's tools beside it, the model must call one tool (`toolChoice: any`): one of the
+  caller's, or the answer tool, whose input becomes the JSON text reply.
 - Images are `image` blocks from data URLs only: the server fetches nothing a caller points at.
 """
 
@@ -100,17 +102,16 @@ def _tool_config(
             param=what,
             code="unsupported_parameter",
         )
-    if output.type != "text":
-        if tools.offered:
-            raise BadRequestException(
-                f"{output.param} together with tools is not supported by the bedrock provider",
-                param=output.param,
-                code="unsupported_parameter",
-            )
-        return _answer_tool(output)
+    specs = [_tool_spec(tool.name, tool.description, tool.schema) for tool in tools.functions]
+    if output.type != "text" and not (tools.name or tools.choice == "required"):
+        # the caller's tools and the answer tool, one of which must be called: a call of a
+        # tool, or the answer (agent frameworks send tools and a typed result together)
+        answer, name = _answer_tool(output, {tool.name for tool in tools.functions})
+        if not tools.offered:
+            return {"tools": [answer], "toolChoice": {"tool": {"name": name}}}, name
+        return {"tools": [*specs, answer], "toolChoice": {"any": {}}}, name
     if not tools.offered:
         return None, ""
-    specs = [_tool_spec(tool.name, tool.description, tool.schema) for tool in tools.functions]
     choice: dict[str, Any] = {"auto": {}}
     if tools.name:
         choice = {"tool": {"name": tools.name}}
@@ -119,7 +120,8 @@ def _tool_config(
     return {"tools": specs, "toolChoice": choice}, ""
 
 
-def _answer_tool(output: OutputFormat) -> tuple[dict[str, Any], str]:
+def _answer_tool(output: OutputFormat, taken: set[str]) -> tuple[dict[str, Any], str]:
+    """The answer tool's spec and name (not one of the caller's tools' names)."""
     schema = output.schema if output.type == "json_schema" and output.schema else None
     if schema is not None and schema.get("type", "object") != "object":
         raise BadRequestException(
@@ -128,10 +130,14 @@ def _answer_tool(output: OutputFormat) -> tuple[dict[str, Any], str]:
             param=output.param,
             code="unsupported_parameter",
         )
-    name = output.name if _TOOL_NAME.match(output.name) else ANSWER_TOOL
+    name = base = output.name if _TOOL_NAME.match(output.name) else ANSWER_TOOL
+    for count in range(1, len(taken) + 2):  # one of these names is free
+        if name not in taken:
+            break
+        name = f"{base[:60]}_{count}"
     schema = schema or {"type": "object"}
     spec = _tool_spec(name, "Give the answer: its input is the reply.", schema)
-    return {"tools": [spec], "toolChoice": {"tool": {"name": name}}}, name
+    return spec, name
 
 
 def _tool_spec(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,10 @@ class OpenAIResponsesProvider:
         """None by name: any model a request names is passed on (the runner lists the usual)."""
         return []
 
+    def reply_model(self, model: str) -> str:
+        """The model as asked (OpenAI names its snapshot only in the reply)."""
+        return model
+
     async def warm_up(self) -> None:
         """Nothing to load before traffic on demand: the HTTP client stays lazy (see `prime`)."""
 

@@ -81,7 +81,9 @@ function figures(item, text) {
 }
 
 async function monthSpend() {
-  // What the caller's tenant spent this month (null when the ledger cannot say: anonymous).
+  // What the caller's tenant spent this month (null when the ledger cannot say). Usage is kept
+  // per caller: without a key the server would answer 401, logged in the console each turn.
+  if (!$("api-key").value.trim()) return null;
   const response = await api("/api/v1/usage").catch(() => null);
   if (!response || !response.ok) return null;
   const usage = await response.json();
