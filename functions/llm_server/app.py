@@ -21,6 +21,7 @@ from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.runner import TurnRunner
 from llm_server.core.server_key import ServerKeyStore
+from llm_server.anthropic_api import PATH_PREFIX as ANTHROPIC_PATHS
 from llm_server.native_api.errors import NATIVE_ERRORS
 from llm_server.openai_api import PATH_PREFIX as OPENAI_PATHS
 from llm_server.providers.base import ChatProvider
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 # info and health are always there. The pages take any other path (a 404 loads them first).
 LAZY_ROUTERS = (
     (("/api/v1/",), ("llm_server.native_api.routes", "llm_server.native_api.usage")),
+    ((ANTHROPIC_PATHS,), ("llm_server.anthropic_api.routes",)),
     (
         (OPENAI_PATHS,),
         (
@@ -171,7 +173,8 @@ def create_app(
     app = FastAPI(
         title="LLM Server",
         version=__version__,
-        description="A serverless chat API over OpenAI's Responses API, with a local model.",
+        description="An LLM gateway: its native chat API, OpenAI's and Anthropic's APIs, over "
+        "OpenAI, Amazon Bedrock and a local model.",
         lifespan=_lifespan,
         docs_url=None,  # web/pages.py serves /docs (offline), at the gateway's stage path too
         redoc_url=None,
@@ -180,13 +183,22 @@ def create_app(
     app.state.services = services or Services.from_settings(settings, after_answer=after_answer)
     app.state.identity = IdentityPolicy(settings)
     # Each API's error shape by the paths it serves; the native one everywhere else.
-    errors = ErrorShapes(NATIVE_ERRORS, ((OPENAI_PATHS, _openai_errors),))
+    errors = ErrorShapes(
+        NATIVE_ERRORS,
+        ((ANTHROPIC_PATHS, _anthropic_errors), (OPENAI_PATHS, _openai_errors)),
+    )
     _add_middleware(app, settings, errors, after_answer)
     install_error_handlers(app, errors)
     app.include_router(system.router)
     app.state.load_routes = include_lazily(app, LAZY_ROUTERS)
     add_snapstart_hooks(app)
     return app
+
+
+def _anthropic_errors() -> ErrorShape:
+    from llm_server.anthropic_api.errors import ANTHROPIC_ERRORS
+
+    return ANTHROPIC_ERRORS
 
 
 def _openai_errors() -> ErrorShape:
@@ -210,6 +222,8 @@ def _add_middleware(
                 "X-Api-Key",
                 "X-Request-Id",
                 "Idempotency-Key",
+                "anthropic-version",
+                "anthropic-beta",
             ],
             expose_headers=["X-Request-Id", "Retry-After", "X-Cache", "Idempotent-Replayed"],
             max_age=600,

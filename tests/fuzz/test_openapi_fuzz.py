@@ -46,6 +46,9 @@ class EchoProvider:
     def reply_model(self, model):
         return "echo"
 
+    async def count_tokens(self, request):
+        return None
+
     async def warm_up(self):
         pass
 

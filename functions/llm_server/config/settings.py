@@ -115,6 +115,8 @@ class Settings(BaseModel):
     bedrock_timeout_seconds: float = Field(25.0, gt=0)
     bedrock_prompt_caching: bool = False
     model_fallbacks: str = ""
+    # `alias=model` pairs: a name clients send (Claude Code's own model names) for a model served
+    model_aliases: str = ""
     # A fallback keeps who pays a turn: true lets a turn on the caller's own key fall back to a
     # model the server's account pays (Bedrock, or the server's OpenAI key), on its budget.
     model_fallbacks_server_pays: bool = False
@@ -150,8 +152,11 @@ class Settings(BaseModel):
 
     def model_fallback_map(self) -> dict[str, str]:
         """`MODEL_FALLBACKS`, `model=fallback` pairs, comma-separated."""
-        pairs = (item.partition("=") for item in _comma_list(self.model_fallbacks))
-        return {model.strip(): fallback.strip() for model, _, fallback in pairs}
+        return _pairs(self.model_fallbacks)
+
+    def model_alias_map(self) -> dict[str, str]:
+        """`MODEL_ALIASES`, `alias=model` pairs, comma-separated."""
+        return _pairs(self.model_aliases)
 
     def tenant_budget_map(self) -> dict[str, float]:
         """`TENANT_BUDGETS_USD`: owner id → USD a month."""
@@ -178,15 +183,15 @@ class Settings(BaseModel):
             raise ValueError("TENANT_BUDGETS_USD must be a JSON object of owner ids to USD >= 0")
         return value
 
-    @field_validator("model_fallbacks")
+    @field_validator("model_fallbacks", "model_aliases")
     @classmethod
-    def _pairs(cls, value: str) -> str:
+    def _check_pairs(cls, value: str) -> str:
         for item in _comma_list(value):
-            model, equals, fallback = item.partition("=")
-            if not (equals and model.strip() and fallback.strip()):
-                raise ValueError(f"{item!r} is not model=fallback")
-            if model.strip() == fallback.strip():
-                raise ValueError(f"{item!r} falls back to itself")
+            model, equals, other = item.partition("=")
+            if not (equals and model.strip() and other.strip()):
+                raise ValueError(f"{item!r} is not name=model")
+            if model.strip() == other.strip():
+                raise ValueError(f"{item!r} names itself")
         return value
 
     @model_validator(mode="after")
@@ -250,6 +255,12 @@ def _from_env_file(path: str | Path | None) -> dict[str, Any]:
 
 def _comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _pairs(value: str) -> dict[str, str]:
+    """`a=b` pairs, comma-separated, as a map (checked by the validator)."""
+    pairs = (item.partition("=") for item in _comma_list(value))
+    return {name.strip(): target.strip() for name, _, target in pairs}
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import cast
 
+from llm_server.core.text import text_tokens
 from llm_server.exceptions import RateLimitException
 from llm_server.stores.quotas import QuotaStore
 from llm_server.usage.pricing import usd
@@ -220,15 +221,17 @@ def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int
     return estimate + (request.max_tokens if output is None else output)
 
 
-def sent_tokens(pieces: list[str]) -> int:
-    """The tokens a stream cut short had sent, as a tokenizer would count its text.
+def input_estimate(request: GenerationRequest) -> int:
+    """The input tokens of a request as a tokenizer would count them (`text_tokens`).
 
-    No provider reports usage before a stream's end, and no tokenizer of theirs runs here, so
-    the text is counted as BPE tokenizers count it, rounded up: 4 ASCII characters a token
-    (English runs 4 to 4.5), and a token for every other character (a Hangul syllable is one
-    or less on OpenAI's and Claude's tokenizers); never fewer than one token a piece, which is
-    exact for the local model (a token a piece).
+    Images as their model bills them at most. Where a provider cannot count, the estimate
+    `count_tokens` answers (it grows with the input; English within about 20 %).
     """
-    text = "".join(pieces)
-    ascii_count = len(text.encode("ascii", "ignore"))
-    return max(len(pieces), -(-ascii_count // 4) + len(text) - ascii_count)
+    from llm_server.usage.images import image_tokens
+
+    texts = [request.instructions, *(m.content for m in request.messages)]
+    texts += [call.arguments for m in request.messages for call in m.tool_calls]
+    texts += [json.dumps(asdict(tool)) for tool in request.options.tools.offered]
+    texts += [t for m in request.messages for d in m.documents if (t := d.text) is not None]
+    images = sum(image_tokens(request.model, url) for m in request.messages for url in m.images)
+    return text_tokens(texts) + 4 * len(request.messages) + images

@@ -117,8 +117,15 @@ class ResponseCache:
             "payer": payer,
             "owner": owner,
         }
-        encoded = json.dumps(material, ensure_ascii=False, sort_keys=True).encode()
-        return hashlib.sha256(encoded).hexdigest()
+        encoded = json.dumps(material, ensure_ascii=False, sort_keys=True, default=_digest)
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _digest(value: object) -> str:
+    """A document's bytes in a cache key: their hash (JSON has no bytes)."""
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    raise TypeError(f"{type(value).__name__} is not part of a cache key")
 
 
 def _shared_tier_failed(operation: str) -> None:

@@ -11,6 +11,7 @@ provider the operator's account pays (Bedrock), known callers only, billed as th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from pydantic import SecretStr
 
@@ -46,6 +47,16 @@ class Routing:
         self._settings = settings
         self._providers = providers
         self._server_key = server_key
+        self.aliases = settings.model_alias_map()
+
+    def aliased(self, turn: Turn) -> Turn:
+        """The turn on the model its name is an alias of (MODEL_ALIASES), if it is one.
+
+        Resolved before anything is routed, priced, recorded or limited: an alias is only
+        another name a client may send (Claude Code sends its own model names).
+        """
+        target = self.aliases.get(turn.model or self._settings.default_model)
+        return turn if target is None else replace(turn, model=target)
 
     def named(self, model: str | None) -> ChatProvider | None:
         """The provider that lists `model` by name, if any."""

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
-from llm_server.core.free_mode import FreeModeQuota, Reservation, reserve_tokens, sent_tokens
+from llm_server.core.free_mode import FreeModeQuota, Reservation, input_estimate, reserve_tokens
 from llm_server.core.keys import KeySource, SelectedKey
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.core.text import bounded
+from llm_server.core.text import bounded, text_tokens
 from llm_server.core.turn import CALLER_KEY, CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
@@ -38,7 +38,7 @@ from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_cache_hit, record_fallback, record_generation
 from llm_server.utils.request_context import annotate
-from llm_server.values import ChatMessage, Generation, GenerationRequest
+from llm_server.values import ChatMessage, Generation, GenerationRequest, ThoughtDelta
 
 
 @dataclass
@@ -59,14 +59,14 @@ class _Admitted:
         """What the turn used, to charge it with.
 
         The finished reply; or for a stream cut short, its input (an estimate) and the text it
-        sent, counted as tokens (`sent_tokens`); None if it produced nothing (a failure, a
+        sent, counted as tokens (`text_tokens`); None if it produced nothing (a failure, a
         cache hit).
         """
         if self.generation is not None or not self.sent:
             return self.generation
         request = self.request
         estimate = reserve_tokens(request, output=0)
-        output = sent_tokens(self.sent)
+        output = text_tokens(self.sent)
         return Generation("", request.model, input_tokens=estimate, output_tokens=output)
 
 
@@ -140,12 +140,25 @@ class TurnRunner:
             openai = [settings.default_model, *settings.openai_model_list()]
             listed = {model for model, _ in names}
             names += [(name, "openai") for name in dict.fromkeys(openai) if name not in listed]
-        return names
+        owners = dict(names)
+        aliases = self._routing.aliases.items()
+        return names + [(alias, owners[target]) for alias, target in aliases if target in owners]
 
     def reply_model(self, turn: Turn, context: RequestContext) -> str:
         """The model the turn's reply will name, as far as known before it answers."""
+        turn = self._routing.aliased(turn)
         provider, _ = self._routing.route(turn, context)
         return provider.reply_model(turn.model or self._settings.default_model)
+
+    async def count_tokens(self, turn: Turn, context: RequestContext) -> int:
+        """The turn's input tokens: its provider's count where it has one, else an estimate.
+
+        Checked and routed as a turn is (its caller must be one its model serves); nothing is
+        generated, reserved or charged.
+        """
+        provider, request = self._prepare(self._routing.aliased(turn), context)
+        counted = await provider.count_tokens(request)
+        return input_estimate(request) if counted is None else counted
 
     def status(self) -> dict[str, Any]:
         """The provider setup, for `/api/v1/system/info`."""
@@ -165,6 +178,7 @@ class TurnRunner:
         When the provider fails in a way that is not the caller's (429, 5xx, a timeout) and the
         model has a fallback (MODEL_FALLBACKS), the turn runs once more on that.
         """
+        turn = self._routing.aliased(turn)
         try:
             return await self._run_once(turn, context, fallible=True)
         except _ProviderFailed as failed:
@@ -192,12 +206,15 @@ class TurnRunner:
 
     async def stream(
         self, turn: Turn, context: RequestContext
-    ) -> AsyncGenerator[str | Outcome, None]:
-        """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed.
+    ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
+        """Run a turn streamed: text (and reasoning) deltas, then the `Outcome`.
+
+        Holds a slot until closed.
 
         A stream the client drops is settled with its input and the deltas produced so far.
         A provider failing before the first delta falls back as `run` does; after, it cannot.
         """
+        turn = self._routing.aliased(turn)
         try:
             async for item in self._stream_once(turn, context, fallible=True):
                 yield item
@@ -208,7 +225,7 @@ class TurnRunner:
 
     async def _stream_once(
         self, turn: Turn, context: RequestContext, fallible: bool
-    ) -> AsyncGenerator[str | Outcome, None]:
+    ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
         async with self._admitted(turn, context) as admitted:
             stream = admitted.provider.stream(admitted.request)
             try:
@@ -219,6 +236,9 @@ class TurnRunner:
                 async for item in _prepended(first, stream):
                     if isinstance(item, Generation):
                         yield self._finish(admitted, item, None)
+                    elif isinstance(item, ThoughtDelta):  # reasoning is output, charged as such
+                        admitted.sent.append(item.text)
+                        yield item
                     elif item:  # an empty delta is no output (Converse opens empty blocks)
                         admitted.sent.append(item)
                         yield item
@@ -349,9 +369,10 @@ class TurnRunner:
         _readable(provider, turn.messages)
         for name in turn.options.chosen():
             if name not in provider.honours:
+                param = turn.options.param_of(name)
                 raise BadRequestException(
-                    f"{name} is not supported by the {provider.name} provider",
-                    param=name,
+                    f"{param} is not supported by the {provider.name} provider",
+                    param=param,
                     code="unsupported_parameter",
                 )
         if key.source is KeySource.SERVER:
@@ -438,18 +459,29 @@ def _failed(error: LLMServerException, fallible: bool, key_source: str) -> Excep
 
 
 async def _prepended(
-    first: str | Generation, rest: AsyncIterator[str | Generation]
-) -> AsyncIterator[str | Generation]:
+    first: str | ThoughtDelta | Generation, rest: AsyncIterator[str | ThoughtDelta | Generation]
+) -> AsyncIterator[str | ThoughtDelta | Generation]:
     yield first
     async for item in rest:
         yield item
 
 
 def _readable(provider: ChatProvider, messages: tuple[ChatMessage, ...]) -> None:
-    """Refuse images for a provider that reads text only."""
+    """Refuse images, and documents other than text, for a provider that reads text only.
+
+    A text document reaches such a provider as text (its provider inlines it).
+    """
     if "images" not in provider.honours and any(m.images for m in messages):
         raise BadRequestException(
             f"The {provider.name} model reads text only: images are not supported there",
             param="image_url",
+            code="unsupported_content",
+        )
+    binary = any(d.text is None for m in messages for d in m.documents)
+    if binary and "documents" not in provider.honours:
+        raise BadRequestException(
+            f"The {provider.name} model reads text only: send documents as text (a PDF is "
+            "read by the Bedrock and OpenAI models)",
+            param="document",
             code="unsupported_content",
         )

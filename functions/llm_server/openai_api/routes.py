@@ -254,7 +254,9 @@ def stored_record(
     body: ResponsesRequest, made: ResponseObject, generation: Generation
 ) -> StoredResponse:
     """What is stored of a response: it, its input items and its reply (each kept once)."""
-    reply = ChatMessage("assistant", generation.text, tool_calls=generation.tool_calls)
+    reply = ChatMessage(
+        "assistant", generation.text, tool_calls=generation.tool_calls, thoughts=generation.thoughts
+    )
     suffix = made.id.removeprefix("resp_")
     items = [
         {"id": f"{_ITEM_PREFIX[item.type]}{suffix}_{index}", **_item_dump(item)}

@@ -23,7 +23,7 @@ from llm_server.exceptions import BadRequestException, NotFoundException
 from llm_server.stores.faults import retried
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits
-from llm_server.values import ChatMessage, ToolCall
+from llm_server.values import ChatMessage, Thought, ToolCall
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,7 @@ def _missing(response_id: str, param: str) -> NotFoundException:
 
 
 def _message(data: dict[str, Any]) -> ChatMessage:
+    """A stored reply (or, in older records, a message) as it was (its thoughts too)."""
     calls = tuple(ToolCall(**call) for call in data.get("tool_calls", ()))
     return ChatMessage(
         role=data["role"],
@@ -145,4 +146,5 @@ def _message(data: dict[str, Any]) -> ChatMessage:
         images=tuple(data.get("images", ())),
         tool_calls=calls,
         tool_call_id=data.get("tool_call_id", ""),
+        thoughts=tuple(Thought(**thought) for thought in data.get("thoughts", ())),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Literal, Protocol
 
-from llm_server.values import Generation, GenerationRequest
+from llm_server.values import Generation, GenerationRequest, ThoughtDelta
 
 Payer = Literal["nobody", "key", "operator"]
 """Who pays for a provider's calls, which decides who may use it and what it counts against:
@@ -26,7 +26,9 @@ class ChatProvider(Protocol):
         """Produce one reply, raising an `LLMServerException` subclass on failure."""
         ...
 
-    def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
+    def stream(
+        self, request: GenerationRequest
+    ) -> AsyncGenerator[str | ThoughtDelta | Generation, None]:
         """Yield the reply's text as it is produced, then the complete `Generation` last.
 
         A consumer that stops early (a client gone) closes the iterator, and the provider stops
@@ -40,6 +42,10 @@ class ChatProvider(Protocol):
 
     def models(self) -> list[str]:
         """The model names this provider serves by name (empty: whatever a request names)."""
+        ...
+
+    async def count_tokens(self, request: GenerationRequest) -> int | None:
+        """The request's input tokens as the model counts them (None: it cannot say)."""
         ...
 
     def reply_model(self, model: str) -> str:

@@ -31,6 +31,19 @@ FORCED_TOOL_FAMILIES = frozenset({"anthropic", "amazon.nova"})
 function, and JSON answers (a forced answer tool) run on them."""
 CACHE_POINT_FAMILIES = frozenset({"anthropic", "amazon.nova"})
 """Families that take a `cachePoint` (prompt caching)."""
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+"""Converse's `document` formats, by the media type a caller gives."""
+_THINKERS = re.compile(r"^anthropic\.claude-(3-7|sonnet-4|opus-4|haiku-4|sonnet-5|opus-5|haiku-5)")
 _ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:[a-z-]+/(?P<id>.+)$")
 
 
@@ -48,6 +61,11 @@ def family(model: str) -> str:
     if vendor == "amazon":
         return f"amazon.{name.split('-', 1)[0]}"
     return vendor
+
+
+def thinks(model: str) -> bool:
+    """Whether Converse takes a thinking budget for `model` (Claude 3.7 and later)."""
+    return bool(_THINKERS.match(base_id(model)))
 
 
 def is_bedrock_id(model: str) -> bool:
