@@ -16,12 +16,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from llm_server import __version__
+from llm_server.anthropic_api import PATH_PREFIX as ANTHROPIC_PATHS
 from llm_server.config.settings import Settings, get_settings
 from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.runner import TurnRunner
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.anthropic_api import PATH_PREFIX as ANTHROPIC_PATHS
 from llm_server.native_api.errors import NATIVE_ERRORS
 from llm_server.openai_api import PATH_PREFIX as OPENAI_PATHS
 from llm_server.providers.base import ChatProvider

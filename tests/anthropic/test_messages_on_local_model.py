@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 
-import anthropic
 import httpx
 import pytest
+
+import anthropic
 
 LOCAL = "SmolLM2-135M-Instruct.Q4_1"
 WEATHER = {
