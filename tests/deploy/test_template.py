@@ -404,7 +404,9 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
     }
     roles = {"Ref": "ChatFunctionRole"}, {"Ref": "StreamFunctionRole"}
     assert tuple(policy["Properties"]["Roles"]) == roles
-    listed, through_profiles = policy["Properties"]["PolicyDocument"]["Statement"]
+    listed, counting, through_profiles = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert counting["Action"] == "bedrock:CountTokens"  # free: it generates nothing
+    assert counting["Resource"] == "arn:aws:bedrock:*::foundation-model/*"
     actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
     assert listed["Action"] == actions and through_profiles["Action"] == actions
     models = evaluate(listed["Resource"], "us.amazon.nova-lite-v1:0,anthropic.claude-x-v1:0")
@@ -425,7 +427,7 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
         for s in r.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])
         if "bedrock" in json.dumps(s)
     ]
-    assert len(granted) == 2  # nothing else grants Bedrock
+    assert len(granted) == 3  # nothing else grants Bedrock
 
 
 def evaluate(node, models: str):

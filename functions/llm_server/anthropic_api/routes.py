@@ -2,7 +2,9 @@
 
 The caller's credential is `x-api-key`, the header the rest of the server (and API Gateway)
 already reads: `ANTHROPIC_API_KEY=<the tenant's key>` is all a Claude Code user sets. The
-`anthropic-version` and `anthropic-beta` headers and `?beta=true` are accepted as they come.
+`anthropic` SDK sends the same key as `Authorization: Bearer`: read as the client key when no
+`x-api-key` came (on this API a bearer is never an OpenAI key). The `anthropic-version` and
+`anthropic-beta` headers and `?beta=true` are accepted as they come.
 """
 
 from __future__ import annotations
@@ -14,16 +16,27 @@ from fastapi.responses import JSONResponse
 
 from llm_server.anthropic_api import streams, translate
 from llm_server.anthropic_api.protocol import ErrorBody, MessageObject, MessagesRequest, TokenCount
+from llm_server.core.caller import Caller
 from llm_server.web.dependencies import (
     get_app_settings,
-    get_caller,
     get_request_context,
     get_runner,
+    identified,
 )
 from llm_server.web.json_route import post_json
 from llm_server.web.sse import primed, sse_response
 
 router = APIRouter(prefix="/v1", tags=["anthropic-compatible"])
+
+
+async def get_caller(request: Request) -> Caller:
+    """The caller by `x-api-key`, or by the bearer the `anthropic` SDK sends the same key as."""
+    headers = dict(request.headers.raw)
+    bearer = headers.get(b"authorization", b"")
+    if b"x-api-key" not in headers and bearer[:7].lower() == b"bearer ":
+        headers[b"x-api-key"] = bearer[7:].strip()
+    return identified(request, headers)
+
 
 ANSWERS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 429, 500, 502, 503, 504)

@@ -121,10 +121,12 @@ class ResponseCache:
         return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def _digest(value: object) -> str:
-    """A document's bytes in a cache key: their hash (JSON has no bytes)."""
+def _digest(value: object) -> object:
+    """What JSON has no form for, in a cache key: a document's bytes as their hash, a set sorted."""
     if isinstance(value, bytes):
         return hashlib.sha256(value).hexdigest()
+    if isinstance(value, frozenset | set):
+        return sorted(value)
     raise TypeError(f"{type(value).__name__} is not part of a cache key")
 
 

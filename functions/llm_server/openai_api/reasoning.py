@@ -20,11 +20,14 @@ from llm_server.values import Generation, Reasoning, Thought
 
 
 def chat_reasoning(body: ChatCompletionRequest) -> Reasoning | None:
-    """`reasoning_effort` as the turn's reasoning (`none`: the model's own, not thinking)."""
+    """`reasoning_effort` as the turn's reasoning (`none`: the model's own, not thinking).
+
+    With a summary asked of OpenAI's models: `reasoning_content` shows what they reasoned.
+    """
     effort = body.reasoning_effort
     if effort in (None, "none"):
         return None
-    return Reasoning(effort=effort, param="reasoning_effort")  # type: ignore[arg-type]
+    return Reasoning(effort=effort, summary="auto", param="reasoning_effort")  # type: ignore[arg-type]
 
 
 def responses_reasoning(body: ResponsesRequest) -> Reasoning | None:
