@@ -69,11 +69,13 @@ class Document:
 
     `name` is what the caller called it; `media_type` its type (`application/pdf`,
     `text/plain`, ...). Only text ever reaches a model that reads text alone (inlined).
+    `param` is the request part it came from (`messages.0.content.1`), for an error to name.
     """
 
     name: str
     media_type: str
     data: bytes
+    param: str = "document"
 
     @property
     def text(self) -> str | None:

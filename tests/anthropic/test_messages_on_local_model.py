@@ -211,7 +211,7 @@ def test_a_text_document_is_read(sdk):
                     }
                 ],
             },
-            "document",
+            "messages.0.content.0",
         ),
         (
             {

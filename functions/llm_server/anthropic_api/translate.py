@@ -223,7 +223,7 @@ def _document(block: Block, where: str) -> Document:
     kind, media_type = source.get("type"), str(source.get("media_type", ""))
     name = block.title or "document"
     if kind == "text" and isinstance(source.get("data"), str):
-        return Document(name, media_type or "text/plain", source["data"].encode())
+        return Document(name, media_type or "text/plain", source["data"].encode(), where)
     if kind == "base64" and isinstance(source.get("data"), str):
         try:
             data = base64.b64decode(source["data"], validate=True)
@@ -231,7 +231,7 @@ def _document(block: Block, where: str) -> Document:
             raise BadRequestException(
                 f"{where}.source.data: not valid base64", param=f"{where}.source.data"
             ) from None
-        return Document(name, media_type or "application/pdf", data)
+        return Document(name, media_type or "application/pdf", data, where)
     raise BadRequestException(
         f"{where}.source: a document is taken as base64 (a PDF) or text; this server fetches "
         "nothing a caller points at",

@@ -477,11 +477,11 @@ def _readable(provider: ChatProvider, messages: tuple[ChatMessage, ...]) -> None
             param="image_url",
             code="unsupported_content",
         )
-    binary = any(d.text is None for m in messages for d in m.documents)
-    if binary and "documents" not in provider.honours:
+    binary = next((d for m in messages for d in m.documents if d.text is None), None)
+    if binary is not None and "documents" not in provider.honours:
         raise BadRequestException(
-            f"The {provider.name} model reads text only: send documents as text (a PDF is "
-            "read by the Bedrock and OpenAI models)",
-            param="document",
+            f"{binary.param}: the {provider.name} model reads text only: send documents as "
+            "text (a PDF is read by the Bedrock and OpenAI models)",
+            param=binary.param,
             code="unsupported_content",
         )

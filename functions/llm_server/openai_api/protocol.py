@@ -1,7 +1,7 @@
 """OpenAI's wire format for the compatible endpoints, typed: requests, responses, stream events.
 
 The request models hold what this server honours; `parameters.py` refuses by name, with a 400,
-any other parameter that would change the answer. Text and image content parts. The response
+any other parameter that would change the answer. Text, image and file content parts. The response
 models are what the routes declare, so `/openapi.json` describes every `/v1` answer.
 `translate.py` builds them from a turn's `Outcome`.
 """
@@ -21,14 +21,28 @@ TEXT_PART_TYPES = {"text", "input_text", "output_text"}
 IMAGE_PART_TYPES = {"image_url", "input_image"}
 
 
-class ContentPart(BaseModel):
-    """A part of a message's content: text, or an image (`image_url` / `input_image`)."""
+class FileFields(BaseModel):
+    """A file, inline (`file_data`, a data URL) or by reference (`file_id`, `file_url`)."""
 
     model_config = ConfigDict(extra="allow")
+
+    file_data: Text | None = None
+    file_id: Text | None = None
+    file_url: Text | None = None
+    filename: Text | None = None
+
+
+class ContentPart(FileFields):
+    """A part of a message's content: text, an image (`image_url` / `input_image`), or a file.
+
+    Chat completions' `file` part holds its fields in `file`; the Responses API's
+    `input_file` holds them in the part itself.
+    """
 
     type: str
     text: Text | None = None
     image_url: Text | dict[str, Any] | None = None
+    file: FileFields | None = None
 
 
 class CalledFunction(BaseModel):

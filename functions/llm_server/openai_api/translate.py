@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from llm_server.core.formats import parse_output_format
 from llm_server.exceptions import BadRequestException
 from llm_server.openai_api import reasoning, tools
+from llm_server.openai_api.files import FILE_PART_TYPES, document_of
 from llm_server.openai_api.protocol import (
     IMAGE_PART_TYPES,
     TEXT_PART_TYPES,
@@ -49,6 +50,7 @@ from llm_server.openai_api.response_objects import (
 )
 from llm_server.values import (
     ChatMessage,
+    Document,
     Generation,
     OutputFormat,
     Role,
@@ -93,37 +95,42 @@ def _turn(message: InputMessage | InputItem, where: str, system: list[str]) -> C
         return tools.function_item(message, where)
     if message.role is None:
         raise BadRequestException(f"{where}.role is required for a message", param=f"{where}.role")
-    text, images = _content_of(message, f"{where}.content")
+    text, images, documents = _content_of(message, f"{where}.content")
     if message.role in ("system", "developer"):
         system.append(text)
         return None
     if isinstance(message, InputMessage) and message.role == "tool":
         call_id = tools.required(message.tool_call_id, f"{where}.tool_call_id")
         return ChatMessage("tool", text, tool_call_id=call_id)
-    if not isinstance(message, InputMessage):
-        return ChatMessage("user" if message.role == "user" else "assistant", text, images)
-    calls = tuple(map(tools.tool_call, message.tool_calls or ()))
     role: Role = "user" if message.role == "user" else "assistant"
+    if not isinstance(message, InputMessage):
+        return ChatMessage(role, text, images, documents=documents)
+    calls = tuple(map(tools.tool_call, message.tool_calls or ()))
     thoughts = reasoning.thoughts_from_blocks(message.thinking_blocks)
-    return ChatMessage(role, text, images, calls, thoughts=thoughts)
+    return ChatMessage(role, text, images, calls, thoughts=thoughts, documents=documents)
 
 
-def _content_of(message: InputMessage | InputItem, param: str) -> tuple[str, tuple[str, ...]]:
-    """A message's text and image URLs; images only in user messages, no other part types."""
+def _content_of(
+    message: InputMessage | InputItem, param: str
+) -> tuple[str, tuple[str, ...], tuple[Document, ...]]:
+    """A message's text, image URLs and files; images and files in user messages only."""
     if message.content is None or isinstance(message.content, str):
-        return message.content or "", ()
-    texts, images = [], []
+        return message.content or "", (), ()
+    texts, images, documents = [], [], []
     for index, part in enumerate(message.content):
         where = f"{param}.{index}"
         if part.type in TEXT_PART_TYPES and part.text is not None:
             texts.append(part.text)
         elif part.type in IMAGE_PART_TYPES and message.role == "user":
             images.append(_image_url(part, where))
+        elif part.type in FILE_PART_TYPES and message.role == "user":
+            fields = part.file if part.type == "file" and part.file is not None else part
+            documents.append(document_of(fields.model_dump(), where))
         else:
             raise BadRequestException(
                 f"{where}: content of type {part.type[:32]!r} is not supported here", param=where
             )
-    return "".join(texts), tuple(images)
+    return "".join(texts), tuple(images), tuple(documents)
 
 
 def _image_url(part: ContentPart, param: str) -> str:

@@ -6,7 +6,8 @@
 - Converse refuses `toolUse`/`toolResult` blocks without a `toolConfig`: a request that offers
   no tools sends its tool turns as text instead.
 - Images and documents are inline blocks from the request's own bytes: the server fetches
-  nothing a caller points at. Documents take Converse's formats and names.
+  nothing a caller points at. Documents take Converse's formats, names and limits (4.5 MB a
+  document, 5 a request): anything else is a 400 naming the part.
 - An assistant's thinking goes back as `reasoningContent` blocks, first in its turn, when this
   request thinks too (Claude refuses a tool loop that drops its signed thinking); only thoughts
   Bedrock made go back (another provider's seal means nothing here).
@@ -23,7 +24,7 @@ import re
 from typing import Any
 
 from llm_server.exceptions import BadRequestException
-from llm_server.providers.bedrock.models import DOCUMENT_FORMATS
+from llm_server.providers.bedrock.models import DOCUMENT_FORMATS, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS
 from llm_server.values import ChatMessage, Document, Thought, ToolCall
 
 CACHE_POINT = {"cachePoint": {"type": "default"}}
@@ -41,6 +42,7 @@ def converse_messages(
     `thinking`: this request thinks, so earlier thoughts go back; `caching`: the model takes
     cache points, so a message marked for caching is followed by one.
     """
+    _check_documents(messages)
     turns: list[dict[str, Any]] = []
     for message in messages:
         role = "assistant" if message.role == "assistant" else "user"
@@ -145,13 +147,34 @@ def image_block(url: str) -> dict[str, Any]:
     return {"image": {"format": kind, "source": {"bytes": data}}}
 
 
+def _check_documents(messages: tuple[ChatMessage, ...]) -> None:
+    """Refuse what Converse would: more than 5 documents, or one over 4.5 MB, by its part."""
+    documents = [document for message in messages for document in message.documents]
+    if len(documents) > MAX_DOCUMENTS:
+        extra = documents[MAX_DOCUMENTS]
+        raise BadRequestException(
+            f"{extra.param}: Bedrock reads at most {MAX_DOCUMENTS} documents a request "
+            "(the conversation's included)",
+            param=extra.param,
+            code="unsupported_content",
+        )
+    large = next((d for d in documents if len(d.data) > MAX_DOCUMENT_BYTES), None)
+    if large is not None:
+        raise BadRequestException(
+            f"{large.param}: Bedrock reads documents of at most 4.5 MB; this one has "
+            f"{len(large.data):,} bytes",
+            param=large.param,
+            code="unsupported_content",
+        )
+
+
 def _document(document: Document) -> dict[str, Any]:
     kind = DOCUMENT_FORMATS.get(document.media_type)
     if kind is None:
         names = ", ".join(sorted(set(DOCUMENT_FORMATS.values())))
         raise BadRequestException(
-            f"document: Bedrock reads {names}, not {document.media_type[:64]!r}",
-            param="document",
+            f"{document.param}: Bedrock reads {names}, not {document.media_type[:64]!r}",
+            param=document.param,
             code="unsupported_content",
         )
     name = " ".join(_NAME_UNFIT.sub(" ", document.name).split())[:200] or "document"

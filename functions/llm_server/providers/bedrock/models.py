@@ -43,6 +43,9 @@ DOCUMENT_FORMATS = {
     "text/markdown": "md",
 }
 """Converse's `document` formats, by the media type a caller gives."""
+MAX_DOCUMENTS = 5
+MAX_DOCUMENT_BYTES = 4_718_592
+"""Converse's limits: 5 documents a request, 4.5 MB each (Bedrock's DocumentBlock)."""
 _THINKERS = re.compile(r"^anthropic\.claude-(3-7|sonnet-4|opus-4|haiku-4|sonnet-5|opus-5|haiku-5)")
 _ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:[a-z-]+/(?P<id>.+)$")
 
