@@ -19,6 +19,7 @@ from llm_server import __version__
 from llm_server.anthropic_api import PATH_PREFIX as ANTHROPIC_PATHS
 from llm_server.config.settings import Settings, get_settings
 from llm_server.core.free_mode import FreeModeQuota
+from llm_server.core.guardrail import Guard
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.runner import TurnRunner
 from llm_server.core.server_key import ServerKeyStore
@@ -99,6 +100,7 @@ class Services:
         cache: ResponseCache | None = None,
         usage: UsageLedger | None = None,
         after_answer: AfterAnswer | None = None,
+        guard: Guard | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
@@ -106,7 +108,7 @@ class Services:
         Anything passed in replaces what the settings would build (tests inject this way); a
         provider by its name in `providers/registry.py` (`local=`, `openai=`, `bedrock=`).
         `after_answer` (Lambda's extension) takes the ledger's and quota's writes that can wait
-        for the answer to have gone.
+        for the answer to have gone; `guard` is BEDROCK_GUARDRAIL's, unless given.
         """
         from llm_server.providers.registry import build_providers
         from llm_server.stores.factory import (
@@ -141,6 +143,7 @@ class Services:
                 after_answer=after_answer,
             ),
             ledger=usage,
+            guard=guard or Guard.from_settings(settings),
         )
         return cls(runner, usage, settings, sessions, responses)
 

@@ -116,6 +116,14 @@ class StoreUnavailableException(LLMServerException):
     code = "store_unavailable"
 
 
+class GuardrailUnavailableException(LLMServerException):
+    """The guardrail could not check a turn, even after retries: it fails closed (503)."""
+
+    status_code = 503
+    error_type = "server_error"
+    code = "guardrail_unavailable"
+
+
 class ConfigurationException(LLMServerException):
     """The server is misconfigured: a setting, a secret or the local model (500)."""
 

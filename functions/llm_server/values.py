@@ -269,6 +269,31 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class GuardrailReport:
+    """What the guardrail did on a turn, to log, count and charge; never the text it read.
+
+    `findings` name the policies that intervened (`input:words`, `output:pii:EMAIL`...);
+    `blocked` says where it blocked the turn (`input` or `output`, "" when it did not);
+    `units` are the text units it billed, by policy (Bedrock's `GuardrailUsage` names).
+    """
+
+    findings: tuple[str, ...] = ()
+    blocked: Literal["", "input", "output"] = ""
+    units: tuple[tuple[str, int], ...] = ()
+
+    def plus(self, other: GuardrailReport | None) -> GuardrailReport:
+        """Both checks of one turn as one report (its input's and its output's)."""
+        if other is None:
+            return self
+        units = dict(self.units)
+        for policy, count in other.units:
+            units[policy] = units.get(policy, 0) + count
+        return GuardrailReport(
+            self.findings + other.findings, self.blocked or other.blocked, tuple(units.items())
+        )
+
+
+@dataclass(frozen=True)
 class Generation:
     """A provider's reply with the usage it reports.
 
@@ -281,6 +306,7 @@ class Generation:
     `cached_input_tokens` of the `input_tokens` were read from the provider's prompt cache, and
     `cache_write_tokens` of them written to it (both 0 where the provider reports neither).
     `thoughts` are what it reasoned (when asked and its provider returns them).
+    `guardrail` is what the guardrail (BEDROCK_GUARDRAIL) did on the turn, if one ran.
     """
 
     text: str
@@ -302,6 +328,7 @@ class Generation:
     stop_sequence: str | None = None
     """With `finish_reason` stop: the stop sequence that ended the reply ("" when a sequence
     did and the provider does not say which; None when none did)."""
+    guardrail: GuardrailReport | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -14,7 +14,9 @@ import pytest
 from helpers.aws_emulator import emulator
 from helpers.bedrock import bedrock_app
 from helpers.fake_chat import FakeChat
+from helpers.guardrails import create_guardrail
 from helpers.live_server import LiveServer
+from helpers.recording_proxy import RecordingProxy
 from helpers.server_process import free_port
 
 
@@ -46,3 +48,18 @@ def server(chat) -> Iterator[LiveServer]:
     """The app over HTTP, on the emulator."""
     with LiveServer(bedrock_app()) as live:
         yield live
+
+
+@pytest.fixture
+def proxy(bedrock_upstream, chat, monkeypatch) -> Iterator[RecordingProxy]:
+    """The emulator behind a recording proxy, where boto3 sends bedrock-runtime's calls."""
+    endpoint, _ = bedrock_upstream
+    with RecordingProxy(endpoint) as recording:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", recording.url)
+        yield recording
+
+
+@pytest.fixture(scope="module")
+def guardrail(bedrock_upstream) -> str:
+    """The suite's guardrail (`helpers.guardrails.policy`), made on the emulator: `id:version`."""
+    return create_guardrail(bedrock_upstream[0])

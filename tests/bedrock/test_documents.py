@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import openai
-from helpers.bedrock import CLAUDE, KNOWN, NOVA, bedrock_app
+from helpers.bedrock import CLAUDE, KNOWN, NOVA, bedrock_app, known_sdk
 from helpers.live_server import LiveServer
 from helpers.recording_proxy import RecordingProxy
 
@@ -27,25 +27,15 @@ def data_url(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
-@pytest.fixture
-def proxy(bedrock_upstream, chat, monkeypatch) -> Iterator[RecordingProxy]:
-    """The emulator behind a recording proxy, where boto3 sends Bedrock's calls."""
-    endpoint, _ = bedrock_upstream
-    with RecordingProxy(endpoint) as recording:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", recording.url)
-        yield recording
+def input_file(name: str, media_type: str, data: bytes) -> dict:
+    """A Responses `input_file` part, inline."""
+    return {"type": "input_file", "filename": name, "file_data": data_url(media_type, data)}
 
 
 @pytest.fixture
 def served(proxy) -> Iterator[LiveServer]:
     with LiveServer(bedrock_app(max_body_bytes=12_000_000)) as live:
         yield live
-
-
-def sdk(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=f"{server.url}/v1", api_key="EMPTY", default_headers=KNOWN, max_retries=0
-    )
 
 
 def sent_documents(proxy: RecordingProxy) -> list[dict]:
@@ -55,7 +45,7 @@ def sent_documents(proxy: RecordingProxy) -> list[dict]:
 
 
 def test_a_pdf_file_part_reaches_claude_as_a_converse_document(served, proxy, chat):
-    answer = sdk(served).chat.completions.create(
+    answer = known_sdk(served).chat.completions.create(
         model=CLAUDE,
         messages=[
             {
@@ -85,18 +75,14 @@ def test_a_pdf_file_part_reaches_claude_as_a_converse_document(served, proxy, ch
 
 def test_an_input_file_reaches_nova_streamed_its_type_from_its_name(served, proxy, chat):
     events = list(
-        sdk(served).responses.create(
+        known_sdk(served).responses.create(
             model=NOVA,
             stream=True,
             input=[
                 {
                     "role": "user",
                     "content": [
-                        {
-                            "type": "input_file",
-                            "filename": "기온.csv",
-                            "file_data": data_url("application/octet-stream", CSV),
-                        },
+                        input_file("기온.csv", "application/octet-stream", CSV),
                         {"type": "input_text", "text": "가장 따뜻한 도시는?"},
                     ],
                 }
@@ -132,7 +118,7 @@ def test_an_input_file_reaches_nova_streamed_its_type_from_its_name(served, prox
 )
 def test_a_file_bedrock_cannot_read_is_a_400_naming_the_part(served, proxy, part, named):
     with pytest.raises(openai.BadRequestError) as refused:
-        sdk(served).chat.completions.create(
+        known_sdk(served).chat.completions.create(
             model=CLAUDE,
             messages=[{"role": "user", "content": [{"type": "text", "text": "읽어 주세요"}, part]}],
         )
@@ -164,7 +150,7 @@ def test_bedrocks_limits_five_documents_and_four_and_a_half_megabytes(served, pr
     }
     six = [{"role": "user", "content": [{"type": "text", "text": "모두 읽어 주세요"}] + [pdf] * 6}]
     with pytest.raises(openai.BadRequestError) as too_many:
-        sdk(served).chat.completions.create(model=CLAUDE, messages=six)
+        known_sdk(served).chat.completions.create(model=CLAUDE, messages=six)
     assert too_many.value.body["param"] == "messages.0.content.6"
     large = {
         "type": "file",
@@ -174,7 +160,7 @@ def test_bedrocks_limits_five_documents_and_four_and_a_half_megabytes(served, pr
         },
     }
     with pytest.raises(openai.BadRequestError) as too_large:
-        sdk(served).chat.completions.create(
+        known_sdk(served).chat.completions.create(
             model=CLAUDE,
             messages=[{"role": "user", "content": [{"type": "text", "text": "x"}, large]}],
         )
@@ -185,7 +171,7 @@ def test_bedrocks_limits_five_documents_and_four_and_a_half_megabytes(served, pr
 
 def test_a_documents_bytes_count_in_the_stored_chains_bounds(proxy, chat):
     with LiveServer(bedrock_app(session_max_bytes=8_000)) as server:
-        client = sdk(server)
+        client = known_sdk(server)
         text = "가" * 2_000  # 6,000 bytes of UTF-8
         first = client.responses.create(
             model=NOVA,
@@ -194,11 +180,7 @@ def test_a_documents_bytes_count_in_the_stored_chains_bounds(proxy, chat):
                     "role": "user",
                     "content": [
                         {"type": "input_text", "text": "기억해 주세요"},
-                        {
-                            "type": "input_file",
-                            "filename": "memo.txt",
-                            "file_data": data_url("text/plain", text.encode()),
-                        },
+                        input_file("memo.txt", "text/plain", text.encode()),
                     ],
                 }
             ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import openai
 from helpers.fakes import FailingProvider
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
@@ -21,3 +22,10 @@ def bedrock_app(openai=None, **overrides):
         settings, openai=openai or FailingProvider(AssertionError("OpenAI must not be called"))
     )
     return create_app(settings, services)
+
+
+def known_sdk(server) -> openai.OpenAI:
+    """The `openai` SDK as a known client uses it: the server's `/v1`, its key in X-Api-Key."""
+    return openai.OpenAI(
+        base_url=f"{server.url}/v1", api_key="EMPTY", default_headers=KNOWN, max_retries=0
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,10 @@ from pydantic import (
 from llm_server.exceptions import ConfigurationException
 
 DEFAULT_SYSTEM_MESSAGE = "당신은 도움이 되는 AI 어시스턴트입니다."
+_GUARDRAIL = re.compile(
+    r"^([a-z0-9-]{1,64}|arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:guardrail/[a-z0-9]+)"
+    r":([1-9]\d{0,7}|DRAFT)$"
+)
 
 
 class Settings(BaseModel):
@@ -114,6 +119,10 @@ class Settings(BaseModel):
     bedrock_region: str | None = None
     bedrock_timeout_seconds: float = Field(25.0, gt=0)
     bedrock_prompt_caching: bool = False
+    # `id:version` of the Amazon Bedrock Guardrail every turn passes through, on every provider
+    bedrock_guardrail: str = ""
+    # a non-Bedrock stream is checked in chunks of this many characters (1,000: one text unit)
+    guardrail_stream_chars: int = Field(1000, ge=100, le=20_000)
     model_fallbacks: str = ""
     # `alias=model` pairs: a name clients send (Claude Code's own model names) for a model served
     model_aliases: str = ""
@@ -149,6 +158,13 @@ class Settings(BaseModel):
     def bedrock_model_list(self) -> list[str]:
         """`BEDROCK_MODELS`, comma-separated: the Bedrock model ids requests may name."""
         return _comma_list(self.bedrock_models)
+
+    def guardrail(self) -> tuple[str, str] | None:
+        """`BEDROCK_GUARDRAIL` as (identifier, version), or None when no guardrail is set."""
+        if not self.bedrock_guardrail:
+            return None
+        identifier, _, version = self.bedrock_guardrail.rpartition(":")
+        return identifier, version
 
     def model_fallback_map(self) -> dict[str, str]:
         """`MODEL_FALLBACKS`, `model=fallback` pairs, comma-separated."""
@@ -192,6 +208,17 @@ class Settings(BaseModel):
                 raise ValueError(f"{item!r} is not name=model")
             if model.strip() == other.strip():
                 raise ValueError(f"{item!r} names itself")
+        return value
+
+    @field_validator("bedrock_guardrail")
+    @classmethod
+    def _guardrail(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _GUARDRAIL.match(value):
+            raise ValueError(
+                "must be id:version, the guardrail's id (or ARN) and its version (a number, or "
+                "DRAFT): abc123def456:1"
+            )
         return value
 
     @model_validator(mode="after")

@@ -4,7 +4,8 @@ Both ways go through one admission sequence (`_admitted`): choose the provider a
 concurrency slot (and start the timer), read the stored conversation the turn continues, admit
 by the free-mode quota (reserving tokens for all of it); a key the provider rejects is remapped
 to say whose key it was, and the reservation is settled with what was really used, whatever
-happens (a dropped stream included).
+happens (a dropped stream included). The provider is called through the guardrail
+(`core/guardrail.py`: BEDROCK_GUARDRAIL), which checks what goes in and what comes out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from llm_server.config.settings import Settings
 from llm_server.core.free_mode import FreeModeQuota, Reservation, input_estimate, reserve_tokens
+from llm_server.core.guardrail import Guard, note
 from llm_server.core.keys import KeySource, SelectedKey
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
@@ -27,6 +29,7 @@ from llm_server.core.turn import CALLER_KEY, CacheResult, Outcome, RequestContex
 from llm_server.exceptions import (
     AuthenticationException,
     BadRequestException,
+    GuardrailUnavailableException,
     LLMServerException,
     PermissionException,
     ValidationException,
@@ -81,8 +84,10 @@ class TurnRunner:
         cache: ResponseCache | None = None,
         quota: FreeModeQuota | None = None,
         ledger: UsageLedger | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self._settings = settings
+        self._guard = guard or Guard(None)
         self._providers = dict(providers)
         self._ledger = ledger
         self._server_key = server_key
@@ -108,6 +113,7 @@ class TurnRunner:
         """Close the providers' connections (at server shutdown)."""
         for provider in self._providers.values():
             await provider.aclose()
+        self._guard.aclose()
 
     async def warm_up(self) -> None:
         """Load what the providers load lazily (the local model), before traffic."""
@@ -119,12 +125,14 @@ class TurnRunner:
         for provider in self._providers.values():
             provider.prime()
         self._server_key.prime()
+        self._guard.prime()
 
     def renew(self) -> None:
         """Forget clients, connections and the cached server key (after a SnapStart restore)."""
         for provider in self._providers.values():
             provider.renew()
         self._server_key.renew()
+        self._guard.renew()
 
     def models(self) -> list[tuple[str, str]]:
         """(model, owner) pairs a request may name: each provider's by name, the OpenAI ones.
@@ -169,6 +177,7 @@ class TurnRunner:
             "requests_in_progress": self._limiter.in_use,
             "providers": {name: p.status() for name, p in self._providers.items()},
             "fallbacks": self._fallbacks,
+            "guardrail": self._guard.tag or None,
         }
 
     async def run(self, turn: Turn, context: RequestContext) -> Outcome:
@@ -197,11 +206,11 @@ class TurnRunner:
                     source = KeySource(request.key_source)
                     return Outcome(cached, source, request.temperature, 0.0, cache="HIT")
             try:
-                generation = await admitted.provider.generate(request)
+                generation = await self._guard.generate(admitted.provider, request)
             except LLMServerException as error:
                 raise _failed(error, fallible, request.key_source) from None
-            if self._cache is not None and key is not None:
-                await self._cache.store(key, generation)
+            if self._cache is not None and key is not None:  # what it cost is not kept
+                await self._cache.store(key, replace(generation, guardrail=None))
             return self._finish(admitted, generation, "MISS" if key is not None else None)
 
     async def stream(
@@ -227,7 +236,7 @@ class TurnRunner:
         self, turn: Turn, context: RequestContext, fallible: bool
     ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
         async with self._admitted(turn, context) as admitted:
-            stream = admitted.provider.stream(admitted.request)
+            stream = self._guard.stream(admitted.provider, admitted.request)
             try:
                 try:
                     first = await anext(stream)
@@ -323,19 +332,20 @@ class TurnRunner:
 
         used = admitted.charged()
         provider, source = admitted.provider.name, admitted.request.key_source
-        cost = None
+        cost, guarded = None, 0  # the model's, and the guardrail's (the operator's always)
         if used is not None and self._ledger is not None:
-            cost = self._ledger.cost(provider, used)
+            cost, guarded = self._ledger.cost(provider, used), self._ledger.guardrail_cost(used)
         if used is not None:
             elapsed_ms = round((time.perf_counter() - admitted.started) * 1000, 1)
             record_generation(used, source, elapsed_ms, None if cost is None else usd(cost))
         with anyio.CancelScope(shield=True):
-            writes = []  # the ledger row and the reservation's settlement, at once
+            writes = []  # the ledger rows and the reservation's settlement, at once
             if used is not None and self._ledger is not None:
-                writes.append(self._ledger.record(owner, provider, source, used, cost))
+                writes.append(self._ledger.record(owner, provider, source, used, cost, guarded))
             if reservation is not None and self._quota is not None:
                 tokens = used.total_tokens if used is not None else 0
-                writes.append(self._settled(reservation, tokens, cost if used else 0))
+                spent = None if cost is None else cost + guarded
+                writes.append(self._settled(reservation, tokens, spent if used else 0))
             if len(writes) == 1:  # a task of its own would cost the loop a turn, for nothing
                 await writes[0]
             elif writes:
@@ -356,7 +366,8 @@ class TurnRunner:
             return None
         if request.temperature != 0 and not self._settings.cache_any_temperature:
             return None
-        return ResponseCache.key_for(provider.name, request, context.caller.owner)
+        checked = f"{provider.name}|{self._guard.tag}" if self._guard.tag else provider.name
+        return ResponseCache.key_for(checked, request, context.caller.owner)
 
     def _checked(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
         """The turn's provider and key, once the turn is one they may serve; else its 4xx."""
@@ -418,8 +429,9 @@ class TurnRunner:
         )
         return provider, request
 
-    @staticmethod
-    def _finish(admitted: _Admitted, generation: Generation, cache: CacheResult | None) -> Outcome:
+    def _finish(
+        self, admitted: _Admitted, generation: Generation, cache: CacheResult | None
+    ) -> Outcome:
         request = admitted.request
         admitted.generation = generation
         seconds = time.perf_counter() - admitted.started
@@ -430,6 +442,7 @@ class TurnRunner:
             output_tokens=generation.output_tokens,
             generation_ms=generation_ms,
         )
+        note(generation, self._guard.tag)
         temperature = (
             request.temperature if generation.temperature is None else generation.temperature
         )
@@ -452,8 +465,11 @@ def _failed(error: LLMServerException, fallible: bool, key_source: str) -> Excep
     """What to raise for a provider's failure: wrapped to fall back, or as it is.
 
     Only a failure that is not the caller's may fall back: the provider's rate limit (429), a
-    5xx or a timeout; never a bad request or a rejected key.
+    5xx or a timeout; never a bad request or a rejected key, nor the guardrail's failure (it
+    is not the model's, and would check the fallback's turn too).
     """
+    if isinstance(error, GuardrailUnavailableException):
+        return error
     upstream_fault = error.status_code == 429 or error.status_code >= 500
     return _ProviderFailed(error, key_source) if fallible and upstream_fault else error
 

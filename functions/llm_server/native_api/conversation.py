@@ -84,9 +84,12 @@ class Conversations:
         """Store the exchange in the caller's session; whether it was (or needed no storing).
 
         Retried while the request has time (`retried`): the next turn reads it. A failure past
-        that is logged and the answer still sent, saying it was not saved.
+        that is logged and the answer still sent, saying it was not saved. A turn a filter
+        stopped is not kept: every later turn would send its words again, to be stopped again.
         """
         if self._sessions is None or not request.session_id:
+            return True
+        if outcome.generation.finish_reason == "content_filter":
             return True
         generation = outcome.generation
         turn = StoredTurn(
@@ -152,9 +155,22 @@ NOT_SAVED = (
 )
 
 
+FILTERED = (
+    "The content filter stopped this turn (the server's guardrail, or the model's own): "
+    "response_text is its message, and the turn was not kept in the session"
+)
+
+
 def chat_response(request: ChatRequest, outcome: Outcome, saved: bool = True) -> ChatResponse:
-    """The `/api/v1/chat` response for a finished turn (`saved`: whether the session has it)."""
+    """The `/api/v1/chat` response for a finished turn (`saved`: whether the session has it).
+
+    A turn the content filter stopped answers the filter's message with `success: false` and
+    `error_message` saying so (a 200: the request itself was served).
+    """
     generation = outcome.generation
+    filtered = generation.finish_reason == "content_filter"
+    notes = [FILTERED] if filtered else []
+    notes += [] if saved else [NOT_SAVED]
     return ChatResponse(
         session_id=request.session_id,
         response_text=generation.text,
@@ -167,8 +183,8 @@ def chat_response(request: ChatRequest, outcome: Outcome, saved: bool = True) ->
         temperature=outcome.temperature,
         instructions=request.instructions,
         response_time=round(outcome.seconds, 4),
-        success=True,
-        error_message=None if saved else NOT_SAVED,
+        success=not filtered,
+        error_message="; ".join(notes) or None,
         api_key_source=outcome.key_source.value,
     )
 

@@ -46,6 +46,7 @@ def _bedrock(settings: Settings) -> ChatProvider:
         timeout=settings.bedrock_timeout_seconds,
         prompt_caching=settings.bedrock_prompt_caching,
         max_connections=settings.max_concurrent_requests,
+        guardrail=settings.guardrail(),
     )
 
 

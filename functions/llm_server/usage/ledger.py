@@ -12,7 +12,9 @@ traffic; a read of the ledger, and the server's shutdown, write what is pending 
 crash loses that interval's rows (the budget keeps their spend). A failed write never fails the
 caller's request: it is logged and counted (`UsageWriteErrors`). What a turn cost
 goes on the request's log line (`cost_usd`, beside its owner) and into the `CostUSD` metric by
-model and key source (no tenant dimension).
+model and key source (no tenant dimension). What the guardrail's checks of a turn cost
+(BEDROCK_GUARDRAIL), whoever paid the model, is the operator's: a row of its own, model
+`bedrock-guardrail`, key source `server` (`guardrail_cost_usd` on the log line).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from llm_server.utils.request_context import annotate
 from llm_server.values import Generation
 
 DAY = 86_400
+GUARDRAIL_ROW = "bedrock-guardrail"
+"""The ledger's model name for what the guardrail's checks cost."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,10 @@ class UsageLedger:
         price = self.prices.price(provider, generation.model)
         return None if price is None else price.cost(generation)
 
+    def guardrail_cost(self, generation: Generation) -> int:
+        """Picodollars the guardrail's checks of the turn cost (0: none ran)."""
+        return self.prices.guardrail_cost(generation.guardrail)
+
     async def record(
         self,
         owner: str,
@@ -131,42 +139,51 @@ class UsageLedger:
         key_source: str,
         generation: Generation,
         cost: int | None,
+        guardrail_cost: int = 0,
     ) -> None:
-        """Charge one turn its `cost` (`cost()`'s); a failing store is only logged."""
+        """Charge one turn its `cost` (`cost()`'s), and the operator its guardrail's checks.
+
+        A failing store is only logged.
+        """
         annotate(cost_usd=None if cost is None else usd(cost))
+        rows = [
+            UsageRow(
+                model=generation.model,
+                provider=provider,
+                api_key_source=key_source,
+                input_tokens=generation.input_tokens,
+                cached_input_tokens=generation.cached_input_tokens,
+                cache_write_tokens=generation.cache_write_tokens,
+                output_tokens=generation.output_tokens,
+                cost_pico=cost or 0,
+                unpriced=int(cost is None),
+            )
+        ]
+        if generation.guardrail is not None and generation.guardrail.units:
+            annotate(guardrail_cost_usd=usd(guardrail_cost))
+            rows.append(UsageRow(GUARDRAIL_ROW, "bedrock", "server", cost_pico=guardrail_cost))
         if self._store is None:
             return
-        row = UsageRow(
-            model=generation.model,
-            provider=provider,
-            api_key_source=key_source,
-            input_tokens=generation.input_tokens,
-            cached_input_tokens=generation.cached_input_tokens,
-            cache_write_tokens=generation.cache_write_tokens,
-            output_tokens=generation.output_tokens,
-            cost_pico=cost or 0,
-            unpriced=int(cost is None),
-        )
         key = (owner, month_of(self._clock()))
         if self._after_answer is not None and self._after_answer.defer(
-            partial(self._add_now, key, row)
+            partial(self._add_now, key, rows)
         ):
             return
         try:
-            await self._commit(key, row)
+            await self._commit(key, rows)
         except Exception:
-            _write_failed(row)
+            _write_failed(rows[0])
 
-    def _add_now(self, key: tuple[str, str], row: UsageRow) -> None:
-        """Write one turn's row, blocking (after the answer, in the extension's thread)."""
+    def _add_now(self, key: tuple[str, str], rows: list[UsageRow]) -> None:
+        """Write one turn's rows, blocking (after the answer, in the extension's thread)."""
         assert self._store is not None
         try:
-            self._store.add({key: [row]}, self._ttl)
+            self._store.add({key: rows}, self._ttl)
         except Exception:
-            _write_failed(row)
+            _write_failed(rows[0])
 
-    async def _commit(self, key: tuple[str, str], row: UsageRow) -> None:
-        """Add `row` to the open batch; unless writes are deferred, wait for the write of it.
+    async def _commit(self, key: tuple[str, str], rows: list[UsageRow]) -> None:
+        """Add `rows` to the open batch; unless writes are deferred, wait for the write of them.
 
         The turn that opens a batch writes it (or, deferred, schedules its write), after the
         write before it (one at a time); the batch stays open for others while it waits.
@@ -176,9 +193,10 @@ class UsageLedger:
         opened = batch is None
         if batch is None:
             batch = self._batch[loop] = _Batch(loop.create_future())
-        rows = batch.entries.setdefault(key, {})
-        slot = (row.model, row.api_key_source)
-        rows[slot] = rows[slot].plus(row) if slot in rows else row
+        held = batch.entries.setdefault(key, {})
+        for row in rows:
+            slot = (row.model, row.api_key_source)
+            held[slot] = held[slot].plus(row) if slot in held else row
         if self._flush_seconds:
             if opened:
                 batch.timer = loop.call_later(self._flush_seconds, self._write_later, batch)

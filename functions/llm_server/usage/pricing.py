@@ -5,7 +5,8 @@ overrides or adds entries, and its `"*"` entry, if any, prices every model the s
 operator's rule); the local model costs 0. Prices are USD per 1M tokens, kept as integer
 picodollars per token (1e-12 USD), so costs add up exactly: 0.00875 USD per 1M is 8,750 pico-USD
 a token. A model without a price costs None (unknown), never 0: the runner refuses to serve one on
-the operator's money.
+the operator's money. The guardrail (BEDROCK_GUARDRAIL) is priced by the text units Bedrock says
+each of its policies read (the sheet's `guardrail` prices, USD per 1,000 units).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_server.utils.log import logger
-from llm_server.values import Generation
+from llm_server.values import Generation, GuardrailReport
 
 PICO = 10**12
 """Picodollars a dollar."""
@@ -94,6 +95,15 @@ class PriceSheet:
         self._prices = {model: Price.per_million(entry) for model, entry in entries.items()}
         self._fallback = self._prices.pop(ANY_MODEL, None)
         self._remembered = lru_cache(maxsize=self.REMEMBERED)(self._look_up)
+        per_unit = Decimal(PICO) / 1000  # a price per 1,000 units → picodollars a unit
+        units = _shipped()["guardrail"]["per_1000_units"].items()
+        self._guardrail = {name: int(Decimal(str(usd)) * per_unit) for name, usd in units}
+
+    def guardrail_cost(self, report: GuardrailReport | None) -> int:
+        """Picodollars the guardrail's checks of a turn cost (units it has no price for: 0)."""
+        if report is None:
+            return 0
+        return sum(count * self._guardrail.get(name, 0) for name, count in report.units)
 
     def price(self, provider: str, model: str) -> Price | None:
         """The model's price (a profile's id is priced as its model), or None if unknown."""

@@ -32,7 +32,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from llm_server.utils.log import SERVICE_NAME
-from llm_server.values import Generation
+from llm_server.values import Generation, GuardrailReport
 
 NAMESPACE = "LLMServer"
 
@@ -55,6 +55,7 @@ class MetricName(StrEnum):
     FALLBACKS = "Fallbacks"
     COST_USD = "CostUSD"
     USAGE_WRITE_ERRORS = "UsageWriteErrors"
+    GUARDRAIL_INTERVENTIONS = "GuardrailInterventions"
     COLD_START = "ColdStart"
 
 
@@ -199,6 +200,23 @@ def record_fallback(model: str, fallback: str) -> None:
     _add({MetricName.FALLBACKS: (MetricUnit.Count, 1)})
     dimensions = {"model": model, "fallback": fallback}
     _breakdown(dimensions, {MetricName.FALLBACKS: (MetricUnit.Count, 1)})
+
+
+def record_guardrail(report: GuardrailReport) -> None:
+    """Count a turn the guardrail intervened on; by policy (`words`, `pii`...) and where.
+
+    The policy is its kind, never the operator's names (cardinality).
+    """
+    one = {MetricName.GUARDRAIL_INTERVENTIONS: (MetricUnit.Count, 1)}
+    _add(one)
+    for source, policy in dict.fromkeys(map(_source_and_policy, report.findings)):
+        _breakdown({"source": source, "guardrail_policy": policy}, one)
+
+
+def _source_and_policy(finding: str) -> tuple[str, str]:
+    """`input:pii:EMAIL` → (`input`, `pii`)."""
+    source, _, rest = finding.partition(":")
+    return source, rest.partition(":")[0]
 
 
 def record_usage_write_error() -> None:

@@ -1,29 +1,23 @@
 """Bedrock's Converse and ConverseStream through botocore, on the function's own AWS credentials.
 
-botocore is synchronous: each call runs on this provider's own thread pool (one thread per
-connection, so Bedrock calls never queue behind the stores' threads). botocore's retries are
-off; ours run within the request's time budget (`BEDROCK_TIMEOUT_SECONDS`, or less: the
-request's `deadline`). The endpoint is botocore's: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` points it
-at an emulator. botocore is imported on first use (or by `prime`), never at module load.
+Calls run on this provider's own threads, retried within the request's time budget
+(`BEDROCK_TIMEOUT_SECONDS`, or less: the request's `deadline`): `calls.py`. botocore is imported
+on first use (or by `prime`), never at module load. With a guardrail (BEDROCK_GUARDRAIL), every
+call carries Converse's `guardrailConfig` (see `wire.py`), and the provider honours `guardrail`:
+the turn core then checks with ApplyGuardrail only what Converse's guardrail does not read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from llm_server.exceptions import (
-    ConfigurationException,
-    LLMServerException,
-    UpstreamTimeoutException,
-)
+from llm_server.exceptions import LLMServerException
 from llm_server.providers.base import Payer
+from llm_server.providers.bedrock.calls import RuntimeCalls
 from llm_server.providers.bedrock.errors import classify
-from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy, with_retries
-from llm_server.utils import aws
+from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
@@ -33,14 +27,13 @@ if TYPE_CHECKING:  # the wire loads with the first call: a cold start that makes
     from llm_server.providers.bedrock.wire import Reply
 
 T = TypeVar("T")
-CONNECT_TIMEOUT = 2.0
 
 
 class BedrockProvider:
     """Chat with the Bedrock models `BEDROCK_MODELS` lists, billed to the operator's account.
 
     `client` is a bedrock-runtime client to use instead of making one (a test's, under
-    botocore's `Stubber`).
+    botocore's `Stubber`); `guardrail` the guardrail's (identifier, version), if one is set.
     """
 
     name = "bedrock"
@@ -61,15 +54,14 @@ class BedrockProvider:
         max_connections: int = 10,
         retry: RetryPolicy | None = None,
         client: Any = None,
+        guardrail: tuple[str, str] | None = None,
     ) -> None:
         self._models = list(dict.fromkeys(models))
-        self._region = region
-        self._timeout = timeout
         self._caching = prompt_caching
-        self._connections = max_connections
-        self._retry = retry or RetryPolicy()
-        self._client: Any = client
-        self._threads = ThreadPoolExecutor(max_connections, thread_name_prefix="bedrock")
+        self._guardrail = guardrail
+        self._calls = RuntimeCalls(region, timeout, max_connections, retry or RetryPolicy(), client)
+        if guardrail is not None:  # Converse applies it: the turn core need not, on what it reads
+            self.honours = BedrockProvider.honours | {"guardrail"}
 
     def models(self) -> list[str]:
         """The model ids requests may name (and only those: others are never sent)."""
@@ -92,7 +84,7 @@ class BedrockProvider:
         kwargs = converse_request(request, self._caching).kwargs
         fields = ("messages", "system", "toolConfig", "additionalModelRequestFields")
         converse = {name: kwargs[name] for name in fields if name in kwargs}
-        client = self._bedrock()
+        client = self._calls.client()
         model = base_id(request.model)  # CountTokens takes a model, not a profile
         try:
             answer, _, _ = await self._retried(
@@ -108,36 +100,35 @@ class BedrockProvider:
 
     def prime(self) -> None:
         """Import botocore and make the client (its endpoint and credentials resolved)."""
-        self._bedrock()
+        self._calls.client()
 
     def renew(self) -> None:
         """Forget the client, its connections and credentials (after a SnapStart restore).
 
         The service models botocore parsed stay (`utils.aws`): the next client is made quickly.
         """
-        self._client = None
+        self._calls.renew()
 
     def status(self) -> dict[str, Any]:
         """The models, region, time budget and prompt caching (never a credential)."""
-        region = self._region or (self._client.meta.region_name if self._client else None)
         return {
             "models": self.models(),
-            "region": region or "the function's",
-            "timeout_seconds": self._timeout,
-            "max_retries": self._retry.max_retries,
+            "region": self._calls.made_region() or "the function's",
+            "timeout_seconds": self._calls.timeout,
+            "max_retries": self._calls.retry.max_retries,
             "prompt_caching": self._caching,
         }
 
     async def aclose(self) -> None:
         """Let the call threads go (at server shutdown)."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._calls.shutdown()
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """One `converse` call, retried within the budget."""
         from llm_server.providers.bedrock.wire import converse_request, whole_reply
 
-        call = converse_request(request, self._caching)
-        client = self._bedrock()
+        call = converse_request(request, self._caching, self._guardrail)
+        client = self._calls.client()
         response, attempts, started = await self._retried(
             request, lambda: client.converse(**call.kwargs)
         )
@@ -154,8 +145,8 @@ class BedrockProvider:
         from llm_server.providers.bedrock.stream import StreamReader
         from llm_server.providers.bedrock.wire import Reply, converse_request
 
-        call = converse_request(request, self._caching)
-        client = self._bedrock()
+        call = converse_request(request, self._caching, self._guardrail, streamed=True)
+        client = self._calls.client()
         response, attempts, started = await self._retried(
             request, lambda: client.converse_stream(**call.kwargs)
         )
@@ -175,7 +166,9 @@ class BedrockProvider:
     ) -> dict[str, Any] | None:
         """The stream's next event (None at its end), within the request's time budget."""
         try:
-            return await self._on_thread(lambda: next(events, None), self._budget(request))
+            return await self._calls.on_thread(
+                lambda: next(events, None), self._calls.budget(request.deadline)
+            )
         except Exception as exc:
             error = classify(exc, request.model)
             final = error.error if isinstance(error, Retryable) else error
@@ -187,59 +180,11 @@ class BedrockProvider:
     ) -> tuple[T, int, float]:
         """`call` on a thread, retried while the budget lasts: (result, attempts, start)."""
         started = time.monotonic()
-        deadline = started + self._budget(request)
-
-        async def attempt() -> T:
-            try:
-                return await self._on_thread(call, deadline - time.monotonic())
-            except Exception as exc:
-                raise classify(exc, request.model) from None
-
         try:
-            result, attempts = await with_retries(attempt, self._retry, deadline)
+            return await self._calls.retried(call, request.deadline, request.model)
         except GaveUp as gave_up:
             self._log_call(request, started, gave_up.attempts, gave_up.error)
             raise gave_up.error from None
-        return result, attempts, started
-
-    async def _on_thread(self, call: Callable[[], T], budget: float) -> T:
-        if budget <= 0:
-            raise Retryable(UpstreamTimeoutException("Bedrock did not answer in time"), None)
-        future = asyncio.get_running_loop().run_in_executor(self._threads, call)
-        try:
-            return await asyncio.wait_for(future, budget)
-        except TimeoutError:
-            error = UpstreamTimeoutException("Bedrock did not answer in time")
-            raise Retryable(error, None) from None
-
-    def _budget(self, request: GenerationRequest) -> float:
-        budget = self._timeout
-        if request.deadline is not None:
-            budget = min(budget, request.deadline - time.monotonic())
-        return budget
-
-    def _bedrock(self) -> Any:
-        """The bedrock-runtime client, made on first use (thread-safe once made)."""
-        if self._client is None:
-            from botocore.config import Config
-            from botocore.exceptions import NoRegionError
-
-            config = Config(
-                connect_timeout=CONNECT_TIMEOUT,
-                read_timeout=self._timeout,
-                retries={"total_max_attempts": 1},
-                max_pool_connections=self._connections,
-                tcp_keepalive=True,
-            )
-            try:
-                self._client = aws.client(
-                    "bedrock-runtime", region_name=self._region, config=config
-                )
-            except NoRegionError:
-                raise ConfigurationException(
-                    "Bedrock needs a region: set BEDROCK_REGION (or AWS_REGION)"
-                ) from None
-        return self._client
 
     def _finished(self, reply: Reply, attempts: int, started: float) -> Generation:
         generation = reply.generation(attempts)

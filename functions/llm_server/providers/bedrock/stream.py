@@ -43,6 +43,7 @@ class StreamReader:
             reply.stopped(stop.get("stopReason"), stop.get("additionalModelResponseFields"))
         elif "metadata" in event:
             reply.usage = event["metadata"].get("usage") or {}
+            reply.trace = event["metadata"].get("trace")
         return []
 
     def _delta(self, delta: dict[str, Any]) -> list[str | ThoughtDelta]:

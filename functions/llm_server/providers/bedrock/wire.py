@@ -10,6 +10,10 @@
 - Cache points: after the system prompt and the tools where the operator turns prompt caching
   on (BEDROCK_PROMPT_CACHING) or the caller asks (Anthropic's `cache_control`), and after each
   message the caller marked, on the families that take them.
+- A guardrail (BEDROCK_GUARDRAIL) is Converse's `guardrailConfig`, its trace asked for (what
+  intervened, the units billed); streams in `sync` mode, so no chunk leaves Bedrock before the
+  guardrail has read it. Converse's guardrail reads every message and the reply's text, but a
+  system prompt only inside a `guardContent` block: the system prompt is sent as one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from llm_server.core.text import text_tokens
 from llm_server.exceptions import BadRequestException
+from llm_server.guardrails.report import from_trace
 from llm_server.providers.bedrock.content import CACHE_POINT, converse_messages, read_thought
 from llm_server.providers.bedrock.models import (
     CACHE_POINT_FAMILIES,
@@ -59,8 +64,16 @@ class Call:
     answer_tool: str = ""
 
 
-def converse_request(request: GenerationRequest, prompt_caching: bool) -> Call:
-    """The `converse`/`converse_stream` keywords for `request` (refusing what cannot run)."""
+def converse_request(
+    request: GenerationRequest,
+    prompt_caching: bool,
+    guardrail: tuple[str, str] | None = None,
+    streamed: bool = False,
+) -> Call:
+    """The `converse`/`converse_stream` keywords for `request` (refusing what cannot run).
+
+    `guardrail`: the guardrail's (identifier, version), applied by Converse.
+    """
     options = request.options
     cacheable = family(request.model) in CACHE_POINT_FAMILIES
     points = {"system", "tools"} if prompt_caching else options.cache_points
@@ -76,7 +89,18 @@ def converse_request(request: GenerationRequest, prompt_caching: bool) -> Call:
     }
     if request.instructions.strip():
         cache = [CACHE_POINT] if cacheable and "system" in points else []
-        kwargs["system"] = [{"text": request.instructions}, *cache]
+        text = {"text": request.instructions}
+        kwargs["system"] = [{"guardContent": {"text": text}} if guardrail else text, *cache]
+    if guardrail is not None:
+        identifier, version = guardrail
+        config = {
+            "guardrailIdentifier": identifier,
+            "guardrailVersion": version,
+            "trace": "enabled",
+        }
+        kwargs["guardrailConfig"] = (
+            {**config, "streamProcessingMode": "sync"} if streamed else config
+        )
     if tool_config is not None:
         if cacheable and "tools" in points:
             tool_config["tools"].append(CACHE_POINT)
@@ -170,6 +194,7 @@ class Reply:
     stop_reason: str = "end_turn"
     stop_sequence: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    trace: dict[str, Any] | None = None  # the guardrail's, when one ran
 
     def add_block(self, block: dict[str, Any]) -> None:
         """A whole content block: text, thinking, or a tool use (the answer tool's: text)."""
@@ -215,6 +240,7 @@ class Reply:
             thoughts=tuple(self.thoughts),
             reasoning_tokens=min(output, text_tokens(thought)) if any(thought) else 0,
             stop_sequence=self.stop_sequence,
+            guardrail=from_trace(self.trace, self.stop_reason),
         )
 
     def stopped(self, reason: str | None, fields: dict[str, Any] | None) -> None:
@@ -232,4 +258,5 @@ def whole_reply(response: dict[str, Any], request: GenerationRequest, answer_too
         reply.add_block(block)
     reply.stopped(response.get("stopReason"), response.get("additionalModelResponseFields"))
     reply.usage = response.get("usage") or {}
+    reply.trace = response.get("trace")
     return reply
