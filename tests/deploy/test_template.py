@@ -365,6 +365,7 @@ def version_of(cloudformation, function="ChatFunction"):
         ("OpenAISecretName", "llm-server/other/openai-api-key"),
         ("BedrockModels", "us.amazon.nova-lite-v1:0"),
         ("ModelFallbacks", "gpt-4o-mini=us.amazon.nova-lite-v1:0"),
+        ("BedrockGuardrail", "abc123def456:2"),
     ],
 )
 def test_a_change_of_one_parameter_publishes_new_versions_behind_live(cloudformation, name, value):
@@ -427,7 +428,7 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
         for s in r.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])
         if "bedrock" in json.dumps(s)
     ]
-    assert len(granted) == 3  # nothing else grants Bedrock
+    assert len(granted) == 4  # nothing else grants Bedrock but the guardrail's (below)
 
 
 def evaluate(node, models: str):
@@ -447,6 +448,79 @@ def evaluate(node, models: str):
     for key, inner in names.items():
         text = text.replace(f"${{{key}}}", evaluate(inner, models))
     return text
+
+
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "ap-northeast-2",
+    "AWS::AccountId": "123456789012",
+}
+
+
+def resolved(node, parameters: dict[str, str], conditions: dict[str, bool]):
+    """A template node as CloudFormation deploys it: Ref, Sub, Select, Split, If, NoValue."""
+    if isinstance(node, list):
+        return [resolved(item, parameters, conditions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) != 1 or not next(iter(node)).startswith(("Ref", "Fn::")):
+        kept = {k: resolved(v, parameters, conditions) for k, v in node.items()}
+        return {k: v for k, v in kept.items() if v is not NotImplemented}
+    ((name, value),) = node.items()
+    if name == "Ref":
+        return NotImplemented if value == "AWS::NoValue" else {**PSEUDO, **parameters}[value]
+    if name == "Fn::If":
+        chosen = value[1] if conditions[value[0]] else value[2]
+        return resolved(chosen, parameters, conditions)
+    if name == "Fn::Select":
+        return resolved(value[1], parameters, conditions)[value[0]]
+    if name == "Fn::Split":
+        return resolved(value[1], parameters, conditions).split(value[0])
+    text, names = value if isinstance(value, list) else (value, {})
+    known = {**PSEUDO, **{k: resolved(v, parameters, conditions) for k, v in names.items()}}
+    return re.sub(r"\$\{([\w:]+)\}", lambda m: known[m.group(1)], text)
+
+
+@pytest.mark.parametrize("guardrail", ["abc123def456:3", ""])
+def test_a_guardrail_is_applied_alone_and_the_models_only_with_it(template, guardrail):
+    """ApplyGuardrail on that guardrail only; with one set, the invoke statements require it
+    (bedrock:GuardrailIdentifier, its ARN and version, as AWS documents the key)."""
+    resources, on = template["Resources"], {"HasGuardrail": bool(guardrail)}
+    parameters = {"BedrockGuardrail": guardrail, "BedrockModels": "us.amazon.nova-lite-v1:0"}
+    applying = resources["ApplyGuardrailPolicy"]
+    assert applying["Condition"] == "HasGuardrail"
+    assert template["Conditions"]["HasGuardrail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "BedrockGuardrail"}, ""]}]
+    }
+    ((statement),) = applying["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "bedrock:ApplyGuardrail"
+    if guardrail:
+        assert resolved(statement["Resource"], parameters, on) == (
+            "arn:aws:bedrock:ap-northeast-2:123456789012:guardrail/abc123def456"
+        )
+    listed, _, through_profiles = resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    required = {
+        "bedrock:GuardrailIdentifier": (
+            "arn:aws:bedrock:ap-northeast-2:123456789012:guardrail/abc123def456:3"
+        )
+    }
+    listed_condition = resolved({"Condition": listed["Condition"]}, parameters, on)
+    assert listed_condition == ({"Condition": {"StringEquals": required}} if guardrail else {})
+    condition = resolved(through_profiles["Condition"], parameters, on)
+    assert condition.get("StringEquals") == (required if guardrail else None)
+    assert "bedrock:InferenceProfileArn" in condition["StringLike"]
+
+
+def test_the_guardrail_parameter_takes_an_id_and_a_numbered_version(template):
+    parameter = template["Parameters"]["BedrockGuardrail"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert [bool(pattern.match(v)) for v in ("", "abc123def456:1", "abc123def456:12")] == [True] * 3
+    refused = ("abc123def456", "abc123def456:DRAFT", "abc:0", "arn:aws:bedrock:x:1:guardrail/a:1")
+    assert not any(pattern.match(value) for value in refused)
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["BEDROCK_GUARDRAIL"] == {"Ref": "BedrockGuardrail"}
 
 
 def test_the_saved_query_ranks_tenants_by_what_the_operator_paid(template):

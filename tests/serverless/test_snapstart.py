@@ -17,6 +17,7 @@ import invoke
 import pytest
 
 from helpers.aws import CallCounter, secrets_client
+from helpers.fakes import FailingProvider
 from helpers.lambda_events import EVENTS, emf_blobs, load, value
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
@@ -172,6 +173,24 @@ def signed_by(client, table: str) -> str:
     client.meta.events.register("before-send.dynamodb.DescribeTable", record)
     client.describe_table(TableName=table)
     return sent[-1].split("Credential=")[1].split("/")[0]
+
+
+def test_a_restore_makes_the_guardrail_sign_with_the_credentials_of_then(monkeypatch):
+    """BEDROCK_GUARDRAIL's client (ApplyGuardrail) is made again, as the providers' are."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASNAPSHOTTED")
+    settings = make_settings(bedrock_guardrail="abc123def456:1", bedrock_region="ap-northeast-2")
+    app = create_app(
+        settings,
+        Services.from_settings(settings, local=FailingProvider(AssertionError("not run"), "local")),
+    )
+    guardrail = app.state.services.runner._guard.guardrail
+    before = guardrail._calls.client()
+    assert before._request_signer._credentials.access_key == "AKIASNAPSHOTTED"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIARESTORED")
+    lambda_lifecycle.renew(app)
+    after = guardrail._calls.client()
+    assert after is not before
+    assert after._request_signer._credentials.access_key == "AKIARESTORED"
 
 
 def test_the_first_invocation_after_a_restore_is_the_cold_start(app, capsys):
