@@ -39,6 +39,7 @@ from llm_server.web.snapstart import add_snapstart_hooks
 
 if TYPE_CHECKING:
     from llm_server.native_api.conversation import Conversations
+    from llm_server.openai_api.conversations import ConversationArchive
     from llm_server.openai_api.stored import ResponseArchive
 
 # Each API's routers, imported on the first request on its paths (web/lazy_routes.py); system
@@ -50,6 +51,7 @@ LAZY_ROUTERS = (
         (OPENAI_PATHS,),
         (
             "llm_server.openai_api.routes",
+            "llm_server.openai_api.conversation_routes",
             "llm_server.openai_api.stored_routes",
             "llm_server.openai_api.legacy",
         ),
@@ -86,6 +88,16 @@ class Services:
         from llm_server.stores.factory import session_limits
 
         return ResponseArchive(self.response_store, session_limits(self.settings))
+
+    @cached_property
+    def openai_conversations(self) -> ConversationArchive:
+        """The OpenAI API's conversations (off with SESSIONS_ENABLED=false, as stored responses)."""
+        from llm_server.openai_api.conversations import ConversationArchive
+        from llm_server.stores.factory import conversation_store, session_limits
+
+        settings = self.settings
+        store = conversation_store(settings) if settings.sessions_enabled else None
+        return ConversationArchive(store, session_limits(settings))
 
     @classmethod
     def from_settings(

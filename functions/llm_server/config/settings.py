@@ -76,6 +76,8 @@ class Settings(BaseModel):
     sessions_max_per_owner: int = Field(1000, ge=1, le=5000)
     stored_responses_max_per_owner: int = Field(1000, ge=1, le=5000)
     stored_responses_max_bytes_per_owner: int = Field(100 * 1024 * 1024, ge=1_048_576)
+    conversations_max_per_owner: int = Field(1000, ge=1, le=5000)
+    conversation_max_items: int = Field(1000, ge=1)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
 
     # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)

@@ -7,6 +7,7 @@ from typing import Any
 
 from llm_server.config.settings import Settings
 from llm_server.exceptions import ConfigurationException
+from llm_server.stores.conversations import ConversationLimits, ConversationStore
 from llm_server.stores.expiry import Clock
 from llm_server.stores.owner_ledger import OwnerLimits
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
@@ -50,6 +51,27 @@ def response_store(settings: Settings, dynamodb_client: Any = None) -> ResponseS
     from llm_server.stores.responses import SQLiteResponseStore
 
     return SQLiteResponseStore(settings.store_path, ttl, limits)
+
+
+def conversation_store(settings: Settings, dynamodb_client: Any = None) -> ConversationStore:
+    """The Responses API's conversations, each bounded and living a while.
+
+    CONVERSATION_MAX_ITEMS and SESSION_MAX_BYTES bound each, CONVERSATIONS_MAX_PER_OWNER how many
+    an owner keeps; they live SESSION_TTL_SECONDS after their last write.
+    """
+    limits = ConversationLimits(
+        settings.session_ttl_seconds,
+        settings.conversation_max_items,
+        settings.session_max_bytes,
+        settings.conversations_max_per_owner,
+    )
+    if settings.store == "dynamodb":
+        from llm_server.stores.conversations_dynamodb import DynamoDBConversationStore
+
+        return DynamoDBConversationStore(_table(settings), limits, dynamodb_client)
+    from llm_server.stores.conversations import SQLiteConversationStore
+
+    return SQLiteConversationStore(settings.store_path, limits)
 
 
 def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:
