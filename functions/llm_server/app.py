@@ -39,6 +39,7 @@ from llm_server.web.snapstart import add_snapstart_hooks
 if TYPE_CHECKING:
     from llm_server.native_api.conversation import Conversations
     from llm_server.openai_api.stored import ResponseArchive
+    from llm_server.stores.keys import KeyStore
 
 # Each API's routers, imported on the first request on its paths (web/lazy_routes.py); system
 # info and health are always there. The pages take any other path (a 404 loads them first).
@@ -69,6 +70,14 @@ class Services:
     settings: Settings
     sessions: SessionStore | None = None
     response_store: ResponseStore | None = None
+    key_store: KeyStore | None = None
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        """The gateway's keys (the store the settings name, unless one was given)."""
+        from llm_server.stores.factory import key_store
+
+        return self.key_store or key_store(self.settings)
 
     @cached_property
     def conversations(self) -> Conversations:
@@ -97,6 +106,7 @@ class Services:
         cache: ResponseCache | None = None,
         usage: UsageLedger | None = None,
         after_answer: AfterAnswer | None = None,
+        keys: KeyStore | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
@@ -140,7 +150,7 @@ class Services:
             ),
             ledger=usage,
         )
-        return cls(runner, usage, settings, sessions, responses)
+        return cls(runner, usage, settings, sessions, responses, keys)
 
 
 @asynccontextmanager
@@ -178,7 +188,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = services or Services.from_settings(settings, after_answer=after_answer)
-    app.state.identity = IdentityPolicy(settings)
+    services = app.state.services
+    app.state.identity = IdentityPolicy(settings, keys=lambda: services.keys)
     # Each API's error shape by the paths it serves; the native one everywhere else.
     errors = ErrorShapes(NATIVE_ERRORS, ((OPENAI_PATHS, _openai_errors),))
     _add_middleware(app, settings, errors, after_answer)

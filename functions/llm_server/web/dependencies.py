@@ -38,7 +38,8 @@ async def get_caller(request: Request) -> Caller:
     state = request.state
     caller: Caller | None = getattr(state, "caller", None)
     if caller is None:
-        caller = request.app.state.identity.identify(request.scope, dict(request.headers.raw))
+        identity = request.app.state.identity
+        caller = await identity.identify(request.scope, dict(request.headers.raw))
         annotate(client=caller.owner)
         state.caller = caller
     return caller

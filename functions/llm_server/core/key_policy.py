@@ -1,0 +1,79 @@
+"""What a gateway key's policy asks of each turn: its models, who may pay, its rates.
+
+`check_turn` runs where the runner checks a turn (`TurnRunner._checked`), on the model name as
+routing resolved it, so a fallback is checked as its own turn; `key_gates` are the key's rate
+limits as gates (`core/limits.py`), asked at once with free mode's. The key's budget is free
+mode's budget counter with the key's amount (`core/admission.py`). Policies come with the caller
+(`Caller.policy`): locally from the key store, on AWS from the authorizer's context.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from llm_server.core.limits import Counter, Gates, Window
+from llm_server.core.text import bounded
+from llm_server.core.turn import CALLER_KEY
+from llm_server.exceptions import PermissionException, RateLimitException
+from llm_server.keys.records import KeyPolicy
+
+MINUTE = 60
+WINDOW = "key-rpm"
+
+
+def check_turn(policy: KeyPolicy | None, model: str, operator_pays: bool) -> None:
+    """Refuse a turn its key may not run: a model off its list, or the operator's money."""
+    if policy is None:
+        return
+    if not policy.allows(model):
+        allowed = ", ".join(policy.models or ())
+        raise PermissionException(
+            f"This key may not use {bounded(model)!r}; it may use: {bounded(allowed, 512)}",
+            code="model_not_allowed",
+            param="model",
+        )
+    if operator_pays and not policy.paid_models:
+        raise PermissionException(
+            f"This key may not be served on the server's account ({bounded(model)!r} would be "
+            f"paid by the operator): send your own key in {CALLER_KEY}, or use a model that "
+            "needs none",
+            code="paid_models_not_allowed",
+            param="model",
+        )
+
+
+def listed(policy: KeyPolicy | None, model: str, operator_pays: bool) -> bool:
+    """Whether `GET /v1/models` lists `model` to a caller with this policy."""
+    if policy is None:
+        return True
+    return policy.allows(model) and (policy.paid_models or not operator_pays)
+
+
+def key_gates(owner: str, policy: KeyPolicy, tokens: int, now: float) -> Gates:
+    """The key's `rpm` (a sliding window) and `tpm` (tokens reserved in the clock minute)."""
+    windows: tuple[Window, ...] = ()
+    if policy.rpm is not None:
+        windows = (Window(owner, WINDOW, policy.rpm, MINUTE, partial(_too_fast, policy.rpm)),)
+    if policy.tpm is None:
+        return Gates(windows)
+    minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now))
+    refusal = partial(_out_of_tokens, policy.tpm, tokens, MINUTE - now % MINUTE)
+    counter = Counter(owner, f"tpm#{minute}", tokens, policy.tpm, 2 * MINUTE, "tokens", refusal)
+    return Gates(windows, (counter,))
+
+
+def _too_fast(rpm: int, wait: float) -> RateLimitException:
+    return RateLimitException(
+        f"This key allows {rpm} requests a minute", code="key_rate_limited", retry_after=wait
+    )
+
+
+def _out_of_tokens(tpm: int, tokens: int, wait: float, used: int) -> RateLimitException:
+    return RateLimitException(
+        f"This key allows {tpm} tokens a minute; {max(0, tpm - used)} are left this minute "
+        f"(UTC) and this request may need {tokens} (its input and max_tokens): lower "
+        "max_tokens, or come back when the minute turns",
+        code="key_rate_limited",
+        retry_after=wait,
+    )
