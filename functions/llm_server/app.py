@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from llm_server import __version__
+from llm_server.admin_api import PATH_PREFIX as ADMIN_PATHS
 from llm_server.config.settings import Settings, get_settings
 from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
@@ -53,6 +54,7 @@ LAZY_ROUTERS = (
             "llm_server.openai_api.legacy",
         ),
     ),
+    ((ADMIN_PATHS,), ("llm_server.admin_api.routes",)),
     ((), ("llm_server.web.pages",)),
 )
 
@@ -191,7 +193,9 @@ def create_app(
     services = app.state.services
     app.state.identity = IdentityPolicy(settings, keys=lambda: services.keys)
     # Each API's error shape by the paths it serves; the native one everywhere else.
-    errors = ErrorShapes(NATIVE_ERRORS, ((OPENAI_PATHS, _openai_errors),))
+    errors = ErrorShapes(
+        NATIVE_ERRORS, ((OPENAI_PATHS, _openai_errors), (ADMIN_PATHS, _admin_errors))
+    )
     _add_middleware(app, settings, errors, after_answer)
     install_error_handlers(app, errors)
     app.include_router(system.router)
@@ -204,6 +208,12 @@ def _openai_errors() -> ErrorShape:
     from llm_server.openai_api.errors import OPENAI_ERRORS
 
     return OPENAI_ERRORS
+
+
+def _admin_errors() -> ErrorShape:
+    from llm_server.admin_api.errors import ADMIN_ERRORS
+
+    return ADMIN_ERRORS
 
 
 def _add_middleware(

@@ -1,7 +1,8 @@
 """What a gateway key's policy asks of each turn: its models, who may pay, its rates.
 
-`check_turn` runs where the runner checks a turn (`TurnRunner._checked`), on the model name as
-routing resolved it, so a fallback is checked as its own turn; `key_gates` are the key's rate
+`check_model` and `check_payer` run where the runner checks a turn (`TurnRunner._checked`), on
+the model name the turn resolved to, before and after routing chose its key, so a fallback is
+checked as its own turn; `key_gates` are the key's rate
 limits as gates (`core/limits.py`), asked at once with free mode's. The key's budget is free
 mode's budget counter with the key's amount (`core/admission.py`). Policies come with the caller
 (`Caller.policy`): locally from the key store, on AWS from the authorizer's context.
@@ -22,18 +23,20 @@ MINUTE = 60
 WINDOW = "key-rpm"
 
 
-def check_turn(policy: KeyPolicy | None, model: str, operator_pays: bool) -> None:
-    """Refuse a turn its key may not run: a model off its list, or the operator's money."""
-    if policy is None:
-        return
-    if not policy.allows(model):
+def check_model(policy: KeyPolicy | None, model: str) -> None:
+    """Refuse a model off the key's list (before routing: whatever key it would run on)."""
+    if policy is not None and not policy.allows(model):
         allowed = ", ".join(policy.models or ())
         raise PermissionException(
             f"This key may not use {bounded(model)!r}; it may use: {bounded(allowed, 512)}",
             code="model_not_allowed",
             param="model",
         )
-    if operator_pays and not policy.paid_models:
+
+
+def check_payer(policy: KeyPolicy | None, model: str, operator_pays: bool) -> None:
+    """Refuse the operator's money to a key that may not spend it (once routing chose a key)."""
+    if policy is not None and operator_pays and not policy.paid_models:
         raise PermissionException(
             f"This key may not be served on the server's account ({bounded(model)!r} would be "
             f"paid by the operator): send your own key in {CALLER_KEY}, or use a model that "

@@ -20,7 +20,7 @@ from llm_server.config.settings import Settings
 from llm_server.core.admission import TurnAdmission
 from llm_server.core.caller import Caller
 from llm_server.core.free_mode import FreeModeQuota, reserve_tokens, sent_tokens
-from llm_server.core.key_policy import check_turn, listed
+from llm_server.core.key_policy import check_model, check_payer, listed
 from llm_server.core.keys import KeySource, SelectedKey
 from llm_server.core.limits import Reservation
 from llm_server.core.response_cache import ResponseCache
@@ -336,6 +336,8 @@ class TurnRunner:
             raise ValidationException(
                 f"max_tokens must be between 1 and {limit}", param="max_tokens"
             )
+        model = turn.model or self._settings.default_model
+        check_model(context.caller.policy, model)
         provider, key = self._routing.route(turn, context)
         _readable(provider, turn.messages)
         for name in turn.options.chosen():
@@ -345,8 +347,7 @@ class TurnRunner:
                     param=name,
                     code="unsupported_parameter",
                 )
-        model = turn.model or self._settings.default_model
-        check_turn(context.caller.policy, model, key.source is KeySource.SERVER)
+        check_payer(context.caller.policy, model, key.source is KeySource.SERVER)
         if key.source is KeySource.SERVER:
             self._require_price(provider, model)
         return provider, key

@@ -39,6 +39,11 @@ def looks_like_secret(value: str) -> bool:
     return value.startswith(SECRET_PREFIX)
 
 
+def shown(secret: str) -> str:
+    """What a list shows of a secret: its prefix (of an imported credential, 4 characters)."""
+    return secret[: PREFIX_LENGTH if looks_like_secret(secret) else 4]
+
+
 def new_key_id(now: float) -> str:
     """An id that sorts by creation time: milliseconds in hex, then 32 random bits."""
     return f"{int(now * 1000):012x}{secrets.token_hex(4)}"
@@ -145,7 +150,7 @@ def issue(
         id=key_id,
         owner=owner or OWNER_PREFIX + key_id,
         name=name,
-        prefix=secret[:PREFIX_LENGTH],
+        prefix=shown(secret),
         policy=policy,
         created_at=now,
         updated_at=now,
@@ -162,5 +167,5 @@ def rotated(key: GatewayKey, grace_seconds: float, now: float) -> tuple[GatewayK
     live = key.live_hashes(now) if grace_seconds > 0 else {}
     kept = {h: until if old is None else min(old, until) for h, old in live.items()}
     hashes = {**kept, secret_hash(secret): None}
-    changed = replace(key, prefix=secret[:PREFIX_LENGTH], hashes=hashes, updated_at=now)
+    changed = replace(key, prefix=shown(secret), hashes=hashes, updated_at=now)
     return changed, secret
