@@ -2,13 +2,17 @@
 revoked through it, a secret is shown once and only its hash is kept."""
 
 import json
+import os
 import sqlite3
 
 import httpx
 import pytest
+from invoke import LAMBDA_ENV, LambdaContext
+from mangum import Mangum
 
 from helpers.clock import FakeClock
 from helpers.gateway_keys import ADMIN, ADMIN_KEY, admin, chat, code, create_key, keyed_app
+from helpers.lambda_events import EVENTS
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
 from llm_server.keys.records import secret_hash
@@ -211,3 +215,38 @@ def test_every_admin_action_is_logged_with_who_did_it_and_never_the_secret(serve
     for secret in (made["key"], rotated["key"], ADMIN_KEY):
         assert secret not in logs.text
     assert ADMIN["Authorization"] not in logs.text
+
+
+def admin_event(identity: dict, authorizer: dict | None = None) -> dict:
+    """A REST API event for `POST /admin/v1/keys` with this request context."""
+    event = json.loads((EVENTS / "chat.json").read_text(encoding="utf-8"))
+    event.update(path="/admin/v1/keys", resource="/admin/v1/keys", body=json.dumps({"name": "t"}))
+    event["requestContext"].update(path="/dev/admin/v1/keys", resourcePath="/admin/v1/keys")
+    event["requestContext"]["identity"].update(identity)
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    return event
+
+
+def test_on_aws_the_admin_api_takes_the_iam_principal_api_gateway_verified(
+    moto_endpoint, fake, monkeypatch
+):
+    for name, value in LAMBDA_ENV.items():
+        monkeypatch.setenv(name, os.environ.get(name, value))
+    app, _ = keyed_app(
+        "sqlite", moto_endpoint, fake, identity_source="gateway", admin_iam=True, admin_api_key=""
+    )
+    handler = Mangum(app, lifespan="off")
+    operator = "arn:aws:iam::123456789012:user/operator"
+    with capture_logs() as logs:
+        made = handler(admin_event({"userArn": operator}), LambdaContext())
+    assert made["statusCode"] == 201, made["body"]
+    (action,) = [r for r in logs.records() if r.get("message") == "admin action"]
+    assert action["actor"] == f"iam:{operator}"
+    tenant = {"principalId": "gk:x", "key_id": "x", "owner": "gk:x", "policy": "{}"}
+    for refused in (
+        handler(admin_event({}), LambdaContext()),  # no IAM principal: not an AWS_IAM route
+        handler(admin_event({"userArn": operator}, tenant), LambdaContext()),  # a tenant's
+    ):
+        assert refused["statusCode"] == 403
+        assert json.loads(refused["body"])["error"]["code"] == "admin_forbidden"
