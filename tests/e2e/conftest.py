@@ -16,6 +16,24 @@ SERVER_KEY = "sk-e2e-server-" + "s" * 40
 NOVA = "us.amazon.nova-lite-v1:0"
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 ORIGIN = "https://app.example.com"
+KEY_CACHE_SECONDS = 3  # the authorizer's cache: how long a revoked key may still work
+
+
+def parameters(secret: str, **changed: str) -> dict[str, str]:
+    """The suite's deploy parameters (its OpenAI secret's name), with `changed` on top."""
+    return {
+        "Stage": "dev",
+        "OpenAISecretName": secret,
+        "Tracing": "PassThrough",
+        "CorsAllowOrigins": ORIGIN,
+        "BedrockModels": NOVA,
+        # every server-paid call of the suite (free mode, Bedrock) shares one tenant's key
+        "FreeModeRequestsPerMinute": "1000",
+        "ThrottlingRateLimit": "200",
+        "ThrottlingBurstLimit": "400",
+        "KeyCacheSeconds": str(KEY_CACHE_SECONDS),
+        **changed,
+    }
 
 
 def _free_port() -> int:
@@ -46,24 +64,7 @@ def stack(upstream) -> Stack:
         secrets.create_secret(Name=secret, SecretString=json.dumps({"OPENAI_API_KEY": SERVER_KEY}))
         secrets.create_secret(Name="someone-elses-secret", SecretString="not yours")
         name = f"e2e-{uuid.uuid4().hex[:6]}"
-        deployed = deploy(
-            endpoint,
-            name,
-            {
-                "Stage": "dev",
-                "OpenAISecretName": secret,
-                "Tracing": "PassThrough",
-                "CorsAllowOrigins": ORIGIN,
-                "BedrockModels": NOVA,
-                # every server-paid call of the suite (free mode, Bedrock) shares one API key
-                "FreeModeRequestsPerMinute": "1000",
-                "KeyThrottlingRateLimit": "100",  # the gateway's per-key throttle, likewise
-                "KeyThrottlingBurstLimit": "200",
-                "ThrottlingRateLimit": "200",
-                "ThrottlingBurstLimit": "400",
-            },
-            {"OPENAI_BASE_URL": upstream.url},
-        )
+        deployed = deploy(endpoint, name, parameters(secret), {"OPENAI_BASE_URL": upstream.url})
         try:
             yield deployed
         finally:
