@@ -1,4 +1,5 @@
-"""The pages the server serves itself: the chat playground at `/` and the API docs at `/docs`.
+"""The pages the server serves itself: the chat playground at `/`, the API docs at `/docs`, and
+the operator's keys at `/admin` (which calls the admin API with the admin key its user types).
 
 Everything they load comes from this server (`/static/...`): Swagger UI from a pinned copy of
 npm's swagger-ui-dist that the build puts in `static/swagger-ui` (toolchain/fetch-swagger-ui.sh),
@@ -52,6 +53,12 @@ async def playground(request: Request) -> HTMLResponse:
 async def docs(request: Request) -> HTMLResponse:
     """Swagger UI, loading the schema from where the caller reached this page."""
     return _page("docs.html", request)
+
+
+@router.get("/admin")
+async def admin(request: Request) -> HTMLResponse:
+    """The operator's page: the keys, their policies and spend (the admin API does the rest)."""
+    return _page("admin/index.html", request)
 
 
 @router.get("/static/{path:path}")
