@@ -114,21 +114,49 @@ def emulator(port: int, auth: bool = True, **extra: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def deploy(endpoint: str, name: str, parameters: dict[str, str], env: dict[str, str]) -> Stack:
-    """`sam deploy` the built template (with the workarounds above) and read what it made."""
+BUILT = BUILD / "template.yaml"
+
+
+def deploy(
+    endpoint: str,
+    name: str,
+    parameters: dict[str, str],
+    env: dict[str, str],
+    source: Path = BUILT,
+) -> Stack:
+    """`sam deploy` the built template (with the workarounds above) and read what it made.
+
+    `source`: another template of the same build (an older release's, `built_from`).
+    """
     stack = Stack(endpoint, name, {}, "", "")
     _stand_in_adapter_layer(stack)
     stack.client("s3").create_bucket(
         Bucket=f"{name}-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
-    return update(stack, parameters, env)
+    return update(stack, parameters, env, source)
 
 
-def update(stack: Stack, parameters: dict[str, str], env: dict[str, str]) -> Stack:
+def built_from(template: str, path: Path) -> Path:
+    """An older release's template.yaml made deployable with this build's artifacts, as `sam
+    build` makes the built template: each function's code and the layer from their folders."""
+    for function in ("ChatFunction", "StreamFunction"):
+        start = template.index(f"\n  {function}:\n")
+        template = template[:start] + template[start:].replace(
+            "CodeUri: functions/", f"CodeUri: {function}", 1
+        )
+    path.write_text(
+        template.replace("ContentUri: layers/dependencies/", "ContentUri: DependenciesLayer")
+    )
+    return path
+
+
+def update(
+    stack: Stack, parameters: dict[str, str], env: dict[str, str], source: Path = BUILT
+) -> Stack:
     """`sam deploy` again with these parameters (a stack update), and read what it made."""
     name, endpoint, bucket = stack.name, stack.endpoint, f"{stack.name}-artifacts"
     template = BUILD / f"{name}-template.json"
-    template.write_text(json.dumps(emulator_template(env, parameters)), encoding="utf-8")
+    template.write_text(json.dumps(emulator_template(env, parameters, source)), encoding="utf-8")
     overrides = [f"{key}={value}" for key, value in parameters.items()]
     subprocess.run(
         [
@@ -163,7 +191,7 @@ def update(stack: Stack, parameters: dict[str, str], env: dict[str, str]) -> Sta
     api_id = stack.outputs["ApiUrl"].split("//")[1].split(".")[0]
     stage = stack.outputs["ApiUrl"].rstrip("/").rsplit("/", 1)[1]
     stack.api = f"{endpoint}/_aws/execute-api/{api_id}/{stage}"
-    _put_gateway_responses(stack, api_id, stage, bool(parameters.get("CorsAllowOrigins")))
+    _put_gateway_responses(stack, api_id, stage, bool(parameters.get("CorsAllowOrigins")), source)
     if not stack.api_key:
         stack.api_key = _tenant_key(stack)
     return stack
@@ -202,9 +230,11 @@ def signed(
     return httpx.request(method, url, content=content, headers=headers, timeout=60)
 
 
-def emulator_template(env: dict[str, str], parameters: dict[str, str]) -> dict[str, Any]:
+def emulator_template(
+    env: dict[str, str], parameters: dict[str, str], source: Path = BUILT
+) -> dict[str, Any]:
     """The built template as deployed to the emulator: the workarounds in the docstring."""
-    text = (BUILD / "template.yaml").read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     template = yaml.load(text, Loader=_CfnLoader)
     for name, value in parameters.items():
         template["Parameters"][name]["Default"] = value
@@ -222,9 +252,11 @@ def emulator_template(env: dict[str, str], parameters: dict[str, str]) -> dict[s
     return template
 
 
-def _put_gateway_responses(stack: Stack, api_id: str, stage: str, cors_on: bool) -> None:
+def _put_gateway_responses(
+    stack: Stack, api_id: str, stage: str, cors_on: bool, source: Path
+) -> None:
     """The template's `GatewayResponses` (CorsOn resolved), put and deployed to the stage."""
-    text = (BUILD / "template.yaml").read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     template = yaml.load(text, Loader=_CfnLoader)
     responses = template["Resources"]["ChatApi"]["Properties"]["GatewayResponses"]
     gateway = stack.client("apigateway")
@@ -252,6 +284,9 @@ def _stand_in_adapter_layer(stack: Stack) -> None:
     with zipfile.ZipFile(archive, "w") as layer:
         layer.writestr("bootstrap", '#!/bin/sh\nexec "$@"\n')
     adapter = stack.client("lambda", AccessKeyId=ADAPTER_ACCOUNT, SecretAccessKey="stand-in")
+    versions = adapter.list_layer_versions(LayerName="LambdaAdapterLayerX86")["LayerVersions"]
+    if any(v["Version"] == version for v in versions):
+        return  # another stack of this emulator stood it in already
     published = 0
     while published < version:
         published = adapter.publish_layer_version(

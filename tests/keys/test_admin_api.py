@@ -250,3 +250,14 @@ def test_on_aws_the_admin_api_takes_the_iam_principal_api_gateway_verified(
     ):
         assert refused["statusCode"] == 403
         assert json.loads(refused["body"])["error"]["code"] == "admin_forbidden"
+
+
+def test_an_existing_credential_is_imported_under_its_owner_and_never_echoed(server):
+    credential = "Ab3" * 14  # an API Gateway key's value: 42 characters, not ours
+    body = {"name": "old-tenant", "secret": credential, "owner": "apikey:k1abc"}
+    imported = admin(server, "POST", "/keys", json=body)
+    assert imported.status_code == 201, imported.text
+    assert credential not in imported.text and imported.json()["key"] is None
+    assert imported.json()["owner"] == "apikey:k1abc" and imported.json()["prefix"] == "Ab3A"
+    again = admin(server, "POST", "/keys", json={**body, "name": "twice"})
+    assert again.status_code == 409 and code(again) == "key_exists"

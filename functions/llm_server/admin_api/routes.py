@@ -63,7 +63,7 @@ async def create_key(body: CreateKey, operator: Operator, admin: Admin) -> dict[
     key, secret = await admin.create(
         operator, body.name, policy, body.metadata or {}, body.owner, body.secret
     )
-    return {**await _view(admin, key), "key": secret}
+    return {**await _view(admin, key), "key": None if body.secret else secret}
 
 
 @router.get("/keys", response_model=KeyList, responses=_ERRORS)

@@ -159,9 +159,12 @@ class KeyDetail(KeyView):
 
 
 class IssuedKey(KeyView):
-    """A key just made or rotated, with its secret: shown this once, never again."""
+    """A key just made or rotated, with its secret: shown this once, never again.
 
-    key: str
+    `key` is null for an imported credential: its holder has it, and it is not repeated.
+    """
+
+    key: str | None
 
 
 class KeyList(BaseModel):
