@@ -6,8 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support import expected_conditions as ready
 
+from helpers.browser import by_testid, console_errors, resources_elsewhere, wait
 from helpers.gateway_keys import ADMIN_KEY, admin, chat, code, create_key, keyed_app
 from helpers.live_server import LiveServer
 
@@ -17,14 +18,6 @@ def server(fake):
     app, _ = keyed_app("sqlite", None, fake, openai_models="gpt-4o")
     with LiveServer(app) as live:
         yield live
-
-
-def by_testid(driver, name: str):
-    return driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{name}"]')
-
-
-def wait(driver, seconds: float = 30) -> WebDriverWait:
-    return WebDriverWait(driver, seconds)
 
 
 def rows(driver) -> list:
@@ -46,7 +39,7 @@ def fill(driver, **fields: str) -> None:
 
 
 def accept(driver) -> None:
-    wait(driver, 10).until(lambda d: d.switch_to.alert).accept()
+    wait(driver, 10).until(ready.alert_is_present()).accept()
 
 
 def test_an_operator_makes_watches_edits_rotates_and_revokes_a_key(browser, server):
@@ -89,8 +82,8 @@ def test_an_operator_makes_watches_edits_rotates_and_revokes_a_key(browser, serv
     accept(browser)
     wait(browser).until(lambda d: rows(d)[0].find_elements(By.TAG_NAME, "td")[2].text == "revoked")
     assert code(chat(server, rotated)) == "key_revoked"
-    assert browser_errors(browser) == []
-    assert elsewhere(browser, server.url) == []
+    assert console_errors(browser) == []
+    assert resources_elsewhere(browser, server.url) == []
 
 
 def test_a_wrong_admin_key_is_refused_and_the_page_shows_why(browser, server):
@@ -120,14 +113,3 @@ def test_the_page_has_the_other_pages_policy(server):
         assert "script-src 'self'" in policy and "default-src 'none'" in policy
         assert "connect-src 'self'" in policy
     assert ADMIN_KEY not in page.text  # the page holds no secret: its user types the key
-
-
-def browser_errors(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-
-
-def elsewhere(driver, origin: str) -> list[str]:
-    names = driver.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)"
-    )
-    return [name for name in names if not name.startswith(origin + "/")]
