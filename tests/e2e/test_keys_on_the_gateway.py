@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from e2e.conftest import KEY_CACHE_SECONDS, NOVA
-from helpers.aws_emulator import REGION, Stack, role_credentials, signed
+from helpers.aws_emulator import BUILD, CREDENTIALS, REGION, Stack, role_credentials, signed
+from helpers.server_process import FUNCTIONS, ServerProcess
 
 
 def tenant(stack: Stack, key: str, method: str, path: str, **kw) -> httpx.Response:
@@ -95,6 +96,10 @@ def test_an_operator_hands_out_a_key_for_one_model_3_a_minute_and_5_usd_a_month(
     )
     usage = tenant(stack, key, "GET", "/api/v1/usage").json()
     assert usage["budget_usd"] == 5.0 and usage["owner"] == f"gk:{key_id}"
+    with on_the_deployed_table(stack) as local:  # the operator's page, on the stack's table
+        assert httpx.get(f"{local.url}/admin", timeout=30).status_code == 200
+        watched = httpx.get(f"{local.url}/admin/v1/keys/{key_id}", headers=ADMIN, timeout=30)
+        assert watched.json()["spend_usd"] == shown["spend_usd"]
 
     rotated = signed(stack, "POST", f"/admin/v1/keys/{key_id}/rotate").json()["key"]
     assert tenant(stack, rotated, "GET", "/v1/models").status_code == 200  # not cached: asked
@@ -104,6 +109,25 @@ def test_an_operator_hands_out_a_key_for_one_model_3_a_minute_and_5_usd_a_month(
     assert signed(stack, "DELETE", f"/admin/v1/keys/{key_id}").json()["status"] == "revoked"
     time.sleep(KEY_CACHE_SECONDS + 0.5)  # the bound README states: KeyCacheSeconds
     assert tenant(stack, rotated, "GET", "/v1/models").status_code == 401
+
+
+ADMIN = {"Authorization": "Bearer e2e-admin-key"}
+
+
+def on_the_deployed_table(stack: Stack) -> ServerProcess:
+    """`python -m llm_server` on the operator's machine, on the stack's table (README: the page
+    for a deployed stack), with the emulator's root credentials as the operator's."""
+    layer = BUILD / "DependenciesLayer" / "python"
+    return ServerProcess(
+        PYTHONPATH=f"{FUNCTIONS}:{layer}",
+        LLM_PROVIDER="openai",
+        STORE="dynamodb",
+        DYNAMODB_TABLE=stack.outputs["TableName"],
+        AWS_ENDPOINT_URL=stack.endpoint,
+        AWS_DEFAULT_REGION=REGION,
+        ADMIN_API_KEY=ADMIN["Authorization"].split()[1],
+        **CREDENTIALS,
+    )
 
 
 def test_the_authorizers_role_reads_key_hash_items_and_writes_nothing(stack):
