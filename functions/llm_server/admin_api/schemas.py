@@ -17,14 +17,16 @@ from llm_server.keys.records import GatewayKey, KeyPolicy
 from llm_server.usage.pricing import usd
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(max_length=256)]
 Owner = Annotated[str, StringConstraints(pattern=r"^[a-z]+:[A-Za-z0-9._:-]{1,128}$")]
 Secret = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{20,256}$")]
 MAX_RPM = 1_000_000
 MAX_TPM = 1_000_000_000
 MAX_BUDGET_USD = 1_000_000_000
-Models = Annotated[list[ModelName], Field(min_length=1, max_length=100)]
+# The policy travels in the authorizer's context, and behind the Web Adapter in a request header
+# uvicorn caps at 16 KB: 50 names of 200 characters at most keep it under 11 KB.
+Models = Annotated[list[ModelName], Field(min_length=1, max_length=50)]
 Label = Annotated[str, StringConstraints(max_length=64)]
 Metadata = Annotated[dict[Label, Short], Field(max_length=32)]
 

@@ -12,7 +12,7 @@ from llm_server.core.caller import Caller
 from llm_server.core.free_mode import FreeModeQuota, reserve_tokens
 from llm_server.core.key_policy import key_gates
 from llm_server.core.keys import KeySource
-from llm_server.core.limits import Gates, Reservation
+from llm_server.core.limits import Gates, Reservation, joined
 from llm_server.providers.base import ChatProvider
 from llm_server.usage.ledger import UsageLedger
 from llm_server.utils.log import logger
@@ -33,12 +33,13 @@ class TurnAdmission:
         if self._quota is None:
             return None
         tokens = reserve_tokens(request)
-        gates = Gates()
+        parts: list[Gates] = []
         if caller.policy is not None:
-            gates += key_gates(caller.owner, caller.policy, tokens, self._quota.now())
+            parts.append(key_gates(caller.owner, caller.policy, tokens, self._quota.now()))
         if request.key_source == KeySource.SERVER:
             budget, cost = self._budget(provider, request, caller)
-            gates += self._quota.gates(caller.owner, tokens, cost, budget)
+            parts.append(self._quota.gates(caller.owner, tokens, cost, budget))
+        gates = joined(*parts)
         if not (gates.windows or gates.counters):
             return None
         return await self._quota.take(gates)

@@ -10,8 +10,10 @@ OpenAI key (free mode). A gateway key's caller carries its policy (`KeyPolicy`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from llm_server.keys.records import KeyPolicy
+if TYPE_CHECKING:  # a gateway key's caller only: its module loads with the first such request
+    from llm_server.keys.records import KeyPolicy
 
 ANONYMOUS = "anonymous"
 

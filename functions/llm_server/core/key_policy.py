@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from typing import TYPE_CHECKING
 
 from llm_server.core.limits import Counter, Gates, Window
 from llm_server.core.text import bounded
 from llm_server.core.turn import CALLER_KEY
 from llm_server.exceptions import PermissionException, RateLimitException
-from llm_server.keys.records import KeyPolicy
+
+if TYPE_CHECKING:
+    from llm_server.keys.records import KeyPolicy
 
 MINUTE = 60
 WINDOW = "key-rpm"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -26,6 +25,8 @@ OWNER_PREFIX = "gk:"
 
 def new_secret() -> str:
     """A fresh secret for a key (shown to the operator once)."""
+    import secrets  # only where keys are made: every request imports this module
+
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
@@ -46,6 +47,8 @@ def shown(secret: str) -> str:
 
 def new_key_id(now: float) -> str:
     """An id that sorts by creation time: milliseconds in hex, then 32 random bits."""
+    import secrets
+
     return f"{int(now * 1000):012x}{secrets.token_hex(4)}"
 
 

