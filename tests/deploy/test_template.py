@@ -403,7 +403,11 @@ def test_the_defaults_deploy_in_a_new_account(template, env):
     """No reserved concurrency unless asked: Lambda keeps 100 executions unreserved."""
     overrides = samconfig_overrides(env)
     assert "ReservedConcurrency" not in overrides
-    for name in ("ReservedConcurrency", "StreamReservedConcurrency"):
+    for name in (
+        "ReservedConcurrency",
+        "StreamReservedConcurrency",
+        "AuthorizerReservedConcurrency",
+    ):
         assert template["Parameters"][name]["Default"] == 0
     stream = template["Resources"]["StreamFunction"]["Properties"]
     assert stream["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasStreamReservedConcurrency"
