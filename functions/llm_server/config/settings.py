@@ -86,6 +86,11 @@ class Settings(BaseModel):
     client_api_keys: SecretStr = SecretStr("")
     system_info_detail: Literal["basic", "full"] = "basic"
 
+    # The admin API (/admin/v1/keys) and page: locally by this bearer key (empty: no admin API);
+    # on AWS by IAM (the template's AWS_IAM routes set ADMIN_IAM), never by a shared secret
+    admin_api_key: SecretStr = SecretStr("")
+    admin_iam: bool = False
+
     # Free mode: the server's key, for identified clients within quotas
     free_mode_enabled: bool = True
     free_mode_requests_per_minute: int = Field(10, ge=1)

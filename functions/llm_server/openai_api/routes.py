@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from llm_server.config.settings import Settings
+from llm_server.core.caller import Caller
 from llm_server.core.runner import TurnRunner
 from llm_server.core.turn import Outcome, RequestContext, Turn
 from llm_server.exceptions import NotFoundException, ValidationException
@@ -53,6 +54,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 Runner = Annotated[TurnRunner, Depends(get_runner)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Context = Annotated[RequestContext, Depends(get_request_context)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 # Server-Sent Events, each an `event` name and its JSON `data` (`[DONE]` ends a chat stream).
 _SSE_EVENT = {
@@ -107,9 +109,9 @@ def turn_for(
     )
 
 
-def _known_model(runner: TurnRunner, model: str) -> ModelCard:
+def _known_model(runner: TurnRunner, model: str, caller: Caller | None = None) -> ModelCard:
     created = int(time.time())
-    for name, owner in runner.models():
+    for name, owner in runner.models(caller):
         if model == name or (model == "local" and owner == "llm-server"):  # the local alias
             return ModelCard(id=name, created=created, owned_by=owner)
     raise NotFoundException(
@@ -126,17 +128,17 @@ def json_answer(model: BaseModel, outcome: Outcome) -> JSONResponse:
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(runner: Runner) -> ModelList:
-    """The models this deployment can serve: the local model and/or the configured OpenAI ones."""
+async def list_models(runner: Runner, caller: CallerDep) -> ModelList:
+    """The models this deployment can serve (to a gateway key: those its policy allows)."""
     created = int(time.time())
-    cards = [ModelCard(id=name, created=created, owned_by=owner) for name, owner in runner.models()]
-    return ModelList(data=cards)
+    models = runner.models(caller)
+    return ModelList(data=[ModelCard(id=name, created=created, owned_by=o) for name, o in models])
 
 
 @router.get("/models/{model_id}", response_model=ModelCard, responses={404: {"model": OpenAIError}})
-async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
+async def retrieve_model(model_id: str, runner: Runner, caller: CallerDep) -> ModelCard:
     """One model of the list, or 404 `model_not_found`."""
-    return _known_model(runner, model_id)
+    return _known_model(runner, model_id, caller)
 
 
 @post_json(

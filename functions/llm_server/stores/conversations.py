@@ -12,13 +12,15 @@ transaction a write), DynamoDB in `conversations_dynamodb.py` (a head item guard
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from llm_server.stores.expiry import Clock, expires_at
 from llm_server.stores.sqlite import SQLiteFile
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_server.config.settings import Settings
 from llm_server.exceptions import ConfigurationException
@@ -14,6 +14,9 @@ from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuota
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
 from llm_server.stores.usage import SQLiteUsageStore, UsageStore
+
+if TYPE_CHECKING:
+    from llm_server.stores.keys import KeyStore
 
 
 def session_limits(settings: Settings) -> SessionLimits:
@@ -97,6 +100,17 @@ def usage_store(settings: Settings, dynamodb_client: Any = None) -> UsageStore:
 
         return DynamoDBUsageStore(_table(settings), dynamodb_client)
     return SQLiteUsageStore(settings.store_path)
+
+
+def key_store(settings: Settings, dynamodb_client: Any = None) -> KeyStore:
+    """The store of the gateway's keys (imported on first use: only keyed requests need it)."""
+    if settings.store == "dynamodb":
+        from llm_server.stores.keys_dynamodb import DynamoDBKeyStore
+
+        return DynamoDBKeyStore(_table(settings), dynamodb_client)
+    from llm_server.stores.keys import SQLiteKeyStore
+
+    return SQLiteKeyStore(settings.store_path)
 
 
 def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:
