@@ -251,7 +251,9 @@ def emulator_template(
         del resources[name]
     template["Globals"]["Function"]["Environment"]["Variables"].update(env)
     for statement in resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
-        statement["Action"] += ["bedrock:Converse", "bedrock:ConverseStream"]
+        actions = statement["Action"]
+        if "bedrock:InvokeModel" in actions:  # not CountTokens, a string of its own
+            statement["Action"] = [*actions, "bedrock:Converse", "bedrock:ConverseStream"]
     return template
 
 
