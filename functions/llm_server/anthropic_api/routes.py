@@ -35,7 +35,7 @@ async def get_caller(request: Request) -> Caller:
     bearer = headers.get(b"authorization", b"")
     if b"x-api-key" not in headers and bearer[:7].lower() == b"bearer ":
         headers[b"x-api-key"] = bearer[7:].strip()
-    return identified(request, headers)
+    return await identified(request, headers)
 
 
 ANSWERS: dict[int | str, dict[str, Any]] = {

@@ -81,6 +81,8 @@ class Settings(BaseModel):
     sessions_max_per_owner: int = Field(1000, ge=1, le=5000)
     stored_responses_max_per_owner: int = Field(1000, ge=1, le=5000)
     stored_responses_max_bytes_per_owner: int = Field(100 * 1024 * 1024, ge=1_048_576)
+    conversations_max_per_owner: int = Field(1000, ge=1, le=5000)
+    conversation_max_items: int = Field(1000, ge=1)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
 
     # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)
@@ -88,6 +90,11 @@ class Settings(BaseModel):
     allow_anonymous: bool = True
     client_api_keys: SecretStr = SecretStr("")
     system_info_detail: Literal["basic", "full"] = "basic"
+
+    # The admin API (/admin/v1/keys) and page: locally by this bearer key (empty: no admin API);
+    # on AWS by IAM (the template's AWS_IAM routes set ADMIN_IAM), never by a shared secret
+    admin_api_key: SecretStr = SecretStr("")
+    admin_iam: bool = False
 
     # Free mode: the server's key, for identified clients within quotas
     free_mode_enabled: bool = True

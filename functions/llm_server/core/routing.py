@@ -58,6 +58,10 @@ class Routing:
         target = self.aliases.get(turn.model or self._settings.default_model)
         return turn if target is None else replace(turn, model=target)
 
+    def aliases_of(self, model: str) -> list[str]:
+        """The names MODEL_ALIASES gives `model`."""
+        return [alias for alias, target in self.aliases.items() if target == model]
+
     def named(self, model: str | None) -> ChatProvider | None:
         """The provider that lists `model` by name, if any."""
         if model:

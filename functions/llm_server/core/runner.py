@@ -18,9 +18,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
-from llm_server.core.free_mode import FreeModeQuota, Reservation, input_estimate, reserve_tokens
+from llm_server.core.admission import TurnAdmission
+from llm_server.core.caller import Caller
+from llm_server.core.free_mode import FreeModeQuota, input_estimate, reserve_tokens
 from llm_server.core.guardrail import Guard, note
+from llm_server.core.key_policy import check_model, check_payer, listed
 from llm_server.core.keys import KeySource, SelectedKey
+from llm_server.core.limits import Reservation
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
@@ -92,7 +96,7 @@ class TurnRunner:
         self._ledger = ledger
         self._server_key = server_key
         self._cache = cache
-        self._quota = quota
+        self._admission = TurnAdmission(quota, ledger)
         self._fallbacks = settings.model_fallback_map()
         self._routing = Routing(settings, self._providers, server_key)
         self._limiter = ConcurrencyLimiter(
@@ -134,23 +138,35 @@ class TurnRunner:
         self._server_key.renew()
         self._guard.renew()
 
-    def models(self) -> list[tuple[str, str]]:
+    def models(self, caller: Caller | None = None) -> list[tuple[str, str]]:
         """(model, owner) pairs a request may name: each provider's by name, the OpenAI ones.
 
-        The owner is `llm-server` for the local model, else the provider's name.
+        The owner is `llm-server` for the local model, else the provider's name. With a
+        `caller`, only those its key's policy lets it use.
         """
         settings = self._settings
+        policy = caller.policy if caller is not None else None
         names: list[tuple[str, str]] = []
+        served: set[str] = set()
         for name, provider in self._providers.items():
             owner = "llm-server" if provider.payer == "nobody" else name
-            names += [(model, owner) for model in provider.models()]
+            paid = provider.payer == "operator"
+            served.update(provider.models())
+            names += [(m, owner) for m in provider.models() if listed(policy, self._names(m), paid)]
         if "openai" in self._providers:
             openai = [settings.default_model, *settings.openai_model_list()]
-            listed = {model for model, _ in names}
-            names += [(name, "openai") for name in dict.fromkeys(openai) if name not in listed]
+            names += [
+                (name, "openai")
+                for name in dict.fromkeys(openai)
+                if name not in served and listed(policy, self._names(name), False)
+            ]
         owners = dict(names)
         aliases = self._routing.aliases.items()
         return names + [(alias, owners[target]) for alias, target in aliases if target in owners]
+
+    def _names(self, model: str) -> tuple[str, ...]:
+        """A model's name and its aliases: a key's policy may name the model by either."""
+        return (model, *self._routing.aliases_of(model))
 
     def reply_model(self, turn: Turn, context: RequestContext) -> str:
         """The model the turn's reply will name, as far as known before it answers."""
@@ -294,39 +310,22 @@ class TurnRunner:
                 earlier = await turn.earlier()
                 _readable(provider, earlier)
                 request = replace(request, messages=earlier + request.messages)
-            reservation = await self._admit(provider, request, context)
+            reservation = await self._admission.admit(provider, request, context.caller)
             admitted = _Admitted(provider, request, started)
             try:
                 yield admitted
             except AuthenticationException:
                 raise rejected_key(request.key_source) from None
             finally:
-                await self._settle(reservation, admitted, context.caller.owner)
-
-    async def _admit(
-        self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
-    ) -> Reservation | None:
-        """For a request the operator pays: the quota's reservation for it, or a 429.
-
-        Its tokens, and, when the tenant has a budget, its worst-case cost at its model's price.
-        """
-        if request.key_source != KeySource.SERVER or self._quota is None:
-            return None
-        owner = context.caller.owner
-        budget = self._ledger.budget(owner) if self._ledger is not None else None
-        cost = None
-        if budget is not None and self._ledger is not None:
-            price = self._ledger.prices.price(provider.name, request.model)
-            if price is not None:
-                cost = price.worst_case(reserve_tokens(request, output=0), request.max_tokens)
-        return await self._quota.admit(owner, reserve_tokens(request), cost, budget)
+                await self._settle(reservation, admitted, context.caller)
 
     async def _settle(
-        self, reservation: Reservation | None, admitted: _Admitted, owner: str
+        self, reservation: Reservation | None, admitted: _Admitted, caller: Caller
     ) -> None:
         """Charge the turn what it used, and settle its reservation with that.
 
-        Even when the request is cancelled (a dropped stream is charged what it sent).
+        Even when the request is cancelled (a dropped stream is charged what it sent). A
+        gateway key's turns are kept by day too, for the operator's page.
         """
         import anyio
 
@@ -341,22 +340,18 @@ class TurnRunner:
         with anyio.CancelScope(shield=True):
             writes = []  # the ledger rows and the reservation's settlement, at once
             if used is not None and self._ledger is not None:
-                writes.append(self._ledger.record(owner, provider, source, used, cost, guarded))
-            if reservation is not None and self._quota is not None:
+                daily = caller.policy is not None
+                writes.append(
+                    self._ledger.record(caller.owner, provider, source, used, cost, guarded, daily)
+                )
+            if reservation is not None:
                 tokens = used.total_tokens if used is not None else 0
                 spent = None if cost is None else cost + guarded
-                writes.append(self._settled(reservation, tokens, spent if used else 0))
+                writes.append(self._admission.settle(reservation, tokens, spent if used else 0))
             if len(writes) == 1:  # a task of its own would cost the loop a turn, for nothing
                 await writes[0]
             elif writes:
                 await asyncio.gather(*writes)
-
-    async def _settled(self, reservation: Reservation, tokens: int, cost: int | None) -> None:
-        assert self._quota is not None
-        try:
-            await self._quota.settle(reservation, tokens, cost)
-        except Exception:
-            logger.exception("could not settle the free-mode reservation")
 
     def _cache_key(
         self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
@@ -376,6 +371,8 @@ class TurnRunner:
             raise ValidationException(
                 f"max_tokens must be between 1 and {limit}", param="max_tokens"
             )
+        model = turn.model or self._settings.default_model
+        check_model(context.caller.policy, self._names(model))
         provider, key = self._routing.route(turn, context)
         _readable(provider, turn.messages)
         for name in turn.options.chosen():
@@ -386,8 +383,9 @@ class TurnRunner:
                     param=param,
                     code="unsupported_parameter",
                 )
+        check_payer(context.caller.policy, model, key.source is KeySource.SERVER)
         if key.source is KeySource.SERVER:
-            self._require_price(provider, turn.model or self._settings.default_model)
+            self._require_price(provider, model)
         return provider, key
 
     def _require_price(self, provider: ChatProvider, model: str) -> None:

@@ -42,7 +42,6 @@ RESPONSES: dict[str, tuple[Any, ...]] = {
     "background": (False, None),
     "max_tool_calls": (None,),
     "stream_options": (ANY,),
-    "conversation": (None,),
     "prompt": (None,),
 }
 COMPLETIONS: dict[str, tuple[Any, ...]] = {

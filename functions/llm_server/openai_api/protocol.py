@@ -78,7 +78,10 @@ class InputItem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["message", "function_call", "function_call_output", "reasoning"] = "message"
+    type: Literal[
+        "message", "function_call", "function_call_output", "reasoning", "item_reference"
+    ] = "message"
+    id: Text | None = Field(None, max_length=256)  # an item_reference's (and a kept item's)
     role: MessageRole | None = None
     content: Text | list[ContentPart] | None = None
     call_id: Text | None = Field(None, min_length=1, max_length=128)
@@ -196,6 +199,7 @@ class ResponsesRequest(BaseModel):
     )
     top_logprobs: int | None = Field(None, ge=0, le=20)
     reasoning: ReasoningConfig | None = None
+    conversation: Text | dict[str, Any] | None = None
 
 
 # Responses: Chat Completions

@@ -124,6 +124,7 @@ class ResponseObject(BaseModel):
     max_output_tokens: int | None
     max_tool_calls: int | None = None
     previous_response_id: str | None = None
+    conversation: dict[str, str] | None = Field(None, exclude_if=lambda value: value is None)
     reasoning: dict[str, Any] | None = None
     tools: list[Any] = Field(default_factory=list)
     tool_choice: Any = "auto"

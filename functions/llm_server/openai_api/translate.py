@@ -266,6 +266,10 @@ def response_object(
         previous_response_id=request.previous_response_id,
         reasoning=request.reasoning.model_dump() if request.reasoning else None,
     )
+    conversation = request.conversation
+    if conversation is not None:  # its id, as `responses.conversation_id` checked it
+        found = conversation if isinstance(conversation, str) else conversation.get("id")
+        response.conversation = {"id": str(found)}
     if generation is not None:
         cut = generation.finish_reason in INCOMPLETE_REASONS
         response.status = "incomplete" if cut else "completed"
@@ -304,12 +308,20 @@ def output_items(
     ]
     if generation.text or not generation.tool_calls:
         items.append(output_message(response_id, generation.text, status, generation.logprobs))
-    return items + [tools.function_call_item(call) for call in generation.tool_calls]
+    calls = enumerate(generation.tool_calls)
+    return items + [
+        tools.function_call_item(call, item_id(response_id, "fc_", i)) for i, call in calls
+    ]
 
 
 def reasoning_id(response_id: str, index: int) -> str:
     """The id of a response's `index`th reasoning item."""
-    return f"rs_{response_id.removeprefix('resp_')}_{index}"
+    return item_id(response_id, "rs_", index)
+
+
+def item_id(response_id: str, prefix: str, index: int) -> str:
+    """The id of an item of a response: the response's own id is in it (`items.py` reads it)."""
+    return f"{prefix}{response_id.removeprefix('resp_')}_{index}"
 
 
 def _dumped(value: Any) -> Any:

@@ -56,7 +56,12 @@ class Budgets:
     def of(self, owner: str) -> int | None:
         """The owner's budget in picodollars, or None."""
         value = self.by_owner.get(owner, self.default)
-        return None if value is None else int(Decimal(str(value)) * PICO)
+        return None if value is None else picodollars(value)
+
+
+def picodollars(value: float) -> int:
+    """USD as integer picodollars, exactly as written (0.1 is 10**11, not a float's nearest)."""
+    return int(Decimal(str(value)) * PICO)
 
 
 @dataclass
@@ -71,6 +76,11 @@ class _Batch:
 def month_of(now: float) -> str:
     """The UTC month (`YYYY-MM`) of an epoch time."""
     return time.strftime("%Y-%m", time.gmtime(now))
+
+
+def day_of(now: float) -> str:
+    """The UTC day (`YYYY-MM-DD`) of an epoch time."""
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
 class UsageLedger:
@@ -119,9 +129,12 @@ class UsageLedger:
             after_answer=after_answer,
         )
 
-    def budget(self, owner: str) -> int | None:
-        """The tenant's monthly budget in picodollars (None: no budget)."""
-        return self._budgets.of(owner)
+    def budget(self, owner: str, own_usd: float | None = None) -> int | None:
+        """The tenant's monthly budget in picodollars (None: no budget).
+
+        `own_usd`: a gateway key's own `monthly_budget_usd`, which wins over the settings'.
+        """
+        return self._budgets.of(owner) if own_usd is None else picodollars(own_usd)
 
     def cost(self, provider: str, generation: Generation) -> int | None:
         """Picodollars the reply's usage costs (None: its model has no price)."""
@@ -140,10 +153,13 @@ class UsageLedger:
         generation: Generation,
         cost: int | None,
         guardrail_cost: int = 0,
+        daily: bool = False,
     ) -> None:
         """Charge one turn its `cost` (`cost()`'s), and the operator its guardrail's checks.
 
-        A failing store is only logged.
+        A failing store is only logged. `daily`: also in the owner's row of the UTC day
+        (`YYYY-MM-DD`, where a month is `YYYY-MM`), which the operator's page draws for each
+        gateway key.
         """
         annotate(cost_usd=None if cost is None else usd(cost))
         rows = [
@@ -164,25 +180,26 @@ class UsageLedger:
             rows.append(UsageRow(GUARDRAIL_ROW, "bedrock", "server", cost_pico=guardrail_cost))
         if self._store is None:
             return
-        key = (owner, month_of(self._clock()))
+        now = self._clock()
+        keys = [(owner, month_of(now))] + [(owner, day_of(now))] * daily
         if self._after_answer is not None and self._after_answer.defer(
-            partial(self._add_now, key, rows)
+            partial(self._add_now, keys, rows)
         ):
             return
         try:
-            await self._commit(key, rows)
+            await self._commit(keys, rows)
         except Exception:
             _write_failed(rows[0])
 
-    def _add_now(self, key: tuple[str, str], rows: list[UsageRow]) -> None:
+    def _add_now(self, keys: list[tuple[str, str]], rows: list[UsageRow]) -> None:
         """Write one turn's rows, blocking (after the answer, in the extension's thread)."""
         assert self._store is not None
         try:
-            self._store.add({key: rows}, self._ttl)
+            self._store.add({key: rows for key in keys}, self._ttl)
         except Exception:
             _write_failed(rows[0])
 
-    async def _commit(self, key: tuple[str, str], rows: list[UsageRow]) -> None:
+    async def _commit(self, keys: list[tuple[str, str]], rows: list[UsageRow]) -> None:
         """Add `rows` to the open batch; unless writes are deferred, wait for the write of them.
 
         The turn that opens a batch writes it (or, deferred, schedules its write), after the
@@ -193,10 +210,11 @@ class UsageLedger:
         opened = batch is None
         if batch is None:
             batch = self._batch[loop] = _Batch(loop.create_future())
-        held = batch.entries.setdefault(key, {})
-        for row in rows:
-            slot = (row.model, row.api_key_source)
-            held[slot] = held[slot].plus(row) if slot in held else row
+        for key in keys:
+            held = batch.entries.setdefault(key, {})
+            for row in rows:
+                slot = (row.model, row.api_key_source)
+                held[slot] = held[slot].plus(row) if slot in held else row
         if self._flush_seconds:
             if opened:
                 batch.timer = loop.call_later(self._flush_seconds, self._write_later, batch)
@@ -248,6 +266,16 @@ class UsageLedger:
             return []
         await self.flush()
         return await asyncio.to_thread(self._store.month, owner, month)
+
+    async def days(self, owner: str, first: str, last: str) -> dict[str, list[UsageRow]]:
+        """An owner's rows of each UTC day from `first` to `last` (`YYYY-MM-DD`) that has any.
+
+        Days are kept for gateway keys only (`record(daily=True)`).
+        """
+        if self._store is None:
+            return {}
+        await self.flush()
+        return await asyncio.to_thread(self._store.days, owner, first, last)
 
 
 def _write_failed(row: UsageRow) -> None:
