@@ -203,3 +203,52 @@ def test_a_pdf_is_refused_by_name_while_a_guardrail_is_set(served, proxy):
     assert refused.value.body["param"] == "messages.0.content.1"
     assert "guardrail" in refused.value.body["message"]
     assert proxy.seen == []
+
+
+def test_a_tool_description_or_a_file_name_cannot_carry_what_converse_does_not_read(
+    served, proxy, chat
+):
+    """Converse's guardrail skips tool definitions and document names: ApplyGuardrail reads them."""
+    tool = {
+        "type": "function",
+        "function": {"name": "zoo", "description": "All about the kangaroo", "parameters": {}},
+    }
+    said = [{"role": "user", "content": "동물원 이야기"}]
+    for stream in (False, True):
+        answer = known_sdk(served).chat.completions.create(
+            model=NOVA, messages=said, tools=[tool], stream=stream
+        )
+        if stream:
+            chunks = [c for c in answer if c.choices]
+            assert "".join(c.choices[0].delta.content or "" for c in chunks) == BLOCKED_INPUT
+            assert chunks[-1].choices[0].finish_reason == "content_filter"
+        else:
+            assert answer.choices[0].finish_reason == "content_filter"
+    notes = "data:text/plain;base64," + base64.b64encode(b"memo").decode()
+    file = {"type": "file", "file": {"filename": "kangaroo.txt", "file_data": notes}}
+    blocked = known_sdk(served).chat.completions.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": [{"type": "text", "text": "요약"}, file]}],
+    )
+    assert blocked.choices[0].message.content == BLOCKED_INPUT
+    assert proxy.bodies("/converse") == proxy.bodies("/converse-stream") == []
+    assert chat.seen == []
+
+
+def test_a_text_document_reaches_bedrock_as_the_text_the_guardrail_read(served, proxy):
+    """Bytes that are not UTF-8 are read with replacement characters: Bedrock gets that text,
+    never bytes it might decode otherwise (UTF-16 hiding a blocked word)."""
+    hidden = "a kangaroo".encode("utf-16-le")
+    notes = "data:text/plain;base64," + base64.b64encode(b"\xff\xfe" + hidden).decode()
+    file = {"type": "file", "file": {"filename": "notes.txt", "file_data": notes}}
+    known_sdk(served).chat.completions.create(
+        model=NOVA, messages=[{"role": "user", "content": [{"type": "text", "text": "요약"}, file]}]
+    )
+    (checked,) = [b for b in proxy.bodies("/guardrail/") if b["source"] == "INPUT"]
+    read = next(c["text"]["text"] for c in checked["content"] if "\ufffd" in c["text"]["text"])
+    (document,) = [
+        b["document"]
+        for b in proxy.bodies("/converse")[-1]["messages"][0]["content"]
+        if "document" in b
+    ]
+    assert base64.b64decode(document["source"]["bytes"]) == read.encode()

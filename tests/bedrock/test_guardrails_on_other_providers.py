@@ -9,6 +9,7 @@ What intervened is logged (never the text), counted, and its units charged to th
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -214,3 +215,51 @@ def test_native_chat_on_the_local_model_says_it_was_filtered(on_local):
     assert body["response_text"] == BLOCKED_INPUT and "content filter" in body["error_message"]
     kept = httpx.get(f"{on_local.url}/api/v1/sessions/s1", headers={"X-Api-Key": "client-1"})
     assert json.dumps(kept.json()).find("123-45") == -1  # a filtered turn is not kept
+
+
+def test_what_the_request_declares_and_the_documents_names_are_checked_too(on_openai):
+    """The model reads tool descriptions, a JSON answer's schema and file names: so does the
+    guardrail (Converse's reads none of them)."""
+    server, fake = on_openai
+    client = openai_sdk(server)
+    said = [{"role": "user", "content": "동물 이야기를 해 주세요"}]
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "facts",
+            "description": "Facts about the kangaroo",
+            "parameters": {"type": "object"},
+        },
+    }
+    blocked = client.chat.completions.create(model="gpt-4o-mini", messages=said, tools=[tool])
+    assert blocked.choices[0].finish_reason == "content_filter"
+    schema = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "animal",
+            "schema": {"type": "object", "properties": {"kangaroo": {"type": "string"}}},
+        },
+    }
+    answer = client.chat.completions.create(
+        model="gpt-4o-mini", messages=said, response_format=schema
+    )
+    assert answer.choices[0].message.content == BLOCKED_INPUT
+    assert fake.seen == []
+
+    mailing = {**tool["function"], "description": "Mail kim@example.com the facts"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=said, tools=[{"type": "function", "function": mailing}]
+        )
+    assert refused.value.body["code"] == "guardrail_masked_definition"
+    assert refused.value.body["param"] == "tools"
+    assert fake.seen == []
+
+    notes = "data:text/plain;base64," + base64.b64encode("목요일 세 시".encode()).decode()
+    file = {"type": "file", "file": {"filename": "lee@example.kr 메모.txt", "file_data": notes}}
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "요약"}, file]}],
+    )
+    sent = json.dumps(fake.seen[-1].body["input"], ensure_ascii=False)
+    assert "{EMAIL}" in sent and "example" not in sent and "목요일 세 시" in sent

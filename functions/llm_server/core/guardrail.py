@@ -7,8 +7,13 @@ For everything else the turn core checks with ApplyGuardrail (`guardrails/bedroc
 - Input, before the provider is called: what the model will read and its provider's guardrail
   does not. On other providers the system prompt, every message's text, tool calls' arguments
   and tool results, and text documents; on Bedrock the tool results, the tool calls' arguments
-  and the text documents (Converse's guardrail reads none of them). A block answers the turn
-  with the guardrail's message and the model is never called; a mask goes on, masked.
+  and the text documents (Converse's guardrail reads none of them). On every provider the
+  documents' names and the request's definitions (its tools' names, descriptions and schemas,
+  and a JSON answer's schema): the model reads them, and no guardrail of Converse's does. A
+  block answers the turn with the guardrail's message and the model is never called; a mask
+  goes on, masked; a mask in a definition (code, not prose: rewritten it would change what the
+  caller declared) is refused by name. A text document goes on as the text the guardrail read
+  (UTF-8), so no model reads bytes the guardrail read otherwise.
 - A document that is not text (a PDF) is read by no guardrail API: while a guardrail is set it
   is refused by name, on every provider, rather than passed on unchecked.
 - Output, before it leaves: the reply's text, its reasoning and its tool calls' arguments (on
@@ -23,8 +28,9 @@ what intervened is logged (`guardrail_findings`: policies, never text), counted
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from llm_server.config.settings import Settings
@@ -53,11 +59,12 @@ class Piece:
     """A text the guardrail reads, and where it goes back.
 
     The instructions (`message` -1), a message's content, or one of its tool calls' arguments,
-    documents or (a reply's) thoughts (`index`).
+    documents, documents' names or (a reply's) thoughts (`index`); or the request's
+    definitions (`message` -1), which go back only unchanged.
     """
 
     message: int
-    kind: Literal["content", "arguments", "document", "thought"] = "content"
+    kind: Literal["content", "arguments", "document", "name", "thought", "definitions"] = "content"
     index: int = 0
 
 
@@ -203,6 +210,18 @@ def refuse_unreadable(messages: tuple[ChatMessage, ...]) -> None:
         )
 
 
+def _masked_definition(request: GenerationRequest) -> BadRequestException:
+    """The refusal of a request whose tools or answer schema the guardrail would mask."""
+    param = "tools" if request.options.tools.functions else request.options.output_format.param
+    return BadRequestException(
+        f"{param}: this server's guardrail would mask part of what the request declares (its "
+        "tools' names, descriptions or schemas, or the answer's schema); a definition is not "
+        "rewritten: send it without what the guardrail masks",
+        param=param,
+        code="guardrail_masked_definition",
+    )
+
+
 def blocked_reply(generation: Generation, message: str, report: GuardrailReport) -> Generation:
     """The reply replaced by the guardrail's message: no calls, reasoning or log probabilities."""
     return replace(
@@ -233,14 +252,32 @@ def _input_pieces(request: GenerationRequest, native: bool) -> Iterator[tuple[Pi
     """The request's texts the guardrail must read (`native`: those its provider's does not)."""
     if not native:
         yield Piece(-1), request.instructions
+    yield Piece(-1, "definitions"), definitions(request)
     for at, message in enumerate(request.messages):
         if message.role == "tool" or not native:
             yield Piece(at), message.content
         for index, call in enumerate(message.tool_calls):
             yield Piece(at, "arguments", index), call.arguments
         for index, document in enumerate(message.documents):
+            yield Piece(at, "name", index), document.name
             if document.text is not None:
                 yield Piece(at, "document", index), document.text
+
+
+def definitions(request: GenerationRequest) -> str:
+    """What the request declares for the model to read: its tools, a JSON answer's schema.
+
+    As JSON ("" when it declares neither); every tool, offered or not (a provider may send
+    them all).
+    """
+    options = request.options
+    declared: dict[str, object] = {}
+    if options.tools.functions:
+        declared["tools"] = [asdict(tool) for tool in options.tools.functions]
+    output = options.output_format
+    if output.type == "json_schema":
+        declared["response_format"] = {"name": output.name, "schema": output.schema}
+    return json.dumps(declared, ensure_ascii=False) if declared else ""
 
 
 def _with_texts(
@@ -249,6 +286,10 @@ def _with_texts(
     """The request with each piece's text as the guardrail let it go on (masked)."""
     instructions, messages = request.instructions, list(request.messages)
     for piece, text in zip(pieces, texts, strict=True):
+        if piece.kind == "definitions":
+            if text != definitions(request):
+                raise _masked_definition(request)
+            continue
         if piece.message < 0:
             instructions = text
             continue
@@ -259,9 +300,13 @@ def _with_texts(
             calls = list(message.tool_calls)
             calls[piece.index] = replace(calls[piece.index], arguments=text)
             message = replace(message, tool_calls=tuple(calls))
-        else:
+        else:  # a document's name, or its text (the text read, in UTF-8, whatever was sent)
             documents = list(message.documents)
-            documents[piece.index] = replace(documents[piece.index], data=text.encode())
+            document = documents[piece.index]
+            if piece.kind == "name":
+                documents[piece.index] = replace(document, name=text)
+            elif document.data != (data := text.encode()):
+                documents[piece.index] = replace(document, data=data)
             message = replace(message, documents=tuple(documents))
         messages[piece.message] = message
     if instructions == request.instructions and messages == list(request.messages):
