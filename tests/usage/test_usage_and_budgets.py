@@ -455,3 +455,47 @@ def test_a_failing_ledger_write_never_fails_the_request(fake, flush):
             reply = post_chat(server, openai_api_key="sk-tenant-own-" + "o" * 40)
     assert reply.status_code == 200 and reply.json()["response_text"]
     assert any(r["message"] == "could not record usage" for r in logs.records())
+
+
+def test_documents_are_reserved_by_their_bytes(kind, moto_endpoint, fake):
+    """A 300 KB text file (about 150,000 tokens at 2 bytes a token) on a 100,000-token day is
+    refused before the model is called; a PDF reserves its pages as images too."""
+    import base64
+
+    from llm_server.core.free_mode import PAGE_TOKENS, document_tokens
+    from llm_server.values import Document
+
+    app, _ = tenant_app(
+        kind,
+        moto_endpoint,
+        fake,
+        openai_compat_free_mode=True,
+        free_mode_tokens_per_day=100_000,
+        max_body_bytes=2_000_000,
+    )
+    notes = base64.b64encode(b"minutes " * 37_500).decode()
+    file = {"filename": "notes.txt", "file_data": f"data:text/plain;base64,{notes}"}
+    with LiveServer(app) as server:
+        reply = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={
+                "model": "gpt-4o-mini",
+                "max_tokens": 10,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "요약"},
+                            {"type": "file", "file": file},
+                        ],
+                    }
+                ],
+            },
+            headers={"X-Api-Key": "client-1"},
+            timeout=60,
+        )
+    assert reply.status_code == 429 and reply.json()["error"]["code"] == "free_mode_quota_exceeded"
+    assert fake.seen == []
+    pages = b"%PDF-1.4\n" + b"1 0 obj << /Type /Page /Parent 2 0 R >> endobj\n" * 3
+    reserved = document_tokens(Document("a.pdf", "application/pdf", pages))
+    assert reserved == len(pages) // 2 + 1 + 3 * PAGE_TOKENS

@@ -19,6 +19,7 @@ together, are `core/limits.py`'s.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -30,7 +31,7 @@ from llm_server.exceptions import RateLimitException
 from llm_server.stores.quotas import QuotaStore
 from llm_server.usage.pricing import usd
 from llm_server.utils.after_answer import AfterAnswer
-from llm_server.values import GenerationRequest
+from llm_server.values import Document, GenerationRequest
 
 DAY = 86_400
 MINUTE = 60.0
@@ -142,7 +143,8 @@ def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int
 
     Input: 2 UTF-8 bytes a token, on the safe side for English (about 4) and Korean (about 3 a
     syllable, a token or two each), and each image as its model's family bills it at most
-    (`usage/images.py`); output: `max_tokens` unless known. Reserved from the daily quota at
+    (`usage/images.py`); documents by their bytes the same way, and a PDF's pages as images too
+    (`document_tokens`); output: `max_tokens` unless known. Reserved from the daily quota at
     admission and settled with the real usage after.
     """
     from llm_server.usage.images import image_tokens
@@ -152,7 +154,26 @@ def reserve_tokens(request: GenerationRequest, output: int | None = None) -> int
     texts += [json.dumps(asdict(tool)) for tool in request.options.tools.offered]
     estimate = sum(len(text.encode()) for text in texts) // 2 + len(texts)
     estimate += sum(image_tokens(request.model, url) for m in request.messages for url in m.images)
+    estimate += sum(document_tokens(d) for m in request.messages for d in m.documents)
     return estimate + (request.max_tokens if output is None else output)
+
+
+PAGE_TOKENS = 1_600
+"""A PDF page read as an image besides its text (Claude bills each page so, about 1,600 at most)."""
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
+
+def document_tokens(document: Document) -> int:
+    """What a document may cost in input tokens: its bytes as text is counted, 2 a token.
+
+    A PDF's pages are read as images too (Claude, OpenAI): `PAGE_TOKENS` for each page its
+    uncompressed page objects show (at least one; pages hidden in compressed object streams
+    are covered by its bytes only).
+    """
+    tokens = len(document.data) // 2 + 1
+    if document.media_type == "application/pdf":
+        tokens += PAGE_TOKENS * max(1, len(_PDF_PAGE.findall(document.data)))
+    return tokens
 
 
 def input_estimate(request: GenerationRequest) -> int:
