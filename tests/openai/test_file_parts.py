@@ -112,3 +112,38 @@ def test_the_local_model_refuses_a_pdf_naming_the_part(local):
         )
     assert refused.value.body["param"] == "messages.0.content.1"
     assert "reads text only" in refused.value.body["message"]
+
+
+def test_a_document_too_long_for_the_context_is_refused_before_it_is_tokenized(
+    local, local_provider, monkeypatch
+):
+    """Tokenizing holds about 60 times the text's bytes: 600 KB sent would be 36 MB held.
+    More bytes than the context's tokens of the longest token cannot fit, so are never read."""
+    llama = local_provider._ensure_loaded()
+
+    def tokenized(*args, **kwargs):
+        raise AssertionError("a prompt that cannot fit was tokenized")
+
+    monkeypatch.setattr(llama, "tokenize", tokenized)
+    long = {
+        "type": "file",
+        "file": {"filename": "long.txt", "file_data": data_url("text/plain", b"word " * 120_000)},
+    }
+    for ask in (
+        lambda: local.chat.completions.create(
+            model="local", messages=[{"role": "user", "content": [long]}]
+        ),
+        lambda: local.responses.input_tokens.count(
+            model="local",
+            input=[
+                {
+                    "role": "user",
+                    "content": [{"type": "input_file", **long["file"]}],
+                }
+            ],
+        ),
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            ask()
+        assert refused.value.body["code"] == "context_length_exceeded"
+        assert "600,0" in refused.value.body["message"]

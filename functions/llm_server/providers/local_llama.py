@@ -112,6 +112,7 @@ class LocalLlamaProvider:
         self._generating = False
         self._generated = 0  # tokens streamed by the model since start, finished or not
         self._cached_for: str | None = None  # whose prompt llama.cpp's KV cache holds
+        self._longest_token: int | None = None  # bytes of the vocabulary's longest token
 
     @property
     def model_name(self) -> str:
@@ -156,7 +157,9 @@ class LocalLlamaProvider:
         """The prompt its chat template makes of the request, counted by its tokenizer."""
 
         def count() -> int:
-            return self._prompt_tokens(self._ensure_loaded(), _as_dicts(request))
+            llama, messages = self._ensure_loaded(), _as_dicts(request)
+            self._refuse_what_cannot_fit(llama, messages)
+            return self._prompt_tokens(llama, messages)
 
         return int(await asyncio.get_running_loop().run_in_executor(self._worker, count))
 
@@ -254,6 +257,7 @@ class LocalLlamaProvider:
             llama.reset()
         self._cached_for = request.cache_scope
         messages = _as_dicts(request)
+        self._refuse_what_cannot_fit(llama, messages)
         recorder = None
         if request.options.logprobs is not None:
             from llm_server.providers.local_logprobs import LogprobRecorder
@@ -339,6 +343,25 @@ class LocalLlamaProvider:
             else "stop",
             tool_calls=(call,) if call else (),
         )
+
+    def _refuse_what_cannot_fit(self, llama: Llama, messages: list[dict[str, str]]) -> None:
+        """Refuse, before tokenizing, a prompt too long for the context whatever its tokens.
+
+        Tokenizing holds about 60 times the prompt's bytes at once (1.5 MB of text: 96 MB), so
+        a large document would make the server hold far more than was sent. No token is longer
+        than the vocabulary's longest, so more bytes than `n_ctx` of those cannot fit.
+        """
+        if self._longest_token is None:
+            tokens = range(llama.n_vocab())
+            self._longest_token = max(len(llama.detokenize([t], special=True)) for t in tokens)
+        sent = sum(len(message["content"].encode()) for message in messages)
+        if sent > self._context_size * max(1, self._longest_token):
+            raise BadRequestException(
+                f"The conversation is too long for the local model's context of "
+                f"{self._context_size} tokens ({sent:,} bytes of text and documents)",
+                code="context_length_exceeded",
+                param="conversation_history",
+            )
 
     def _prompt_tokens(self, llama: Llama, messages: list[dict[str, str]]) -> int:
         """Tokens of the prompt the model's chat template makes of `messages`."""
