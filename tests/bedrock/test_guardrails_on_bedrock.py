@@ -252,3 +252,18 @@ def test_a_text_document_reaches_bedrock_as_the_text_the_guardrail_read(served, 
         if "document" in b
     ]
     assert base64.b64decode(document["source"]["bytes"]) == read.encode()
+
+
+def test_a_streamed_reply_leaves_masked_and_a_clean_one_whole(served, chat):
+    client = known_sdk(served)
+    chat.enqueue(Answer(text="담당자 메일은 kim@example.com 입니다."))
+    chunks = list(
+        client.chat.completions.create(
+            model=NOVA, messages=[{"role": "user", "content": "담당자 연락처는?"}], stream=True
+        )
+    )
+    masked = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "kim@example.com" not in masked and "{EMAIL}" in masked
+    events = list(client.responses.create(model=NOVA, input="서울의 날씨는?", stream=True))
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "echo: 서울의 날씨는?"

@@ -263,3 +263,39 @@ def test_what_the_request_declares_and_the_documents_names_are_checked_too(on_op
     )
     sent = json.dumps(fake.seen[-1].body["input"], ensure_ascii=False)
     assert "{EMAIL}" in sent and "example" not in sent and "목요일 세 시" in sent
+
+
+def test_a_streamed_turn_reaches_openai_masked_and_leaves_masked(on_openai):
+    server, fake = on_openai
+    events = list(
+        openai_sdk(server).responses.create(
+            model="gpt-4o-mini", input="메일은 kim@example.com 으로", stream=True
+        )
+    )
+    assert fake.seen[0].body["input"][-1]["content"] == "메일은 {EMAIL} 으로"
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "echo: 메일은 {EMAIL} 으로"
+
+
+def test_a_clean_turn_on_the_local_model_is_untouched_whole_and_streamed(
+    proxy, guardrail, local_provider, local_server
+):
+    settings = guarded_app(guardrail, llm_provider="local", guardrail_stream_chars=100)
+    app = create_app(settings, Services.from_settings(settings, local=local_provider))
+    request = {
+        "model": "local",
+        "messages": [{"role": "user", "content": "Name three colours."}],
+        "max_tokens": 40,
+        "temperature": 0,
+    }
+    plain = openai.OpenAI(base_url=f"{local_server.url}/v1", api_key="EMPTY", max_retries=0)
+    unguarded = plain.chat.completions.create(**request).choices[0].message.content
+    with LiveServer(app) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="EMPTY", max_retries=0)
+        whole = client.chat.completions.create(**request).choices[0]
+        chunks = list(client.chat.completions.create(**request, stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert whole.message.content == streamed == unguarded
+    assert whole.finish_reason != "content_filter"
+    checked = [b for b in proxy.bodies("/guardrail/") if b["source"] == "OUTPUT"]
+    assert len(checked) >= 2  # the reply was read, whole and streamed
