@@ -40,8 +40,10 @@ from llm_server.web.snapstart import add_snapstart_hooks
 
 if TYPE_CHECKING:
     from llm_server.native_api.conversation import Conversations
+    from llm_server.openai_api.background import BackgroundResponses, Start
     from llm_server.openai_api.conversations import ConversationArchive
     from llm_server.openai_api.stored import ResponseArchive
+    from llm_server.stores.background import BackgroundStore
     from llm_server.stores.keys import KeyStore
 
 # Each API's routers, imported on the first request on its paths (web/lazy_routes.py); system
@@ -77,6 +79,7 @@ class Services:
     sessions: SessionStore | None = None
     response_store: ResponseStore | None = None
     key_store: KeyStore | None = None
+    background_store: BackgroundStore | None = None
 
     @cached_property
     def keys(self) -> KeyStore:
@@ -109,6 +112,29 @@ class Services:
         settings = self.settings
         store = conversation_store(settings) if settings.sessions_enabled else None
         return ConversationArchive(store, session_limits(settings))
+
+    @cached_property
+    def background(self) -> BackgroundResponses:
+        """The OpenAI API's background responses (off with SESSIONS_ENABLED=false)."""
+        from llm_server.openai_api.background import BackgroundResponses
+        from llm_server.stores.factory import background_store
+
+        settings = self.settings
+        store = self.background_store
+        if store is None and settings.sessions_enabled:
+            store = background_store(settings)
+        return BackgroundResponses(
+            store, settings, self.runner, self.responses, self.openai_conversations
+        )
+
+    @cached_property
+    def start_background(self) -> Start | None:
+        """How a queued background response starts: None, a task here; on AWS, its function."""
+        if not self.settings.background_function:
+            return None
+        from llm_server.background_handler import invoker
+
+        return invoker(self.settings.background_function)
 
     @classmethod
     def from_settings(

@@ -79,6 +79,11 @@ class Settings(BaseModel):
     conversations_max_per_owner: int = Field(1000, ge=1, le=5000)
     conversation_max_items: int = Field(1000, ge=1)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
+    # Background responses: how long one may run (Lambda's 15 minutes at most), how many an
+    # owner may have queued or running, and the function that runs them on AWS ("": in-process)
+    background_timeout_seconds: int = Field(600, ge=10, le=900)
+    background_max_per_owner: int = Field(8, ge=1, le=100)
+    background_function: str = ""
 
     # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)
     identity_source: Literal["client_key", "gateway"] = "client_key"

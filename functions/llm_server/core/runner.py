@@ -220,19 +220,28 @@ class TurnRunner:
                 await self._cache.store(key, generation)
             return self._finish(admitted, generation, "MISS" if key is not None else None)
 
+    async def reserve(self, turn: Turn, context: RequestContext) -> Reservation:
+        """Admit now a turn that runs later (a background response): its quotas held till then.
+
+        Checked and routed as it will run; `stream(..., reserved=...)` settles it.
+        """
+        provider, request = self._prepare(self._routing.aliased(turn), context)
+        return await self._admission.admit(provider, request, context.caller) or Reservation()
+
     async def stream(
-        self, turn: Turn, context: RequestContext
+        self, turn: Turn, context: RequestContext, reserved: Reservation | None = None
     ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
         """Run a turn streamed: text (and reasoning) deltas, then the `Outcome`.
 
-        Holds a slot until closed.
+        Holds a slot until closed. A turn `reserve` admitted passes its reservation as
+        `reserved` (a fallback is admitted anew: the first try settled it).
 
         A stream the client drops is settled with its input and the deltas produced so far.
         A provider failing before the first delta falls back as `run` does; after, it cannot.
         """
         turn = self._routing.aliased(turn)
         try:
-            async for item in self._stream_once(turn, context, fallible=True):
+            async for item in self._stream_once(turn, context, True, reserved):
                 yield item
         except _ProviderFailed as failed:
             fallback = self._fallback(turn, failed, context)
@@ -240,9 +249,13 @@ class TurnRunner:
                 yield item
 
     async def _stream_once(
-        self, turn: Turn, context: RequestContext, fallible: bool
+        self,
+        turn: Turn,
+        context: RequestContext,
+        fallible: bool,
+        reserved: Reservation | None = None,
     ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
-        async with self._admitted(turn, context) as admitted:
+        async with self._admitted(turn, context, reserved) as admitted:
             stream = admitted.provider.stream(admitted.request)
             try:
                 try:
@@ -292,23 +305,45 @@ class TurnRunner:
         return fallback
 
     @asynccontextmanager
-    async def _admitted(self, turn: Turn, context: RequestContext) -> AsyncIterator[_Admitted]:
-        """Route and key, a slot, the earlier messages, quota; remap and settle on the way out."""
-        provider, request = self._prepare(turn, context)
-        async with self._limiter.slot(context.caller.owner):
-            started = time.perf_counter()
-            if turn.earlier is not None:
-                earlier = await turn.earlier()
-                _readable(provider, earlier)
-                request = replace(request, messages=earlier + request.messages)
-            reservation = await self._admission.admit(provider, request, context.caller)
-            admitted = _Admitted(provider, request, started)
-            try:
-                yield admitted
-            except AuthenticationException:
-                raise rejected_key(request.key_source) from None
-            finally:
-                await self._settle(reservation, admitted, context.caller)
+    async def _admitted(
+        self, turn: Turn, context: RequestContext, reserved: Reservation | None = None
+    ) -> AsyncIterator[_Admitted]:
+        """Route and key, a slot, the earlier messages, quota; remap and settle on the way out.
+
+        `reserved`: the quota `reserve` took for the turn already (not asked again); given back
+        if the turn is refused before it runs.
+        """
+        try:
+            provider, request = self._prepare(turn, context)
+            wait_until = context.deadline if context.waits else None
+            async with self._limiter.slot(context.caller.owner, wait_until):
+                started = time.perf_counter()
+                if turn.earlier is not None:
+                    earlier = await turn.earlier()
+                    _readable(provider, earlier)
+                    request = replace(request, messages=earlier + request.messages)
+                reservation = reserved
+                if reservation is None:
+                    reservation = await self._admission.admit(provider, request, context.caller)
+                reserved = None  # settled below from here on
+                admitted = _Admitted(provider, request, started)
+                try:
+                    yield admitted
+                except AuthenticationException:
+                    raise rejected_key(request.key_source) from None
+                finally:
+                    await self._settle(reservation, admitted, context.caller)
+        finally:
+            if reserved is not None:
+                await self.give_back(reserved)
+
+    async def give_back(self, reserved: Reservation) -> None:
+        """Return what `reserve` held for a turn that will not run (even when cancelled)."""
+        import anyio
+
+        if reserved.held:
+            with anyio.CancelScope(shield=True):
+                await self._admission.settle(reserved, 0, 0)
 
     async def _settle(
         self, reservation: Reservation | None, admitted: _Admitted, caller: Caller
@@ -335,7 +370,7 @@ class TurnRunner:
                 writes.append(
                     self._ledger.record(caller.owner, provider, source, used, cost, daily)
                 )
-            if reservation is not None:
+            if reservation is not None and reservation.held:
                 tokens = used.total_tokens if used is not None else 0
                 writes.append(self._admission.settle(reservation, tokens, cost if used else 0))
             if len(writes) == 1:  # a task of its own would cost the loop a turn, for nothing

@@ -39,7 +39,6 @@ RESPONSES: dict[str, tuple[Any, ...]] = {
     **_SAMPLING_NO_OPS,
     "text": (ANY,),  # its format is checked by `translate.text_format`
     "truncation": ("disabled", None),
-    "background": (False, None),
     "max_tool_calls": (None,),
     "stream_options": (ANY,),
     "prompt": (None,),
