@@ -478,7 +478,11 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
     assert template["Conditions"]["HasBedrock"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "BedrockModels"}, ""]}]
     }
-    roles = {"Ref": "ChatFunctionRole"}, {"Ref": "StreamFunctionRole"}
+    roles = (
+        {"Ref": "ChatFunctionRole"},
+        {"Ref": "StreamFunctionRole"},
+        {"Ref": "BackgroundFunctionRole"},
+    )
     assert tuple(policy["Properties"]["Roles"]) == roles
     listed, counting, through_profiles = policy["Properties"]["PolicyDocument"]["Statement"]
     assert counting["Action"] == "bedrock:CountTokens"  # free: it generates nothing
@@ -535,3 +539,35 @@ def test_the_saved_query_ranks_tenants_by_what_the_operator_paid(template):
     # the fields the request log line carries (web/middleware.py, core/runner.py, usage/ledger.py)
     assert 'message = "request"' in text and 'api_key_source = "server"' in text
     assert "sum(cost_usd)" in text and "by client" in text and "sort cost_usd_paid desc" in text
+
+
+def test_background_responses_run_in_their_own_function_started_once_by_the_stream_function(
+    cloudformation, template
+):
+    resources = cloudformation["Resources"]
+    background = template["Resources"]["BackgroundFunction"]["Properties"]
+    assert background["Handler"] == "llm_server.background_handler.handler"
+    assert background["Timeout"] == {"Ref": "BackgroundTimeout"}
+    assert template["Parameters"]["BackgroundTimeout"]["MaxValue"] == 900  # Lambda's 15 minutes
+    assert background["EventInvokeConfig"]["MaximumRetryAttempts"] == 0  # a run starts once
+    handler = importlib.import_module("llm_server.background_handler").handler
+    assert callable(handler)
+    stream = template["Resources"]["StreamFunction"]["Properties"]
+    assert stream["Environment"]["Variables"]["BACKGROUND_FUNCTION"] == {
+        "Ref": "BackgroundFunction.Alias"
+    }
+    role = resources["StreamFunctionRole"]["Properties"]
+    statements = [
+        statement
+        for policy in role.get("Policies", ())
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "lambda:InvokeFunction" in statement["Action"]
+    ]
+    assert len(statements) == 1
+    assert statements[0]["Resource"] == [
+        {"Fn::GetAtt": ["BackgroundFunction", "Arn"]},
+        {"Fn::Sub": "${BackgroundFunction.Arn}:*"},  # its versions and alias, no other function
+    ]
+    # the background function may read the table and the server's key, invoke nothing
+    background_role = json.dumps(resources["BackgroundFunctionRole"]["Properties"])
+    assert "lambda:InvokeFunction" not in background_role
