@@ -211,6 +211,7 @@ class BackgroundResponses:
         finally:
             await events.aclose()
             await sink.flush()
+            logger.info("background response ended", extra={"response_id": response_id})
 
     async def retrieve(self, owner: str, response_id: str) -> dict[str, Any]:
         """A response as it is now: stored once finished, else its run's state."""
