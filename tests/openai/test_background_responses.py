@@ -125,9 +125,7 @@ def test_cancel_stops_the_upstream_call_frees_the_slot_and_keeps_what_was_genera
         took = time.monotonic() - started
         again = client.responses.cancel(queued.id)
         later = client.responses.retrieve(queued.id)
-        usage = httpx.get(
-            f"{server.url}/api/v1/usage", headers={"X-Api-Key": "client-1"}
-        ).json()
+        usage = httpx.get(f"{server.url}/api/v1/usage", headers={"X-Api-Key": "client-1"}).json()
     assert cancelled.status == again.status == later.status == "cancelled"
     assert took < 30  # not the upstream's stall: the call was stopped
     assert services.runner.status()["requests_in_progress"] == 0
