@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from llm_server.openai_api.conversations import ConversationArchive
     from llm_server.openai_api.stored import ResponseArchive
     from llm_server.stores.background import BackgroundStore
+    from llm_server.stores.conversations import ConversationStore
     from llm_server.stores.keys import KeyStore
 
 # Each API's routers, imported on the first request on its paths (web/lazy_routes.py); system
@@ -80,6 +81,7 @@ class Services:
     response_store: ResponseStore | None = None
     key_store: KeyStore | None = None
     background_store: BackgroundStore | None = None
+    conversation_store: ConversationStore | None = None
 
     @cached_property
     def keys(self) -> KeyStore:
@@ -110,7 +112,9 @@ class Services:
         from llm_server.stores.factory import conversation_store, session_limits
 
         settings = self.settings
-        store = conversation_store(settings) if settings.sessions_enabled else None
+        store = self.conversation_store
+        if store is None and settings.sessions_enabled:
+            store = conversation_store(settings)
         return ConversationArchive(store, session_limits(settings))
 
     @cached_property
@@ -149,6 +153,7 @@ class Services:
         usage: UsageLedger | None = None,
         after_answer: AfterAnswer | None = None,
         keys: KeyStore | None = None,
+        conversation_store: ConversationStore | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
@@ -192,7 +197,15 @@ class Services:
             ),
             ledger=usage,
         )
-        return cls(runner, usage, settings, sessions, responses, keys)
+        return cls(
+            runner,
+            usage,
+            settings,
+            sessions,
+            responses,
+            keys,
+            conversation_store=conversation_store,
+        )
 
 
 @asynccontextmanager
