@@ -154,6 +154,7 @@ class Services:
         after_answer: AfterAnswer | None = None,
         keys: KeyStore | None = None,
         conversation_store: ConversationStore | None = None,
+        background_store: BackgroundStore | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
@@ -204,6 +205,7 @@ class Services:
             sessions,
             responses,
             keys,
+            background_store=background_store,
             conversation_store=conversation_store,
         )
 

@@ -16,6 +16,7 @@ from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.server_key import ServerKeyStore
 from llm_server.stores.factory import (
+    background_store,
     conversation_store,
     key_store,
     quota_store,
@@ -73,6 +74,7 @@ def tenant_app(
         usage=UsageLedger.from_settings(settings, usage_store(settings, client)),
         keys=key_store(settings, client),
         conversation_store=conversation_store(settings, client),
+        background_store=background_store(settings, client),
     )
     app = create_app(settings, service)
     app.state.idempotency = guard
