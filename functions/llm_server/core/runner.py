@@ -9,7 +9,6 @@ happens (a dropped stream included).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,21 +21,19 @@ from llm_server.core.keys import KeySource, SelectedKey
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.core.text import bounded
-from llm_server.core.turn import CALLER_KEY, CacheResult, Outcome, RequestContext, Turn
+from llm_server.core.spending import Spending
+from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
     BadRequestException,
     LLMServerException,
-    PermissionException,
     ValidationException,
 )
 from llm_server.providers.base import ChatProvider
 from llm_server.usage.ledger import UsageLedger
-from llm_server.usage.pricing import usd
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
-from llm_server.utils.metrics import record_cache_hit, record_fallback, record_generation
+from llm_server.utils.metrics import record_cache_hit, record_fallback
 from llm_server.utils.request_context import annotate
 from llm_server.values import ChatMessage, Generation, GenerationRequest
 
@@ -84,10 +81,9 @@ class TurnRunner:
     ) -> None:
         self._settings = settings
         self._providers = dict(providers)
-        self._ledger = ledger
         self._server_key = server_key
         self._cache = cache
-        self._quota = quota
+        self._spending = Spending(quota, ledger)
         self._fallbacks = settings.model_fallback_map()
         self._routing = Routing(settings, self._providers, server_key)
         self._limiter = ConcurrencyLimiter(
@@ -97,12 +93,9 @@ class TurnRunner:
 
     def _check_prices(self) -> None:
         """Say at start which models the operator's account pays have no price (refused)."""
-        if self._ledger is None:
-            return
         for provider in self._providers.values():
             if provider.payer == "operator":
-                for model in provider.models():
-                    self._ledger.prices.price(provider.name, model)  # warns when unknown
+                self._spending.warn_unpriced(provider.name, provider.models())
 
     async def aclose(self) -> None:
         """Close the providers' connections (at server shutdown)."""
@@ -277,56 +270,30 @@ class TurnRunner:
     async def _admit(
         self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
     ) -> Reservation | None:
-        """For a request the operator pays: the quota's reservation for it, or a 429.
-
-        Its tokens, and, when the tenant has a budget, its worst-case cost at its model's price.
-        """
-        if request.key_source != KeySource.SERVER or self._quota is None:
-            return None
-        owner = context.caller.owner
-        budget = self._ledger.budget(owner) if self._ledger is not None else None
-        cost = None
-        if budget is not None and self._ledger is not None:
-            price = self._ledger.prices.price(provider.name, request.model)
-            if price is not None:
-                cost = price.worst_case(reserve_tokens(request, output=0), request.max_tokens)
-        return await self._quota.admit(owner, reserve_tokens(request), cost, budget)
+        """For a request the operator pays: its tokens and worst-case cost reserved, or a 429."""
+        estimate = reserve_tokens(request, output=0)
+        return await self._spending.admit(
+            provider.name,
+            request.model,
+            request.key_source,
+            context.caller.owner,
+            estimate,
+            request.max_tokens,
+        )
 
     async def _settle(
         self, reservation: Reservation | None, admitted: _Admitted, owner: str
     ) -> None:
-        """Charge the turn what it used, and settle its reservation with that.
-
-        Even when the request is cancelled (a dropped stream is charged what it sent).
-        """
-        import anyio
-
-        used = admitted.charged()
-        provider, source = admitted.provider.name, admitted.request.key_source
-        cost = None
-        if used is not None and self._ledger is not None:
-            cost = self._ledger.cost(provider, used)
-        if used is not None:
-            elapsed_ms = round((time.perf_counter() - admitted.started) * 1000, 1)
-            record_generation(used, source, elapsed_ms, None if cost is None else usd(cost))
-        with anyio.CancelScope(shield=True):
-            writes = []  # the ledger row and the reservation's settlement, at once
-            if used is not None and self._ledger is not None:
-                writes.append(self._ledger.record(owner, provider, source, used, cost))
-            if reservation is not None and self._quota is not None:
-                tokens = used.total_tokens if used is not None else 0
-                writes.append(self._settled(reservation, tokens, cost if used else 0))
-            if len(writes) == 1:  # a task of its own would cost the loop a turn, for nothing
-                await writes[0]
-            elif writes:
-                await asyncio.gather(*writes)
-
-    async def _settled(self, reservation: Reservation, tokens: int, cost: int | None) -> None:
-        assert self._quota is not None
-        try:
-            await self._quota.settle(reservation, tokens, cost)
-        except Exception:
-            logger.exception("could not settle the free-mode reservation")
+        """Charge the turn what it used (a dropped stream what it sent), and settle with that."""
+        request = admitted.request
+        await self._spending.settle(
+            reservation,
+            admitted.provider.name,
+            request.key_source,
+            owner,
+            admitted.charged(),
+            admitted.started,
+        )
 
     def _cache_key(
         self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
@@ -355,25 +322,9 @@ class TurnRunner:
                     code="unsupported_parameter",
                 )
         if key.source is KeySource.SERVER:
-            self._require_price(provider, turn.model or self._settings.default_model)
+            model = turn.model or self._settings.default_model
+            self._spending.require_price(provider.name, provider.payer, model)
         return provider, key
-
-    def _require_price(self, provider: ChatProvider, model: str) -> None:
-        """Refuse a model without a price on the operator's money: its spend has no bound."""
-        if self._ledger is None or self._ledger.prices.price(provider.name, model) is not None:
-            return
-        remedy = (
-            f"send your own key in {CALLER_KEY} to use it"
-            if provider.payer == "key"
-            else "choose another model"
-        )
-        raise PermissionException(
-            f"{bounded(model)!r} has no price on this server, so it is not served on the "
-            f"server's account (a budget could not bound it): {remedy}, or ask the operator "
-            "to price it (MODEL_PRICES)",
-            code="model_not_priced",
-            param="model",
-        )
 
     def _prepare(
         self, turn: Turn, context: RequestContext
