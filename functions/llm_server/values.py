@@ -7,6 +7,7 @@ layers needs another to name them. The provider interface is `providers/base.py`
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -201,3 +202,96 @@ class Generation:
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """What a provider needs to embed texts: one vector for each of `inputs`, in order.
+
+    `tokens` holds inputs sent as token arrays instead (OpenAI's own tokens: only OpenAI takes
+    them, and `inputs` is then empty). `dimensions` asks for shorter vectors where the model
+    can make them; `input_type` is Cohere's (`search_document`, `search_query`...). `api_key`,
+    `key_source` and `deadline` are as in `GenerationRequest`.
+    """
+
+    inputs: tuple[str, ...]
+    model: str
+    dimensions: int | None = None
+    input_type: str | None = None
+    tokens: tuple[tuple[int, ...], ...] = ()
+    api_key: SecretStr | None = None
+    key_source: str = "none"
+    deadline: float | None = None
+
+    @property
+    def count(self) -> int:
+        """How many vectors the answer holds."""
+        return len(self.tokens) if self.tokens else len(self.inputs)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A provider's vectors, in the order of the request's inputs, and the tokens it counted.
+
+    Each vector is packed float32 (`array("f")`, 4 bytes a number, as models compute them and
+    OpenAI's base64 sends them): a list of Python floats would hold eight times the memory.
+    """
+
+    vectors: tuple[array[float], ...]
+    model: str
+    input_tokens: int
+
+    def usage(self) -> Generation:
+        """The usage to charge: input tokens only (an embedding has no output)."""
+        return Generation("", self.model, input_tokens=self.input_tokens, output_tokens=0)
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """Texts to embed with one model, in order; or, for a provider that reads them, token arrays.
+
+    `texts` or `tokens` holds the inputs (the other is empty). `dimensions` asks for shorter
+    vectors where the model can make them; `input_type` (Cohere's: `search_document`,
+    `search_query`...) and `normalize` (Titan's) are those models' own options, None where the
+    request leaves them to the provider. `api_key`, `key_source` and `deadline` as in
+    `GenerationRequest`.
+    """
+
+    model: str
+    texts: tuple[str, ...] = ()
+    tokens: tuple[tuple[int, ...], ...] = ()
+    dimensions: int | None = None
+    input_type: str | None = None
+    normalize: bool | None = None
+    user: str = ""
+    api_key: SecretStr | None = None
+    key_source: str = "none"
+    deadline: float | None = None
+
+    @property
+    def count(self) -> int:
+        """How many inputs there are."""
+        return len(self.texts) or len(self.tokens)
+
+    def chosen(self) -> list[str]:
+        """The names of the options this request sets (a provider honours some)."""
+        names = [
+            name
+            for name in ("dimensions", "input_type", "normalize")
+            if getattr(self, name) is not None
+        ]
+        return names + (["input"] if self.tokens else [])
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A provider's vectors, one per input in order, with the tokens it counted.
+
+    Each vector is float32 values as bytes (little-endian, as OpenAI's base64 sends them):
+    a quarter of the memory of Python floats, and base64 for a caller that asks for it.
+    """
+
+    vectors: tuple[bytes, ...]
+    model: str
+    input_tokens: int
+    attempts: int = 1

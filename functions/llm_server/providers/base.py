@@ -1,11 +1,14 @@
-"""The one small interface every model provider implements (its values: `llm_server.values`)."""
+"""The one small interface every model provider implements (its values: `llm_server.values`).
+
+A provider that embeds text implements `Embedder` too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from llm_server.values import Generation, GenerationRequest
+from llm_server.values import EmbeddingRequest, Embeddings, Generation, GenerationRequest
 
 Payer = Literal["nobody", "key", "operator"]
 """Who pays for a provider's calls, which decides who may use it and what it counts against:
@@ -63,4 +66,68 @@ class ChatProvider(Protocol):
 
     async def aclose(self) -> None:
         """Release what the provider holds open (connections), at server shutdown."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """A provider that also embeds: the models it embeds with, and the call.
+
+    Optional beside `ChatProvider`: a provider that has these is routed `/v1/embeddings` for
+    the models it lists, billed by its `payer` as its chats are.
+    """
+
+    name: str
+    payer: Payer
+    embedding_honours: frozenset[str]
+    """What an embedding request may set here beyond text: `dimensions`, `input_type` (Cohere's),
+    `tokens` (token arrays instead of text); any other is refused by name."""
+
+    def embedding_models(self) -> list[str]:
+        """The model names it embeds with (empty: whatever a request names, as `models`)."""
+        ...
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """One vector per input, in order; a per-model limit passed is a 400 naming its field."""
+        ...
+
+
+def embedders(providers: Mapping[str, ChatProvider]) -> dict[str, EmbeddingProvider]:
+    """The providers that embed, by name, in routing order."""
+    return {name: p for name, p in providers.items() if isinstance(p, EmbeddingProvider)}
+
+
+@dataclass(frozen=True)
+class EmbeddingLimits:
+    """What one request to a model may hold, beyond the server's own `EMBEDDING_MAX_INPUTS`.
+
+    `max_inputs`: inputs a request (the provider batches them as its API needs); `max_chars`:
+    characters an input (None: the provider counts tokens itself, or its own limit applies);
+    `dimensions`: the values `dimensions` may take (empty: it cannot be set; None: any).
+    `honours`: the `EmbeddingRequest.chosen` names it applies.
+    """
+
+    max_inputs: int
+    max_chars: int | None = None
+    dimensions: frozenset[int] | None = frozenset()
+    honours: frozenset[str] = frozenset()
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """A provider that embeds text too; it says which models, as it says which it chats with."""
+
+    name: str
+    payer: Payer
+
+    def embedding_models(self) -> list[str]:
+        """The embedding models it serves by name."""
+        ...
+
+    def embedding_limits(self, model: str) -> EmbeddingLimits:
+        """What a request for `model` may hold and set."""
+        ...
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """The vectors of the request's inputs, in order; an `LLMServerException` on failure."""
         ...
