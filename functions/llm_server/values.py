@@ -7,7 +7,6 @@ layers needs another to name them. The provider interface is `providers/base.py`
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -202,48 +201,6 @@ class Generation:
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
-
-
-@dataclass(frozen=True)
-class EmbeddingRequest:
-    """What a provider needs to embed texts: one vector for each of `inputs`, in order.
-
-    `tokens` holds inputs sent as token arrays instead (OpenAI's own tokens: only OpenAI takes
-    them, and `inputs` is then empty). `dimensions` asks for shorter vectors where the model
-    can make them; `input_type` is Cohere's (`search_document`, `search_query`...). `api_key`,
-    `key_source` and `deadline` are as in `GenerationRequest`.
-    """
-
-    inputs: tuple[str, ...]
-    model: str
-    dimensions: int | None = None
-    input_type: str | None = None
-    tokens: tuple[tuple[int, ...], ...] = ()
-    api_key: SecretStr | None = None
-    key_source: str = "none"
-    deadline: float | None = None
-
-    @property
-    def count(self) -> int:
-        """How many vectors the answer holds."""
-        return len(self.tokens) if self.tokens else len(self.inputs)
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """A provider's vectors, in the order of the request's inputs, and the tokens it counted.
-
-    Each vector is packed float32 (`array("f")`, 4 bytes a number, as models compute them and
-    OpenAI's base64 sends them): a list of Python floats would hold eight times the memory.
-    """
-
-    vectors: tuple[array[float], ...]
-    model: str
-    input_tokens: int
-
-    def usage(self) -> Generation:
-        """The usage to charge: input tokens only (an embedding has no output)."""
-        return Generation("", self.model, input_tokens=self.input_tokens, output_tokens=0)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ A provider that embeds text implements `Embedder` too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from llm_server.values import EmbeddingRequest, Embeddings, Generation, GenerationRequest
@@ -67,34 +68,6 @@ class ChatProvider(Protocol):
     async def aclose(self) -> None:
         """Release what the provider holds open (connections), at server shutdown."""
         ...
-
-
-@runtime_checkable
-class EmbeddingProvider(Protocol):
-    """A provider that also embeds: the models it embeds with, and the call.
-
-    Optional beside `ChatProvider`: a provider that has these is routed `/v1/embeddings` for
-    the models it lists, billed by its `payer` as its chats are.
-    """
-
-    name: str
-    payer: Payer
-    embedding_honours: frozenset[str]
-    """What an embedding request may set here beyond text: `dimensions`, `input_type` (Cohere's),
-    `tokens` (token arrays instead of text); any other is refused by name."""
-
-    def embedding_models(self) -> list[str]:
-        """The model names it embeds with (empty: whatever a request names, as `models`)."""
-        ...
-
-    async def embed(self, request: EmbeddingRequest) -> Embeddings:
-        """One vector per input, in order; a per-model limit passed is a 400 naming its field."""
-        ...
-
-
-def embedders(providers: Mapping[str, ChatProvider]) -> dict[str, EmbeddingProvider]:
-    """The providers that embed, by name, in routing order."""
-    return {name: p for name, p in providers.items() if isinstance(p, EmbeddingProvider)}
 
 
 @dataclass(frozen=True)
