@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
+from llm_server.core.embeddings import EmbeddingRunner
 from llm_server.core.free_mode import FreeModeQuota, Reservation, reserve_tokens, sent_tokens
 from llm_server.core.keys import KeySource, SelectedKey
 from llm_server.core.response_cache import ResponseCache
@@ -89,6 +90,8 @@ class TurnRunner:
         self._limiter = ConcurrencyLimiter(
             settings.max_concurrent_requests, settings.per_client_concurrency()
         )
+        self.embeddings = EmbeddingRunner(settings, self._routing, self._spending, self._limiter)
+        """Embedding requests, on the same routing, spending and slots as turns."""
         self._check_prices()
 
     def _check_prices(self) -> None:
@@ -120,9 +123,10 @@ class TurnRunner:
         self._server_key.renew()
 
     def models(self) -> list[tuple[str, str]]:
-        """(model, owner) pairs a request may name: each provider's by name, the OpenAI ones.
+        """(model, owner) pairs a request may name: chat models, then embedding models.
 
-        The owner is `llm-server` for the local model, else the provider's name.
+        Each provider's by name, and the OpenAI ones; the owner is `llm-server` for the local
+        model, else the provider's name.
         """
         settings = self._settings
         names: list[tuple[str, str]] = []
@@ -133,7 +137,7 @@ class TurnRunner:
             openai = [settings.default_model, *settings.openai_model_list()]
             listed = {model for model, _ in names}
             names += [(name, "openai") for name in dict.fromkeys(openai) if name not in listed]
-        return names
+        return names + self.embeddings.models()
 
     def reply_model(self, turn: Turn, context: RequestContext) -> str:
         """The model the turn's reply will name, as far as known before it answers."""

@@ -1,0 +1,143 @@
+"""Run an embedding request for any API: its provider and key, the checks, the spend.
+
+As a chat turn is (`runner.py`): the model picks the provider (`Routing.route_embedding`) and
+who pays it the key; the request takes a concurrency slot, is admitted by the quota and the
+tenant's budget (its input's worst case reserved), and is charged the tokens the provider
+counted. What a request may hold (inputs, characters an input, `dimensions`, the options a
+model honours) is checked before any call, each a 400 naming its field.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from llm_server.config.settings import Settings
+from llm_server.core.keys import KeySource
+from llm_server.core.routing import Routing, rejected_key
+from llm_server.core.spending import Spending
+from llm_server.core.turn import RequestContext
+from llm_server.exceptions import AuthenticationException, BadRequestException
+from llm_server.providers.base import Embedder, EmbeddingLimits
+from llm_server.utils.concurrency import ConcurrencyLimiter
+from llm_server.utils.request_context import annotate
+from llm_server.values import EmbeddingRequest, Embeddings, Generation
+
+TEXT_ONLY = (
+    "input holds token arrays, which only OpenAI's own models read: send the text instead "
+    "(LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))"
+)
+
+
+class EmbeddingRunner:
+    """Embeds for every API, on the chat runner's routing, spending and concurrency slots."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        routing: Routing,
+        spending: Spending,
+        limiter: ConcurrencyLimiter,
+    ) -> None:
+        self._settings = settings
+        self._routing = routing
+        self._spending = spending
+        self._limiter = limiter
+        for embedder in routing.embedders.values():
+            if embedder.payer == "operator":
+                spending.warn_unpriced(embedder.name, embedder.embedding_models())
+
+    def models(self) -> list[tuple[str, str]]:
+        """(model, owner) for each embedding model served by name, owned as a chat model is."""
+        return [
+            (model, "llm-server" if embedder.payer == "nobody" else name)
+            for name, embedder in self._routing.embedders.items()
+            for model in embedder.embedding_models()
+        ]
+
+    async def run(
+        self, request: EmbeddingRequest, caller_key: str, free_mode: bool, context: RequestContext
+    ) -> Embeddings:
+        """The request's vectors, charged to its caller; its 4xx before any call."""
+        routing = self._routing
+        embedder, key = routing.route_embedding(request.model, caller_key, free_mode, context)
+        check(request, embedder.embedding_limits(request.model), self._settings)
+        if key.source is KeySource.SERVER:
+            self._spending.require_price(embedder.name, embedder.payer, request.model)
+        annotate(provider=embedder.name, api_key_source=key.source.value)
+        request = replace(
+            request, api_key=key.value, key_source=key.source.value, deadline=context.deadline
+        )
+        owner = context.caller.owner
+        async with self._limiter.slot(owner):
+            return await self._charged(embedder, request, owner)
+
+    async def _charged(
+        self, embedder: Embedder, request: EmbeddingRequest, owner: str
+    ) -> Embeddings:
+        """The call between its admission and its charge (what it used, whatever happens)."""
+        started = time.perf_counter()
+        spending, source = self._spending, request.key_source
+        reservation = await spending.admit(
+            embedder.name, request.model, source, owner, estimate_tokens(request), 0
+        )
+        used = None
+        try:
+            embeddings = await embedder.embed(request)
+            used = Generation("", embeddings.model, embeddings.input_tokens, output_tokens=0)
+        except AuthenticationException:
+            raise rejected_key(source) from None
+        finally:
+            await spending.settle(reservation, embedder.name, source, owner, used, started)
+        annotate(model=embeddings.model, input_tokens=embeddings.input_tokens)
+        return embeddings
+
+
+def check(request: EmbeddingRequest, limits: EmbeddingLimits, settings: Settings) -> None:
+    """Refuse what the request's model cannot take, each a 400 naming its field."""
+    most = min(settings.embedding_max_inputs, limits.max_inputs)
+    if not 1 <= request.count <= most:
+        raise BadRequestException(
+            f"input has {request.count} items: {request.model} takes 1 to {most} a request "
+            "(send more requests)",
+            param="input",
+        )
+    for name in request.chosen():
+        if name not in limits.honours:
+            raise BadRequestException(
+                TEXT_ONLY if name == "input" else f"{name} is not supported by {request.model}",
+                param=name,
+                code="unsupported_parameter",
+            )
+    allowed = limits.dimensions
+    if request.dimensions is not None and allowed is not None and request.dimensions not in allowed:
+        raise BadRequestException(
+            f"dimensions must be one of {sorted(allowed)} for {request.model}",
+            param="dimensions",
+        )
+    _check_inputs(request, limits.max_chars)
+
+
+def _check_inputs(request: EmbeddingRequest, max_chars: int | None) -> None:
+    """No empty input; no text longer than the model takes."""
+    for index, text in enumerate(request.texts or request.tokens):
+        if not text:
+            raise BadRequestException(
+                f"input[{index}] is empty: every input needs text to embed", param="input"
+            )
+        if max_chars is not None and len(text) > max_chars:
+            raise BadRequestException(
+                f"input[{index}] has {len(text)} characters: {request.model} takes at most "
+                f"{max_chars} an input (split the text)",
+                param="input",
+            )
+
+
+def estimate_tokens(request: EmbeddingRequest) -> int:
+    """The input's tokens at most, as the quota reserves them.
+
+    2 UTF-8 bytes a token, as a chat's (`free_mode.reserve_tokens`), and a token an input on
+    top; a token array's own length.
+    """
+    texts = sum(len(text.encode()) // 2 + 1 for text in request.texts)
+    return texts + sum(len(tokens) for tokens in request.tokens)
