@@ -50,6 +50,7 @@ LAZY_ROUTERS = (
             "llm_server.openai_api.routes",
             "llm_server.openai_api.stored_routes",
             "llm_server.openai_api.legacy",
+            "llm_server.openai_api.embeddings",
         ),
     ),
     ((), ("llm_server.web.pages",)),

@@ -93,7 +93,7 @@ def turn_for(
     """
     key = caller_key(request)
     if not key and not settings.openai_compat_free_mode:
-        _known_model(runner, fields["model"])
+        known_model(runner, fields["model"])
     if len(items) > settings.max_history_items:
         raise ValidationException(
             f"{param} has {len(items)} items; at most {settings.max_history_items} are allowed",
@@ -109,7 +109,8 @@ def turn_for(
     )
 
 
-def _known_model(runner: TurnRunner, model: str) -> ModelCard:
+def known_model(runner: TurnRunner, model: str) -> ModelCard:
+    """The card of a model `/v1/models` lists (`local`: the local model), else a 404."""
     created = int(time.time())
     for name, owner in runner.models():
         if model == name or (model == "local" and owner == "llm-server"):  # the local alias
@@ -138,7 +139,7 @@ async def list_models(runner: Runner) -> ModelList:
 @router.get("/models/{model_id}", response_model=ModelCard, responses={404: {"model": OpenAIError}})
 async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
     """One model of the list, or 404 `model_not_found`."""
-    return _known_model(runner, model_id)
+    return known_model(runner, model_id)
 
 
 @post_json(
