@@ -41,7 +41,7 @@ class EmbeddingsRequest(BaseModel):
         description="A text, texts, or OpenAI's token arrays (refused by other providers)."
     )
     encoding_format: Literal["float", "base64"] | None = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: int | None = Field(None, ge=1, le=8192)
     user: Text | None = Field(None, max_length=256)
     input_type: InputType | None = Field(
         None, description="Cohere's: `search_document` (the default) or `search_query`..."
