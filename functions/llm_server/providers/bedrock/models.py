@@ -50,6 +50,16 @@ def family(model: str) -> str:
     return vendor
 
 
+def embedding_family(model: str) -> str | None:
+    """`titan` or `cohere` for a model that embeds text (`bedrock/embeddings.py`), else None."""
+    base = base_id(model)
+    if base.startswith("amazon.titan-embed-text"):
+        return "titan"
+    if base.startswith("cohere.embed"):
+        return "cohere"
+    return None
+
+
 def is_bedrock_id(model: str) -> bool:
     """Whether `model` is named the way Bedrock names models (listed here or not)."""
     if _ARN.match(model):
