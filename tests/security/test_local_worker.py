@@ -54,11 +54,11 @@ def server(provider: LocalLlamaProvider) -> Iterator[LiveServer]:
         yield live
 
 
-def wait_until_idle(provider: LocalLlamaProvider, limit: float = 60) -> None:
+def wait_until_idle(provider: LocalLlamaProvider, limit: float = 60, busy="generating") -> None:
     deadline = time.monotonic() + limit
-    while provider.status()["generating"] and time.monotonic() < deadline:
+    while provider.status()[busy] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not provider.status()["generating"], "the abandoned generation is still running"
+    assert not provider.status()[busy], f"the abandoned work is still running ({busy})"
 
 
 def test_a_generation_past_its_budget_is_cut_off_and_the_next_one_runs(server, provider, clock):
@@ -75,11 +75,13 @@ def test_a_generation_past_its_budget_is_cut_off_and_the_next_one_runs(server, p
     assert provider.status()["generated_tokens"] > before
 
 
-def drop_once_generating(provider: LocalLlamaProvider, url: str, path: str, body: dict) -> int:
+def drop_once_generating(
+    provider: LocalLlamaProvider, url: str, path: str, body: dict, counter="generated_tokens"
+) -> int:
     """Send a request, close its socket once the model has made a token; the count then."""
     host, port = url.removeprefix("http://").split(":")
     payload = json.dumps(body).encode()
-    before = provider.status()["generated_tokens"]
+    before = provider.status()[counter]
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -87,9 +89,41 @@ def drop_once_generating(provider: LocalLlamaProvider, url: str, path: str, body
             + payload
         )
         deadline = time.monotonic() + 120
-        while provider.status()["generated_tokens"] == before and time.monotonic() < deadline:
+        while provider.status()[counter] == before and time.monotonic() < deadline:
             time.sleep(0.01)
     return before
+
+
+EMBEDDING = "SmolLM2-135M-Instruct.Q4_1-embedding"
+MANY = [f"문장 {n}번: the worker reads one text at a time" for n in range(512)]
+
+
+def test_an_embedding_past_its_budget_is_cut_off_and_the_next_request_runs(server, provider, clock):
+    clock.running = True
+    late = httpx.post(
+        f"{server.url}/v1/embeddings", json={"model": EMBEDDING, "input": MANY}, timeout=120
+    )
+    assert late.status_code == 504
+    assert late.json()["error"]["code"] == "generation_timeout"
+    assert "LOCAL_GENERATION_TIMEOUT_SECONDS" in late.json()["error"]["message"]
+    assert not provider.status()["embedding"]
+    before = provider.status()["embedded_inputs"]
+    assert before < len(MANY)  # the clock moves a second a read: five texts' worth of budget
+    short = httpx.post(f"{server.url}/v1/embeddings", json={"model": EMBEDDING, "input": "짧다"})
+    assert short.status_code == 200
+    assert provider.status()["embedded_inputs"] == before + 1
+
+
+def test_a_caller_who_leaves_stops_the_embedding(server, provider, clock):
+    clock.running = False
+    wait_until_idle(provider, busy="embedding")
+    body = {"model": EMBEDDING, "input": MANY}
+    before = drop_once_generating(provider, server.url, "/v1/embeddings", body, "embedded_inputs")
+    wait_until_idle(provider, busy="embedding")
+    embedded = provider.status()["embedded_inputs"] - before
+    assert 0 < embedded < len(MANY) // 2
+    info = httpx.get(f"{server.url}/api/v1/system/info").json()
+    assert info["requests_in_progress"] == 0
 
 
 @pytest.mark.parametrize(
