@@ -162,3 +162,14 @@ def test_without_a_key_openais_models_are_a_401_and_in_free_mode_the_servers_key
     assert anonymous.status_code == 401
     assert known.status_code == 200, known.text
     assert fake.seen[-1].headers["authorization"] == f"Bearer {server_key}"
+
+
+@pytest.mark.model
+def test_the_local_vectors_tell_english_subjects_apart_as_the_readme_says(local_server):
+    """What the README promises of them: an English paraphrase nearer than another subject."""
+    texts = ["The cat sits on the mat.", "A kitten is resting on a rug.", "Stock markets fell."]
+    with sdk(local_server) as client:
+        made = client.embeddings.create(model=LOCAL_EMBED, input=texts, encoding_format="float")
+    cat, kitten, stocks = (item.embedding for item in made.data)
+    assert cosine(cat, kitten) > cosine(cat, stocks)
+    assert sum(x * x for x in cat) == pytest.approx(1.0, abs=1e-4)  # normalised
