@@ -99,7 +99,8 @@ def check(request: EmbeddingRequest, limits: EmbeddingLimits, settings: Settings
     if not 1 <= request.count <= most:
         raise BadRequestException(
             f"input has {request.count} items: {request.model} takes 1 to {most} a request "
-            "(send more requests)",
+            "(send the rest in more requests: LangChain's chunk_size, LlamaIndex's "
+            "embed_batch_size)",
             param="input",
         )
     for name in request.chosen():
