@@ -65,15 +65,15 @@ class Routing:
         model = turn.model or self._settings.default_model
         provider = self.named(model)
         if provider is None:
-            if self.embedder_of(model) is not None:
+            if self._embedder_of(model) is not None:
                 raise _wrong_kind(model, "an embedding model", "POST /v1/embeddings")
             _refuse_unlisted(model)
             return self._unnamed(turn, context)
-        return provider, self.key_for(
+        return provider, self._key_for(
             provider.payer, model, turn.caller_key, turn.free_mode, context
         )
 
-    def key_for(
+    def _key_for(
         self, payer: Payer, model: str, caller_key: str, free_mode: bool, context: RequestContext
     ) -> SelectedKey:
         """The key a call to a provider with this `payer` goes on (a 401 when there is none)."""
@@ -83,11 +83,11 @@ class Routing:
             return self._required_key(caller_key, free_mode, context)
         return NO_KEY
 
-    def embedder_of(self, model: str) -> Embedder | None:
+    def _embedder_of(self, model: str) -> Embedder | None:
         """The provider that lists `model` among its embedding models, if any."""
         return next((e for e in self.embedders.values() if model in e.embedding_models()), None)
 
-    def chats_with(self, model: str) -> bool:
+    def _chats_with(self, model: str) -> bool:
         """Whether `model` is a chat model here: a provider's by name, or an OpenAI one listed."""
         openai = [self._settings.default_model, *self._settings.openai_model_list()]
         return self.named(model) is not None or ("openai" in self._providers and model in openai)
@@ -100,9 +100,9 @@ class Routing:
         A chat model is a 400 naming `model`; a model of a provider's kind it does not list,
         or any unlisted model where no embedder takes any name, a 404.
         """
-        embedder = self.embedder_of(model)
+        embedder = self._embedder_of(model)
         if embedder is None:
-            if self.chats_with(model):
+            if self._chats_with(model):
                 raise _wrong_kind(model, "a chat model", "POST /v1/chat/completions")
             _refuse_unlisted(model)
             embedder = self._any_embedding_model()
@@ -112,7 +112,7 @@ class Routing:
                 code="model_not_found",
                 param="model",
             )
-        return embedder, self.key_for(embedder.payer, model, caller_key, free_mode, context)
+        return embedder, self._key_for(embedder.payer, model, caller_key, free_mode, context)
 
     def _any_embedding_model(self) -> Embedder | None:
         """OpenAI's embedder, which passes on any model name, where OpenAI is on."""
