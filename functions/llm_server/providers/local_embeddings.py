@@ -2,9 +2,10 @@
 
 Embedding needs a llama.cpp context of its own (pooled outputs, not logits), so the same GGUF
 file is loaded a second time, on the first embedding request: its weights are the same mapped
-file, its context about 230 MB more (measured, bench/README.md). Calls run on the one worker
-thread the chat model runs on (llama.cpp is not thread-safe, and the machine's cores are the
-chat's too), so an embedding request waits its turn behind a chat and the reverse.
+file, its context 100 MiB more, up to 230 once a 512-token text was read (bench/README.md).
+Calls run on the one worker thread the chat model runs on (llama.cpp is not thread-safe, and
+the machine's cores are the chat's too): an embedding request waits its turn behind a chat,
+and the reverse.
 
 A vector is the mean of the model's last hidden states over the text's tokens, normalised to
 length 1 (as OpenAI's are: their dot product is their cosine). Each text is read alone, from
