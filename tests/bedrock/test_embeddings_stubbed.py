@@ -286,8 +286,16 @@ def test_failures_are_mapped_as_for_converse(stub, code, status, error_class, ou
         assert raised.value.status_code == 502  # the operator's to fix, not the caller's
 
 
-def test_a_malformed_answer_is_a_502_and_charges_nothing(stub):
-    stub.add_response("invoke_model", invoked({"embeddings": {"float": []}}, 3))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"embeddings": {"float": []}},  # no vector for the text
+        {"embeddings": [["0.5"]]},  # not numbers
+        {"embeddings": [[1e39]]},  # beyond float32: no finite vector to send
+    ],
+)
+def test_a_malformed_answer_is_a_502_and_charges_nothing(stub, answer):
+    stub.add_response("invoke_model", invoked(answer, 3))
     with serve(stub.client) as server:
         with pytest.raises(openai.APIStatusError) as raised:
             sdk(server).embeddings.create(model=COHERE, input="x")

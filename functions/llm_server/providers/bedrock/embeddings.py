@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 from array import array
 from typing import Any
 
@@ -114,13 +115,16 @@ def read(
 
 
 def _packed(vector: Any, model: str) -> bytes:
-    """A JSON vector as float32 bytes; anything but a list of numbers is a 502."""
+    """A JSON vector as float32 bytes; anything but a list of finite numbers is a 502."""
     if not isinstance(vector, list) or not vector:
         raise malformed(model)
     try:
-        return array("f", vector).tobytes()
-    except (TypeError, OverflowError):
+        packed = array("f", vector)
+    except TypeError:
         raise malformed(model) from None
+    if not all(map(math.isfinite, packed)):  # no JSON number can say NaN to the caller
+        raise malformed(model)
+    return packed.tobytes()
 
 
 def _header_count(headers: dict[str, str]) -> int | None:
