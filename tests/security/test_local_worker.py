@@ -126,6 +126,34 @@ def test_a_caller_who_leaves_stops_the_embedding(server, provider, clock):
     assert info["requests_in_progress"] == 0
 
 
+def test_a_chat_takes_its_turn_between_a_long_embedding_requests_texts(server, provider, clock):
+    """Each text is a job of its own on the one worker: a chat sent while 64 texts are being
+    embedded is answered before they all are, and the embedding request still finishes."""
+    clock.running = False
+    wait_until_idle(provider, busy="embedding")
+    answers: list[httpx.Response] = []
+    texts = MANY[:64]
+    body = {"model": EMBEDDING, "input": texts}
+    before = provider.status()["embedded_inputs"]
+    long = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(f"{server.url}/v1/embeddings", json=body, timeout=300)
+        )
+    )
+    long.start()
+    deadline = time.monotonic() + 120
+    while provider.status()["embedded_inputs"] == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    chat = {"model": "local", "messages": [{"role": "user", "content": "안녕"}], "max_tokens": 2}
+    answered = httpx.post(f"{server.url}/v1/chat/completions", json=chat, timeout=120)
+    embedded_by_then = provider.status()["embedded_inputs"] - before
+    long.join(timeout=300)
+    assert answered.status_code == 200
+    assert embedded_by_then < len(texts)
+    assert answers and answers[0].status_code == 200
+    assert provider.status()["embedded_inputs"] - before == len(texts)
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [

@@ -10,15 +10,16 @@ and the reverse.
 A vector is the mean of the model's last hidden states over the text's tokens, normalised to
 length 1 (as OpenAI's are: their dot product is their cosine). Each text is read alone, from
 an empty cache, so the same text always gets the same vector whatever it was sent with.
-A request stops between two texts when its caller has gone or its time budget
-(LOCAL_GENERATION_TIMEOUT_SECONDS) has passed (a 504); a text over `MAX_TOKENS` is a 400
-naming `input`, checked for all texts before any is embedded (never cut short silently).
+Each text is a job of its own on the worker, so other tenants' chats and embeddings take turns
+with a long request's texts; the request stops between two texts when its caller has gone or
+the worker's time its texts took passes its budget (LOCAL_GENERATION_TIMEOUT_SECONDS, a 504).
+A text over `MAX_TOKENS` is a 400 naming `input`, checked for all texts before any is embedded
+(never cut short silently).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from array import array
 from collections.abc import Callable
@@ -69,41 +70,44 @@ class LocalEmbedder:
         return self._llama is not None
 
     async def embed(self, request: EmbeddingRequest, model: str) -> Embeddings:
-        """The request's vectors, computed on the worker; a caller gone stops it between texts."""
-        stop = threading.Event()
-        loop = asyncio.get_running_loop()
-        try:
-            vectors, tokens = await loop.run_in_executor(
-                self._worker, self._embed_all, request.texts, stop
-            )
-        finally:
-            stop.set()  # finished, failed or cancelled: the worker stops at its next text
-        return Embeddings(vectors, model, tokens)
+        """The request's vectors, each text a job of its own on the worker.
 
-    def _embed_all(
-        self, texts: tuple[str, ...], stop: threading.Event
-    ) -> tuple[tuple[bytes, ...], int]:
-        """On the worker: every text's vector (float32 bytes) and the tokens read."""
-        llama = self._ensure_loaded()
-        counts = [_tokens(llama, index, text) for index, text in enumerate(texts)]
-        budget = self._clock() + self._timeout
+        Other requests' jobs run between them, so a long request holds the model for nobody;
+        its budget counts the worker's time its own texts take, and a caller who has gone
+        stops it at its next text (the request is cancelled, and submits no more).
+        """
+        loop = asyncio.get_running_loop()
+        tokens = await loop.run_in_executor(self._worker, self._count, request.texts)
+        used = 0.0
         vectors = []
+        for text in request.texts:
+            if used > self._timeout:
+                raise GenerationTimeoutException(
+                    f"The local model did not embed the {len(request.texts)} inputs within "
+                    f"{self._timeout:g} seconds (LOCAL_GENERATION_TIMEOUT_SECONDS): send fewer "
+                    "or shorter inputs a request"
+                )
+            vector, seconds = await loop.run_in_executor(self._worker, self._embed_one, text)
+            vectors.append(vector)
+            used += seconds
+        return Embeddings(tuple(vectors), model, tokens)
+
+    def _count(self, texts: tuple[str, ...]) -> int:
+        """On the worker: the tokens of all the texts, each checked before any is embedded."""
+        llama = self._ensure_loaded()
+        return sum(_tokens(llama, index, text) for index, text in enumerate(texts))
+
+    def _embed_one(self, text: str) -> tuple[bytes, float]:
+        """On the worker: one text's vector (float32 bytes), and the seconds it took."""
+        llama = self._ensure_loaded()
+        started = self._clock()
         self.embedding = True
         try:
-            for text in texts:
-                if stop.is_set():
-                    break  # nobody is waiting for the answer
-                if self._clock() > budget:
-                    raise GenerationTimeoutException(
-                        f"The local model did not embed the {len(texts)} inputs within "
-                        f"{self._timeout:g} seconds (LOCAL_GENERATION_TIMEOUT_SECONDS): send "
-                        "fewer or shorter inputs a request"
-                    )
-                vectors.append(array("f", llama.embed(text, normalize=True)).tobytes())
-                self.embedded += 1
+            vector = array("f", llama.embed(text, normalize=True)).tobytes()
         finally:
             self.embedding = False
-        return tuple(vectors), sum(counts)
+        self.embedded += 1
+        return vector, self._clock() - started
 
     def _ensure_loaded(self) -> Llama:
         if self._llama is not None:
