@@ -93,7 +93,8 @@ def one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def serve(client: Any, **overrides: Any) -> LiveServer:
     overrides.setdefault("llm_provider", "openai")
-    settings = make_settings(bedrock_models=MODELS, **overrides)
+    overrides.setdefault("bedrock_models", MODELS)
+    settings = make_settings(**overrides)
     bedrock = BedrockProvider(
         settings.bedrock_model_list(),
         retry=RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02),
@@ -151,6 +152,31 @@ def test_titan_takes_normalize_and_refuses_what_it_does_not_have(stub):
     assert "256, 512, 1024" in dimensions.value.message
     assert input_type.value.body["param"] == "input_type"
     assert too_long.value.body["param"] == "input"
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        ("amazon.titan-embed-text-v1", {"inputText": "안녕"}),
+        (
+            "amazon.titan-embed-image-v1",
+            {"inputText": "안녕", "embeddingConfig": {"outputEmbeddingLength": 384}},
+        ),
+    ],
+)
+def test_the_other_titan_embedders_take_their_own_bodies(stub, model, body):
+    stub.add_response(
+        "invoke_model",
+        invoked({"embedding": [0.6, 0.8], "inputTextTokenCount": 2}),
+        asked(model, body),
+    )
+    prices = json.dumps({model: {"input": 0.1}})  # not on the sheet: the operator prices them
+    with serve(stub.client, bedrock_models=model, model_prices=prices) as server:
+        extra = {"dimensions": 384} if "image" in model else {}
+        made = sdk(server).embeddings.create(
+            model=model, input="안녕", encoding_format="float", **extra
+        )
+    assert made.data[0].embedding == pytest.approx([0.6, 0.8]) and made.usage.total_tokens == 2
 
 
 def test_titan_calls_run_a_few_at_once_and_answer_in_the_order_asked():

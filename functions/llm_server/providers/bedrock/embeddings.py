@@ -1,9 +1,10 @@
 """Bedrock's embedding models through `InvokeModel`: each family's request body and answer.
 
-- Amazon Titan Text Embeddings (G1 `amazon.titan-embed-text-v1`, V2 `...-v2:0`) embeds one
-  text a call, so a request's texts are as many calls (the provider runs a few at once); V2
-  takes `dimensions` (256, 512, 1024) and `normalize`. Its answer counts its tokens
-  (`inputTextTokenCount`).
+- Amazon Titan Text Embeddings (G1 `amazon.titan-embed-text-v1`, V2 `...-v2:0`) and
+  Multimodal Embeddings G1 (`amazon.titan-embed-image-v1`, for text) embed one text a call, so
+  a request's texts are as many calls (the provider runs a few at once); V2 takes `dimensions`
+  (256, 512, 1024) and `normalize`, Multimodal `dimensions` (256, 384, 1024, its
+  `outputEmbeddingLength`). Their answer counts their tokens (`inputTextTokenCount`).
 - Cohere Embed (v3 English and multilingual, v4) takes up to 96 texts a call, so a request is
   batched; `input_type` is `search_document` unless the request says otherwise (queries should
   say `search_query`); v4 takes `dimensions` (its `output_dimension`). Over its length a text is
@@ -26,6 +27,7 @@ MAX_INPUTS = 2048
 """Inputs a request, as OpenAI's limit: Titan's are that many calls, Cohere's 22 batches."""
 TITAN_MAX_CHARS = 50_000
 """Characters a Titan text (Bedrock's limit; its 8,192 tokens are Bedrock's to count)."""
+MULTIMODAL = "amazon.titan-embed-image"
 COHERE_V3_MAX_CHARS = 2048
 COHERE_BATCH = 96
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
@@ -40,6 +42,10 @@ def limits(model: str) -> EmbeddingLimits:
             dimensions = frozenset({256, 512, 1024})
             return EmbeddingLimits(
                 MAX_INPUTS, TITAN_MAX_CHARS, dimensions, frozenset({"dimensions", "normalize"})
+            )
+        if base.startswith(MULTIMODAL):  # its 256 tokens a text are Bedrock's to count
+            return EmbeddingLimits(
+                MAX_INPUTS, None, frozenset({256, 384, 1024}), frozenset({"dimensions"})
             )
         return EmbeddingLimits(MAX_INPUTS, TITAN_MAX_CHARS)
     if base.startswith("cohere.embed-v4"):
@@ -67,7 +73,9 @@ def bodies(request: EmbeddingRequest) -> list[tuple[bytes, tuple[str, ...]]]:
 
 def _titan_body(text: str, request: EmbeddingRequest) -> bytes:
     body: dict[str, Any] = {"inputText": text}
-    if request.dimensions is not None:
+    if request.dimensions is not None and base_id(request.model).startswith(MULTIMODAL):
+        body["embeddingConfig"] = {"outputEmbeddingLength": request.dimensions}
+    elif request.dimensions is not None:
         body["dimensions"] = request.dimensions
     if request.normalize is not None:
         body["normalize"] = request.normalize

@@ -31,6 +31,12 @@ FORCED_TOOL_FAMILIES = frozenset({"anthropic", "amazon.nova"})
 function, and JSON answers (a forced answer tool) run on them."""
 CACHE_POINT_FAMILIES = frozenset({"anthropic", "amazon.nova"})
 """Families that take a `cachePoint` (prompt caching)."""
+TITAN_EMBEDDINGS = (
+    "amazon.titan-embed-text",
+    "amazon.titan-embed-g1-text",
+    "amazon.titan-embed-image",
+)
+"""Titan's embedding models (Text G1 and V2, Multimodal G1 for text): one text an InvokeModel."""
 _ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:[a-z-]+/(?P<id>.+)$")
 
 
@@ -53,7 +59,7 @@ def family(model: str) -> str:
 def embedding_family(model: str) -> str | None:
     """`titan` or `cohere` for a model that embeds text (`bedrock/embeddings.py`), else None."""
     base = base_id(model)
-    if base.startswith("amazon.titan-embed-text"):
+    if base.startswith(TITAN_EMBEDDINGS):
         return "titan"
     if base.startswith("cohere.embed"):
         return "cohere"
