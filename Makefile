@@ -139,8 +139,8 @@ bench-lambda-stages: sam-check .tools/lambda/.installed  ## A warm Lambda invoca
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py
 
-bench-embeddings: $(VENV)/.dev  ## Local embeddings: 64 short texts through the server vs llama.cpp alone, memory, retrieval
-	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/embeddings.py
+bench-embeddings: $(VENV)/.dev  ## Local embeddings: 64 short texts through the server vs llama.cpp alone, memory, retrieval (THREADS=1: llama.cpp's threads)
+	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/embeddings.py $(if $(THREADS),--threads $(THREADS))
 
 bench-next-turn: $(VENV)/.dev  ## A conversation's next turn on the local model: resumed from the prompt cache vs read whole
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/next_turn.py

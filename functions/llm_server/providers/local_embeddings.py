@@ -129,6 +129,7 @@ class LocalEmbedder:
             n_batch=MAX_TOKENS,
             n_ubatch=MAX_TOKENS,
             n_threads=self._threads,
+            n_threads_batch=self._threads,  # a text is read as a batch: LOCAL_THREADS holds
             verbose=False,
         )
         logger.info(
