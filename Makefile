@@ -20,7 +20,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: node-clients usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-embeddings bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
+.PHONY: node-clients keys usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-embeddings bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -120,6 +120,9 @@ sam-check: .tools/sam/.installed $(LAMBDA_PYTHON_HOME)/.complete $(SWAGGER_UI)  
 	$(SAM_ENV) $(SAM) validate --lint
 	.tools/sam/bin/cfn-lint -c I -- template.yaml bootstrap/api-gateway-logging.yaml
 	$(SAM_ENV) LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(SAM) build
+
+keys: $(VENV)/.runtime  ## The operator's keys: make keys ARGS="create --name team-a --rpm 3 --budget 5" (README, Keys and limits)
+	$(PY) -m llm_server.keys $(ARGS)
 
 usage: $(VENV)/.runtime  ## Tenants by spend: make usage MONTH=2026-12 (STORE=dynamodb DYNAMODB_TABLE=... for the deployed table)
 	$(PY) -m llm_server.usage $(if $(MONTH),--month $(MONTH))

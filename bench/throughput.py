@@ -6,7 +6,9 @@ One fast OpenAI stand-in (`fast_upstream.py`, answers at once) behind three fron
 in its own process with one worker: LLM Server (`python -m llm_server`, as `make run` starts it,
 on the OpenAI provider), LiteLLM's proxy (installed in its own venv, `.bench/litellm`, from
 `bench/requirements-litellm.txt`), and nothing (the upstream alone: the limit). Every front end
-gets the same `POST /v1/chat/completions`; LLM Server's own `POST /api/v1/chat` is measured too.
+gets the same `POST /v1/chat/completions`; LLM Server's own `POST /api/v1/chat` is measured too,
+and Anthropic's `POST /v1/messages` beside `/v1/chat/completions` on the same terms (the server's
+key, the tenant's `x-api-key`, its quota admitted and settled): the third adapter's cost.
 `--compare REF` adds LLM Server as of commit REF beside today's, in the same rounds.
 The load comes from keep-alive connections that each send the next request as soon as the last
 answer is in; a warm-up run precedes each measured one. Non-200 answers count as errors.
@@ -29,11 +31,18 @@ from pathlib import Path
 from processes import ROOT, code_variants, free_port, launch, llm_server, stop
 
 KEY = "sk-bench-" + "t" * 40
+TENANTS = ("tenant-completions", "tenant-messages")  # one each: each its own quota window
 MESSAGES = [
     {"role": "system", "content": "당신은 도움이 되는 AI 어시스턴트입니다."},
     {"role": "user", "content": "What is the capital of France?"},
 ]
 COMPLETIONS = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 16}
+MESSAGES_API = {
+    "model": "gpt-4o-mini",
+    "system": MESSAGES[0]["content"],
+    "messages": MESSAGES[1:],
+    "max_tokens": 16,
+}
 CHAT = {
     "user_message": MESSAGES[1]["content"],
     "system_message": MESSAGES[0]["content"],
@@ -93,12 +102,17 @@ class Figures:
         )
 
 
-def http_request(path: str, body: dict) -> bytes:
-    """One keep-alive HTTP/1.1 POST with a JSON body and the caller's key."""
+def http_request(
+    path: str, body: dict, credential: str = "authorization: Bearer", key: str = KEY
+) -> bytes:
+    """One keep-alive HTTP/1.1 POST with a JSON body and the caller's key.
+
+    `credential`: the header the key travels in (`x-api-key:` for a tenant on the server's key).
+    """
     payload = json.dumps(body, ensure_ascii=False).encode()
     head = (
         f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {KEY}\r\ncontent-length: {len(payload)}\r\n\r\n"
+        f"{credential} {key}\r\ncontent-length: {len(payload)}\r\n\r\n"
     )
     return head.encode() + payload
 
@@ -183,9 +197,9 @@ def report(figures: dict[tuple[str, int], Figures], args: argparse.Namespace) ->
         f"medians of {args.rounds} rounds of {args.seconds:.0f} s, upstream delay "
         f"{args.delay_ms:.0f} ms{', streamed' if args.stream else ''}"
     )
-    print(f"  {'front end':<36} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} errors")
+    print(f"  {'front end':<48} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} errors")
     for (name, connections), f in figures.items():
-        print(f"  {name:<36} {connections:>5} {f.rps:8.0f} {f.p50:8.1f} {f.p99:8.1f} {f.errors}")
+        print(f"  {name:<48} {connections:>5} {f.rps:8.0f} {f.p50:8.1f} {f.p99:8.1f} {f.errors}")
     for connections in args.connections:
         ours = figures[(OURS, connections)]
         peer = figures.get((PEER, connections))
@@ -219,14 +233,34 @@ def main() -> None:
             started.append(upstream_process(upstream_port, args.delay_ms))
             ours = free_port()
             # The admission limit's default (10) is sized for the local model; a proxy needs more.
-            started.append(llm_server(base, ours, MAX_CONCURRENT_REQUESTS="1000"))
+            # The server's key and its tenant, with quotas no run reaches, for /v1/messages.
+            server_paid = {
+                "MAX_CONCURRENT_REQUESTS": "1000",
+                "OPENAI_API_KEY": KEY,
+                "CLIENT_API_KEYS": f"{TENANTS[0]},{TENANTS[1]}",
+                "OPENAI_COMPAT_FREE_MODE": "true",
+                "FREE_MODE_REQUESTS_PER_MINUTE": "100000000",
+                "FREE_MODE_TOKENS_PER_DAY": "1000000000000",
+            }
+            started.append(llm_server(base, ours, **server_paid))
             stream = {"stream": True} if args.stream else {}
             completions = http_request("/v1/chat/completions", {**COMPLETIONS, **stream})
             chat = http_request("/api/v1/chat", {**CHAT, **stream})
+            tenant = "x-api-key:"
             targets = {
                 "upstream alone": (upstream_port, completions),
                 OURS: (ours, completions),
                 "LLM Server /api/v1/chat": (ours, chat),
+                "LLM Server /v1/chat/completions, server's key": (
+                    ours,
+                    http_request(
+                        "/v1/chat/completions", {**COMPLETIONS, **stream}, tenant, TENANTS[0]
+                    ),
+                ),
+                "LLM Server /v1/messages, server's key": (
+                    ours,
+                    http_request("/v1/messages", {**MESSAGES_API, **stream}, tenant, TENANTS[1]),
+                ),
             }
             if older is not None:
                 then = free_port()

@@ -61,7 +61,7 @@ def fake() -> Iterator[FakeOpenAI]:
         yield server
 
 
-FULL_KEY = re.compile(r"sk-[A-Za-z0-9_-]{20,}")
+FULL_KEY = re.compile(r"(?:sk-|llms_)[A-Za-z0-9_-]{20,}")  # an OpenAI key, a gateway key
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from llm_server import __version__
+from llm_server.admin_api import PATH_PREFIX as ADMIN_PATHS
+from llm_server.anthropic_api import PATH_PREFIX as ANTHROPIC_PATHS
 from llm_server.config.settings import Settings, get_settings
 from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
@@ -38,21 +40,26 @@ from llm_server.web.snapstart import add_snapstart_hooks
 
 if TYPE_CHECKING:
     from llm_server.native_api.conversation import Conversations
+    from llm_server.openai_api.conversations import ConversationArchive
     from llm_server.openai_api.stored import ResponseArchive
+    from llm_server.stores.keys import KeyStore
 
 # Each API's routers, imported on the first request on its paths (web/lazy_routes.py); system
 # info and health are always there. The pages take any other path (a 404 loads them first).
 LAZY_ROUTERS = (
     (("/api/v1/",), ("llm_server.native_api.routes", "llm_server.native_api.usage")),
+    ((ANTHROPIC_PATHS,), ("llm_server.anthropic_api.routes",)),
     (
         (OPENAI_PATHS,),
         (
             "llm_server.openai_api.routes",
+            "llm_server.openai_api.conversation_routes",
             "llm_server.openai_api.stored_routes",
             "llm_server.openai_api.legacy",
             "llm_server.openai_api.embeddings",
         ),
     ),
+    ((ADMIN_PATHS,), ("llm_server.admin_api.routes",)),
     ((), ("llm_server.web.pages",)),
 )
 
@@ -70,6 +77,14 @@ class Services:
     settings: Settings
     sessions: SessionStore | None = None
     response_store: ResponseStore | None = None
+    key_store: KeyStore | None = None
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        """The gateway's keys (the store the settings name, unless one was given)."""
+        from llm_server.stores.factory import key_store
+
+        return self.key_store or key_store(self.settings)
 
     @cached_property
     def conversations(self) -> Conversations:
@@ -86,6 +101,16 @@ class Services:
 
         return ResponseArchive(self.response_store, session_limits(self.settings))
 
+    @cached_property
+    def openai_conversations(self) -> ConversationArchive:
+        """The OpenAI API's conversations (off with SESSIONS_ENABLED=false, as stored responses)."""
+        from llm_server.openai_api.conversations import ConversationArchive
+        from llm_server.stores.factory import conversation_store, session_limits
+
+        settings = self.settings
+        store = conversation_store(settings) if settings.sessions_enabled else None
+        return ConversationArchive(store, session_limits(settings))
+
     @classmethod
     def from_settings(
         cls,
@@ -98,6 +123,7 @@ class Services:
         cache: ResponseCache | None = None,
         usage: UsageLedger | None = None,
         after_answer: AfterAnswer | None = None,
+        keys: KeyStore | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
@@ -141,7 +167,7 @@ class Services:
             ),
             ledger=usage,
         )
-        return cls(runner, usage, settings, sessions, responses)
+        return cls(runner, usage, settings, sessions, responses, keys)
 
 
 @asynccontextmanager
@@ -172,16 +198,25 @@ def create_app(
     app = FastAPI(
         title="LLM Server",
         version=__version__,
-        description="A serverless chat API over OpenAI's Responses API, with a local model.",
+        description="An LLM gateway: its native chat API, OpenAI's and Anthropic's APIs, over "
+        "OpenAI, Amazon Bedrock and a local model.",
         lifespan=_lifespan,
         docs_url=None,  # web/pages.py serves /docs (offline), at the gateway's stage path too
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = services or Services.from_settings(settings, after_answer=after_answer)
-    app.state.identity = IdentityPolicy(settings)
+    services = app.state.services
+    app.state.identity = IdentityPolicy(settings, keys=lambda: services.keys)
     # Each API's error shape by the paths it serves; the native one everywhere else.
-    errors = ErrorShapes(NATIVE_ERRORS, ((OPENAI_PATHS, _openai_errors),))
+    errors = ErrorShapes(
+        NATIVE_ERRORS,
+        (
+            (ANTHROPIC_PATHS, _anthropic_errors),
+            (OPENAI_PATHS, _openai_errors),
+            (ADMIN_PATHS, _admin_errors),
+        ),
+    )
     _add_middleware(app, settings, errors, after_answer)
     install_error_handlers(app, errors)
     app.include_router(system.router)
@@ -190,10 +225,22 @@ def create_app(
     return app
 
 
+def _anthropic_errors() -> ErrorShape:
+    from llm_server.anthropic_api.errors import ANTHROPIC_ERRORS
+
+    return ANTHROPIC_ERRORS
+
+
 def _openai_errors() -> ErrorShape:
     from llm_server.openai_api.errors import OPENAI_ERRORS
 
     return OPENAI_ERRORS
+
+
+def _admin_errors() -> ErrorShape:
+    from llm_server.admin_api.errors import ADMIN_ERRORS
+
+    return ADMIN_ERRORS
 
 
 def _add_middleware(
@@ -211,6 +258,8 @@ def _add_middleware(
                 "X-Api-Key",
                 "X-Request-Id",
                 "Idempotency-Key",
+                "anthropic-version",
+                "anthropic-beta",
             ],
             expose_headers=["X-Request-Id", "Retry-After", "X-Cache", "Idempotent-Replayed"],
             max_age=600,

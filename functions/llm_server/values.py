@@ -27,12 +27,71 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Thought:
+    """What a model reasoned before it answered, kept to be sent back with its turn.
+
+    `text` is the reasoning (Claude's thinking) or its summary (OpenAI's); `seal` is what its
+    provider needs to accept it back: Claude's signature, or OpenAI's `encrypted_content`;
+    `redacted` is Claude's redacted thinking (opaque). `source` names the provider that made it:
+    a thought is sent back only to its own (another cannot read its seal), and `id` is OpenAI's
+    item id. `summary`: the text is a summary of the reasoning (OpenAI's), not the reasoning.
+    """
+
+    source: str
+    text: str = ""
+    seal: str = ""
+    redacted: str = ""
+    id: str = ""
+    summary: bool = False
+
+    @property
+    def size(self) -> int:
+        """The bytes it sends upstream."""
+        return len(self.text.encode()) + len(self.seal) + len(self.redacted) + len(self.id)
+
+
+@dataclass(frozen=True)
+class ThoughtDelta:
+    """A streamed piece of reasoning: its text, or (`ended`) the whole thought it ends.
+
+    `summary`: the text is a summary of the reasoning (OpenAI's), not the reasoning itself. A
+    thought's seal comes only at its end, so `ended` carries the finished thought.
+    """
+
+    text: str = ""
+    summary: bool = False
+    ended: Thought | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file a message carries for the model to read: a PDF's bytes, or a text file's.
+
+    `name` is what the caller called it; `media_type` its type (`application/pdf`,
+    `text/plain`, ...). Only text ever reaches a model that reads text alone (inlined).
+    """
+
+    name: str
+    media_type: str
+    data: bytes
+
+    @property
+    def text(self) -> str | None:
+        """The document as text, if it is text (None for a PDF and other binary types)."""
+        if not self.media_type.startswith("text/"):
+            return None
+        return self.data.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     """One turn of the conversation sent to the model.
 
     A user message may carry `images`: URLs (`https://...` or `data:image/...;base64,...`), as
-    OpenAI takes them. An assistant message may carry the `tool_calls` it made; a `tool` message
-    is one call's result, `tool_call_id` naming the call.
+    OpenAI takes them, and `documents`. An assistant message may carry the `tool_calls` it made
+    and the `thoughts` it had before them; a `tool` message is one call's result,
+    `tool_call_id` naming the call (`is_error`: the tool failed). `cache_point`: the caller
+    asked the provider to cache the prompt up to here (Anthropic's `cache_control`).
     """
 
     role: Role
@@ -40,13 +99,18 @@ class ChatMessage:
     images: tuple[str, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
+    thoughts: tuple[Thought, ...] = ()
+    documents: tuple[Document, ...] = ()
+    is_error: bool = False
+    cache_point: bool = False
 
     @property
     def size(self) -> int:
-        """Every byte the message sends upstream: text, image URLs, calls and their arguments."""
+        """Every byte the message sends upstream: text, images, documents, calls, thoughts."""
         calls = sum(len(c.id) + len(c.name) + len(c.arguments.encode()) for c in self.tool_calls)
         images = sum(len(url.encode()) for url in self.images)
-        return len(self.content.encode()) + images + calls + len(self.tool_call_id)
+        extra = sum(len(d.data) for d in self.documents) + sum(t.size for t in self.thoughts)
+        return len(self.content.encode()) + images + calls + len(self.tool_call_id) + extra
 
 
 @dataclass(frozen=True)
@@ -113,6 +177,28 @@ class OutputFormat:
 
 
 @dataclass(frozen=True)
+class Reasoning:
+    """How a reasoning model may think before it answers (None: the model's own default).
+
+    From each API: chat completions' `reasoning_effort`, the Responses API's `reasoning`
+    (`effort`, `summary`), the Messages API's `thinking` (`budget_tokens`) and
+    `output_config.effort`. `adaptive`: the model decides whether to think at all (Claude
+    Code's `thinking: {"type": "adaptive"}`), so a model that cannot reason honours it by not
+    reasoning; any other request for reasoning is refused by name where the model has none.
+    `shown`: return the reasoning's text (Anthropic's `display: omitted` keeps only its seal);
+    `sealed`: return OpenAI's `encrypted_content` (`include: reasoning.encrypted_content`).
+    """
+
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+    budget_tokens: int | None = None
+    summary: str | None = None
+    adaptive: bool = False
+    shown: bool = True
+    sealed: bool = False
+    param: str = "reasoning"  # the request field it came from, for errors to name
+
+
+@dataclass(frozen=True)
 class SamplingOptions:
     """What shapes the reply beyond temperature and length; None or empty: the provider's own.
 
@@ -129,6 +215,15 @@ class SamplingOptions:
     tools: Tools = field(default_factory=Tools)
     logprobs: int | None = None
     """Report each token's log probability and this many alternatives (None: do not)."""
+    reasoning: Reasoning | None = None
+    cache_points: frozenset[Literal["system", "tools"]] = frozenset()
+    """Where the caller asked for a prompt-cache breakpoint besides its messages'."""
+
+    def param_of(self, name: str) -> str:
+        """The request field an option `name` came from, for an error to name it."""
+        if name == "reasoning" and self.reasoning is not None:
+            return self.reasoning.param
+        return name
 
     def chosen(self) -> list[str]:
         """The names of the options this request sets."""
@@ -140,6 +235,8 @@ class SamplingOptions:
         names += ["stop"] if self.stop else []
         names += ["response_format"] if self.output_format.type != "text" else []
         names += ["logprobs"] if self.logprobs is not None else []
+        if self.reasoning is not None and not self.reasoning.adaptive:
+            names.append("reasoning")
         return names + (["tools"] if self.tools.offered else [])
 
 
@@ -181,6 +278,7 @@ class Generation:
     `logprobs` has one entry per reply token when the request asked for them.
     `cached_input_tokens` of the `input_tokens` were read from the provider's prompt cache, and
     `cache_write_tokens` of them written to it (both 0 where the provider reports neither).
+    `thoughts` are what it reasoned (when asked and its provider returns them).
     """
 
     text: str
@@ -196,6 +294,12 @@ class Generation:
     logprobs: tuple[TokenLogprob, ...] = ()
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
+    thoughts: tuple[Thought, ...] = ()
+    reasoning_tokens: int = 0
+    """Of the `output_tokens`, those the model spent reasoning (priced as output)."""
+    stop_sequence: str | None = None
+    """With `finish_reason` stop: the stop sequence that ended the reply ("" when a sequence
+    did and the provider does not say which; None when none did)."""
 
     @property
     def total_tokens(self) -> int:

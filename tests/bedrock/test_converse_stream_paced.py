@@ -142,7 +142,7 @@ def test_a_dropped_stream_is_charged_the_tokens_it_sent_not_its_deltas():
 
 
 def test_korean_sent_before_a_drop_is_counted_a_token_a_syllable():
-    from llm_server.core.free_mode import sent_tokens
+    from llm_server.core.text import text_tokens as sent_tokens
 
     assert sent_tokens(["안녕하세요", "!"]) == 6
     assert sent_tokens(["Hello, world"]) == 3

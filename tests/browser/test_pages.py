@@ -12,8 +12,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
+from helpers.browser import by_testid, console_errors, resources_elsewhere, wait
 from helpers.fake_openai import Step
 from helpers.live_server import LiveServer
 from helpers.logs import capture_logs
@@ -27,25 +28,6 @@ def server(fake):
     app, _ = tenant_app("sqlite", None, fake, openai_models="gpt-4o,gpt-4.1-mini")
     with LiveServer(app) as live:
         yield live
-
-
-def by_testid(driver, name: str):
-    return driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{name}"]')
-
-
-def wait(driver, seconds: float = 30) -> WebDriverWait:
-    return WebDriverWait(driver, seconds)
-
-
-def console_errors(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-
-
-def resources_elsewhere(driver, origin: str) -> list[str]:
-    names = driver.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)"
-    )
-    return [name for name in names if not name.startswith(origin + "/")]
 
 
 def open_playground(driver, server) -> None:

@@ -31,6 +31,7 @@ def build():
     [
         "ChatFunction/llm_server/lambda_handler.py",
         "StreamFunction/llm_server/asgi.py",
+        "KeyAuthorizerFunction/llm_server/keys/authorizer.py",
         "DependenciesLayer/python/fastapi/routing.py",
         "DependenciesLayer/python/httpx2/_client.py",
     ],
@@ -48,6 +49,23 @@ def test_every_artifact_ships_bytecode_used_without_a_source_check(build, module
 def test_build_helpers_stay_out_of_the_function(build):
     for function in ("ChatFunction", "StreamFunction"):
         assert sorted(p.name for p in (build / function).iterdir()) == ["llm_server", "run.sh"]
+
+
+def test_the_key_authorizer_runs_from_its_own_small_artifact(build):
+    """Its handler imports with nothing but its artifact (and botocore, the runtime's)."""
+    artifact = build / "KeyAuthorizerFunction"
+    sources = sorted(str(p.relative_to(artifact)) for p in artifact.rglob("*.py"))
+    assert len(sources) == 10 and "llm_server/app.py" not in sources
+    probe = "import llm_server.keys.authorizer as a; print(callable(a.handler))"
+    env = {**os.environ, "PYTHONPATH": str(artifact)}
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(artifact)!r}); {probe}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stdout.strip() == "True", done.stderr
 
 
 def test_the_layer_is_built_for_the_runtimes_python_only(build):

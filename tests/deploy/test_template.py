@@ -236,10 +236,34 @@ def test_the_table_matches_the_stores_and_access_is_scoped_to_it(template, cloud
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["STORE"] == "dynamodb" and env["DYNAMODB_TABLE"] == {"Ref": "Table"}
-    for resource in cloudformation["Resources"].values():
-        for policy in resource.get("Properties", {}).get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                assert "dynamodb" not in json.dumps(statement.get("Action"))
+    inline = [
+        (name, statement)
+        for name, resource in cloudformation["Resources"].items()
+        for policy in resource.get("Properties", {}).get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "dynamodb" in json.dumps(statement.get("Action"))
+    ]
+    assert [name for name, _ in inline] == ["KeyAuthorizerFunctionRole"]
+
+
+def test_the_key_authorizer_may_read_the_keys_hash_items_and_nothing_else(cloudformation):
+    """One GetItem by the hash of the caller's key: its role reads no session, usage or record."""
+    from llm_server.stores.keys_dynamodb import HASH_PREFIX
+
+    role = cloudformation["Resources"]["KeyAuthorizerFunctionRole"]["Properties"]
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "dynamodb:GetItem",
+        "Resource": {"Fn::GetAtt": ["Table", "Arn"]},
+        "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{HASH_PREFIX}*"]}},
+    }
+    assert {"Ref": "TableAccessPolicy"} not in role.get("ManagedPolicyArns", [])
+    function = cloudformation["Resources"]["KeyAuthorizerFunction"]["Properties"]
+    assert "Layers" not in function  # botocore is the runtime's: nothing else to load
+    module, attribute = function["Handler"].rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), attribute))
 
 
 def test_the_functions_may_make_exactly_the_calls_the_stores_make(cloudformation):
@@ -264,22 +288,70 @@ def test_the_deployed_functions_trust_only_the_gateway_for_identity(template):
     assert env["IDENTITY_SOURCE"] == "gateway" and env["ALLOW_ANONYMOUS"] == "false"
 
 
-def test_every_route_but_health_pages_and_preflight_needs_an_api_key(cloudformation):
-    paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
+KEY = [{"KeyAuthorizer": []}]
+IAM = [{"AWS_IAM": []}]
+
+
+def test_every_tenant_route_takes_a_key_the_authorizer_checks(cloudformation):
+    """Health, the pages and the preflights are open; the admin API is IAM's; the rest a key's."""
+    body = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]
     open_routes = {("/api/v1/health", "get"), ("/docs", "get"), ("/openapi.json", "get")}
     open_routes |= {("/", "get"), ("/static/{proxy+}", "get")}  # the pages hold nothing
-    for path, operations in paths.items():
+    for path, operations in body["paths"].items():
         for method, operation in operations.items():
-            required = operation.get("security") == [{"api_key": []}]
-            is_open = (path, method) in open_routes or method == "options"
-            assert required != is_open, (path, method)
+            if (path, method) in open_routes or method == "options":
+                expected = [{"NONE": []}]
+            else:
+                expected = IAM if path.startswith("/admin/") else KEY
+            assert operation["security"] == expected, (path, method)
+    authorizer = body["securityDefinitions"]["KeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request"
+    assert authorizer["identitySource"] == "method.request.header.X-Api-Key"
+    assert authorizer["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == {
+        "Ref": "KeyAuthorizerFunctionAliaslive"
+    }
+
+
+def test_a_revoked_key_works_at_most_key_cache_seconds(template, cloudformation):
+    """The authorizer's answer is cached per key: that bounds how long a revoked key works."""
+    assert template["Parameters"]["KeyCacheSeconds"]["Default"] == 30
+    body = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]
+    authorizer = body["securityDefinitions"]["KeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["authorizerResultTtlInSeconds"] == 30
+    changed = transformed_template(Stage="prod", OpenAISecretName="x", KeyCacheSeconds="0")
+    body = changed["Resources"]["ChatApi"]["Properties"]["Body"]
+    authorizer = body["securityDefinitions"]["KeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert int(authorizer["authorizerResultTtlInSeconds"]) == 0
+
+
+def test_the_admin_api_is_the_operators_by_iam_only(template, cloudformation):
+    """AWS_IAM routes, invoked by the function's own permission (not the caller's credentials);
+    ADMIN_IAM on the function that serves them only; the operator's page has no route."""
+    paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
+    admin = {path: ops for path, ops in paths.items() if path.startswith("/admin")}
+    assert sorted(admin) == [
+        "/admin/v1/keys",
+        "/admin/v1/keys/{key_id}",
+        "/admin/v1/keys/{key_id}/rotate",
+    ]
+    for operations in admin.values():
+        for operation in operations.values():
+            assert operation["security"] == IAM
+            assert "credentials" not in operation["x-amazon-apigateway-integration"]
+    assert "/admin" not in paths
+    resources = template["Resources"]
+    assert (
+        resources["ChatFunction"]["Properties"]["Environment"]["Variables"]["ADMIN_IAM"] == "true"
+    )
+    assert "ADMIN_IAM" not in resources["StreamFunction"]["Properties"]["Environment"]["Variables"]
+    assert "ADMIN_API_KEY" not in json.dumps(template)  # never a shared secret on AWS
 
 
 def test_every_route_a_browser_calls_has_a_preflight_the_app_answers(cloudformation):
     """A route that needs x-api-key makes browsers send a preflight, which carries no key."""
     paths = cloudformation["Resources"]["ChatApi"]["Properties"]["Body"]["paths"]
     for path, operations in paths.items():
-        if any(op.get("security") for op in operations.values()):
+        if any(op.get("security") == KEY for op in operations.values()):
             assert "options" in operations, path
             integration = operations["options"]["x-amazon-apigateway-integration"]
             assert integration["type"] == "aws_proxy", path  # the app, not a static mock
@@ -292,7 +364,8 @@ def test_gateway_errors_carry_cors_headers_when_cors_is_on(cloudformation):
         origin = headers["gatewayresponse.header.Access-Control-Allow-Origin"]
         assert origin == {"Fn::If": ["CorsOn", "method.request.header.origin", "''"]}
     kinds = {r["Type"] for r in cloudformation["Resources"].values()}
-    assert {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"} <= kinds
+    assert not {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"} & kinds  # not identity
+    assert cloudformation["Resources"]["ChatApi"]["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
 
 
 def test_the_app_stack_never_owns_the_account_wide_api_gateway_role(template):
@@ -319,11 +392,10 @@ def test_the_table_outlives_the_stack_only_when_asked(template):
 
 
 @pytest.mark.parametrize("env", ["default", "prod"])
-def test_one_api_key_cannot_take_the_whole_stage(template, env):
-    values = {name: p.get("Default") for name, p in template["Parameters"].items()}
-    values.update(re.findall(r'(\w+)="([^"]*)"', samconfig_overrides(env)))
-    for kind in ("Rate", "Burst"):
-        assert float(values[f"KeyThrottling{kind}Limit"]) < float(values[f"Throttling{kind}Limit"])
+def test_samconfig_overrides_only_parameters_the_template_has(template, env):
+    """`sam deploy` refuses an override of a parameter the template no longer has."""
+    named = re.findall(r'(\w+)="[^"]*"', samconfig_overrides(env))
+    assert set(named) <= set(template["Parameters"])
 
 
 @pytest.mark.parametrize("env", ["default", "prod"])
@@ -331,7 +403,11 @@ def test_the_defaults_deploy_in_a_new_account(template, env):
     """No reserved concurrency unless asked: Lambda keeps 100 executions unreserved."""
     overrides = samconfig_overrides(env)
     assert "ReservedConcurrency" not in overrides
-    for name in ("ReservedConcurrency", "StreamReservedConcurrency"):
+    for name in (
+        "ReservedConcurrency",
+        "StreamReservedConcurrency",
+        "AuthorizerReservedConcurrency",
+    ):
         assert template["Parameters"][name]["Default"] == 0
     stream = template["Resources"]["StreamFunction"]["Properties"]
     assert stream["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasStreamReservedConcurrency"
@@ -404,7 +480,9 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
     }
     roles = {"Ref": "ChatFunctionRole"}, {"Ref": "StreamFunctionRole"}
     assert tuple(policy["Properties"]["Roles"]) == roles
-    listed, through_profiles = policy["Properties"]["PolicyDocument"]["Statement"]
+    listed, counting, through_profiles = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert counting["Action"] == "bedrock:CountTokens"  # free: it generates nothing
+    assert counting["Resource"] == "arn:aws:bedrock:*::foundation-model/*"
     actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
     assert listed["Action"] == actions and through_profiles["Action"] == actions
     models = evaluate(listed["Resource"], "us.amazon.nova-lite-v1:0,anthropic.claude-x-v1:0")
@@ -425,7 +503,7 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
         for s in r.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])
         if "bedrock" in json.dumps(s)
     ]
-    assert len(granted) == 2  # nothing else grants Bedrock
+    assert len(granted) == 3  # nothing else grants Bedrock
 
 
 def test_embedding_models_listed_with_the_chat_models_may_be_invoked_and_nothing_else(template):

@@ -58,6 +58,9 @@ class EchoProvider:
         vector = array("f", [0.5] * (request.dimensions or 4)).tobytes()
         return Embeddings((vector,) * request.count, "echo-embedding", request.count)
 
+    async def count_tokens(self, request):
+        return None
+
     async def warm_up(self):
         pass
 

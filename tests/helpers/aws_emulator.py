@@ -9,7 +9,10 @@ emulated REST API. What it lacks is worked around here, never in template.yaml:
 - It refuses metric-math alarms (`Metrics:`) and knows no `AWS::Logs::QueryDefinition`: the
   deployed copy leaves those out (tests/deploy checks their expressions and query instead).
 - It checks API keys but leaves `requestContext.identity.apiKeyId` out of the Lambda event, the
-  server's owner identity on AWS: `ministack_launcher.py` adds it.
+  owner identity of a stack deployed before gateway keys (the migration test deploys one):
+  `ministack_launcher.py` adds it.
+- It does not evaluate IAM's `dynamodb:LeadingKeys` condition (the key authorizer's role): the
+  deploy tests check the statement instead.
 - It ignores the gateway responses the SAM transform writes into the API's OpenAPI body
   (`x-amazon-apigateway-gateway-responses`): `deploy` puts the template's through the API
   Gateway API and redeploys the stage, as importing the body does on AWS.
@@ -57,7 +60,11 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 @dataclass
 class Stack:
-    """A deployed stack: its emulator endpoint, outputs, API base URL and a usage-plan key."""
+    """A deployed stack: its emulator endpoint, outputs, API base URL and a tenant's key.
+
+    The key is a gateway key made through the stack's IAM-authorised admin API (`signed`); a
+    stack deployed from an older template, with no admin API, has its usage plan's key instead.
+    """
 
     endpoint: str
     name: str
@@ -110,21 +117,49 @@ def emulator(port: int, auth: bool = True, **extra: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def deploy(endpoint: str, name: str, parameters: dict[str, str], env: dict[str, str]) -> Stack:
-    """`sam deploy` the built template (with the workarounds above) and read what it made."""
+BUILT = BUILD / "template.yaml"
+
+
+def deploy(
+    endpoint: str,
+    name: str,
+    parameters: dict[str, str],
+    env: dict[str, str],
+    source: Path = BUILT,
+) -> Stack:
+    """`sam deploy` the built template (with the workarounds above) and read what it made.
+
+    `source`: another template of the same build (an older release's, `built_from`).
+    """
     stack = Stack(endpoint, name, {}, "", "")
     _stand_in_adapter_layer(stack)
     stack.client("s3").create_bucket(
         Bucket=f"{name}-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
-    return update(stack, parameters, env)
+    return update(stack, parameters, env, source)
 
 
-def update(stack: Stack, parameters: dict[str, str], env: dict[str, str]) -> Stack:
+def built_from(template: str, path: Path) -> Path:
+    """An older release's template.yaml made deployable with this build's artifacts, as `sam
+    build` makes the built template: each function's code and the layer from their folders."""
+    for function in ("ChatFunction", "StreamFunction"):
+        start = template.index(f"\n  {function}:\n")
+        template = template[:start] + template[start:].replace(
+            "CodeUri: functions/", f"CodeUri: {function}", 1
+        )
+    path.write_text(
+        template.replace("ContentUri: layers/dependencies/", "ContentUri: DependenciesLayer")
+    )
+    return path
+
+
+def update(
+    stack: Stack, parameters: dict[str, str], env: dict[str, str], source: Path = BUILT
+) -> Stack:
     """`sam deploy` again with these parameters (a stack update), and read what it made."""
     name, endpoint, bucket = stack.name, stack.endpoint, f"{stack.name}-artifacts"
     template = BUILD / f"{name}-template.json"
-    template.write_text(json.dumps(emulator_template(env, parameters)), encoding="utf-8")
+    template.write_text(json.dumps(emulator_template(env, parameters, source)), encoding="utf-8")
     overrides = [f"{key}={value}" for key, value in parameters.items()]
     subprocess.run(
         [
@@ -159,15 +194,50 @@ def update(stack: Stack, parameters: dict[str, str], env: dict[str, str]) -> Sta
     api_id = stack.outputs["ApiUrl"].split("//")[1].split(".")[0]
     stage = stack.outputs["ApiUrl"].rstrip("/").rsplit("/", 1)[1]
     stack.api = f"{endpoint}/_aws/execute-api/{api_id}/{stage}"
-    _put_gateway_responses(stack, api_id, stage, bool(parameters.get("CorsAllowOrigins")))
-    keys = stack.client("apigateway").get_api_keys(includeValues=True)["items"]
-    stack.api_key = next(k["value"] for k in keys if k["name"].startswith(name))
+    _put_gateway_responses(stack, api_id, stage, bool(parameters.get("CorsAllowOrigins")), source)
+    if not stack.api_key:
+        stack.api_key = _tenant_key(stack)
     return stack
 
 
-def emulator_template(env: dict[str, str], parameters: dict[str, str]) -> dict[str, Any]:
+def _tenant_key(stack: Stack) -> str:
+    """A key for the suite's tenant: made by the operator, or the old usage plan's."""
+    made = signed(stack, "POST", "/admin/v1/keys", {"name": "e2e-tenant"})
+    if made.status_code == 201:
+        return str(made.json()["key"])
+    keys = stack.client("apigateway").get_api_keys(includeValues=True)["items"]
+    return str(next(k["value"] for k in keys if k["name"].startswith(stack.name)))
+
+
+def signed(
+    stack: Stack,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A request to the stack's API signed with SigV4 for `execute-api` (root unless given)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    keys = credentials or {"AccessKeyId": "test", "SecretAccessKey": "test"}
+    url = f"{stack.api}{path}"
+    content = json.dumps(body).encode() if body is not None else b""
+    request = AWSRequest(method, url, data=content)
+    if body is not None:
+        request.headers["content-type"] = "application/json"
+    signer = Credentials(keys["AccessKeyId"], keys["SecretAccessKey"], keys.get("SessionToken"))
+    SigV4Auth(signer, "execute-api", REGION).add_auth(request)
+    headers = dict(request.headers.items())
+    return httpx.request(method, url, content=content, headers=headers, timeout=60)
+
+
+def emulator_template(
+    env: dict[str, str], parameters: dict[str, str], source: Path = BUILT
+) -> dict[str, Any]:
     """The built template as deployed to the emulator: the workarounds in the docstring."""
-    text = (BUILD / "template.yaml").read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     template = yaml.load(text, Loader=_CfnLoader)
     for name, value in parameters.items():
         template["Parameters"][name]["Default"] = value
@@ -181,13 +251,17 @@ def emulator_template(env: dict[str, str], parameters: dict[str, str]) -> dict[s
         del resources[name]
     template["Globals"]["Function"]["Environment"]["Variables"].update(env)
     for statement in resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
-        statement["Action"] += ["bedrock:Converse", "bedrock:ConverseStream"]
+        actions = statement["Action"]
+        if "bedrock:InvokeModel" in actions:  # not CountTokens, a string of its own
+            statement["Action"] = [*actions, "bedrock:Converse", "bedrock:ConverseStream"]
     return template
 
 
-def _put_gateway_responses(stack: Stack, api_id: str, stage: str, cors_on: bool) -> None:
+def _put_gateway_responses(
+    stack: Stack, api_id: str, stage: str, cors_on: bool, source: Path
+) -> None:
     """The template's `GatewayResponses` (CorsOn resolved), put and deployed to the stage."""
-    text = (BUILD / "template.yaml").read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     template = yaml.load(text, Loader=_CfnLoader)
     responses = template["Resources"]["ChatApi"]["Properties"]["GatewayResponses"]
     gateway = stack.client("apigateway")
@@ -215,6 +289,9 @@ def _stand_in_adapter_layer(stack: Stack) -> None:
     with zipfile.ZipFile(archive, "w") as layer:
         layer.writestr("bootstrap", '#!/bin/sh\nexec "$@"\n')
     adapter = stack.client("lambda", AccessKeyId=ADAPTER_ACCOUNT, SecretAccessKey="stand-in")
+    versions = adapter.list_layer_versions(LayerName="LambdaAdapterLayerX86")["LayerVersions"]
+    if any(v["Version"] == version for v in versions):
+        return  # another stack of this emulator stood it in already
     published = 0
     while published < version:
         published = adapter.publish_layer_version(

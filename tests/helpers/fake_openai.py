@@ -4,7 +4,9 @@ It embeds too (`POST /v1/embeddings`): each text's vector is made from its SHA-2
 text always gets the same vector, `dimensions` long (16 unless asked), in base64 or floats as
 asked; each input counts a token a word (a token array, its length).
 
-By default it answers every request like OpenAI would, echoing the last user message; offered
+By default it answers every request like OpenAI would, echoing the last user message (asked to
+reason, it reasons first: a `reasoning` item, its summary when asked, its encrypted content when
+`include` asks; sent back, such an item is recorded in `seen` like any input); offered
 function tools (unless `tool_choice` is "none"), it calls the forced one or the first, with
 arguments made from the function's schema, and answers a `function_call_output` by echoing the
 tool's output. Tests can
@@ -81,12 +83,21 @@ def success_body(request: dict[str, Any], usage: dict[str, Any] | None = None) -
         text = f"echo: the tool said {items[-1]['output']}"
     prompt = " ".join(
         [request.get("instructions") or ""]
-        + [_text(m.get("content") or m.get("output") or m.get("arguments")) for m in items]
+        + [
+            _text(m.get("content") or m.get("output") or m.get("arguments") or "")
+            for m in items
+            if m.get("type") != "reasoning"
+        ]
     )
     output = [_function_call(request, last)] if _calls_tool(request) else [_message(text)]
     if "message.output_text.logprobs" in request.get("include", ()) and not _calls_tool(request):
         output[0]["content"][0]["logprobs"] = _logprobs(text, request.get("top_logprobs", 0))
     input_tokens, output_tokens = len(prompt.split()), len(text.split())
+    reasoned = 0
+    if request.get("reasoning"):
+        output.insert(0, _reasoning(request))
+        reasoned = REASONING_TOKENS
+        output_tokens += reasoned
     return {
         "id": "resp_fake",
         "object": "response",
@@ -109,7 +120,7 @@ def success_body(request: dict[str, Any], usage: dict[str, Any] | None = None) -
             "input_tokens": input_tokens,
             "input_tokens_details": {"cached_tokens": 0},
             "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": reasoned},
             "total_tokens": input_tokens + output_tokens,
             **(usage or {}),
         },
@@ -140,6 +151,20 @@ def fake_vector(text: str, size: int) -> array[float]:
     raw = [seed[i % len(seed)] - 127.5 + i % 7 for i in range(size)]
     norm = math.sqrt(sum(x * x for x in raw))
     return array("f", (x / norm for x in raw))
+
+
+REASONING_TOKENS = 7
+SUMMARY = "I weighed the question, then answered it."
+
+
+def _reasoning(request: dict[str, Any]) -> dict[str, Any]:
+    """A `reasoning` item: its summary if `reasoning.summary` asks, sealed if `include` asks."""
+    item: dict[str, Any] = {"type": "reasoning", "id": "rs_fake", "summary": []}
+    if request["reasoning"].get("summary"):
+        item["summary"] = [{"type": "summary_text", "text": SUMMARY}]
+    if "reasoning.encrypted_content" in request.get("include", ()):
+        item["encrypted_content"] = "enc-fake-" + str(len(request["input"]))
+    return item
 
 
 def _message(text: str) -> dict[str, Any]:
@@ -276,7 +301,7 @@ class FakeOpenAI:
 
             def _stream(self, body: dict[str, Any], step: Step) -> None:
                 final = success_body(body, step.usage)
-                item = final["output"][0]
+                item = final["output"][-1] if body.get("reasoning") else final["output"][0]
                 text = item["content"][0]["text"] if item["type"] == "message" else ""
                 pieces = [word + " " for word in text.split(" ")] if text else []
                 if pieces:
@@ -287,6 +312,8 @@ class FakeOpenAI:
                 self.end_headers()
                 started = {**final, "status": "in_progress"}
                 self._event({"type": "response.created", "response": started})
+                if body.get("reasoning"):
+                    self._reasoning(final["output"][0])
                 for index, piece in enumerate(pieces):
                     if step.cut_stream_after is not None and index >= step.cut_stream_after:
                         self._reset()
@@ -307,6 +334,20 @@ class FakeOpenAI:
                         self._event({"type": kind, **where, "delta": delta})
                 self._event({"type": "response.completed", "response": final})
                 self.close_connection = True
+
+            def _reasoning(self, item: dict[str, Any]) -> None:
+                """A reasoning item's events: added, its summary's deltas, done (sealed)."""
+                where = {"item_id": item["id"], "output_index": 0}
+                opened = {**item, "summary": [], "encrypted_content": None}
+                self._event({"type": "response.output_item.added", **where, "item": opened})
+                for part in item["summary"]:
+                    words = part["text"].split(" ")
+                    for index, word in enumerate(words):
+                        delta = word if index == len(words) - 1 else word + " "
+                        kind = "response.reasoning_summary_text.delta"
+                        event = {"type": kind, **where, "summary_index": 0, "delta": delta}
+                        self._event(event)
+                self._event({"type": "response.output_item.done", **where, "item": item})
 
             def _reset(self) -> None:
                 """Close the connection with a TCP reset, as a crashed upstream would."""

@@ -33,6 +33,9 @@ class FailingProvider:
     def reply_model(self, model: str) -> str:
         return model
 
+    async def count_tokens(self, request: GenerationRequest) -> int | None:
+        return None
+
     async def warm_up(self) -> None:
         pass
 
@@ -74,6 +77,9 @@ class StalledProvider:
 
     def reply_model(self, model: str) -> str:
         return model
+
+    async def count_tokens(self, request: GenerationRequest) -> int | None:
+        return None
 
     async def warm_up(self) -> None:
         pass

@@ -1,9 +1,10 @@
 """Start ministack (run by its own venv's Python) with one gap of version 1.5.33 filled.
 
 On AWS, a REST API method that requires an API key passes the key's id to the Lambda proxy
-integration as `requestContext.identity.apiKeyId` (and the key as `apiKey`): the server's owner
-identity for every tenant. ministack 1.5.33 checks the key but leaves both fields out of the
-event; this wraps its event builder to add them, from the same key record it checked.
+integration as `requestContext.identity.apiKeyId` (and the key as `apiKey`): the owner identity
+of every tenant of a stack deployed before gateway keys (the migration test deploys one).
+ministack 1.5.33 checks the key but leaves both fields out of the event; this wraps its event
+builder to add them, from the same key record it checked.
 """
 
 from ministack.app import main

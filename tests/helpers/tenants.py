@@ -14,7 +14,7 @@ from llm_server.app import Services, create_app
 from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.stores.factory import quota_store, response_store, usage_store
+from llm_server.stores.factory import key_store, quota_store, response_store, usage_store
 from llm_server.stores.shared_cache import DynamoDBSharedCache
 from llm_server.usage.ledger import UsageLedger
 
@@ -64,6 +64,7 @@ def tenant_app(
         quota=quota,
         cache=cache,
         usage=UsageLedger.from_settings(settings, usage_store(settings, client)),
+        keys=key_store(settings, client),
     )
     app = create_app(settings, service)
     app.state.idempotency = guard

@@ -89,7 +89,7 @@ def test_a_chat_stream_keeps_one_id_model_and_created(server):
         ("/chat/completions", {"presence_penalty": 5}, "presence_penalty"),
         ("/chat/completions", {"made_up_option": 1}, "made_up_option"),
         ("/responses", {"text": {"format": {"type": "yaml"}}}, "text.format"),
-        ("/responses", {"include": ["reasoning.encrypted_content"]}, "include.0"),
+        ("/responses", {"include": ["file_search_call.results"]}, "include.0"),
         ("/chat/completions", {"functions": [{"name": "f"}]}, "functions"),  # deprecated
     ],
 )

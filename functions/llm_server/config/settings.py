@@ -79,6 +79,8 @@ class Settings(BaseModel):
     sessions_max_per_owner: int = Field(1000, ge=1, le=5000)
     stored_responses_max_per_owner: int = Field(1000, ge=1, le=5000)
     stored_responses_max_bytes_per_owner: int = Field(100 * 1024 * 1024, ge=1_048_576)
+    conversations_max_per_owner: int = Field(1000, ge=1, le=5000)
+    conversation_max_items: int = Field(1000, ge=1)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
 
     # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)
@@ -86,6 +88,11 @@ class Settings(BaseModel):
     allow_anonymous: bool = True
     client_api_keys: SecretStr = SecretStr("")
     system_info_detail: Literal["basic", "full"] = "basic"
+
+    # The admin API (/admin/v1/keys) and page: locally by this bearer key (empty: no admin API);
+    # on AWS by IAM (the template's AWS_IAM routes set ADMIN_IAM), never by a shared secret
+    admin_api_key: SecretStr = SecretStr("")
+    admin_iam: bool = False
 
     # Free mode: the server's key, for identified clients within quotas
     free_mode_enabled: bool = True
@@ -118,6 +125,8 @@ class Settings(BaseModel):
     bedrock_timeout_seconds: float = Field(25.0, gt=0)
     bedrock_prompt_caching: bool = False
     model_fallbacks: str = ""
+    # `alias=model` pairs: a name clients send (Claude Code's own model names) for a model served
+    model_aliases: str = ""
     # A fallback keeps who pays a turn: true lets a turn on the caller's own key fall back to a
     # model the server's account pays (Bedrock, or the server's OpenAI key), on its budget.
     model_fallbacks_server_pays: bool = False
@@ -153,8 +162,11 @@ class Settings(BaseModel):
 
     def model_fallback_map(self) -> dict[str, str]:
         """`MODEL_FALLBACKS`, `model=fallback` pairs, comma-separated."""
-        pairs = (item.partition("=") for item in _comma_list(self.model_fallbacks))
-        return {model.strip(): fallback.strip() for model, _, fallback in pairs}
+        return _pairs(self.model_fallbacks)
+
+    def model_alias_map(self) -> dict[str, str]:
+        """`MODEL_ALIASES`, `alias=model` pairs, comma-separated."""
+        return _pairs(self.model_aliases)
 
     def tenant_budget_map(self) -> dict[str, float]:
         """`TENANT_BUDGETS_USD`: owner id → USD a month."""
@@ -181,15 +193,15 @@ class Settings(BaseModel):
             raise ValueError("TENANT_BUDGETS_USD must be a JSON object of owner ids to USD >= 0")
         return value
 
-    @field_validator("model_fallbacks")
+    @field_validator("model_fallbacks", "model_aliases")
     @classmethod
-    def _pairs(cls, value: str) -> str:
+    def _check_pairs(cls, value: str) -> str:
         for item in _comma_list(value):
-            model, equals, fallback = item.partition("=")
-            if not (equals and model.strip() and fallback.strip()):
-                raise ValueError(f"{item!r} is not model=fallback")
-            if model.strip() == fallback.strip():
-                raise ValueError(f"{item!r} falls back to itself")
+            model, equals, other = item.partition("=")
+            if not (equals and model.strip() and other.strip()):
+                raise ValueError(f"{item!r} is not name=model")
+            if model.strip() == other.strip():
+                raise ValueError(f"{item!r} names itself")
         return value
 
     @model_validator(mode="after")
@@ -253,6 +265,12 @@ def _from_env_file(path: str | Path | None) -> dict[str, Any]:
 
 def _comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _pairs(value: str) -> dict[str, str]:
+    """`a=b` pairs, comma-separated, as a map (checked by the validator)."""
+    pairs = (item.partition("=") for item in _comma_list(value))
+    return {name.strip(): target.strip() for name, _, target in pairs}
 
 
 @lru_cache(maxsize=1)

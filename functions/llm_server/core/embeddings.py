@@ -1,18 +1,23 @@
 """Run an embedding request for any API: its provider and key, the checks, the spend.
 
-As a chat turn is (`runner.py`): the model picks the provider (`Routing.route_embedding`) and
-who pays it the key; the request takes a concurrency slot, is admitted by the quota and the
-tenant's budget (its input's worst case reserved), and is charged the tokens the provider
-counted. What a request may hold (inputs, characters an input, `dimensions`, the options a
-model honours) is checked before any call, each a 400 naming its field.
+As a chat turn is (`runner.py`): an alias (MODEL_ALIASES) is the model it names; a gateway key's
+policy may refuse the model (by its name or an alias) or the operator's money; the model picks
+the provider (`Routing.route_embedding`) and who pays it the key; the request takes a
+concurrency slot, is admitted by free mode's quota, the tenant's (or key's) budget and the key's
+rates (its input's worst case reserved), and is charged the tokens the provider counted. What a
+request may hold (inputs, characters an input, `dimensions`, the options a model honours) is
+checked before any call, each a 400 naming its field.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from llm_server.config.settings import Settings
+from llm_server.core.caller import Caller
+from llm_server.core.key_policy import check_model, check_payer, listed
 from llm_server.core.keys import KeySource
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.spending import Spending
@@ -22,6 +27,9 @@ from llm_server.providers.base import Embedder, EmbeddingLimits
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.request_context import annotate
 from llm_server.values import EmbeddingRequest, Embeddings, Generation
+
+if TYPE_CHECKING:
+    from llm_server.keys.records import KeyPolicy
 
 TEXT_ONLY = (
     "input holds token arrays, which only OpenAI's own models read: send the text instead "
@@ -47,39 +55,47 @@ class EmbeddingRunner:
             if embedder.payer == "operator":
                 spending.warn_unpriced(embedder.name, embedder.embedding_models())
 
-    def models(self) -> list[tuple[str, str]]:
-        """(model, owner) for each embedding model served by name, owned as a chat model is."""
+    def models(self, policy: KeyPolicy | None = None) -> list[tuple[str, str]]:
+        """(model, owner) for each embedding model served by name, owned as a chat model is.
+
+        With a gateway key's `policy`, only those it may use (as `TurnRunner.models`).
+        """
+        routing = self._routing
         return [
             (model, "llm-server" if embedder.payer == "nobody" else name)
-            for name, embedder in self._routing.embedders.items()
+            for name, embedder in routing.embedders.items()
             for model in embedder.embedding_models()
+            if listed(policy, (model, *routing.aliases_of(model)), embedder.payer == "operator")
         ]
 
     async def run(
         self, request: EmbeddingRequest, caller_key: str, free_mode: bool, context: RequestContext
     ) -> Embeddings:
         """The request's vectors, charged to its caller; its 4xx before any call."""
-        routing = self._routing
-        embedder, key = routing.route_embedding(request.model, caller_key, free_mode, context)
-        check(request, embedder.embedding_limits(request.model), self._settings)
+        routing, caller = self._routing, context.caller
+        model = routing.aliases.get(request.model, request.model)
+        check_model(caller.policy, (model, *routing.aliases_of(model)))
+        embedder, key = routing.route_embedding(model, caller_key, free_mode, context)
+        request = replace(request, model=model)
+        check(request, embedder.embedding_limits(model), self._settings)
+        check_payer(caller.policy, model, key.source is KeySource.SERVER)
         if key.source is KeySource.SERVER:
-            self._spending.require_price(embedder.name, embedder.payer, request.model)
+            self._spending.require_price(embedder.name, embedder.payer, model)
         annotate(provider=embedder.name, api_key_source=key.source.value)
         request = replace(
             request, api_key=key.value, key_source=key.source.value, deadline=context.deadline
         )
-        owner = context.caller.owner
-        async with self._limiter.slot(owner):
-            return await self._charged(embedder, request, owner)
+        async with self._limiter.slot(caller.owner):
+            return await self._charged(embedder, request, caller)
 
     async def _charged(
-        self, embedder: Embedder, request: EmbeddingRequest, owner: str
+        self, embedder: Embedder, request: EmbeddingRequest, caller: Caller
     ) -> Embeddings:
         """The call between its admission and its charge (what it used, whatever happens)."""
         started = time.perf_counter()
         spending, source = self._spending, request.key_source
         reservation = await spending.admit(
-            embedder.name, request.model, source, owner, estimate_tokens(request), 0
+            embedder.name, request.model, source, caller, estimate_tokens(request), 0
         )
         used = None
         try:
@@ -88,7 +104,7 @@ class EmbeddingRunner:
         except AuthenticationException:
             raise rejected_key(source) from None
         finally:
-            await spending.settle(reservation, embedder.name, source, owner, used, started)
+            await spending.settle(reservation, embedder.name, source, caller, used, started)
         annotate(model=embeddings.model, input_tokens=embeddings.input_tokens)
         return embeddings
 

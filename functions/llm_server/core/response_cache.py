@@ -117,8 +117,17 @@ class ResponseCache:
             "payer": payer,
             "owner": owner,
         }
-        encoded = json.dumps(material, ensure_ascii=False, sort_keys=True).encode()
-        return hashlib.sha256(encoded).hexdigest()
+        encoded = json.dumps(material, ensure_ascii=False, sort_keys=True, default=_digest)
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _digest(value: object) -> object:
+    """What JSON has no form for, in a cache key: a document's bytes as their hash, a set sorted."""
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not part of a cache key")
 
 
 def _shared_tier_failed(operation: str) -> None:

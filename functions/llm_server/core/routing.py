@@ -13,6 +13,7 @@ embed, or an embedding model to chat, is a 400 naming `model`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from pydantic import SecretStr
 
@@ -51,6 +52,20 @@ class Routing:
         self._server_key = server_key
         self.embedders = {n: p for n, p in providers.items() if isinstance(p, Embedder)}
         """The providers that embed text, by name (in the registry's order)."""
+        self.aliases = settings.model_alias_map()
+
+    def aliased(self, turn: Turn) -> Turn:
+        """The turn on the model its name is an alias of (MODEL_ALIASES), if it is one.
+
+        Resolved before anything is routed, priced, recorded or limited: an alias is only
+        another name a client may send (Claude Code sends its own model names).
+        """
+        target = self.aliases.get(turn.model or self._settings.default_model)
+        return turn if target is None else replace(turn, model=target)
+
+    def aliases_of(self, model: str) -> list[str]:
+        """The names MODEL_ALIASES gives `model`."""
+        return [alias for alias, target in self.aliases.items() if target == model]
 
     def named(self, model: str | None) -> ChatProvider | None:
         """The provider that lists `model` by name, if any."""

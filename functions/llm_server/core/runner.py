@@ -16,13 +16,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
+from llm_server.core.caller import Caller
 from llm_server.core.embeddings import EmbeddingRunner
-from llm_server.core.free_mode import FreeModeQuota, Reservation, reserve_tokens, sent_tokens
+from llm_server.core.free_mode import FreeModeQuota, input_estimate, reserve_tokens
+from llm_server.core.key_policy import check_model, check_payer, listed
 from llm_server.core.keys import KeySource, SelectedKey
+from llm_server.core.limits import Reservation
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
 from llm_server.core.spending import Spending
+from llm_server.core.text import text_tokens
 from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
@@ -36,7 +40,7 @@ from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_cache_hit, record_fallback
 from llm_server.utils.request_context import annotate
-from llm_server.values import ChatMessage, Generation, GenerationRequest
+from llm_server.values import ChatMessage, Generation, GenerationRequest, ThoughtDelta
 
 
 @dataclass
@@ -57,14 +61,14 @@ class _Admitted:
         """What the turn used, to charge it with.
 
         The finished reply; or for a stream cut short, its input (an estimate) and the text it
-        sent, counted as tokens (`sent_tokens`); None if it produced nothing (a failure, a
+        sent, counted as tokens (`text_tokens`); None if it produced nothing (a failure, a
         cache hit).
         """
         if self.generation is not None or not self.sent:
             return self.generation
         request = self.request
         estimate = reserve_tokens(request, output=0)
-        output = sent_tokens(self.sent)
+        output = text_tokens(self.sent)
         return Generation("", request.model, input_tokens=estimate, output_tokens=output)
 
 
@@ -91,7 +95,7 @@ class TurnRunner:
             settings.max_concurrent_requests, settings.per_client_concurrency()
         )
         self.embeddings = EmbeddingRunner(settings, self._routing, self._spending, self._limiter)
-        """Embedding requests, on the same routing, spending and slots as turns."""
+        """Embedding requests, on the same routing, key policy, spending and slots as turns."""
         self._check_prices()
 
     def _check_prices(self) -> None:
@@ -122,27 +126,53 @@ class TurnRunner:
             provider.renew()
         self._server_key.renew()
 
-    def models(self) -> list[tuple[str, str]]:
+    def models(self, caller: Caller | None = None) -> list[tuple[str, str]]:
         """(model, owner) pairs a request may name: chat models, then embedding models.
 
-        Each provider's by name, and the OpenAI ones; the owner is `llm-server` for the local
-        model, else the provider's name.
+        Each provider's by name, and the OpenAI ones; then the aliases of any of them. The owner
+        is `llm-server` for the local model, else the provider's name. With a `caller`, only
+        those its key's policy lets it use.
         """
         settings = self._settings
+        policy = caller.policy if caller is not None else None
         names: list[tuple[str, str]] = []
+        served: set[str] = set()
         for name, provider in self._providers.items():
             owner = "llm-server" if provider.payer == "nobody" else name
-            names += [(model, owner) for model in provider.models()]
+            paid = provider.payer == "operator"
+            served.update(provider.models())
+            names += [(m, owner) for m in provider.models() if listed(policy, self._names(m), paid)]
         if "openai" in self._providers:
             openai = [settings.default_model, *settings.openai_model_list()]
-            listed = {model for model, _ in names}
-            names += [(name, "openai") for name in dict.fromkeys(openai) if name not in listed]
-        return names + self.embeddings.models()
+            names += [
+                (name, "openai")
+                for name in dict.fromkeys(openai)
+                if name not in served and listed(policy, self._names(name), False)
+            ]
+        names += self.embeddings.models(policy)
+        owners = dict(names)
+        aliases = self._routing.aliases.items()
+        return names + [(alias, owners[target]) for alias, target in aliases if target in owners]
+
+    def _names(self, model: str) -> tuple[str, ...]:
+        """A model's name and its aliases: a key's policy may name the model by either."""
+        return (model, *self._routing.aliases_of(model))
 
     def reply_model(self, turn: Turn, context: RequestContext) -> str:
         """The model the turn's reply will name, as far as known before it answers."""
+        turn = self._routing.aliased(turn)
         provider, _ = self._routing.route(turn, context)
         return provider.reply_model(turn.model or self._settings.default_model)
+
+    async def count_tokens(self, turn: Turn, context: RequestContext) -> int:
+        """The turn's input tokens: its provider's count where it has one, else an estimate.
+
+        Checked and routed as a turn is (its caller must be one its model serves); nothing is
+        generated, reserved or charged.
+        """
+        provider, request = self._prepare(self._routing.aliased(turn), context)
+        counted = await provider.count_tokens(request)
+        return input_estimate(request) if counted is None else counted
 
     def status(self) -> dict[str, Any]:
         """The provider setup, for `/api/v1/system/info`."""
@@ -162,6 +192,7 @@ class TurnRunner:
         When the provider fails in a way that is not the caller's (429, 5xx, a timeout) and the
         model has a fallback (MODEL_FALLBACKS), the turn runs once more on that.
         """
+        turn = self._routing.aliased(turn)
         try:
             return await self._run_once(turn, context, fallible=True)
         except _ProviderFailed as failed:
@@ -189,12 +220,15 @@ class TurnRunner:
 
     async def stream(
         self, turn: Turn, context: RequestContext
-    ) -> AsyncGenerator[str | Outcome, None]:
-        """Run a turn streamed: text deltas, then the `Outcome`. Holds a slot until closed.
+    ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
+        """Run a turn streamed: text (and reasoning) deltas, then the `Outcome`.
+
+        Holds a slot until closed.
 
         A stream the client drops is settled with its input and the deltas produced so far.
         A provider failing before the first delta falls back as `run` does; after, it cannot.
         """
+        turn = self._routing.aliased(turn)
         try:
             async for item in self._stream_once(turn, context, fallible=True):
                 yield item
@@ -205,7 +239,7 @@ class TurnRunner:
 
     async def _stream_once(
         self, turn: Turn, context: RequestContext, fallible: bool
-    ) -> AsyncGenerator[str | Outcome, None]:
+    ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
         async with self._admitted(turn, context) as admitted:
             stream = admitted.provider.stream(admitted.request)
             try:
@@ -216,6 +250,9 @@ class TurnRunner:
                 async for item in _prepended(first, stream):
                     if isinstance(item, Generation):
                         yield self._finish(admitted, item, None)
+                    elif isinstance(item, ThoughtDelta):  # reasoning is output, charged as such
+                        admitted.sent.append(item.text)
+                        yield item
                     elif item:  # an empty delta is no output (Converse opens empty blocks)
                         admitted.sent.append(item)
                         yield item
@@ -262,31 +299,24 @@ class TurnRunner:
                 earlier = await turn.earlier()
                 _readable(provider, earlier)
                 request = replace(request, messages=earlier + request.messages)
-            reservation = await self._admit(provider, request, context)
+            reservation = await self._spending.admit(
+                provider.name,
+                request.model,
+                request.key_source,
+                context.caller,
+                reserve_tokens(request, output=0),
+                request.max_tokens,
+            )
             admitted = _Admitted(provider, request, started)
             try:
                 yield admitted
             except AuthenticationException:
                 raise rejected_key(request.key_source) from None
             finally:
-                await self._settle(reservation, admitted, context.caller.owner)
-
-    async def _admit(
-        self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
-    ) -> Reservation | None:
-        """For a request the operator pays: its tokens and worst-case cost reserved, or a 429."""
-        estimate = reserve_tokens(request, output=0)
-        return await self._spending.admit(
-            provider.name,
-            request.model,
-            request.key_source,
-            context.caller.owner,
-            estimate,
-            request.max_tokens,
-        )
+                await self._settle(reservation, admitted, context.caller)
 
     async def _settle(
-        self, reservation: Reservation | None, admitted: _Admitted, owner: str
+        self, reservation: Reservation | None, admitted: _Admitted, caller: Caller
     ) -> None:
         """Charge the turn what it used (a dropped stream what it sent), and settle with that."""
         request = admitted.request
@@ -294,7 +324,7 @@ class TurnRunner:
             reservation,
             admitted.provider.name,
             request.key_source,
-            owner,
+            caller,
             admitted.charged(),
             admitted.started,
         )
@@ -316,17 +346,20 @@ class TurnRunner:
             raise ValidationException(
                 f"max_tokens must be between 1 and {limit}", param="max_tokens"
             )
+        model = turn.model or self._settings.default_model
+        check_model(context.caller.policy, self._names(model))
         provider, key = self._routing.route(turn, context)
         _readable(provider, turn.messages)
         for name in turn.options.chosen():
             if name not in provider.honours:
+                param = turn.options.param_of(name)
                 raise BadRequestException(
-                    f"{name} is not supported by the {provider.name} provider",
-                    param=name,
+                    f"{param} is not supported by the {provider.name} provider",
+                    param=param,
                     code="unsupported_parameter",
                 )
+        check_payer(context.caller.policy, model, key.source is KeySource.SERVER)
         if key.source is KeySource.SERVER:
-            model = turn.model or self._settings.default_model
             self._spending.require_price(provider.name, provider.payer, model)
         return provider, key
 
@@ -393,18 +426,29 @@ def _failed(error: LLMServerException, fallible: bool, key_source: str) -> Excep
 
 
 async def _prepended(
-    first: str | Generation, rest: AsyncIterator[str | Generation]
-) -> AsyncIterator[str | Generation]:
+    first: str | ThoughtDelta | Generation, rest: AsyncIterator[str | ThoughtDelta | Generation]
+) -> AsyncIterator[str | ThoughtDelta | Generation]:
     yield first
     async for item in rest:
         yield item
 
 
 def _readable(provider: ChatProvider, messages: tuple[ChatMessage, ...]) -> None:
-    """Refuse images for a provider that reads text only."""
+    """Refuse images, and documents other than text, for a provider that reads text only.
+
+    A text document reaches such a provider as text (its provider inlines it).
+    """
     if "images" not in provider.honours and any(m.images for m in messages):
         raise BadRequestException(
             f"The {provider.name} model reads text only: images are not supported there",
             param="image_url",
+            code="unsupported_content",
+        )
+    binary = any(d.text is None for m in messages for d in m.documents)
+    if binary and "documents" not in provider.honours:
+        raise BadRequestException(
+            f"The {provider.name} model reads text only: send documents as text (a PDF is "
+            "read by the Bedrock and OpenAI models)",
+            param="document",
             code="unsupported_content",
         )

@@ -1,9 +1,10 @@
 """What a request may spend of the operator's money, and what it is charged, for any kind of model.
 
-A request on the server's key or account is admitted by the free-mode quota (its tokens) and
-its tenant's budget (its worst-case cost at its model's price), and settled with what it used;
-every request's usage goes into its tenant's ledger. Chat turns (`runner.py`) and embeddings
-(`embeddings.py`) take the same two steps, so a budget holds across both.
+A request on the server's key or account must have a price (else its spend has no bound); it is
+admitted by the limits it meets (`admission.py`: free mode's, its tenant's budget, a gateway
+key's rates) and settled with what it used; every request's usage goes into its tenant's ledger
+(a gateway key's by day too). Chat turns (`runner.py`) and embeddings (`embeddings.py`) take the
+same steps, so a budget and a key's limits hold across both.
 """
 
 from __future__ import annotations
@@ -11,25 +12,26 @@ from __future__ import annotations
 import asyncio
 import time
 
-from llm_server.core.free_mode import FreeModeQuota, Reservation
-from llm_server.core.keys import KeySource
+from llm_server.core.admission import Admission
+from llm_server.core.caller import Caller
+from llm_server.core.free_mode import FreeModeQuota
+from llm_server.core.limits import Reservation
 from llm_server.core.text import bounded
 from llm_server.core.turn import CALLER_KEY
 from llm_server.exceptions import PermissionException
 from llm_server.providers.base import Payer
 from llm_server.usage.ledger import UsageLedger
 from llm_server.usage.pricing import usd
-from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_generation
 from llm_server.values import Generation
 
 
 class Spending:
-    """The quota and the ledger, as every kind of request meets them (either may be absent)."""
+    """The limits and the ledger, as every kind of request meets them (either may be absent)."""
 
     def __init__(self, quota: FreeModeQuota | None, ledger: UsageLedger | None) -> None:
-        self._quota = quota
         self._ledger = ledger
+        self._admission = Admission(quota, ledger)
 
     def warn_unpriced(self, provider: str, models: list[str]) -> None:
         """Say at start which of the models the operator's account pays have no price."""
@@ -55,37 +57,25 @@ class Spending:
         )
 
     async def admit(
-        self, provider: str, model: str, key_source: str, owner: str, tokens: int, output: int
+        self, provider: str, model: str, key_source: str, caller: Caller, tokens: int, output: int
     ) -> Reservation | None:
-        """For a request the operator pays: the quota's reservation for it, or a 429.
-
-        `tokens` is its input's estimate and `output` the most it may produce: both are
-        reserved, and, when the tenant has a budget, their worst-case cost at the model's price.
-        """
-        if key_source != KeySource.SERVER or self._quota is None:
-            return None
-        ledger = self._ledger
-        budget = ledger.budget(owner) if ledger is not None else None
-        cost = None
-        if budget is not None and ledger is not None:
-            price = ledger.prices.price(provider, model)
-            if price is not None:
-                cost = price.worst_case(tokens, output)
-        return await self._quota.admit(owner, tokens + output, cost, budget)
+        """The request's reservation (`tokens` of input, `output` at most), or a 429."""
+        return await self._admission.admit(provider, model, key_source, caller, tokens, output)
 
     async def settle(
         self,
         reservation: Reservation | None,
         provider: str,
         key_source: str,
-        owner: str,
+        caller: Caller,
         used: Generation | None,
         started: float,
     ) -> None:
         """Charge what the request used (None: nothing), and settle its reservation with that.
 
-        Even when the request is cancelled (a dropped stream is charged what it sent).
-        `started` is its `time.perf_counter()` at admission, for the metrics.
+        Even when the request is cancelled (a dropped stream is charged what it sent). A
+        gateway key's requests are kept by day too, for the operator's page. `started` is the
+        request's `time.perf_counter()` at admission, for the metrics.
         """
         import anyio
 
@@ -98,18 +88,14 @@ class Spending:
         with anyio.CancelScope(shield=True):
             writes = []  # the ledger row and the reservation's settlement, at once
             if used is not None and self._ledger is not None:
-                writes.append(self._ledger.record(owner, provider, key_source, used, cost))
-            if reservation is not None and self._quota is not None:
+                daily = caller.policy is not None
+                writes.append(
+                    self._ledger.record(caller.owner, provider, key_source, used, cost, daily)
+                )
+            if reservation is not None:
                 tokens = used.total_tokens if used is not None else 0
-                writes.append(self._settled(reservation, tokens, cost if used else 0))
+                writes.append(self._admission.settle(reservation, tokens, cost if used else 0))
             if len(writes) == 1:  # a task of its own would cost the loop a turn, for nothing
                 await writes[0]
             elif writes:
                 await asyncio.gather(*writes)
-
-    async def _settled(self, reservation: Reservation, tokens: int, cost: int | None) -> None:
-        assert self._quota is not None
-        try:
-            await self._quota.settle(reservation, tokens, cost)
-        except Exception:
-            logger.exception("could not settle the free-mode reservation")

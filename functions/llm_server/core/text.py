@@ -74,3 +74,17 @@ def _encodes(text: str) -> bool:
 
 def _path(where: tuple[str, ...]) -> str:
     return ".".join(bounded(part.encode(errors="replace").decode()) for part in where) or "body"
+
+
+def text_tokens(pieces: list[str]) -> int:
+    """The tokens of text (in pieces, as streamed), as a tokenizer would count them.
+
+    Where no provider's tokenizer runs here (a stream cut short: no provider reports usage
+    before its end), text is counted as BPE tokenizers count it, rounded up: 4 ASCII
+    characters a token (English runs 4 to 4.5), and a token for every other character (a
+    Hangul syllable is one or less on OpenAI's and Claude's tokenizers); never fewer than one
+    token a piece, which is exact for the local model (a token a piece).
+    """
+    text = "".join(pieces)
+    ascii_count = len(text.encode("ascii", "ignore"))
+    return max(len(pieces), -(-ascii_count // 4) + len(text) - ascii_count)

@@ -16,6 +16,7 @@ from llm_server.native_api.errors import error_body
 from llm_server.native_api.schemas import ChatRequest, ChatResponse, ErrorResponse, SessionResponse
 from llm_server.utils.redact import key_fingerprint
 from llm_server.utils.request_context import annotate
+from llm_server.values import ThoughtDelta
 from llm_server.web.dependencies import get_caller, get_request_context, get_runner
 from llm_server.web.json_route import post_json
 from llm_server.web.sse import primed, sse, sse_response
@@ -118,13 +119,18 @@ def _json(body: dict[str, Any], outcome: Outcome | None) -> JSONResponse:
 
 async def _chat_events(
     request: ChatRequest,
-    stream: AsyncIterator[str | Outcome],
+    stream: AsyncIterator[str | ThoughtDelta | Outcome],
     chats: Conversations,
     context: RequestContext,
 ) -> AsyncIterator[str]:
-    """The turn's deltas as `delta` events, then the whole response as `done` (or `error`)."""
+    """The turn's deltas as `delta` events, then the whole response as `done` (or `error`).
+
+    The native contract has no reasoning: a reasoning delta (none is asked for here) is skipped.
+    """
     try:
         async for item in stream:
+            if isinstance(item, ThoughtDelta):
+                continue
             if isinstance(item, str):
                 yield sse({"text": item}, event="delta")
                 continue

@@ -78,7 +78,8 @@ async def usage(
     month = month or month_of(time.time())
     rows = await ledger.month(caller.owner, month)
     paid = sum(row.cost_pico for row in rows if row.api_key_source == OPERATOR_PAID)
-    budget = ledger.budget(caller.owner)
+    own = caller.policy.monthly_budget_usd if caller.policy is not None else None
+    budget = ledger.budget(caller.owner, own)
     return UsageResponse(
         month=month,
         owner=caller.owner,

@@ -24,6 +24,7 @@ from llm_server.openai_api import parameters, translate
 from llm_server.openai_api.errors import openai_error_body
 from llm_server.openai_api.protocol import CompletionUsage, InputMessage, StreamOptions
 from llm_server.openai_api.routes import ANSWERS, json_answer, turn_for
+from llm_server.values import ThoughtDelta
 from llm_server.web.dependencies import get_app_settings, get_request_context, get_runner
 from llm_server.web.sse import primed, sse, sse_response
 
@@ -108,7 +109,7 @@ def _completion(completion_id: str, model: str, created: int, outcome: Outcome) 
 
 
 async def _chunks(
-    stream: AsyncIterator[str | Outcome],
+    stream: AsyncIterator[str | ThoughtDelta | Outcome],
     completion_id: str,
     model: str,
     created: int,
@@ -121,6 +122,8 @@ async def _chunks(
 
     try:
         async for item in stream:
+            if isinstance(item, ThoughtDelta):  # completions have no reasoning (none is asked)
+                continue
             if isinstance(item, str):
                 yield chunk([CompletionChoice(text=item, finish_reason=None)])
                 continue

@@ -29,7 +29,6 @@ CHAT_COMPLETIONS: dict[str, tuple[Any, ...]] = {
     "functions": ([], None),
     "function_call": ("none", "auto", None),
     "logit_bias": ({}, None),
-    "reasoning_effort": (None,),
     "modalities": (["text"], None),
     "audio": (None,),
     "prediction": (None,),
@@ -39,12 +38,10 @@ CHAT_COMPLETIONS: dict[str, tuple[Any, ...]] = {
 RESPONSES: dict[str, tuple[Any, ...]] = {
     **_SAMPLING_NO_OPS,
     "text": (ANY,),  # its format is checked by `translate.text_format`
-    "reasoning": (None,),
     "truncation": ("disabled", None),
     "background": (False, None),
     "max_tool_calls": (None,),
     "stream_options": (ANY,),
-    "conversation": (None,),
     "prompt": (None,),
 }
 COMPLETIONS: dict[str, tuple[Any, ...]] = {

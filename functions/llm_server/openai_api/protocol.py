@@ -55,6 +55,8 @@ class InputMessage(BaseModel):
     content: Text | list[ContentPart] | None = None
     tool_calls: list[ChatToolCall] | None = None
     tool_call_id: Text | None = Field(None, max_length=128)
+    reasoning_content: Text | None = None  # what the model reasoned (its text: not sent back)
+    thinking_blocks: list[dict[str, Any]] | None = None  # the same, sealed, to send back
 
 
 class InputItem(BaseModel):
@@ -62,13 +64,18 @@ class InputItem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["message", "function_call", "function_call_output"] = "message"
+    type: Literal[
+        "message", "function_call", "function_call_output", "reasoning", "item_reference"
+    ] = "message"
+    id: Text | None = Field(None, max_length=256)  # an item_reference's (and a kept item's)
     role: MessageRole | None = None
     content: Text | list[ContentPart] | None = None
     call_id: Text | None = Field(None, min_length=1, max_length=128)
     name: Text | None = Field(None, pattern=FUNCTION_NAME)
     arguments: Text | None = None
     output: Text | None = None
+    summary: list[dict[str, Any]] | None = None  # a reasoning item's
+    encrypted_content: Text | None = None  # a reasoning item's seal, to continue from it
 
 
 class FunctionDefinition(BaseModel):
@@ -116,6 +123,13 @@ class ResponsesToolChoice(BaseModel):
 ToolChoiceMode = Literal["none", "auto", "required"]
 
 
+class ReasoningConfig(BaseModel):
+    """A Responses request's `reasoning`: how hard to think, and whether to summarise it."""
+
+    effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
 class StreamOptions(BaseModel):
     """`stream_options` of a chat completion."""
 
@@ -146,6 +160,7 @@ class ChatCompletionRequest(BaseModel):
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
 
 
 class ResponsesRequest(BaseModel):
@@ -165,8 +180,12 @@ class ResponsesRequest(BaseModel):
     parallel_tool_calls: bool | None = None
     store: bool = True
     previous_response_id: Text | None = Field(None, min_length=1, max_length=128)
-    include: list[Literal["message.output_text.logprobs"]] | None = None
+    include: list[Literal["message.output_text.logprobs", "reasoning.encrypted_content"]] | None = (
+        None
+    )
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    reasoning: ReasoningConfig | None = None
+    conversation: Text | dict[str, Any] | None = None
 
 
 # Responses: Chat Completions
@@ -179,6 +198,8 @@ class AssistantMessage(BaseModel):
     content: str | None
     refusal: str | None = None
     tool_calls: list[ChatToolCall] | None = Field(None, exclude_if=lambda calls: calls is None)
+    reasoning_content: str | None = Field(None, exclude_if=lambda text: text is None)
+    thinking_blocks: list[dict[str, Any]] | None = Field(None, exclude_if=lambda b: b is None)
 
 
 class TopLogprob(BaseModel):
@@ -217,6 +238,12 @@ class PromptTokensDetails(BaseModel):
     cached_tokens: int = 0
 
 
+class CompletionTokensDetails(BaseModel):
+    """Completion tokens the model spent reasoning (within `completion_tokens`)."""
+
+    reasoning_tokens: int = 0
+
+
 class CompletionUsage(BaseModel):
     """Chat Completions' token usage."""
 
@@ -224,6 +251,9 @@ class CompletionUsage(BaseModel):
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
+    completion_tokens_details: CompletionTokensDetails = Field(
+        default_factory=CompletionTokensDetails
+    )
 
 
 class ChatCompletion(BaseModel):
@@ -249,6 +279,8 @@ class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ChunkToolCall] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(BaseModel):

@@ -43,6 +43,35 @@ class FunctionCallItem(BaseModel):
     status: Literal["in_progress", "completed", "incomplete"] = "completed"
 
 
+class SummaryText(BaseModel):
+    """A part of a reasoning item's summary."""
+
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
+class ReasoningText(BaseModel):
+    """A part of a reasoning item's content: the reasoning itself (Claude's thinking)."""
+
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class ReasoningItem(BaseModel):
+    """A `reasoning` item of a response's `output`: what the model reasoned before it answered.
+
+    OpenAI's models give a summary; Claude's thinking is its `content`. `encrypted_content`
+    (when `include` asks for it) carries the reasoning back in a later request's `input`.
+    """
+
+    type: Literal["reasoning"] = "reasoning"
+    id: str
+    summary: list[SummaryText] = Field(default_factory=list)
+    content: list[ReasoningText] | None = Field(None, exclude_if=lambda parts: parts is None)
+    encrypted_content: str | None = None
+    status: Literal["in_progress", "completed", "incomplete"] = "completed"
+
+
 class InputTokensDetails(BaseModel):
     """Input tokens read from or written to a prompt cache (none here)."""
 
@@ -51,7 +80,7 @@ class InputTokensDetails(BaseModel):
 
 
 class OutputTokensDetails(BaseModel):
-    """Reasoning tokens (none here)."""
+    """Output tokens the model spent reasoning."""
 
     reasoning_tokens: int = 0
 
@@ -85,7 +114,7 @@ class ResponseObject(BaseModel):
     completed_at: int | None = None
     status: Literal["in_progress", "completed", "incomplete"]
     model: str
-    output: list[OutputMessage | FunctionCallItem]
+    output: list[ReasoningItem | OutputMessage | FunctionCallItem]
     instructions: str | None
     temperature: float
     top_p: float
@@ -95,6 +124,7 @@ class ResponseObject(BaseModel):
     max_output_tokens: int | None
     max_tool_calls: int | None = None
     previous_response_id: str | None = None
+    conversation: dict[str, str] | None = Field(None, exclude_if=lambda value: value is None)
     reasoning: dict[str, Any] | None = None
     tools: list[Any] = Field(default_factory=list)
     tool_choice: Any = "auto"

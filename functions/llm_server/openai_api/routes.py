@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,10 +19,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from llm_server.config.settings import Settings
+from llm_server.core.caller import Caller
 from llm_server.core.runner import TurnRunner
 from llm_server.core.turn import Outcome, RequestContext, Turn
 from llm_server.exceptions import NotFoundException, ValidationException
-from llm_server.openai_api import parameters, streams, translate
+from llm_server.openai_api import parameters, responses, streams, translate
+from llm_server.openai_api.conversation_routes import Conversations
 from llm_server.openai_api.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -36,11 +38,8 @@ from llm_server.openai_api.protocol import (
 from llm_server.openai_api.response_objects import (
     ResponseObject,
 )
-from llm_server.openai_api.stored import StoredResponse
 from llm_server.openai_api.stored_routes import Archive
-from llm_server.stores.faults import is_store_fault
-from llm_server.utils.log import logger
-from llm_server.values import ChatMessage, Generation
+from llm_server.values import Generation
 from llm_server.web.dependencies import (
     get_app_settings,
     get_caller,
@@ -55,6 +54,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 Runner = Annotated[TurnRunner, Depends(get_runner)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Context = Annotated[RequestContext, Depends(get_request_context)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 # Server-Sent Events, each an `event` name and its JSON `data` (`[DONE]` ends a chat stream).
 _SSE_EVENT = {
@@ -109,10 +109,13 @@ def turn_for(
     )
 
 
-def known_model(runner: TurnRunner, model: str) -> ModelCard:
-    """The card of a model `/v1/models` lists (`local`: the local model), else a 404."""
+def known_model(runner: TurnRunner, model: str, caller: Caller | None = None) -> ModelCard:
+    """The card of a model `/v1/models` lists (to `caller`, if given), else a 404.
+
+    `local` names the local model.
+    """
     created = int(time.time())
-    for name, owner in runner.models():
+    for name, owner in runner.models(caller):
         if model == name or (model == "local" and owner == "llm-server"):  # the local alias
             return ModelCard(id=name, created=created, owned_by=owner)
     raise NotFoundException(
@@ -129,17 +132,17 @@ def json_answer(model: BaseModel, outcome: Outcome) -> JSONResponse:
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(runner: Runner) -> ModelList:
-    """The models this deployment can serve: the local model and/or the configured OpenAI ones."""
+async def list_models(runner: Runner, caller: CallerDep) -> ModelList:
+    """The models this deployment can serve (to a gateway key: those its policy allows)."""
     created = int(time.time())
-    cards = [ModelCard(id=name, created=created, owned_by=owner) for name, owner in runner.models()]
-    return ModelList(data=cards)
+    models = runner.models(caller)
+    return ModelList(data=[ModelCard(id=name, created=created, owned_by=o) for name, o in models])
 
 
 @router.get("/models/{model_id}", response_model=ModelCard, responses={404: {"model": OpenAIError}})
-async def retrieve_model(model_id: str, runner: Runner) -> ModelCard:
+async def retrieve_model(model_id: str, runner: Runner, caller: CallerDep) -> ModelCard:
     """One model of the list, or 404 `model_not_found`."""
-    return known_model(runner, model_id)
+    return known_model(runner, model_id, caller)
 
 
 @post_json(
@@ -183,17 +186,45 @@ async def create_response(
     settings: AppSettings,
     context: Context,
     archive: Archive,
+    conversations: Conversations,
 ) -> Response:
     """The Responses API, whole or as its streaming events; stored unless `store: false`."""
     parameters.refuse_unhonoured(body.model_extra, parameters.RESPONSES)
     if "store" in body.model_fields_set and body.store:
         archive.require("store")
     body = body.model_copy(update={"store": body.store and archive.enabled})
-    turn = turn_for(
+    owner, deadline = context.caller.owner, context.deadline
+    body = await responses.resolved(body, owner, archive, conversations, deadline)
+    job = responses.new_job(body, response_turn(request, runner, settings, body), context)
+    if job.conversation is not None:  # a missing one is a 404 before anything runs
+        await conversations.get(owner, job.conversation, "conversation")
+    job = responses.with_history(job, archive, conversations)
+
+    async def keep(made: ResponseObject, generation: Generation) -> None:
+        await responses.finish(job, made, generation, archive, conversations)
+
+    if not body.stream:
+        outcome = await runner.run(job.turn, context)
+        created = int(outcome.generation.created_at.timestamp())
+        made = translate.response_object(
+            job.response_id, body.model, created, body, outcome.temperature, outcome.generation
+        )
+        await keep(made, outcome.generation)
+        return json_answer(made, outcome)
+    stream = await primed(runner.stream(job.turn, context))
+    temperature = settings.default_temperature if body.temperature is None else body.temperature
+    return sse_response(streams.response_events(stream, job.response_id, body, temperature, keep))
+
+
+def response_turn(
+    request: Request, runner: TurnRunner, settings: Settings, body: ResponsesRequest
+) -> Turn:
+    """The turn of a Responses request (its input's references resolved)."""
+    return turn_for(
         request,
         runner,
         settings,
-        input_items(body),
+        responses.input_items(body),
         "input",
         body.instructions,
         model=body.model,
@@ -201,69 +232,30 @@ async def create_response(
         max_tokens=body.max_output_tokens,
         options=translate.responses_options(body),
     )
-    owner, previous, deadline = context.caller.owner, body.previous_response_id, context.deadline
-    if previous:  # read by the runner once the turn holds its slot
-        turn = replace(turn, earlier=lambda: archive.conversation(owner, previous, deadline))
-    response_id = translate.new_id("resp_")
-
-    async def keep(made: ResponseObject, generation: Generation) -> None:
-        """Store the response if asked; if the store fails, the response says `store: false`."""
-        if not body.store:
-            return
-        try:
-            record = stored_record(body, made, generation)
-            await archive.keep(owner, response_id, record, deadline)
-        except Exception as exc:
-            if not is_store_fault(exc):
-                raise
-            logger.exception("could not store the response")
-            made.store = False
-
-    if not body.stream:
-        outcome = await runner.run(turn, context)
-        created = int(outcome.generation.created_at.timestamp())
-        made = translate.response_object(
-            response_id, body.model, created, body, outcome.temperature, outcome.generation
-        )
-        await keep(made, outcome.generation)
-        return json_answer(made, outcome)
-    stream = await primed(runner.stream(turn, context))
-    temperature = settings.default_temperature if body.temperature is None else body.temperature
-    return sse_response(streams.response_events(stream, response_id, body, temperature, keep))
 
 
-def input_items(body: ResponsesRequest) -> list[InputItem]:
-    """A response's input as items (a string is one user message)."""
-    if isinstance(body.input, str):
-        return [InputItem(role="user", content=body.input)]
-    return body.input
+@router.post("/responses/input_tokens", responses=ANSWERS)
+async def count_input_tokens(
+    body: ResponsesRequest,
+    request: Request,
+    runner: Runner,
+    settings: AppSettings,
+    context: Context,
+    archive: Archive,
+    conversations: Conversations,
+) -> dict[str, Any]:
+    """The input tokens of the same body as a response's; nothing runs.
 
-
-_ITEM_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_"}
-
-
-def _item_dump(item: InputItem) -> dict[str, Any]:
-    """An input item as `input_items` lists it: a message's text as a content part."""
-    data = item.model_dump(exclude_none=True)
-    if item.type == "message" and isinstance(item.content, str):
-        part = "output_text" if item.role == "assistant" else "input_text"
-        data["content"] = [{"type": part, "text": item.content}]
-    return data
-
-
-def stored_record(
-    body: ResponsesRequest, made: ResponseObject, generation: Generation
-) -> StoredResponse:
-    """What is stored of a response: it, its input items and its reply (each kept once)."""
-    reply = ChatMessage("assistant", generation.text, tool_calls=generation.tool_calls)
-    suffix = made.id.removeprefix("resp_")
-    items = [
-        {"id": f"{_ITEM_PREFIX[item.type]}{suffix}_{index}", **_item_dump(item)}
-        for index, item in enumerate(input_items(body))
-    ]
-    return StoredResponse(
-        response=made.model_dump(mode="json"),
-        input_items=items,
-        reply=asdict(reply),
-        previous_response_id=body.previous_response_id,
-    )
+    The model's own count (the local tokenizer, Bedrock's CountTokens for Claude), else the
+    runner's estimate.
+    """
+    parameters.refuse_unhonoured(body.model_extra, parameters.RESPONSES)
+    owner, deadline = context.caller.owner, context.deadline
+    body = await responses.resolved(body, owner, archive, conversations, deadline)
+    job = responses.new_job(body, response_turn(request, runner, settings, body), context)
+    job = responses.with_history(job, archive, conversations)
+    turn = job.turn
+    if turn.earlier is not None:
+        turn = replace(turn, messages=await turn.earlier() + turn.messages, earlier=None)
+    counted = await runner.count_tokens(turn, context)
+    return {"object": "response.input_tokens", "input_tokens": counted}

@@ -23,7 +23,7 @@ from llm_server.exceptions import BadRequestException, NotFoundException
 from llm_server.stores.faults import retried
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits
-from llm_server.values import ChatMessage, ToolCall
+from llm_server.values import ChatMessage, Thought, ToolCall
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,28 @@ class StoredResponse:
         items = [InputItem.model_validate(item) for item in self.input_items]
         own = list(split_messages(items, "input")[1])
         return own + ([_message(self.reply)] if self.reply else [])
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        """One of its items by id (an output item, an input it kept), as it was stored.
+
+        A reasoning item comes with its seal, so a continuation sends it back as it was.
+        """
+        for item in [*self.response.get("output", ()), *self.input_items]:
+            if item.get("id") == item_id:
+                if item.get("type") == "reasoning":
+                    return self._sealed_reasoning(item)
+                return dict(item)
+        return None
+
+    def _sealed_reasoning(self, item: dict[str, Any]) -> dict[str, Any]:
+        from llm_server.core.thoughts import seal_of
+
+        thoughts = (self.reply or {}).get("thoughts") or ()
+        reasoning = [i for i in self.response.get("output", ()) if i.get("type") == "reasoning"]
+        index = reasoning.index(item)
+        if index >= len(thoughts):
+            return dict(item)
+        return {**item, "encrypted_content": seal_of(Thought(**thoughts[index]))}
 
     def encode(self) -> bytes:
         """The record as the store keeps it: compressed JSON."""
@@ -113,6 +135,18 @@ class ResponseArchive:
             stored = await self._find(owner, previous, param, deadline) if previous else None
         return tuple(chain)
 
+    async def item(
+        self, owner: str, item_id: str, param: str, deadline: float | None = None
+    ) -> dict[str, Any] | None:
+        """An item of one of the owner's stored responses, by its id (None: no such item)."""
+        from llm_server.openai_api.items import response_of
+
+        response_id = response_of(item_id)
+        if response_id is None or self._store is None:
+            return None
+        stored = await self._find(owner, response_id, param, deadline)
+        return None if stored is None else stored.item(item_id)
+
     async def _find(
         self, owner: str, response_id: str, param: str, deadline: float | None = None
     ) -> StoredResponse | None:
@@ -138,6 +172,7 @@ def _missing(response_id: str, param: str) -> NotFoundException:
 
 
 def _message(data: dict[str, Any]) -> ChatMessage:
+    """A stored reply (or, in older records, a message) as it was (its thoughts too)."""
     calls = tuple(ToolCall(**call) for call in data.get("tool_calls", ()))
     return ChatMessage(
         role=data["role"],
@@ -145,4 +180,5 @@ def _message(data: dict[str, Any]) -> ChatMessage:
         images=tuple(data.get("images", ())),
         tool_calls=calls,
         tool_call_id=data.get("tool_call_id", ""),
+        thoughts=tuple(Thought(**thought) for thought in data.get("thoughts", ())),
     )

@@ -106,10 +106,10 @@ def chat_tool_call(call: ToolCall) -> ChatToolCall:
     )
 
 
-def function_call_item(call: ToolCall, status: str = "completed") -> FunctionCallItem:
-    """A `function_call` output item."""
+def function_call_item(call: ToolCall, item_id: str, status: str = "completed") -> FunctionCallItem:
+    """A `function_call` output item (`item_id`: its id in its response)."""
     return FunctionCallItem(
-        id=f"fc_{call.id.removeprefix('call_')}",
+        id=item_id,
         call_id=call.id,
         name=call.name,
         arguments=call.arguments if status == "completed" else "",

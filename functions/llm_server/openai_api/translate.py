@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from llm_server.core.formats import parse_output_format
 from llm_server.exceptions import BadRequestException
-from llm_server.openai_api import tools
+from llm_server.openai_api import reasoning, tools
 from llm_server.openai_api.protocol import (
     IMAGE_PART_TYPES,
     TEXT_PART_TYPES,
@@ -23,6 +24,7 @@ from llm_server.openai_api.protocol import (
     ChoiceLogprobs,
     ChunkChoice,
     ChunkDelta,
+    CompletionTokensDetails,
     CompletionUsage,
     ContentPart,
     InputItem,
@@ -40,48 +42,70 @@ from llm_server.openai_api.response_objects import (
     InputTokensDetails,
     OutputMessage,
     OutputText,
+    OutputTokensDetails,
+    ReasoningItem,
     ResponseObject,
     ResponseUsage,
 )
-from llm_server.values import ChatMessage, Generation, OutputFormat, Role, SamplingOptions
+from llm_server.values import (
+    ChatMessage,
+    Generation,
+    OutputFormat,
+    Role,
+    SamplingOptions,
+    Thought,
+)
 from llm_server.values import TokenLogprob as BaseTokenLogprob
 
 
 def split_messages(
     messages: Sequence[InputMessage | InputItem], param: str, instructions: str | None = None
 ) -> tuple[str, tuple[ChatMessage, ...]]:
-    """System and developer messages become the instructions; the rest, the conversation."""
+    """System and developer messages become the instructions; the rest, the conversation.
+
+    A `reasoning` item's thought goes with the assistant message or call that follows it.
+    """
     system = [instructions] if instructions else []
     turns: list[ChatMessage] = []
+    thoughts: list[Thought] = []
     for index, message in enumerate(messages):
         where = f"{param}.{index}"
-        if isinstance(message, InputItem) and message.type != "message":
-            turns.append(tools.function_item(message, where))
+        if isinstance(message, InputItem) and message.type == "reasoning":
+            thoughts.append(reasoning.thought_from_item(message))
             continue
-        if message.role is None:
-            raise BadRequestException(
-                f"{where}.role is required for a message", param=f"{where}.role"
-            )
-        text, images = _content_of(message, f"{where}.content")
-        if message.role in ("system", "developer"):
-            system.append(text)
-        elif isinstance(message, InputMessage) and message.role == "tool":
-            turns.append(
-                ChatMessage(
-                    "tool",
-                    text,
-                    tool_call_id=tools.required(message.tool_call_id, f"{where}.tool_call_id"),
-                )
-            )
-        else:
-            calls = message.tool_calls if isinstance(message, InputMessage) else None
-            role: Role = "user" if message.role == "user" else "assistant"
-            turns.append(ChatMessage(role, text, images, tuple(map(tools.tool_call, calls or ()))))
+        turn = _turn(message, where, system)
+        if turn is None:
+            continue
+        if thoughts and turn.role == "assistant":
+            turn = replace(turn, thoughts=(*thoughts, *turn.thoughts))
+            thoughts = []
+        turns.append(turn)
     if not turns:
         raise BadRequestException(
             f"{param} needs at least one user or assistant message", param=param
         )
     return "\n\n".join(part for part in system if part), tuple(turns)
+
+
+def _turn(message: InputMessage | InputItem, where: str, system: list[str]) -> ChatMessage | None:
+    """One message or item as the core's (None: a system message, added to `system`)."""
+    if isinstance(message, InputItem) and message.type != "message":
+        return tools.function_item(message, where)
+    if message.role is None:
+        raise BadRequestException(f"{where}.role is required for a message", param=f"{where}.role")
+    text, images = _content_of(message, f"{where}.content")
+    if message.role in ("system", "developer"):
+        system.append(text)
+        return None
+    if isinstance(message, InputMessage) and message.role == "tool":
+        call_id = tools.required(message.tool_call_id, f"{where}.tool_call_id")
+        return ChatMessage("tool", text, tool_call_id=call_id)
+    if not isinstance(message, InputMessage):
+        return ChatMessage("user" if message.role == "user" else "assistant", text, images)
+    calls = tuple(map(tools.tool_call, message.tool_calls or ()))
+    role: Role = "user" if message.role == "user" else "assistant"
+    thoughts = reasoning.thoughts_from_blocks(message.thinking_blocks)
+    return ChatMessage(role, text, images, calls, thoughts=thoughts)
 
 
 def _content_of(message: InputMessage | InputItem, param: str) -> tuple[str, tuple[str, ...]]:
@@ -130,6 +154,8 @@ def chat_completion(
                     content=generation.text or (None if generation.tool_calls else ""),
                     tool_calls=[tools.chat_tool_call(call) for call in generation.tool_calls]
                     or None,
+                    reasoning_content=reasoning.reasoning_text(generation),
+                    thinking_blocks=reasoning.thinking_blocks(generation.thoughts),
                 ),
                 logprobs=choice_logprobs(generation) if logprobs else None,
                 finish_reason=generation.finish_reason,
@@ -188,6 +214,9 @@ def usage_of(generation: Generation) -> CompletionUsage:
         completion_tokens=generation.output_tokens,
         total_tokens=generation.total_tokens,
         prompt_tokens_details=PromptTokensDetails(cached_tokens=generation.cached_input_tokens),
+        completion_tokens_details=CompletionTokensDetails(
+            reasoning_tokens=generation.reasoning_tokens
+        ),
     )
 
 
@@ -228,13 +257,19 @@ def response_object(
         top_logprobs=request.top_logprobs or 0,
         store=request.store,
         previous_response_id=request.previous_response_id,
+        reasoning=request.reasoning.model_dump() if request.reasoning else None,
     )
+    conversation = request.conversation
+    if conversation is not None:  # its id, as `responses.conversation_id` checked it
+        found = conversation if isinstance(conversation, str) else conversation.get("id")
+        response.conversation = {"id": str(found)}
     if generation is not None:
         cut = generation.finish_reason in INCOMPLETE_REASONS
         response.status = "incomplete" if cut else "completed"
         response.completed_at = int(time.time())
         response.model = generation.model
-        response.output = output_items(response_id, generation, response.status)
+        sealed = "reasoning.encrypted_content" in (request.include or ())
+        response.output = output_items(response_id, generation, response.status, sealed)
         reason = INCOMPLETE_REASONS.get(generation.finish_reason)
         response.incomplete_details = IncompleteDetails(reason=reason) if reason else None
         response.usage = ResponseUsage(
@@ -244,19 +279,42 @@ def response_object(
                 cache_write_tokens=generation.cache_write_tokens,
             ),
             output_tokens=generation.output_tokens,
+            output_tokens_details=OutputTokensDetails(reasoning_tokens=generation.reasoning_tokens),
             total_tokens=generation.total_tokens,
         )
     return response
 
 
 def output_items(
-    response_id: str, generation: Generation, status: Literal["completed", "incomplete"]
-) -> list[OutputMessage | FunctionCallItem]:
-    """A finished response's output: its message (unless it only calls tools), then its calls."""
-    items: list[OutputMessage | FunctionCallItem] = []
+    response_id: str,
+    generation: Generation,
+    status: Literal["completed", "incomplete"],
+    sealed: bool = False,
+) -> list[ReasoningItem | OutputMessage | FunctionCallItem]:
+    """A finished response's output: reasoning, its message (unless only calls), its calls.
+
+    `sealed`: each reasoning item with its encrypted content.
+    """
+    items: list[ReasoningItem | OutputMessage | FunctionCallItem] = [
+        reasoning.reasoning_item(reasoning_id(response_id, index), thought, sealed)
+        for index, thought in enumerate(generation.thoughts)
+    ]
     if generation.text or not generation.tool_calls:
         items.append(output_message(response_id, generation.text, status, generation.logprobs))
-    return items + [tools.function_call_item(call) for call in generation.tool_calls]
+    calls = enumerate(generation.tool_calls)
+    return items + [
+        tools.function_call_item(call, item_id(response_id, "fc_", i)) for i, call in calls
+    ]
+
+
+def reasoning_id(response_id: str, index: int) -> str:
+    """The id of a response's `index`th reasoning item."""
+    return item_id(response_id, "rs_", index)
+
+
+def item_id(response_id: str, prefix: str, index: int) -> str:
+    """The id of an item of a response: the response's own id is in it (`items.py` reads it)."""
+    return f"{prefix}{response_id.removeprefix('resp_')}_{index}"
 
 
 def _dumped(value: Any) -> Any:
@@ -288,6 +346,7 @@ def chat_options(body: ChatCompletionRequest) -> SamplingOptions:
         else parse_output_format(fmt, "response_format"),
         tools=tools.chat_tools(body),
         logprobs=_logprobs(body.logprobs, body.top_logprobs, "logprobs"),
+        reasoning=reasoning.chat_reasoning(body),
     )
 
 
@@ -299,7 +358,10 @@ def responses_options(body: ResponsesRequest) -> SamplingOptions:
         top_p=top_p,
         output_format=parse_output_format(fmt, "text.format"),
         tools=tools.responses_tools(body),
-        logprobs=_logprobs(bool(body.include), body.top_logprobs, "include"),
+        logprobs=_logprobs(
+            "message.output_text.logprobs" in (body.include or ()), body.top_logprobs, "include"
+        ),
+        reasoning=reasoning.responses_reasoning(body),
     )
 
 

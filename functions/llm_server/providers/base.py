@@ -9,7 +9,13 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from llm_server.values import EmbeddingRequest, Embeddings, Generation, GenerationRequest
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
 
 Payer = Literal["nobody", "key", "operator"]
 """Who pays for a provider's calls, which decides who may use it and what it counts against:
@@ -30,7 +36,9 @@ class ChatProvider(Protocol):
         """Produce one reply, raising an `LLMServerException` subclass on failure."""
         ...
 
-    def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
+    def stream(
+        self, request: GenerationRequest
+    ) -> AsyncGenerator[str | ThoughtDelta | Generation, None]:
         """Yield the reply's text as it is produced, then the complete `Generation` last.
 
         A consumer that stops early (a client gone) closes the iterator, and the provider stops
@@ -44,6 +52,10 @@ class ChatProvider(Protocol):
 
     def models(self) -> list[str]:
         """The model names this provider serves by name (empty: whatever a request names)."""
+        ...
+
+    async def count_tokens(self, request: GenerationRequest) -> int | None:
+        """The request's input tokens as the model counts them (None: it cannot say)."""
         ...
 
     def reply_model(self, model: str) -> str:

@@ -34,7 +34,13 @@ from llm_server.providers.base import EmbeddingLimits, Payer
 from llm_server.providers.local_embeddings import MAX_INPUTS, LocalEmbedder
 from llm_server.providers.local_grammar import schema_grammar
 from llm_server.utils.log import logger
-from llm_server.values import EmbeddingRequest, Embeddings, Generation, GenerationRequest
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -174,6 +180,14 @@ class LocalLlamaProvider:
         """The texts' vectors, on the worker thread, within the time budget."""
         return await self._embedder.embed(request, f"{self.model_name}-embedding")
 
+    async def count_tokens(self, request: GenerationRequest) -> int | None:
+        """The prompt its chat template makes of the request, counted by its tokenizer."""
+
+        def count() -> int:
+            return self._prompt_tokens(self._ensure_loaded(), _as_dicts(request))
+
+        return int(await asyncio.get_running_loop().run_in_executor(self._worker, count))
+
     async def warm_up(self) -> None:
         """Load the model now (on the worker thread) instead of on the first request."""
         await asyncio.get_running_loop().run_in_executor(self._worker, self._ensure_loaded)
@@ -185,7 +199,9 @@ class LocalLlamaProvider:
                 return item
         raise ChatServiceException("The local model stopped without a result")
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
+    async def stream(
+        self, request: GenerationRequest
+    ) -> AsyncGenerator[str | ThoughtDelta | Generation, None]:
         """Stream a chat completion from the worker thread; closing the iterator stops it."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | Generation | BaseException | None] = asyncio.Queue()

@@ -187,11 +187,17 @@ def template_messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, str]]
             line = _result(calls.get(message.tool_call_id), message.content)
             results.setdefault(len(turns) - 1, []).append(line)
         else:
-            turns.append({"role": message.role, "content": message.content})
+            turns.append({"role": message.role, "content": _with_documents(message)})
     for index, lines in results.items():
         question, said = turns[index]["content"], "\n".join([*lines, ANSWER_NOTE])
         turns[index]["content"] = f"{question}\n\n{said}" if question else said
     return turns
+
+
+def _with_documents(message: ChatMessage) -> str:
+    """The message's text, then each text document it carries, under its name."""
+    texts = [f"[{d.name}]\n{d.text}" for d in message.documents if d.text is not None]
+    return "\n\n".join([message.content, *texts]) if texts else message.content
 
 
 def _result(call: ToolCall | None, content: str) -> str:

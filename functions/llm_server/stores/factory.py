@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_server.config.settings import Settings
 from llm_server.exceptions import ConfigurationException
+from llm_server.stores.conversations import ConversationLimits, ConversationStore
 from llm_server.stores.expiry import Clock
 from llm_server.stores.owner_ledger import OwnerLimits
 from llm_server.stores.quotas import DynamoDBQuotaStore, QuotaStore, SQLiteQuotaStore
 from llm_server.stores.responses import ResponseStore
 from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessionStore
 from llm_server.stores.usage import SQLiteUsageStore, UsageStore
+
+if TYPE_CHECKING:
+    from llm_server.stores.keys import KeyStore
 
 
 def session_limits(settings: Settings) -> SessionLimits:
@@ -52,6 +56,27 @@ def response_store(settings: Settings, dynamodb_client: Any = None) -> ResponseS
     return SQLiteResponseStore(settings.store_path, ttl, limits)
 
 
+def conversation_store(settings: Settings, dynamodb_client: Any = None) -> ConversationStore:
+    """The Responses API's conversations, each bounded and living a while.
+
+    CONVERSATION_MAX_ITEMS and SESSION_MAX_BYTES bound each, CONVERSATIONS_MAX_PER_OWNER how many
+    an owner keeps; they live SESSION_TTL_SECONDS after their last write.
+    """
+    limits = ConversationLimits(
+        settings.session_ttl_seconds,
+        settings.conversation_max_items,
+        settings.session_max_bytes,
+        settings.conversations_max_per_owner,
+    )
+    if settings.store == "dynamodb":
+        from llm_server.stores.conversations_dynamodb import DynamoDBConversationStore
+
+        return DynamoDBConversationStore(_table(settings), limits, dynamodb_client)
+    from llm_server.stores.conversations import SQLiteConversationStore
+
+    return SQLiteConversationStore(settings.store_path, limits)
+
+
 def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:
     """The response cache's shared tier, when `CACHE_SHARED` and the store is DynamoDB."""
     if not (settings.cache_shared and settings.store == "dynamodb"):
@@ -75,6 +100,17 @@ def usage_store(settings: Settings, dynamodb_client: Any = None) -> UsageStore:
 
         return DynamoDBUsageStore(_table(settings), dynamodb_client)
     return SQLiteUsageStore(settings.store_path)
+
+
+def key_store(settings: Settings, dynamodb_client: Any = None) -> KeyStore:
+    """The store of the gateway's keys (imported on first use: only keyed requests need it)."""
+    if settings.store == "dynamodb":
+        from llm_server.stores.keys_dynamodb import DynamoDBKeyStore
+
+        return DynamoDBKeyStore(_table(settings), dynamodb_client)
+    from llm_server.stores.keys import SQLiteKeyStore
+
+    return SQLiteKeyStore(settings.store_path)
 
 
 def idempotency_layer(settings: Settings, dynamodb_client: Any = None) -> Any:

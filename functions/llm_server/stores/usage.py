@@ -66,6 +66,10 @@ class UsageStore(Protocol):
         """Every tenant's rows of a month: for the operator's report, not for requests."""
         ...
 
+    def days(self, owner: str, first: str, last: str) -> dict[str, list[UsageRow]]:
+        """One tenant's rows of each day (`YYYY-MM-DD`) from `first` to `last`, by day."""
+        ...
+
 
 class SQLiteUsageStore:
     """The ledger in the local SQLite file: one upsert per turn."""
@@ -112,15 +116,23 @@ class SQLiteUsageStore:
         """All tenants' live rows of the month."""
         return self._rows("month = ?", (month,))
 
-    def _rows(self, where: str, args: tuple[str, ...]) -> dict[str, list[UsageRow]]:
+    def days(self, owner: str, first: str, last: str) -> dict[str, list[UsageRow]]:
+        """The tenant's live day rows in the range (a month's period is shorter: left out)."""
+        where = "owner = ? AND month BETWEEN ? AND ? AND length(month) = 10"
+        return self._rows(where, (owner, first, last), by="month")
+
+    def _rows(
+        self, where: str, args: tuple[str, ...], by: str = "owner"
+    ) -> dict[str, list[UsageRow]]:
+        """Live rows matching `where`, grouped by `by` (the owner, or the period)."""
         names = ", ".join(COUNTERS)
         with self._connect() as connection:
             found = connection.execute(
-                f"SELECT owner, model, provider, api_key_source, {names} FROM usage_ledger "
+                f"SELECT {by}, model, provider, api_key_source, {names} FROM usage_ledger "
                 f"WHERE {where} AND expiration > ? ORDER BY model, api_key_source",
                 (*args, time.time()),
             ).fetchall()
         rows: dict[str, list[UsageRow]] = {}
-        for owner, model, provider, source, *counts in found:
-            rows.setdefault(owner, []).append(UsageRow(model, provider, source, *counts))
+        for group, model, provider, source, *counts in found:
+            rows.setdefault(group, []).append(UsageRow(model, provider, source, *counts))
         return rows

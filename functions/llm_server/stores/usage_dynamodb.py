@@ -73,6 +73,28 @@ class DynamoDBUsageStore(DynamoDBTable):
                     rows.setdefault(item["pk"]["S"][len(PREFIX) :], []).append(_row(item))
         return rows
 
+    def days(self, owner: str, first: str, last: str) -> dict[str, list[UsageRow]]:
+        """One Query of the tenant's items between the days.
+
+        Its months' rows sort among them: their period is shorter, and they are left out.
+        """
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues={
+                ":pk": {"S": PREFIX + owner},
+                ":first": {"S": first + "#"},
+                ":last": {"S": last + "#~"},
+            },
+        )
+        rows: dict[str, list[UsageRow]] = {}
+        for page in pages:
+            for item in page["Items"]:
+                day = item["sk"]["S"].split("#", 1)[0]
+                if len(day) == len(first) and _live(item):
+                    rows.setdefault(day, []).append(_row(item))
+        return rows
+
 
 def _key(owner: str, month: str, source: str, model: str) -> dict[str, Any]:
     return {"pk": {"S": PREFIX + owner}, "sk": {"S": f"{month}#{source}#{model}"}}

@@ -52,7 +52,12 @@ class Budgets:
     def of(self, owner: str) -> int | None:
         """The owner's budget in picodollars, or None."""
         value = self.by_owner.get(owner, self.default)
-        return None if value is None else int(Decimal(str(value)) * PICO)
+        return None if value is None else picodollars(value)
+
+
+def picodollars(value: float) -> int:
+    """USD as integer picodollars, exactly as written (0.1 is 10**11, not a float's nearest)."""
+    return int(Decimal(str(value)) * PICO)
 
 
 @dataclass
@@ -67,6 +72,11 @@ class _Batch:
 def month_of(now: float) -> str:
     """The UTC month (`YYYY-MM`) of an epoch time."""
     return time.strftime("%Y-%m", time.gmtime(now))
+
+
+def day_of(now: float) -> str:
+    """The UTC day (`YYYY-MM-DD`) of an epoch time."""
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
 class UsageLedger:
@@ -115,9 +125,12 @@ class UsageLedger:
             after_answer=after_answer,
         )
 
-    def budget(self, owner: str) -> int | None:
-        """The tenant's monthly budget in picodollars (None: no budget)."""
-        return self._budgets.of(owner)
+    def budget(self, owner: str, own_usd: float | None = None) -> int | None:
+        """The tenant's monthly budget in picodollars (None: no budget).
+
+        `own_usd`: a gateway key's own `monthly_budget_usd`, which wins over the settings'.
+        """
+        return self._budgets.of(owner) if own_usd is None else picodollars(own_usd)
 
     def cost(self, provider: str, generation: Generation) -> int | None:
         """Picodollars the reply's usage costs (None: its model has no price)."""
@@ -131,8 +144,13 @@ class UsageLedger:
         key_source: str,
         generation: Generation,
         cost: int | None,
+        daily: bool = False,
     ) -> None:
-        """Charge one turn its `cost` (`cost()`'s); a failing store is only logged."""
+        """Charge one turn its `cost` (`cost()`'s); a failing store is only logged.
+
+        `daily`: also in the owner's row of the UTC day (`YYYY-MM-DD`, where a month is
+        `YYYY-MM`), which the operator's page draws for each gateway key.
+        """
         annotate(cost_usd=None if cost is None else usd(cost))
         if self._store is None:
             return
@@ -147,25 +165,26 @@ class UsageLedger:
             cost_pico=cost or 0,
             unpriced=int(cost is None),
         )
-        key = (owner, month_of(self._clock()))
+        now = self._clock()
+        keys = [(owner, month_of(now))] + [(owner, day_of(now))] * daily
         if self._after_answer is not None and self._after_answer.defer(
-            partial(self._add_now, key, row)
+            partial(self._add_now, keys, row)
         ):
             return
         try:
-            await self._commit(key, row)
+            await self._commit(keys, row)
         except Exception:
             _write_failed(row)
 
-    def _add_now(self, key: tuple[str, str], row: UsageRow) -> None:
-        """Write one turn's row, blocking (after the answer, in the extension's thread)."""
+    def _add_now(self, keys: list[tuple[str, str]], row: UsageRow) -> None:
+        """Write one turn's rows, blocking (after the answer, in the extension's thread)."""
         assert self._store is not None
         try:
-            self._store.add({key: [row]}, self._ttl)
+            self._store.add({key: [row] for key in keys}, self._ttl)
         except Exception:
             _write_failed(row)
 
-    async def _commit(self, key: tuple[str, str], row: UsageRow) -> None:
+    async def _commit(self, keys: list[tuple[str, str]], row: UsageRow) -> None:
         """Add `row` to the open batch; unless writes are deferred, wait for the write of it.
 
         The turn that opens a batch writes it (or, deferred, schedules its write), after the
@@ -176,9 +195,10 @@ class UsageLedger:
         opened = batch is None
         if batch is None:
             batch = self._batch[loop] = _Batch(loop.create_future())
-        rows = batch.entries.setdefault(key, {})
         slot = (row.model, row.api_key_source)
-        rows[slot] = rows[slot].plus(row) if slot in rows else row
+        for key in keys:
+            rows = batch.entries.setdefault(key, {})
+            rows[slot] = rows[slot].plus(row) if slot in rows else row
         if self._flush_seconds:
             if opened:
                 batch.timer = loop.call_later(self._flush_seconds, self._write_later, batch)
@@ -230,6 +250,16 @@ class UsageLedger:
             return []
         await self.flush()
         return await asyncio.to_thread(self._store.month, owner, month)
+
+    async def days(self, owner: str, first: str, last: str) -> dict[str, list[UsageRow]]:
+        """An owner's rows of each UTC day from `first` to `last` (`YYYY-MM-DD`) that has any.
+
+        Days are kept for gateway keys only (`record(daily=True)`).
+        """
+        if self._store is None:
+            return {}
+        await self.flush()
+        return await asyncio.to_thread(self._store.days, owner, first, last)
 
 
 def _write_failed(row: UsageRow) -> None:

@@ -28,6 +28,12 @@ def client(service: str, **options: Any) -> Any:
         return _current().create_client(service, **options)
 
 
+def session() -> Any:
+    """The process's botocore session: its credentials and region (the key CLI signs with it)."""
+    with _lock:
+        return _current()
+
+
 def renew() -> None:
     """Make the next clients on a new session: fresh credentials, the same parsed data."""
     global _session

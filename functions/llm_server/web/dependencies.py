@@ -35,10 +35,15 @@ async def get_caller(request: Request) -> Caller:
 
     Identified once a request (a route may ask before its body is read, then again).
     """
+    return await identified(request, dict(request.headers.raw))
+
+
+async def identified(request: Request, headers: dict[bytes, bytes]) -> Caller:
+    """The caller as `headers` identify it, once a request (an API may read its own header)."""
     state = request.state
     caller: Caller | None = getattr(state, "caller", None)
     if caller is None:
-        caller = request.app.state.identity.identify(request.scope, dict(request.headers.raw))
+        caller = await request.app.state.identity.identify(request.scope, headers)
         annotate(client=caller.owner)
         state.caller = caller
     return caller

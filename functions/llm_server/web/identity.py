@@ -6,16 +6,25 @@
   context arrives in the `x-amzn-request-context` header, which the adapter sets. Nothing else.
 - `IDENTITY_SOURCE=client_key` (the local server): the key in `X-Api-Key`, kept as a hash. With
   `CLIENT_API_KEYS` set, only those keys are accepted, and they are known (may use free mode).
+  A gateway key (`llms_...`) is looked up by its hash in the key store, every request, so a
+  revoked or rotated key stops at once; it is known, and carries its policy.
   The `x-amzn-request-context` header is ignored: over plain HTTP anyone can send it.
+
+On AWS the gateway's keys are checked by the Lambda authorizer (`keys/authorizer.py`), whose
+context names the key's owner and policy; both places refuse a key past its `expires_at` here,
+to the second, whatever the authorizer's cache holds.
 
 Without any of these the caller is anonymous, which `ALLOW_ANONYMOUS=false` refuses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
 
@@ -23,6 +32,10 @@ from llm_server.config.settings import Settings
 from llm_server.core.caller import ANONYMOUS_CALLER, Caller
 from llm_server.exceptions import AuthenticationException
 from llm_server.utils.redact import key_fingerprint
+
+if TYPE_CHECKING:
+    from llm_server.keys.records import KeyPolicy
+    from llm_server.stores.keys import KeyStore
 
 _GATEWAY_ONLY = "Free mode needs an API Gateway API key; this request came without one"
 _NO_CLIENT_KEYS = (
@@ -34,16 +47,25 @@ _UNKNOWN_KEY = "Free mode needs X-Api-Key to be one of this server's CLIENT_API_
 class IdentityPolicy:
     """Turns a request's scope and headers into a `Caller`, as the settings say."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        keys: Callable[[], KeyStore] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._source = settings.identity_source
         self._allow_anonymous = settings.allow_anonymous
         self._known_keys = frozenset(key_fingerprint(k) for k in settings.client_key_list())
+        self._keys = keys
+        self._clock = clock
 
-    def identify(self, scope: Scope, headers: dict[bytes, bytes]) -> Caller:
+    async def identify(self, scope: Scope, headers: dict[bytes, bytes]) -> Caller:
         """The caller, or `AuthenticationException` for a refused or missing credential."""
         caller = _from_gateway(scope, headers, trust_header=self._source == "gateway")
         if caller is None and self._source == "client_key":
-            caller = self._from_client_key(headers.get(b"x-api-key"))
+            caller = await self._from_client_key(headers.get(b"x-api-key"))
+        if caller is not None and caller.policy is not None:
+            _refuse_expired(caller.policy, self._clock())
         if caller is not None:
             return caller
         if not self._allow_anonymous:
@@ -57,19 +79,33 @@ class IdentityPolicy:
         peer = str(client[0]) if client else ""
         return Caller(ANONYMOUS_CALLER.owner, free_mode_refusal=refusal, peer=peer)
 
-    def _from_client_key(self, raw: bytes | None) -> Caller | None:
+    async def _from_client_key(self, raw: bytes | None) -> Caller | None:
         if not raw:
             return None
-        fingerprint = key_fingerprint(raw.decode("latin-1"))
+        value = raw.decode("latin-1")
+        fingerprint = key_fingerprint(value)
+        if fingerprint in self._known_keys:
+            return Caller(f"key:{fingerprint}", known=True)
+        # keys' module loads with the first gateway key (its dataclasses cost a cold start)
+        from llm_server.keys.records import looks_like_secret
+
+        if looks_like_secret(value) and self._keys is not None:
+            return await self._gateway_key(value)
         if not self._known_keys:
             return Caller(f"key:{fingerprint}", free_mode_refusal=_NO_CLIENT_KEYS)
-        if fingerprint not in self._known_keys:
-            raise AuthenticationException(
-                "X-Api-Key is not one of this server's client keys",
-                code="invalid_client_key",
-                param="X-Api-Key",
-            )
-        return Caller(f"key:{fingerprint}", known=True)
+        raise _refused("invalid_client_key")
+
+    async def _gateway_key(self, secret: str) -> Caller:
+        """The caller of a gateway key, looked up by its hash; 401 unless it works now."""
+        from llm_server.keys.records import secret_hash
+
+        assert self._keys is not None
+        hashed = secret_hash(secret)
+        key = await asyncio.to_thread(self._keys().find, hashed)
+        refusal = "invalid_client_key" if key is None else key.refusal(hashed, self._clock())
+        if key is None or refusal is not None:
+            raise _refused(refusal or "invalid_client_key")
+        return Caller(key.owner, known=True, policy=key.policy)
 
     def _local_refusal(self) -> str:
         if not self._known_keys:
@@ -77,8 +113,28 @@ class IdentityPolicy:
         return _UNKNOWN_KEY
 
 
+_REFUSALS = {
+    "invalid_client_key": "X-Api-Key is not one of this server's client keys",
+    "key_revoked": "This key was revoked: ask the operator for a new one",
+    "key_expired": "This key has expired: ask the operator to extend it or for a new one",
+}
+
+
+def _refused(code: str) -> AuthenticationException:
+    return AuthenticationException(_REFUSALS[code], code=code, param="X-Api-Key")
+
+
+def _refuse_expired(policy: KeyPolicy, now: float) -> None:
+    if policy.expires_at is not None and policy.expires_at <= now:
+        raise _refused("key_expired")
+
+
 def _from_gateway(scope: Scope, headers: dict[bytes, bytes], trust_header: bool) -> Caller | None:
-    """The gateway-validated identity in the Lambda event (or the adapter's header), if any."""
+    """The gateway-validated identity in the Lambda event (or the adapter's header), if any.
+
+    The gateway's key authorizer's context first: with API Gateway API keys kept as an edge
+    throttle, the event carries an API key id too, which is not the identity then.
+    """
     event: dict[str, Any] = scope.get("aws.event") or {}
     context = event.get("requestContext")
     if context is None and trust_header and b"x-amzn-request-context" in headers:
@@ -86,10 +142,15 @@ def _from_gateway(scope: Scope, headers: dict[bytes, bytes], trust_header: bool)
             context = json.loads(headers[b"x-amzn-request-context"])
     if not isinstance(context, dict):
         return None
+    authorizer = context.get("authorizer")
+    owner, policy = _path(authorizer, "owner"), _path(authorizer, "policy")
+    if owner and policy and _path(authorizer, "key_id"):
+        from llm_server.keys.records import KeyPolicy
+
+        return Caller(owner, known=True, policy=KeyPolicy.from_json(policy))
     key_id = _path(context, "identity", "apiKeyId")
     if key_id:
         return Caller(f"apikey:{key_id}", known=True)
-    authorizer = context.get("authorizer")
     principal = next(filter(None, (_path(authorizer, *path) for path in PRINCIPALS)), None)
     if principal:
         return Caller(f"principal:{key_fingerprint(principal)}", known=True)

@@ -97,6 +97,7 @@ class RequestContextMiddleware:
                 fields["status"] = message["status"]
                 headers = message.setdefault("headers", [])
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"request-id", request_id.encode()))  # Anthropic's SDKs read it
                 _no_store_unless_told(headers)
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finish()

@@ -1,10 +1,12 @@
-"""The pages the server serves itself: the chat playground at `/` and the API docs at `/docs`.
+"""The pages the server serves itself: the playground `/`, the API docs `/docs`, keys `/admin`.
 
-Everything they load comes from this server (`/static/...`): Swagger UI from a pinned copy of
-npm's swagger-ui-dist that the build puts in `static/swagger-ui` (toolchain/fetch-swagger-ui.sh),
+The operator's page calls the admin API with the admin key its user types. Everything they
+load comes from this server (`/static/...`): Swagger UI from a pinned copy of npm's
+swagger-ui-dist that the build puts in `static/swagger-ui` (toolchain/fetch-swagger-ui.sh),
 the playground's own HTML, CSS and script. No CDN, so the pages work offline and tell no third
-party about a visit. The pages hold nothing secret (they are public on API Gateway too); what
-they call carries the caller's API key like any client's.
+party about a visit. The pages hold nothing secret (the template routes the playground and the
+docs publicly, and `/admin` not at all); what they call carries the caller's key like any
+client's.
 
 Through API Gateway's own URL a page is at `/{stage}/...` while the app sees `/...`: links in the
 pages carry the prefix the gateway removed, so they reach the stage. The pages forbid inline
@@ -52,6 +54,12 @@ async def playground(request: Request) -> HTMLResponse:
 async def docs(request: Request) -> HTMLResponse:
     """Swagger UI, loading the schema from where the caller reached this page."""
     return _page("docs.html", request)
+
+
+@router.get("/admin")
+async def admin(request: Request) -> HTMLResponse:
+    """The operator's page: the keys, their policies and spend (the admin API does the rest)."""
+    return _page("admin/index.html", request)
 
 
 @router.get("/static/{path:path}")

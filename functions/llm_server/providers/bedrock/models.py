@@ -37,6 +37,19 @@ TITAN_EMBEDDINGS = (
     "amazon.titan-embed-image",
 )
 """Titan's embedding models (Text G1 and V2, Multimodal G1 for text): one text an InvokeModel."""
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+"""Converse's `document` formats, by the media type a caller gives."""
+_THINKERS = re.compile(r"^anthropic\.claude-(3-7|sonnet-4|opus-4|haiku-4|sonnet-5|opus-5|haiku-5)")
 _ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:[a-z-]+/(?P<id>.+)$")
 
 
@@ -64,6 +77,11 @@ def embedding_family(model: str) -> str | None:
     if base.startswith("cohere.embed"):
         return "cohere"
     return None
+
+
+def thinks(model: str) -> bool:
+    """Whether Converse takes a thinking budget for `model` (Claude 3.7 and later)."""
+    return bool(_THINKERS.match(base_id(model)))
 
 
 def is_bedrock_id(model: str) -> bool:

@@ -17,7 +17,11 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from llm_server.exceptions import ConfigurationException, UpstreamTimeoutException
+from llm_server.exceptions import (
+    ConfigurationException,
+    LLMServerException,
+    UpstreamTimeoutException,
+)
 from llm_server.providers.base import EmbeddingLimits, Payer
 from llm_server.providers.bedrock.errors import classify
 from llm_server.providers.bedrock.models import embedding_family
@@ -26,7 +30,13 @@ from llm_server.utils import aws
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
-from llm_server.values import EmbeddingRequest, Embeddings, Generation, GenerationRequest
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
 
 if TYPE_CHECKING:  # the wire loads with the first call: a cold start that makes none skips it
     from llm_server.providers.bedrock.wire import Reply
@@ -47,9 +57,12 @@ class BedrockProvider:
 
     name = "bedrock"
     payer: Payer = "operator"
-    # Converse has top_p and stop sequences, tools, images; JSON answers through a forced tool.
+    # Converse has top_p and stop sequences, tools, images, documents; JSON answers through a
+    # forced tool; reasoning as Claude's thinking (refused by name on other models: wire.py).
     # No seed, penalties or logprobs: those are refused by name.
-    honours = frozenset({"top_p", "stop", "tools", "images", "response_format"})
+    honours = frozenset(
+        {"top_p", "stop", "tools", "images", "documents", "response_format", "reasoning"}
+    )
 
     def __init__(
         self,
@@ -122,6 +135,30 @@ class BedrockProvider:
         """The model id as asked: Converse answers under it."""
         return model
 
+    async def count_tokens(self, request: GenerationRequest) -> int | None:
+        """Bedrock's CountTokens for Claude models (it generates nothing); None elsewhere.
+
+        A count that fails is None too: the runner's estimate is worth more than an error.
+        """
+        from llm_server.providers.bedrock.models import base_id, family
+        from llm_server.providers.bedrock.wire import converse_request
+
+        if family(request.model) != "anthropic":
+            return None
+        kwargs = converse_request(request, self._caching).kwargs
+        fields = ("messages", "system", "toolConfig", "additionalModelRequestFields")
+        converse = {name: kwargs[name] for name in fields if name in kwargs}
+        client = self._bedrock()
+        model = base_id(request.model)  # CountTokens takes a model, not a profile
+        try:
+            answer, _, _ = await self._retried(
+                request,
+                lambda: client.count_tokens(modelId=model, input={"converse": converse}),
+            )
+        except LLMServerException:
+            return None
+        return int(answer.get("inputTokens") or 0)
+
     async def warm_up(self) -> None:
         """Nothing to load before traffic on demand (see `prime`)."""
 
@@ -163,11 +200,14 @@ class BedrockProvider:
         reply = whole_reply(response, request, call.answer_tool)
         return self._finished(reply, attempts, started)
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
+    async def stream(
+        self, request: GenerationRequest
+    ) -> AsyncGenerator[str | ThoughtDelta | Generation, None]:
         """`converse_stream`: text deltas as they come, then the `Generation`.
 
         Retries happen only before the first event; a failure mid-stream is raised as is.
         """
+        from llm_server.providers.bedrock.stream import StreamReader
         from llm_server.providers.bedrock.wire import Reply, converse_request
 
         call = converse_request(request, self._caching)
@@ -176,7 +216,7 @@ class BedrockProvider:
             request, lambda: client.converse_stream(**call.kwargs)
         )
         events = response["stream"]
-        reader = _StreamReader(Reply(request, call.answer_tool))
+        reader = StreamReader(Reply(request, call.answer_tool))
         try:
             iterator = iter(events)
             while (event := await self._next(request, iterator, started, attempts)) is not None:
@@ -298,45 +338,3 @@ def _invoke(client: Any, model: str, body: bytes) -> tuple[bytes, dict[str, str]
     )
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     return response["body"].read(), headers
-
-
-class _StreamReader:
-    """ConverseStream's events into text deltas and, block by block, the whole `Reply`."""
-
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
-        self._tool: tuple[str, str] | None = None
-        self._input: list[str] = []
-
-    def read(self, event: dict[str, Any]) -> list[str]:
-        """The text deltas in one event (what else it says goes into the reply)."""
-        reply = self.reply
-        if "contentBlockStart" in event:
-            use = event["contentBlockStart"].get("start", {}).get("toolUse")
-            if use:
-                self._tool, self._input = (use["toolUseId"], use["name"]), []
-        elif "contentBlockDelta" in event:
-            return self._delta(event["contentBlockDelta"].get("delta", {}))
-        elif "contentBlockStop" in event and self._tool is not None:
-            call_id, name = self._tool
-            if name != reply.answer_tool:  # the answer's text went out as deltas already
-                reply.add_call(call_id, name, "".join(self._input))
-            self._tool = None
-        elif "messageStop" in event:
-            reply.stop_reason = event["messageStop"].get("stopReason") or "end_turn"
-        elif "metadata" in event:
-            reply.usage = event["metadata"].get("usage") or {}
-        return []
-
-    def _delta(self, delta: dict[str, Any]) -> list[str]:
-        if "text" in delta:
-            self.reply.text.append(delta["text"])
-            return [delta["text"]]
-        piece = (delta.get("toolUse") or {}).get("input")
-        if not piece or self._tool is None:
-            return []
-        self._input.append(piece)
-        if self._tool[1] == self.reply.answer_tool:
-            self.reply.text.append(piece)
-            return [piece]
-        return []

@@ -1,45 +1,44 @@
 """Our request as a Converse request, and a Converse answer (whole or streamed) as ours.
 
-- The composed system prompt is `system`; messages become Converse turns, consecutive turns of
-  one role merged (Converse requires alternation); an assistant's tool calls are `toolUse`
-  blocks, all of them; tool results are `toolResult` blocks in the user turn that follows.
-- Converse has no `toolChoice: none`, and refuses `toolUse`/`toolResult` blocks without a
-  `toolConfig`: a request that offers no tools sends its tool turns as text instead.
+- The composed system prompt is `system`; messages become Converse turns (`content.py`).
+- Converse has no `toolChoice: none`: a request that offers no tools sends no `toolConfig`.
+- Reasoning is Claude's thinking (`thinking.py`); what the model thought comes back as thoughts.
 - A JSON answer (`json_object`, `json_schema`) is a forced answer tool whose input is the
   reply: the way Bedrock's Converse takes a schema, on the families that can be forced. With
   the caller's tools beside it, the model must call one tool (`toolChoice: any`): one of the
   caller's, or the answer tool, whose input becomes the JSON text reply.
-- Images are `image` blocks from data URLs only: the server fetches nothing a caller points at.
+- Cache points: after the system prompt and the tools where the operator turns prompt caching
+  on (BEDROCK_PROMPT_CACHING) or the caller asks (Anthropic's `cache_control`), and after each
+  message the caller marked, on the families that take them.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_server.core.text import text_tokens
 from llm_server.exceptions import BadRequestException
+from llm_server.providers.bedrock.content import CACHE_POINT, converse_messages, read_thought
 from llm_server.providers.bedrock.models import (
     CACHE_POINT_FAMILIES,
     FORCED_TOOL_FAMILIES,
     family,
 )
+from llm_server.providers.bedrock.thinking import request_fields, thinking_budget
 from llm_server.values import (
-    ChatMessage,
     FinishReason,
     Generation,
     GenerationRequest,
     OutputFormat,
+    Thought,
     ToolCall,
     Tools,
 )
 
-CACHE_POINT = {"cachePoint": {"type": "default"}}
 ANSWER_TOOL = "json_answer"
-IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -49,7 +48,6 @@ STOP_REASONS: dict[str, FinishReason] = {
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
 }
-_DATA_URL = re.compile(r"^data:image/(?P<kind>[a-z]+);base64,(?P<data>.*)$", re.DOTALL)
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
@@ -64,24 +62,37 @@ class Call:
 def converse_request(request: GenerationRequest, prompt_caching: bool) -> Call:
     """The `converse`/`converse_stream` keywords for `request` (refusing what cannot run)."""
     options = request.options
-    caching = prompt_caching and family(request.model) in CACHE_POINT_FAMILIES
+    cacheable = family(request.model) in CACHE_POINT_FAMILIES
+    points = {"system", "tools"} if prompt_caching else options.cache_points
     tool_config, answer_tool = _tool_config(request.model, options.tools, options.output_format)
+    forced = tool_config is not None and "auto" not in tool_config["toolChoice"]
+    budget = thinking_budget(request, forced)
     kwargs: dict[str, Any] = {
         "modelId": request.model,
-        "messages": converse_messages(request.messages, tools_on=tool_config is not None),
-        "inferenceConfig": _inference_config(request),
+        "messages": converse_messages(
+            request.messages, tool_config is not None, budget is not None, cacheable
+        ),
+        "inferenceConfig": _inference_config(request, thinking=budget is not None),
     }
     if request.instructions.strip():
-        kwargs["system"] = [{"text": request.instructions}, *([CACHE_POINT] if caching else [])]
+        cache = [CACHE_POINT] if cacheable and "system" in points else []
+        kwargs["system"] = [{"text": request.instructions}, *cache]
     if tool_config is not None:
-        if caching:
+        if cacheable and "tools" in points:
             tool_config["tools"].append(CACHE_POINT)
         kwargs["toolConfig"] = tool_config
+    if budget is not None:
+        kwargs["additionalModelRequestFields"] = request_fields(budget)
+    if options.stop and family(request.model) == "anthropic":  # which sequence stopped it
+        kwargs["additionalModelResponseFieldPaths"] = ["/stop_sequence"]
     return Call(kwargs, answer_tool)
 
 
-def _inference_config(request: GenerationRequest) -> dict[str, Any]:
-    config: dict[str, Any] = {"maxTokens": request.max_tokens, "temperature": request.temperature}
+def _inference_config(request: GenerationRequest, thinking: bool) -> dict[str, Any]:
+    """maxTokens, temperature, topP, stopSequences: Claude thinks at its own temperature."""
+    config: dict[str, Any] = {"maxTokens": request.max_tokens}
+    if not thinking:
+        config["temperature"] = request.temperature
     if request.options.top_p is not None:
         config["topP"] = request.options.top_p
     if request.options.stop:
@@ -147,82 +158,6 @@ def _tool_spec(name: str, description: str, schema: dict[str, Any]) -> dict[str,
     return {"toolSpec": spec}
 
 
-def converse_messages(messages: tuple[ChatMessage, ...], tools_on: bool) -> list[dict[str, Any]]:
-    """Converse turns: user and tool results as `user`, consecutive turns of a role merged."""
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message, tools_on)
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return turns
-
-
-def _blocks(message: ChatMessage, tools_on: bool) -> list[dict[str, Any]]:
-    """One message's content blocks (Converse refuses blank text: it is left out)."""
-    if message.role == "tool":
-        if not tools_on:
-            return [{"text": f"[result of tool call {message.tool_call_id}]\n{message.content}"}]
-        content: list[dict[str, Any]] = [{"json": {}}]
-        if message.content.strip():
-            content = [{"text": message.content}]
-        return [{"toolResult": {"toolUseId": message.tool_call_id, "content": content}}]
-    blocks: list[dict[str, Any]] = []
-    if message.content.strip():
-        blocks.append({"text": message.content})
-    blocks += [_image(url) for url in message.images]
-    for call in message.tool_calls:
-        if tools_on:
-            use = {"toolUseId": call.id, "name": call.name, "input": _input(call)}
-            blocks.append({"toolUse": use})
-        else:
-            blocks.append({"text": f"[called tool {call.name} ({call.id}) with {call.arguments}]"})
-    return blocks
-
-
-def _input(call: ToolCall) -> dict[str, Any]:
-    try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise BadRequestException(
-            f"tool_calls: the arguments of call {call.id[:64]!r} are not a JSON object, which "
-            "Bedrock needs",
-            param="tool_calls",
-        )
-    return value
-
-
-def _image(url: str) -> dict[str, Any]:
-    match = _DATA_URL.match(url)
-    if match is None:
-        raise BadRequestException(
-            "image_url: Bedrock takes images inline only, as data:image/...;base64 URLs (this "
-            "server fetches nothing a caller points at)",
-            param="image_url",
-            code="unsupported_content",
-        )
-    kind = IMAGE_FORMATS.get(match["kind"])
-    if kind is None:
-        raise BadRequestException(
-            f"image_url: Bedrock reads png, jpeg, gif and webp images, not {match['kind'][:16]}",
-            param="image_url",
-            code="unsupported_content",
-        )
-    try:
-        data = base64.b64decode(match["data"], validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequestException(
-            "image_url: the data URL is not valid base64", param="image_url"
-        ) from None
-    return {"image": {"format": kind, "source": {"bytes": data}}}
-
-
 @dataclass
 class Reply:
     """A Converse answer read block by block, whole or streamed."""
@@ -231,13 +166,17 @@ class Reply:
     answer_tool: str
     text: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
+    thoughts: list[Thought] = field(default_factory=list)
     stop_reason: str = "end_turn"
+    stop_sequence: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
 
     def add_block(self, block: dict[str, Any]) -> None:
-        """A whole content block: text, or a tool use (the answer tool's input is text)."""
+        """A whole content block: text, thinking, or a tool use (the answer tool's: text)."""
         if "text" in block:
             self.text.append(block["text"])
+        elif "reasoningContent" in block:
+            self.thoughts.append(read_thought(block["reasoningContent"]))
         elif "toolUse" in block:
             use = block["toolUse"]
             arguments = json.dumps(use.get("input") or {}, ensure_ascii=False)
@@ -259,11 +198,13 @@ class Reply:
             reason = "stop"  # the forced answer tool: a JSON reply
         read = int(self.usage.get("cacheReadInputTokens") or 0)
         written = int(self.usage.get("cacheWriteInputTokens") or 0)
+        output = int(self.usage.get("outputTokens") or 0)
+        thought = [t.text for t in self.thoughts]  # Bedrock's usage does not break them out
         return Generation(
             text="".join(self.text),
             model=self.request.model,
             input_tokens=int(self.usage.get("inputTokens") or 0) + read + written,
-            output_tokens=int(self.usage.get("outputTokens") or 0),
+            output_tokens=output,
             output_format=options.output_format.type,
             temperature=self.request.temperature,
             attempts=attempts,
@@ -271,7 +212,17 @@ class Reply:
             tool_calls=tuple(calls),
             cached_input_tokens=read,
             cache_write_tokens=written,
+            thoughts=tuple(self.thoughts),
+            reasoning_tokens=min(output, text_tokens(thought)) if any(thought) else 0,
+            stop_sequence=self.stop_sequence,
         )
+
+    def stopped(self, reason: str | None, fields: dict[str, Any] | None) -> None:
+        """Why the model stopped, and which stop sequence (Claude's, when asked for)."""
+        self.stop_reason = reason or "end_turn"
+        if self.stop_reason == "stop_sequence":
+            matched = (fields or {}).get("stop_sequence")
+            self.stop_sequence = matched if isinstance(matched, str) else ""
 
 
 def whole_reply(response: dict[str, Any], request: GenerationRequest, answer_tool: str) -> Reply:
@@ -279,6 +230,6 @@ def whole_reply(response: dict[str, Any], request: GenerationRequest, answer_too
     reply = Reply(request, answer_tool)
     for block in response["output"]["message"]["content"]:
         reply.add_block(block)
-    reply.stop_reason = response.get("stopReason") or "end_turn"
+    reply.stopped(response.get("stopReason"), response.get("additionalModelResponseFields"))
     reply.usage = response.get("usage") or {}
     return reply

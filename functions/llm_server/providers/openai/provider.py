@@ -32,12 +32,18 @@ from llm_server.providers.openai.direct import (
     StreamStalled,
 )
 from llm_server.providers.openai.errors import broke_off, malformed, stream_failure, too_slow
-from llm_server.providers.openai.wire import request_body, to_generation
+from llm_server.providers.openai.wire import request_body, thought_of, to_generation
 from llm_server.providers.retry import GaveUp, RetryPolicy, with_retries
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
-from llm_server.values import EmbeddingRequest, Embeddings, Generation, GenerationRequest
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
 
 T = TypeVar("T")
 EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
@@ -53,7 +59,9 @@ class OpenAIResponsesProvider:
     name = "openai"
     payer: Payer = "key"
     # The Responses API has top_p, text.format, tools and logprobs; no stop, seed or penalties.
-    honours = frozenset({"top_p", "response_format", "images", "tools", "logprobs"})
+    honours = frozenset(
+        {"top_p", "response_format", "images", "documents", "tools", "logprobs", "reasoning"}
+    )
 
     def __init__(
         self,
@@ -71,6 +79,14 @@ class OpenAIResponsesProvider:
     def models(self) -> list[str]:
         """None by name: any model a request names is passed on (the runner lists the usual)."""
         return []
+
+    async def count_tokens(self, request: GenerationRequest) -> int | None:
+        """None: the runner's estimate.
+
+        A call to OpenAI's counter would spend the caller's time on a round trip for a figure
+        the estimate gives within a fifth.
+        """
+        return None
 
     def reply_model(self, model: str) -> str:
         """The model as asked (OpenAI names its snapshot only in the reply)."""
@@ -129,7 +145,9 @@ class OpenAIResponsesProvider:
         body, attempts, started = await self._create(request, stream=False)
         return self._finish(request, body, attempts, started)
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Generation, None]:
+    async def stream(
+        self, request: GenerationRequest
+    ) -> AsyncGenerator[str | ThoughtDelta | Generation, None]:
         """Stream the reply's text deltas, then the complete `Generation`.
 
         Retries happen only before the first event; a failure mid-stream is raised as is.
@@ -138,7 +156,7 @@ class OpenAIResponsesProvider:
         final = None
         try:
             async for item in _read(events):
-                if isinstance(item, str):
+                if isinstance(item, str | ThoughtDelta):
                     yield item
                 else:
                     final = item
@@ -238,19 +256,22 @@ async def _attempt(call: Callable[[str, float], Awaitable[T]], key: str, deadlin
     return await call(key, budget)
 
 
-async def _read(events: Events) -> AsyncGenerator[str | dict[str, Any], None]:
-    """Each text delta, then the final response's JSON object.
+async def _read(events: Events) -> AsyncGenerator[str | ThoughtDelta | dict[str, Any], None]:
+    """Each text delta and reasoning summary delta, then the final response's JSON object.
 
+    A reasoning item's end carries the whole thought (its encrypted content comes only then).
     What the stream's reading raised is ours: stalled (504), broken off or malformed (502).
     """
     try:
         async for event in events:
             kind = event.get("type")
-            if kind == "response.output_text.delta":
+            if kind in ("response.output_text.delta", "response.reasoning_summary_text.delta"):
                 delta = event.get("delta")
                 if not isinstance(delta, str):
                     raise malformed()
-                yield delta
+                yield delta if kind == "response.output_text.delta" else ThoughtDelta(delta, True)
+            elif kind == "response.output_item.done" and _is_reasoning(event.get("item")):
+                yield ThoughtDelta(summary=True, ended=thought_of(event["item"]))
             elif kind in ("response.completed", "response.incomplete"):
                 response = event.get("response")
                 if not isinstance(response, dict):
@@ -262,3 +283,7 @@ async def _read(events: Events) -> AsyncGenerator[str | dict[str, Any], None]:
         raise too_slow() from None
     except StreamBroken:
         raise broke_off() from None
+
+
+def _is_reasoning(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "reasoning"
