@@ -59,6 +59,7 @@ LAZY_ROUTERS = (
             "llm_server.openai_api.conversation_routes",
             "llm_server.openai_api.stored_routes",
             "llm_server.openai_api.legacy",
+            "llm_server.openai_api.embeddings",
         ),
     ),
     ((ADMIN_PATHS,), ("llm_server.admin_api.routes",)),

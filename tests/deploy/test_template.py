@@ -510,6 +510,27 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
     assert len(granted) == 3  # nothing else grants Bedrock
 
 
+def test_embedding_models_listed_with_the_chat_models_may_be_invoked_and_nothing_else(template):
+    """Titan and Cohere embed through InvokeModel: BedrockModels lists them with the chat models,
+    as foundation models or through a profile, and the policy grants them by the same rule."""
+    statements = template["Resources"]["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    by_sid = {statement["Sid"]: statement for statement in statements}
+    listed = by_sid["TheListedModels"]
+    through_profiles = by_sid["FoundationModelsThroughTheListedProfilesOnly"]
+    models = "amazon.titan-embed-text-v2:0,us.cohere.embed-v4:0,us.amazon.nova-lite-v1:0"
+    granted = evaluate(listed["Resource"], models)
+    assert "arn:aws:bedrock:*::foundation-model/amazon.titan-embed-text-v2:0" in granted
+    assert "arn:aws:bedrock:*:*:inference-profile/us.cohere.embed-v4:0" in granted
+    assert not any("cohere.embed-english" in arn or "titan-embed-text-v1" in arn for arn in granted)
+    assert "bedrock:InvokeModel" in listed["Action"]
+    profiles = through_profiles["Condition"]["StringLike"]["bedrock:InferenceProfileArn"]
+    assert "arn:aws:bedrock:*:*:inference-profile/us.cohere.embed-v4:0" in evaluate(
+        profiles, models
+    )
+
+
 def evaluate(node, models: str):
     """CloudFormation's Split, Join, Sub (with a map) and Ref of BedrockModels, as it deploys."""
     if isinstance(node, list):

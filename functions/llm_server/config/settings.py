@@ -58,6 +58,9 @@ class Settings(BaseModel):
     max_memory_items: int = Field(100, ge=0)
     max_concurrent_requests: int = Field(10, ge=1)
     max_concurrent_per_client: int | None = Field(None, ge=1)
+    # Inputs one /v1/embeddings request may hold (each provider may allow fewer): what one
+    # request can make the server hold (its vectors) and a local or Bedrock model compute
+    embedding_max_inputs: int = Field(512, ge=1, le=2048)
     cors_allow_origins: str = ""
     openai_compat_free_mode: bool = False
     openai_models: str = ""

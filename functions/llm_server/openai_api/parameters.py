@@ -54,6 +54,7 @@ COMPLETIONS: dict[str, tuple[Any, ...]] = {
     "best_of": (1, None),
     "logprobs": (None, 0),
 }
+EMBEDDINGS: dict[str, tuple[Any, ...]] = {}  # every parameter it takes is a field
 _PENALTIES = ("presence_penalty", "frequency_penalty")
 
 

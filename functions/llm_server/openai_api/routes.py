@@ -93,7 +93,7 @@ def turn_for(
     be one this server lists (404 `model_not_found` otherwise); with it, OpenAI decides.
     """
     if not key and not settings.openai_compat_free_mode:
-        _known_model(runner, fields["model"])
+        known_model(runner, fields["model"])
     if len(items) > settings.max_history_items:
         raise ValidationException(
             f"{param} has {len(items)} items; at most {settings.max_history_items} are allowed",
@@ -109,7 +109,11 @@ def turn_for(
     )
 
 
-def _known_model(runner: TurnRunner, model: str, caller: Caller | None = None) -> ModelCard:
+def known_model(runner: TurnRunner, model: str, caller: Caller | None = None) -> ModelCard:
+    """The card of a model `/v1/models` lists (to `caller`, if given), else a 404.
+
+    `local` names the local model.
+    """
     created = int(time.time())
     for name, owner in runner.models(caller):
         if model == name or (model == "local" and owner == "llm-server"):  # the local alias
@@ -138,7 +142,7 @@ async def list_models(runner: Runner, caller: CallerDep) -> ModelList:
 @router.get("/models/{model_id}", response_model=ModelCard, responses={404: {"model": OpenAIError}})
 async def retrieve_model(model_id: str, runner: Runner, caller: CallerDep) -> ModelCard:
     """One model of the list, or 404 `model_not_found`."""
-    return _known_model(runner, model_id, caller)
+    return known_model(runner, model_id, caller)
 
 
 @post_json(
