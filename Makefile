@@ -20,7 +20,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: node-clients keys usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
+.PHONY: node-clients keys usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-embeddings bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -141,6 +141,9 @@ bench-lambda-stages: sam-check .tools/lambda/.installed  ## A warm Lambda invoca
 
 bench-tokens: $(VENV)/.dev  ## Local model tokens/s through the server vs llama.cpp alone
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/local_tokens.py
+
+bench-embeddings: $(VENV)/.dev  ## Local embeddings: 64 short texts through the server vs llama.cpp alone, memory, retrieval (THREADS=1: llama.cpp's threads)
+	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/embeddings.py $(if $(THREADS),--threads $(THREADS))
 
 bench-next-turn: $(VENV)/.dev  ## A conversation's next turn on the local model: resumed from the prompt cache vs read whole
 	PYTHONPATH=functions:tests LOG_LEVEL=WARNING $(PY) bench/next_turn.py

@@ -41,8 +41,11 @@ from llm_server.web.snapstart import add_snapstart_hooks
 
 if TYPE_CHECKING:
     from llm_server.native_api.conversation import Conversations
+    from llm_server.openai_api.background import BackgroundResponses, Start
     from llm_server.openai_api.conversations import ConversationArchive
     from llm_server.openai_api.stored import ResponseArchive
+    from llm_server.stores.background import BackgroundStore
+    from llm_server.stores.conversations import ConversationStore
     from llm_server.stores.keys import KeyStore
 
 # Each API's routers, imported on the first request on its paths (web/lazy_routes.py); system
@@ -57,6 +60,7 @@ LAZY_ROUTERS = (
             "llm_server.openai_api.conversation_routes",
             "llm_server.openai_api.stored_routes",
             "llm_server.openai_api.legacy",
+            "llm_server.openai_api.embeddings",
         ),
     ),
     ((ADMIN_PATHS,), ("llm_server.admin_api.routes",)),
@@ -78,6 +82,8 @@ class Services:
     sessions: SessionStore | None = None
     response_store: ResponseStore | None = None
     key_store: KeyStore | None = None
+    background_store: BackgroundStore | None = None
+    conversation_store: ConversationStore | None = None
 
     @cached_property
     def keys(self) -> KeyStore:
@@ -108,8 +114,33 @@ class Services:
         from llm_server.stores.factory import conversation_store, session_limits
 
         settings = self.settings
-        store = conversation_store(settings) if settings.sessions_enabled else None
+        store = self.conversation_store
+        if store is None and settings.sessions_enabled:
+            store = conversation_store(settings)
         return ConversationArchive(store, session_limits(settings))
+
+    @cached_property
+    def background(self) -> BackgroundResponses:
+        """The OpenAI API's background responses (off with SESSIONS_ENABLED=false)."""
+        from llm_server.openai_api.background import BackgroundResponses
+        from llm_server.stores.factory import background_store
+
+        settings = self.settings
+        store = self.background_store
+        if store is None and settings.sessions_enabled:
+            store = background_store(settings)
+        return BackgroundResponses(
+            store, settings, self.runner, self.responses, self.openai_conversations
+        )
+
+    @cached_property
+    def start_background(self) -> Start | None:
+        """How a queued background response starts: None, a task here; on AWS, its function."""
+        if not self.settings.background_function:
+            return None
+        from llm_server.background_handler import invoker
+
+        return invoker(self.settings.background_function)
 
     @classmethod
     def from_settings(
@@ -125,6 +156,8 @@ class Services:
         after_answer: AfterAnswer | None = None,
         guard: Guard | None = None,
         keys: KeyStore | None = None,
+        conversation_store: ConversationStore | None = None,
+        background_store: BackgroundStore | None = None,
         **providers: ChatProvider | None,
     ) -> Services:
         """Wire the real providers, key store, session store, quota and cache from settings.
@@ -169,7 +202,16 @@ class Services:
             ledger=usage,
             guard=guard or Guard.from_settings(settings),
         )
-        return cls(runner, usage, settings, sessions, responses, keys)
+        return cls(
+            runner,
+            usage,
+            settings,
+            sessions,
+            responses,
+            keys,
+            background_store=background_store,
+            conversation_store=conversation_store,
+        )
 
 
 @asynccontextmanager

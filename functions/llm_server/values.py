@@ -334,3 +334,54 @@ class Generation:
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """Texts to embed with one model, in order; or, for a provider that reads them, token arrays.
+
+    `texts` or `tokens` holds the inputs (the other is empty). `dimensions` asks for shorter
+    vectors where the model can make them; `input_type` (Cohere's: `search_document`,
+    `search_query`...) and `normalize` (Titan's) are those models' own options, None where the
+    request leaves them to the provider. `api_key`, `key_source` and `deadline` as in
+    `GenerationRequest`.
+    """
+
+    model: str
+    texts: tuple[str, ...] = ()
+    tokens: tuple[tuple[int, ...], ...] = ()
+    dimensions: int | None = None
+    input_type: str | None = None
+    normalize: bool | None = None
+    user: str = ""
+    api_key: SecretStr | None = None
+    key_source: str = "none"
+    deadline: float | None = None
+
+    @property
+    def count(self) -> int:
+        """How many inputs there are."""
+        return len(self.texts) or len(self.tokens)
+
+    def chosen(self) -> list[str]:
+        """The names of the options this request sets (a provider honours some)."""
+        names = [
+            name
+            for name in ("dimensions", "input_type", "normalize")
+            if getattr(self, name) is not None
+        ]
+        return names + (["input"] if self.tokens else [])
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A provider's vectors, one per input in order, with the tokens it counted.
+
+    Each vector is float32 values as bytes (little-endian, as OpenAI's base64 sends them):
+    a quarter of the memory of Python floats, and base64 for a caller that asks for it.
+    """
+
+    vectors: tuple[bytes, ...]
+    model: str
+    input_tokens: int
+    attempts: int = 1

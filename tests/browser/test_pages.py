@@ -63,6 +63,7 @@ def test_a_korean_message_streams_in_and_a_second_turn_continues_the_session(bro
     open_playground(browser, server)
     models = [o.text for o in Select(by_testid(browser, "model")[0]).options]
     assert {"gpt-4o", "gpt-4.1-mini"} <= set(models)
+    assert not [model for model in models if "embed" in model]  # listed, but not for chat
     say(browser, "안녕하세요, 서울 날씨 알려줘")
     say(browser, "고마워요\n내일은?")
     replies = [r.find_element(By.CSS_SELECTOR, ".text").text for r in by_testid(browser, "reply")]

@@ -175,7 +175,7 @@ def test_a_malformed_openai_key_raises_authentication_error(local_server):
 
 def test_unknown_route_raises_not_found(sdk):
     with pytest.raises(openai.NotFoundError):
-        sdk.embeddings.create(model=LOCAL, input="x")
+        sdk.images.generate(model=LOCAL, prompt="x")
 
 
 @pytest.mark.parametrize("path", ["compact", "resp_x/archive"])

@@ -4,6 +4,7 @@ cfn-lint misses some of these (invalid JSON inside a !Sub dashboard body, routes
 exist in the app, an over-broad policy), so they are checked here on the real SAM transform.
 """
 
+import fnmatch
 import importlib
 import json
 import re
@@ -479,9 +480,16 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
     assert template["Conditions"]["HasBedrock"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "BedrockModels"}, ""]}]
     }
-    roles = {"Ref": "ChatFunctionRole"}, {"Ref": "StreamFunctionRole"}
+    roles = (
+        {"Ref": "ChatFunctionRole"},
+        {"Ref": "StreamFunctionRole"},
+        {"Ref": "BackgroundFunctionRole"},
+    )
     assert tuple(policy["Properties"]["Roles"]) == roles
-    listed, counting, through_profiles = policy["Properties"]["PolicyDocument"]["Statement"]
+    listed, counting, through_profiles, guarded = policy["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert guarded["Fn::If"][0] == "HasGuardrail"  # below
     assert counting["Action"] == "bedrock:CountTokens"  # free: it generates nothing
     assert counting["Resource"] == "arn:aws:bedrock:*::foundation-model/*"
     actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
@@ -504,7 +512,28 @@ def test_bedrock_is_granted_exactly_the_listed_models_and_only_when_there_are_so
         for s in r.get("Properties", {}).get("PolicyDocument", {}).get("Statement", [])
         if "bedrock" in json.dumps(s)
     ]
-    assert len(granted) == 4  # nothing else grants Bedrock but the guardrail's (below)
+    assert len(granted) == 5  # nothing else grants Bedrock but the guardrail's (below)
+
+
+def test_embedding_models_listed_with_the_chat_models_may_be_invoked_and_nothing_else(template):
+    """Titan and Cohere embed through InvokeModel: BedrockModels lists them with the chat models,
+    as foundation models or through a profile, and the policy grants them by the same rule."""
+    statements = template["Resources"]["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    by_sid = {statement["Sid"]: statement for statement in statements if "Sid" in statement}
+    listed = by_sid["TheListedModels"]
+    through_profiles = by_sid["FoundationModelsThroughTheListedProfilesOnly"]
+    models = "amazon.titan-embed-text-v2:0,us.cohere.embed-v4:0,us.amazon.nova-lite-v1:0"
+    granted = evaluate(listed["Resource"], models)
+    assert "arn:aws:bedrock:*::foundation-model/amazon.titan-embed-text-v2:0" in granted
+    assert "arn:aws:bedrock:*:*:inference-profile/us.cohere.embed-v4:0" in granted
+    assert not any("cohere.embed-english" in arn or "titan-embed-text-v1" in arn for arn in granted)
+    assert "bedrock:InvokeModel" in listed["Action"]
+    profiles = through_profiles["Condition"]["StringLike"]["bedrock:InferenceProfileArn"]
+    assert "arn:aws:bedrock:*:*:inference-profile/us.cohere.embed-v4:0" in evaluate(
+        profiles, models
+    )
 
 
 def evaluate(node, models: str):
@@ -534,7 +563,7 @@ PSEUDO = {
 
 
 def resolved(node, parameters: dict[str, str], conditions: dict[str, bool]):
-    """A template node as CloudFormation deploys it: Ref, Sub, Select, Split, If, NoValue."""
+    """A template node as CloudFormation deploys it: Ref, Sub, Select, Split, Join, If, NoValue."""
     if isinstance(node, list):
         return [resolved(item, parameters, conditions) for item in node]
     if not isinstance(node, dict):
@@ -552,6 +581,8 @@ def resolved(node, parameters: dict[str, str], conditions: dict[str, bool]):
         return resolved(value[1], parameters, conditions)[value[0]]
     if name == "Fn::Split":
         return resolved(value[1], parameters, conditions).split(value[0])
+    if name == "Fn::Join":
+        return value[0].join(resolved(value[1], parameters, conditions))
     text, names = value if isinstance(value, list) else (value, {})
     known = {**PSEUDO, **{k: resolved(v, parameters, conditions) for k, v in names.items()}}
     return re.sub(r"\$\{([\w:]+)\}", lambda m: known[m.group(1)], text)
@@ -559,7 +590,8 @@ def resolved(node, parameters: dict[str, str], conditions: dict[str, bool]):
 
 @pytest.mark.parametrize("guardrail", ["abc123def456:3", ""])
 def test_a_guardrail_is_applied_alone_and_the_models_only_with_it(template, guardrail):
-    """ApplyGuardrail on that guardrail only; with one set, the invoke statements require it
+    """ApplyGuardrail on that guardrail only, for every function that runs turns; with one set,
+    a call of any model but an embedding one without that guardrail's version is denied
     (bedrock:GuardrailIdentifier, its ARN and version, as AWS documents the key)."""
     resources, on = template["Resources"], {"HasGuardrail": bool(guardrail)}
     parameters = {"BedrockGuardrail": guardrail, "BedrockModels": "us.amazon.nova-lite-v1:0"}
@@ -568,25 +600,57 @@ def test_a_guardrail_is_applied_alone_and_the_models_only_with_it(template, guar
     assert template["Conditions"]["HasGuardrail"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "BedrockGuardrail"}, ""]}]
     }
+    assert (
+        applying["Properties"]["Roles"] == resources["InvokeBedrockPolicy"]["Properties"]["Roles"]
+    )
     ((statement),) = applying["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "bedrock:ApplyGuardrail"
     if guardrail:
         assert resolved(statement["Resource"], parameters, on) == (
             "arn:aws:bedrock:ap-northeast-2:123456789012:guardrail/abc123def456"
         )
-    listed, _, through_profiles = resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"][
-        "Statement"
-    ]
-    required = {
-        "bedrock:GuardrailIdentifier": (
-            "arn:aws:bedrock:ap-northeast-2:123456789012:guardrail/abc123def456:3"
-        )
+    statements = resolved(
+        resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"]["Statement"],
+        parameters,
+        on,
+    )
+    statements = [s for s in statements if s is not NotImplemented]
+    allowed = [s for s in statements if s["Effect"] == "Allow"]
+    assert not any("bedrock:GuardrailIdentifier" in json.dumps(s) for s in allowed)
+    denied = [s for s in statements if s["Effect"] == "Deny"]
+    if not guardrail:
+        assert denied == []
+        return
+    (deny,) = denied
+    assert deny["Action"] == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    assert deny["Condition"] == {
+        "StringNotEquals": {  # true when the key is absent: a call without any guardrail too
+            "bedrock:GuardrailIdentifier": (
+                "arn:aws:bedrock:ap-northeast-2:123456789012:guardrail/abc123def456:3"
+            )
+        }
     }
-    listed_condition = resolved({"Condition": listed["Condition"]}, parameters, on)
-    assert listed_condition == ({"Condition": {"StringEquals": required}} if guardrail else {})
-    condition = resolved(through_profiles["Condition"], parameters, on)
-    assert condition.get("StringEquals") == (required if guardrail else None)
-    assert "bedrock:InferenceProfileArn" in condition["StringLike"]
+    exempt = [
+        arn
+        for model in (
+            "amazon.titan-embed-text-v2:0",
+            "us.cohere.embed-v4:0",
+            "cohere.embed-multilingual-v3",
+            "us.amazon.nova-lite-v1:0",
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+            "amazon.titan-text-express-v1",
+        )
+        for arn in (
+            f"arn:aws:bedrock:us-east-1::foundation-model/{model}",
+            f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{model}",
+        )
+        if any(fnmatch.fnmatchcase(arn, pattern) for pattern in deny["NotResource"])
+    ]
+    assert exempt == [  # the embedding models only, as foundation models or profiles
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.cohere.embed-v4:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/cohere.embed-multilingual-v3",
+    ]
 
 
 def test_the_guardrail_parameter_takes_an_id_and_a_numbered_version(template):
@@ -609,3 +673,35 @@ def test_the_saved_query_ranks_tenants_by_what_the_operator_paid(template):
     # the fields the request log line carries (web/middleware.py, core/runner.py, usage/ledger.py)
     assert 'message = "request"' in text and 'api_key_source = "server"' in text
     assert "sum(cost_usd)" in text and "by client" in text and "sort cost_usd_paid desc" in text
+
+
+def test_background_responses_run_in_their_own_function_started_once_by_the_stream_function(
+    cloudformation, template
+):
+    resources = cloudformation["Resources"]
+    background = template["Resources"]["BackgroundFunction"]["Properties"]
+    assert background["Handler"] == "llm_server.background_handler.handler"
+    assert background["Timeout"] == {"Ref": "BackgroundTimeout"}
+    assert template["Parameters"]["BackgroundTimeout"]["MaxValue"] == 900  # Lambda's 15 minutes
+    assert background["EventInvokeConfig"]["MaximumRetryAttempts"] == 0  # a run starts once
+    handler = importlib.import_module("llm_server.background_handler").handler
+    assert callable(handler)
+    stream = template["Resources"]["StreamFunction"]["Properties"]
+    assert stream["Environment"]["Variables"]["BACKGROUND_FUNCTION"] == {
+        "Ref": "BackgroundFunction.Alias"
+    }
+    role = resources["StreamFunctionRole"]["Properties"]
+    statements = [
+        statement
+        for policy in role.get("Policies", ())
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "lambda:InvokeFunction" in statement["Action"]
+    ]
+    assert len(statements) == 1
+    assert statements[0]["Resource"] == [
+        {"Fn::GetAtt": ["BackgroundFunction", "Arn"]},
+        {"Fn::Sub": "${BackgroundFunction.Arn}:*"},  # its versions and alias, no other function
+    ]
+    # the background function may read the table and the server's key, invoke nothing
+    background_role = json.dumps(resources["BackgroundFunctionRole"]["Properties"])
+    assert "lambda:InvokeFunction" not in background_role

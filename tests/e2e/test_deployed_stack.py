@@ -255,3 +255,36 @@ def test_a_tenant_reads_its_own_usage_and_spend_through_the_gateway(stack, upstr
     rows = {(r["provider"], r["api_key_source"]): r for r in usage["by_model"]}
     assert rows["openai", "server"]["cost_usd"] > 0 and rows["bedrock", "server"]["requests"] >= 1
     assert call(stack, "GET", "/api/v1/usage", key=False).status_code == 401  # no key
+
+
+def test_a_background_response_completes_in_its_own_function_after_the_request_returned(
+    stack, upstream
+):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = json.dumps({"identity": {"apiKeyId": "e2e-key-id"}, "requestId": "e2e-bg"})
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "x-amzn-request-context": context}
+    base = f"http://127.0.0.1:{port}/v1"
+    with stream_function(stack, port):
+        queued = httpx.post(
+            f"{base}/responses",
+            json={"model": "gpt-4o-mini", "input": "백그라운드", "background": True},
+            headers=headers,
+            timeout=60,
+        )
+        assert queued.status_code == 200, queued.text
+        response_id = queued.json()["id"]
+        end = time.monotonic() + 120
+        while True:
+            polled = httpx.get(f"{base}/responses/{response_id}", headers=headers, timeout=60)
+            status = polled.json()["status"]
+            if status not in ("queued", "in_progress") or time.monotonic() > end:
+                break
+            time.sleep(0.5)
+    assert queued.json()["status"] == "queued"
+    assert status == "completed", polled.text
+    assert polled.json()["output"][0]["content"][0]["text"] == "echo: 백그라운드"
+    group = f"/aws/lambda/{stack.name}-background"
+    events = stack.client("logs").filter_log_events(logGroupName=group)["events"]
+    assert any(response_id in e["message"] for e in events)  # it ran in BackgroundFunction

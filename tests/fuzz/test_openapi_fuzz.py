@@ -6,6 +6,7 @@ CI repeatable; FUZZ_EXAMPLES raises the bound for the longer on-demand run (`mak
 """
 
 import os
+from array import array
 
 import pytest
 import schemathesis
@@ -16,13 +17,14 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
-from llm_server.values import Generation
+from llm_server.providers.base import EmbeddingLimits
+from llm_server.values import Embeddings, Generation
 
 EXAMPLES = int(os.getenv("FUZZ_EXAMPLES", "25"))
 
 
 class EchoProvider:
-    """Answers at once with the last user message: a fast stand-in for a model."""
+    """Answers at once with the last user message, and embeds: a fast stand-in for a model."""
 
     name = "local"
     payer = "nobody"
@@ -45,6 +47,16 @@ class EchoProvider:
 
     def reply_model(self, model):
         return "echo"
+
+    def embedding_models(self):
+        return ["echo-embedding"]
+
+    def embedding_limits(self, model):
+        return EmbeddingLimits(max_inputs=16, dimensions=None, honours=frozenset({"dimensions"}))
+
+    async def embed(self, request):
+        vector = array("f", [0.5] * (request.dimensions or 4)).tobytes()
+        return Embeddings((vector,) * request.count, "echo-embedding", request.count)
 
     async def count_tokens(self, request):
         return None

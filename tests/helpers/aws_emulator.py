@@ -251,7 +251,7 @@ def emulator_template(
         del resources[name]
     template["Globals"]["Function"]["Environment"]["Variables"].update(env)
     for statement in resources["InvokeBedrockPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
-        actions = statement["Action"]
+        actions = statement.get("Action", ())  # the guardrail's Deny is an Fn::If
         if "bedrock:InvokeModel" in actions:  # not CountTokens, a string of its own
             statement["Action"] = [*actions, "bedrock:Converse", "bedrock:ConverseStream"]
     return template

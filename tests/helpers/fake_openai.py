@@ -1,5 +1,9 @@
 """A local HTTP server that speaks OpenAI's Responses API (`POST /v1/responses`), for the real SDK.
 
+It embeds too (`POST /v1/embeddings`): each text's vector is made from its SHA-256, so the same
+text always gets the same vector, `dimensions` long (16 unless asked), in base64 or floats as
+asked; each input counts a token a word (a token array, its length).
+
 By default it answers every request like OpenAI would, echoing the last user message (asked to
 reason, it reasons first: a `reasoning` item, its summary when asked, its encrypted content when
 `include` asks; sent back, such an item is recorded in `seen` like any input); offered
@@ -12,14 +16,18 @@ reset connection, a malformed body. Every request is recorded (headers, JSON bod
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
+import math
 import socket
 import struct
 import threading
 import time
+from array import array
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -117,6 +125,32 @@ def success_body(request: dict[str, Any], usage: dict[str, Any] | None = None) -
             **(usage or {}),
         },
     }
+
+
+def embeddings_body(request: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """OpenAI's answer to `POST /v1/embeddings`: a vector per input, made from its text."""
+    inputs = request["input"]
+    if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)):
+        inputs = [inputs]
+    size = request.get("dimensions") or 16
+    data = []
+    for index, item in enumerate(inputs):
+        vector = fake_vector(item if isinstance(item, str) else json.dumps(item), size)
+        encoded: Any = list(vector)
+        if request.get("encoding_format") == "base64":
+            encoded = base64.b64encode(vector.tobytes()).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(len(i.split()) if isinstance(i, str) else len(i) for i in inputs)
+    counts = {"prompt_tokens": tokens, "total_tokens": tokens, **(usage or {})}
+    return {"object": "list", "data": data, "model": request["model"], "usage": counts}
+
+
+def fake_vector(text: str, size: int) -> array[float]:
+    """A unit float32 vector of `size` made from the text's SHA-256 (the same text, the same)."""
+    seed = hashlib.sha256(text.encode()).digest()
+    raw = [seed[i % len(seed)] - 127.5 + i % 7 for i in range(size)]
+    norm = math.sqrt(sum(x * x for x in raw))
+    return array("f", (x / norm for x in raw))
 
 
 REASONING_TOKENS = 7
@@ -235,8 +269,11 @@ class FakeOpenAI:
                 seen = Seen(headers, body, time.monotonic(), self.client_address, self.path)
                 fake.seen.append(seen)
                 step = fake.script.popleft() if fake.script else Step()
-                if urlsplit(self.path).path != "/v1/responses":  # a proxy is sent the whole URL
+                path = urlsplit(self.path).path  # a proxy is sent the whole URL
+                if path not in ("/v1/responses", "/v1/embeddings"):
                     step = Step(status=404, error_code="unknown_url", message=f"no {self.path}")
+                if path == "/v1/embeddings" and step.status is None and step.raw is None:
+                    step = replace(step, raw=json.dumps(embeddings_body(body, step.usage)).encode())
                 self._answer(step, body)
 
             def _answer(self, step: Step, body: dict[str, Any]) -> None:

@@ -8,13 +8,21 @@ from typing import Any
 
 import httpx
 
+import openai
 from helpers.fakes import FailingProvider
 from helpers.stores import settings_and_stores
 from llm_server.app import Services, create_app
 from llm_server.core.free_mode import FreeModeQuota
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.stores.factory import key_store, quota_store, response_store, usage_store
+from llm_server.stores.factory import (
+    background_store,
+    conversation_store,
+    key_store,
+    quota_store,
+    response_store,
+    usage_store,
+)
 from llm_server.stores.shared_cache import DynamoDBSharedCache
 from llm_server.usage.ledger import UsageLedger
 
@@ -65,10 +73,25 @@ def tenant_app(
         cache=cache,
         usage=UsageLedger.from_settings(settings, usage_store(settings, client)),
         keys=key_store(settings, client),
+        conversation_store=conversation_store(settings, client),
+        background_store=background_store(settings, client),
     )
     app = create_app(settings, service)
     app.state.idempotency = guard
     return app, shared
+
+
+def tenant_sdk(server, client: str = "client-1", sdk: type = openai.OpenAI) -> Any:
+    """The OpenAI SDK (`sdk`: `openai.AsyncOpenAI` for the async one) as tenant `client`.
+
+    Its `X-Api-Key` names the tenant (the owner of what it stores); the bearer is CALLER_KEY.
+    """
+    return sdk(
+        base_url=f"{server.url}/v1",
+        api_key=CALLER_KEY,
+        max_retries=0,
+        default_headers={"X-Api-Key": client},
+    )
 
 
 def post_chat(server, client: str | None = "client-1", headers=None, **fields) -> httpx.Response:

@@ -45,7 +45,9 @@ def test_a_key_uses_only_its_models_and_lists_only_those(server):
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-4o")
     every = sdk(server, create_key(server, name="team-b")["key"])
-    assert {m.id for m in every.models.list()} == {"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"}
+    chats = {"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"}
+    embedders = {"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"}
+    assert {m.id for m in every.models.list()} == chats | embedders
 
 
 def test_a_key_past_its_rpm_is_a_429_with_retry_after(kind, moto_endpoint, fake):

@@ -75,11 +75,13 @@ def test_a_generation_past_its_budget_is_cut_off_and_the_next_one_runs(server, p
     assert provider.status()["generated_tokens"] > before
 
 
-def drop_once_generating(provider: LocalLlamaProvider, url: str, path: str, body: dict) -> int:
+def drop_once_generating(
+    provider: LocalLlamaProvider, url: str, path: str, body: dict, counter="generated_tokens"
+) -> int:
     """Send a request, close its socket once the model has made a token; the count then."""
     host, port = url.removeprefix("http://").split(":")
     payload = json.dumps(body).encode()
-    before = provider.status()["generated_tokens"]
+    before = provider.status()[counter]
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -87,9 +89,88 @@ def drop_once_generating(provider: LocalLlamaProvider, url: str, path: str, body
             + payload
         )
         deadline = time.monotonic() + 120
-        while provider.status()["generated_tokens"] == before and time.monotonic() < deadline:
+        while provider.status()[counter] == before and time.monotonic() < deadline:
             time.sleep(0.01)
     return before
+
+
+EMBEDDING = "SmolLM2-135M-Instruct.Q4_1-embedding"
+MANY = [f"문장 {n}번: the worker reads one text at a time" for n in range(512)]
+
+
+def test_an_embedding_past_its_budget_is_cut_off_and_the_next_request_runs(server, provider, clock):
+    """The clock moves a second a text: five seconds of budget stop the request between two of
+    its texts, long before its 512, and the worker takes the next request at once."""
+    clock.running = True
+    first = provider.status()["embedded_inputs"]
+    late = httpx.post(
+        f"{server.url}/v1/embeddings", json={"model": EMBEDDING, "input": MANY}, timeout=120
+    )
+    assert late.status_code == 504
+    assert late.json()["error"]["code"] == "generation_timeout"
+    assert "LOCAL_GENERATION_TIMEOUT_SECONDS" in late.json()["error"]["message"]
+    assert not provider.status()["embedding"]
+    before = provider.status()["embedded_inputs"]
+    assert 5 <= before - first <= 6
+    short = httpx.post(f"{server.url}/v1/embeddings", json={"model": EMBEDDING, "input": "짧다"})
+    assert short.status_code == 200
+    assert provider.status()["embedded_inputs"] == before + 1
+
+
+def wait_until_no_request(url: str, limit: float = 120) -> None:
+    """Until the server holds no request: a cancelled one has given back its slot."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if httpx.get(f"{url}/api/v1/system/info").json()["requests_in_progress"] == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError("a request is still in progress")
+
+
+def test_a_caller_who_leaves_stops_the_embedding(server, provider, clock):
+    """The request ends (its slot given back) soon after the drop and submits no more texts:
+    had it gone on for nobody, it would hold its slot until all 512 were read."""
+    clock.running = False
+    wait_until_no_request(server.url)
+    body = {"model": EMBEDDING, "input": MANY}
+    before = drop_once_generating(provider, server.url, "/v1/embeddings", body, "embedded_inputs")
+    wait_until_no_request(server.url)
+    # The worker takes jobs in turn: once this one is answered, the text that was on it when
+    # the caller left (if one was) is done too.
+    one = {"model": EMBEDDING, "input": "하나"}
+    assert httpx.post(f"{server.url}/v1/embeddings", json=one).status_code == 200
+    embedded = provider.status()["embedded_inputs"] - before
+    assert 0 < embedded < len(MANY) // 2
+    assert httpx.post(f"{server.url}/v1/embeddings", json=one).status_code == 200
+    assert provider.status()["embedded_inputs"] - before == embedded + 1  # nothing else ran
+
+
+def test_a_chat_takes_its_turn_between_a_long_embedding_requests_texts(server, provider, clock):
+    """Each text is a job of its own on the one worker: a chat sent while 64 texts are being
+    embedded is answered before they all are, and the embedding request still finishes."""
+    clock.running = False
+    wait_until_no_request(server.url)
+    answers: list[httpx.Response] = []
+    texts = MANY[:64]
+    body = {"model": EMBEDDING, "input": texts}
+    before = provider.status()["embedded_inputs"]
+    long = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(f"{server.url}/v1/embeddings", json=body, timeout=300)
+        )
+    )
+    long.start()
+    deadline = time.monotonic() + 120
+    while provider.status()["embedded_inputs"] == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    chat = {"model": "local", "messages": [{"role": "user", "content": "안녕"}], "max_tokens": 2}
+    answered = httpx.post(f"{server.url}/v1/chat/completions", json=chat, timeout=120)
+    embedded_by_then = provider.status()["embedded_inputs"] - before
+    long.join(timeout=300)
+    assert answered.status_code == 200
+    assert embedded_by_then < len(texts)
+    assert answers and answers[0].status_code == 200
+    assert provider.status()["embedded_inputs"] - before == len(texts)
 
 
 @pytest.mark.parametrize(

@@ -18,27 +18,7 @@ import openai
 from helpers.live_server import LiveServer
 from helpers.openai_spec import validate
 from helpers.tenants import CALLER_KEY, tenant_app
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def kind(request):
-    return request.param
-
-
-@pytest.fixture
-def server(kind, moto_endpoint, fake):
-    app, _ = tenant_app(kind, moto_endpoint, fake)
-    with LiveServer(app) as live:
-        yield live
-
-
-def sdk(server, client="client-1"):
-    return openai.OpenAI(
-        base_url=f"{server.url}/v1",
-        api_key=CALLER_KEY,
-        max_retries=0,
-        default_headers={"X-Api-Key": client},
-    )
+from helpers.tenants import tenant_sdk as sdk
 
 
 def inputs(fake, index=-1):

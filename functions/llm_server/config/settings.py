@@ -63,6 +63,9 @@ class Settings(BaseModel):
     max_memory_items: int = Field(100, ge=0)
     max_concurrent_requests: int = Field(10, ge=1)
     max_concurrent_per_client: int | None = Field(None, ge=1)
+    # Inputs one /v1/embeddings request may hold (each provider may allow fewer): what one
+    # request can make the server hold (its vectors) and a local or Bedrock model compute
+    embedding_max_inputs: int = Field(512, ge=1, le=2048)
     cors_allow_origins: str = ""
     openai_compat_free_mode: bool = False
     openai_models: str = ""
@@ -84,6 +87,11 @@ class Settings(BaseModel):
     conversations_max_per_owner: int = Field(1000, ge=1, le=5000)
     conversation_max_items: int = Field(1000, ge=1)
     idempotency_ttl_seconds: int = Field(3600, ge=1)
+    # Background responses: how long one may run (Lambda's 15 minutes at most), how many an
+    # owner may have queued or running, and the function that runs them on AWS ("": in-process)
+    background_timeout_seconds: int = Field(600, ge=10, le=900)
+    background_max_per_owner: int = Field(8, ge=1, le=100)
+    background_function: str = ""
 
     # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)
     identity_source: Literal["client_key", "gateway"] = "client_key"

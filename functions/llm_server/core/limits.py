@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from llm_server.exceptions import RateLimitException
 from llm_server.stores.quotas import QuotaStore
@@ -86,6 +86,24 @@ class Reservation(NamedTuple):
     def cost(self) -> int:
         """The picodollars it holds in a budget."""
         return max((c.amount for c in self.held if c.unit == "cost"), default=0)
+
+    def to_json(self) -> list[list[Any]]:
+        """What settling needs of it, as JSON (a background response's worker settles it)."""
+        return [[c.client, c.window, c.amount, c.ttl, c.unit] for c in self.held]
+
+    @classmethod
+    def from_json(cls, held: list[list[Any]]) -> Reservation:
+        """The reservation `to_json` wrote; its limits are gone (it is only settled now)."""
+        return cls(
+            tuple(
+                Counter(c, w, amount, None, ttl, unit, _spent) for c, w, amount, ttl, unit in held
+            )
+        )
+
+
+def _spent(held: int) -> RateLimitException:
+    """A restored counter's refusal, never raised: it is settled, not taken again."""
+    raise AssertionError("a restored reservation is not taken again")
 
 
 class Limits:

@@ -6,6 +6,8 @@ when a key is at hand, else the local model). What the provider's `payer` is dec
 none for the local model; for OpenAI, in normal mode only the caller's key, in free mode the
 caller's, else the server's (the server's only for callers it knows, `Caller.known`); for a
 provider the operator's account pays (Bedrock), known callers only, billed as the server's.
+Embeddings are routed the same way by their model (`route_embedding`); a chat model asked to
+embed, or an embedding model to chat, is a 400 naming `model`.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from llm_server.core.text import bounded
 from llm_server.core.turn import CALLER_KEY, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
+    BadRequestException,
     ConfigurationException,
     LLMServerException,
     NotFoundException,
     OpenAIClientException,
 )
-from llm_server.providers.base import ChatProvider
+from llm_server.providers.base import ChatProvider, Embedder, Payer
 from llm_server.providers.registry import claimed_by
 from llm_server.utils.log import logger
 
@@ -47,6 +50,8 @@ class Routing:
         self._settings = settings
         self._providers = providers
         self._server_key = server_key
+        self.embedders = {n: p for n, p in providers.items() if isinstance(p, Embedder)}
+        """The providers that embed text, by name (in the registry's order)."""
         self.aliases = settings.model_alias_map()
 
     def aliased(self, turn: Turn) -> Turn:
@@ -75,13 +80,60 @@ class Routing:
         model = turn.model or self._settings.default_model
         provider = self.named(model)
         if provider is None:
+            if self._embedder_of(model) is not None:
+                raise _wrong_kind(model, "an embedding model", "POST /v1/embeddings")
             _refuse_unlisted(model)
             return self._unnamed(turn, context)
-        if provider.payer == "operator":
-            return provider, self._operator_pays(model, context)
-        if provider.payer == "key":
-            return provider, self._required_key(turn, context)
-        return provider, NO_KEY
+        return provider, self._key_for(
+            provider.payer, model, turn.caller_key, turn.free_mode, context
+        )
+
+    def _key_for(
+        self, payer: Payer, model: str, caller_key: str, free_mode: bool, context: RequestContext
+    ) -> SelectedKey:
+        """The key a call to a provider with this `payer` goes on (a 401 when there is none)."""
+        if payer == "operator":
+            return self._operator_pays(model, context)
+        if payer == "key":
+            return self._required_key(caller_key, free_mode, context)
+        return NO_KEY
+
+    def _embedder_of(self, model: str) -> Embedder | None:
+        """The provider that lists `model` among its embedding models, if any."""
+        return next((e for e in self.embedders.values() if model in e.embedding_models()), None)
+
+    def _chats_with(self, model: str) -> bool:
+        """Whether `model` is a chat model here: a provider's by name, or an OpenAI one listed."""
+        openai = [self._settings.default_model, *self._settings.openai_model_list()]
+        return self.named(model) is not None or ("openai" in self._providers and model in openai)
+
+    def route_embedding(
+        self, model: str, caller_key: str, free_mode: bool, context: RequestContext
+    ) -> tuple[Embedder, SelectedKey]:
+        """The embedder of `model` (its lister, else OpenAI's, which takes any name) and key.
+
+        A chat model is a 400 naming `model`; a model of a provider's kind it does not list,
+        or any unlisted model where no embedder takes any name, a 404.
+        """
+        embedder = self._embedder_of(model)
+        if embedder is None:
+            if self._chats_with(model):
+                raise _wrong_kind(model, "a chat model", "POST /v1/chat/completions")
+            _refuse_unlisted(model)
+            embedder = self._any_embedding_model()
+        if embedder is None:
+            raise NotFoundException(
+                f"No embedding model {bounded(model)!r} here: GET /v1/models lists those that are",
+                code="model_not_found",
+                param="model",
+            )
+        return embedder, self._key_for(embedder.payer, model, caller_key, free_mode, context)
+
+    def _any_embedding_model(self) -> Embedder | None:
+        """OpenAI's embedder, which passes on any model name, where OpenAI is on."""
+        if self._settings.llm_provider == "local":
+            return None
+        return self.embedders.get("openai")
 
     def _unnamed(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
         """A model no provider lists: OpenAI with a key, or the local model (LLM_PROVIDER)."""
@@ -91,16 +143,18 @@ class Routing:
                 raise ConfigurationException("No provider serves unnamed models on this server")
             return local, NO_KEY
         if self._settings.llm_provider == "auto" and local is not None:
-            key = self._key(turn, context)
+            key = self._key(turn.caller_key, turn.free_mode, context)
             return (openai, key) if key.source is not KeySource.NONE else (local, NO_KEY)
-        return openai, self._required_key(turn, context)
+        return openai, self._required_key(turn.caller_key, turn.free_mode, context)
 
-    def _key(self, turn: Turn, context: RequestContext) -> SelectedKey:
-        free_mode = turn.free_mode and self._settings.free_mode_enabled
-        return select_api_key(turn.caller_key, free_mode, self._server_key_for(context), CALLER_KEY)
+    def _key(self, caller_key: str, free_mode: bool, context: RequestContext) -> SelectedKey:
+        free_mode = free_mode and self._settings.free_mode_enabled
+        return select_api_key(caller_key, free_mode, self._server_key_for(context), CALLER_KEY)
 
-    def _required_key(self, turn: Turn, context: RequestContext) -> SelectedKey:
-        key = self._key(turn, context)
+    def _required_key(
+        self, caller_key: str, free_mode: bool, context: RequestContext
+    ) -> SelectedKey:
+        key = self._key(caller_key, free_mode, context)
         if key.source is not KeySource.NONE:
             return key
         raise AuthenticationException(
@@ -154,6 +208,15 @@ def _refuse_unlisted(model: str) -> None:
             code="model_not_found",
             param="model",
         )
+
+
+def _wrong_kind(model: str, kind: str, route: str) -> BadRequestException:
+    """A model asked for what it does not do: a chat model to embed, or the reverse."""
+    return BadRequestException(
+        f"{bounded(model)!r} is {kind}: send it to {route}",
+        code="model_not_supported",
+        param="model",
+    )
 
 
 def rejected_key(source: str) -> LLMServerException:

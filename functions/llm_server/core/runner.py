@@ -10,7 +10,6 @@ happens (a dropped stream included). The provider is called through the guardrai
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -18,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llm_server.config.settings import Settings
-from llm_server.core.admission import TurnAdmission
 from llm_server.core.caller import Caller
+from llm_server.core.embeddings import EmbeddingRunner
 from llm_server.core.free_mode import FreeModeQuota, input_estimate, reserve_tokens
 from llm_server.core.guardrail import Guard, note
 from llm_server.core.key_policy import check_model, check_payer, listed
@@ -28,22 +27,21 @@ from llm_server.core.limits import Reservation
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
-from llm_server.core.text import bounded, text_tokens
-from llm_server.core.turn import CALLER_KEY, CacheResult, Outcome, RequestContext, Turn
+from llm_server.core.spending import Spending
+from llm_server.core.text import text_tokens
+from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
     BadRequestException,
     GuardrailUnavailableException,
     LLMServerException,
-    PermissionException,
     ValidationException,
 )
 from llm_server.providers.base import ChatProvider
 from llm_server.usage.ledger import UsageLedger
-from llm_server.usage.pricing import usd
 from llm_server.utils.concurrency import ConcurrencyLimiter
 from llm_server.utils.log import logger
-from llm_server.utils.metrics import record_cache_hit, record_fallback, record_generation
+from llm_server.utils.metrics import record_cache_hit, record_fallback
 from llm_server.utils.request_context import annotate
 from llm_server.values import ChatMessage, Generation, GenerationRequest, ThoughtDelta
 
@@ -93,25 +91,23 @@ class TurnRunner:
         self._settings = settings
         self._guard = guard or Guard(None)
         self._providers = dict(providers)
-        self._ledger = ledger
         self._server_key = server_key
         self._cache = cache
-        self._admission = TurnAdmission(quota, ledger)
+        self._spending = Spending(quota, ledger)
         self._fallbacks = settings.model_fallback_map()
         self._routing = Routing(settings, self._providers, server_key)
         self._limiter = ConcurrencyLimiter(
             settings.max_concurrent_requests, settings.per_client_concurrency()
         )
+        self.embeddings = EmbeddingRunner(settings, self._routing, self._spending, self._limiter)
+        """Embedding requests, on the same routing, key policy, spending and slots as turns."""
         self._check_prices()
 
     def _check_prices(self) -> None:
         """Say at start which models the operator's account pays have no price (refused)."""
-        if self._ledger is None:
-            return
         for provider in self._providers.values():
             if provider.payer == "operator":
-                for model in provider.models():
-                    self._ledger.prices.price(provider.name, model)  # warns when unknown
+                self._spending.warn_unpriced(provider.name, provider.models())
 
     async def aclose(self) -> None:
         """Close the providers' connections (at server shutdown)."""
@@ -139,10 +135,11 @@ class TurnRunner:
         self._guard.renew()
 
     def models(self, caller: Caller | None = None) -> list[tuple[str, str]]:
-        """(model, owner) pairs a request may name: each provider's by name, the OpenAI ones.
+        """(model, owner) pairs a request may name: chat models, then embedding models.
 
-        The owner is `llm-server` for the local model, else the provider's name. With a
-        `caller`, only those its key's policy lets it use.
+        Each provider's by name, and the OpenAI ones; then the aliases of any of them. The owner
+        is `llm-server` for the local model, else the provider's name. With a `caller`, only
+        those its key's policy lets it use.
         """
         settings = self._settings
         policy = caller.policy if caller is not None else None
@@ -160,6 +157,7 @@ class TurnRunner:
                 for name in dict.fromkeys(openai)
                 if name not in served and listed(policy, self._names(name), False)
             ]
+        names += self.embeddings.models(policy)
         owners = dict(names)
         aliases = self._routing.aliases.items()
         return names + [(alias, owners[target]) for alias, target in aliases if target in owners]
@@ -229,19 +227,28 @@ class TurnRunner:
                 await self._cache.store(key, replace(generation, guardrail=None))
             return self._finish(admitted, generation, "MISS" if key is not None else None)
 
+    async def reserve(self, turn: Turn, context: RequestContext) -> Reservation:
+        """Admit now a turn that runs later (a background response): its quotas held till then.
+
+        Checked and routed as it will run; `stream(..., reserved=...)` settles it.
+        """
+        provider, request = self._prepare(self._routing.aliased(turn), context)
+        return await self._admit(provider, request, context.caller) or Reservation()
+
     async def stream(
-        self, turn: Turn, context: RequestContext
+        self, turn: Turn, context: RequestContext, reserved: Reservation | None = None
     ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
         """Run a turn streamed: text (and reasoning) deltas, then the `Outcome`.
 
-        Holds a slot until closed.
+        Holds a slot until closed. A turn `reserve` admitted passes its reservation as
+        `reserved` (a fallback is admitted anew: the first try settled it).
 
         A stream the client drops is settled with its input and the deltas produced so far.
         A provider failing before the first delta falls back as `run` does; after, it cannot.
         """
         turn = self._routing.aliased(turn)
         try:
-            async for item in self._stream_once(turn, context, fallible=True):
+            async for item in self._stream_once(turn, context, True, reserved):
                 yield item
         except _ProviderFailed as failed:
             fallback = self._fallback(turn, failed, context)
@@ -249,9 +256,13 @@ class TurnRunner:
                 yield item
 
     async def _stream_once(
-        self, turn: Turn, context: RequestContext, fallible: bool
+        self,
+        turn: Turn,
+        context: RequestContext,
+        fallible: bool,
+        reserved: Reservation | None = None,
     ) -> AsyncGenerator[str | ThoughtDelta | Outcome, None]:
-        async with self._admitted(turn, context) as admitted:
+        async with self._admitted(turn, context, reserved) as admitted:
             stream = self._guard.stream(admitted.provider, admitted.request)
             try:
                 try:
@@ -301,57 +312,64 @@ class TurnRunner:
         return fallback
 
     @asynccontextmanager
-    async def _admitted(self, turn: Turn, context: RequestContext) -> AsyncIterator[_Admitted]:
-        """Route and key, a slot, the earlier messages, quota; remap and settle on the way out."""
-        provider, request = self._prepare(turn, context)
-        async with self._limiter.slot(context.caller.owner):
-            started = time.perf_counter()
-            if turn.earlier is not None:
-                earlier = await turn.earlier()
-                _readable(provider, earlier)
-                request = replace(request, messages=earlier + request.messages)
-            reservation = await self._admission.admit(provider, request, context.caller)
-            admitted = _Admitted(provider, request, started)
-            try:
-                yield admitted
-            except AuthenticationException:
-                raise rejected_key(request.key_source) from None
-            finally:
-                await self._settle(reservation, admitted, context.caller)
+    async def _admitted(
+        self, turn: Turn, context: RequestContext, reserved: Reservation | None = None
+    ) -> AsyncIterator[_Admitted]:
+        """Route and key, a slot, the earlier messages, quota; remap and settle on the way out.
+
+        `reserved`: the quota `reserve` took for the turn already (not asked again); given back
+        if the turn is refused before it runs.
+        """
+        try:
+            provider, request = self._prepare(turn, context)
+            wait_until = context.deadline if context.waits else None
+            async with self._limiter.slot(context.caller.owner, wait_until):
+                started = time.perf_counter()
+                if turn.earlier is not None:
+                    earlier = await turn.earlier()
+                    _readable(provider, earlier)
+                    request = replace(request, messages=earlier + request.messages)
+                reservation = reserved
+                if reservation is None:
+                    reservation = await self._admit(provider, request, context.caller)
+                reserved = None  # settled below from here on
+                admitted = _Admitted(provider, request, started)
+                try:
+                    yield admitted
+                except AuthenticationException:
+                    raise rejected_key(request.key_source) from None
+                finally:
+                    await self._settle(reservation, admitted, context.caller)
+        finally:
+            if reserved is not None:
+                await self.give_back(reserved)
+
+    async def give_back(self, reserved: Reservation) -> None:
+        """Return what `reserve` held for a turn that will not run (even when cancelled)."""
+        await self._spending.give_back(reserved)
+
+    async def _admit(
+        self, provider: ChatProvider, request: GenerationRequest, caller: Caller
+    ) -> Reservation | None:
+        """The turn's reservation by its provider, model, payer and worst case, or a 429."""
+        tokens = reserve_tokens(request, output=0)
+        return await self._spending.admit(
+            provider.name, request.model, request.key_source, caller, tokens, request.max_tokens
+        )
 
     async def _settle(
         self, reservation: Reservation | None, admitted: _Admitted, caller: Caller
     ) -> None:
-        """Charge the turn what it used, and settle its reservation with that.
-
-        Even when the request is cancelled (a dropped stream is charged what it sent). A
-        gateway key's turns are kept by day too, for the operator's page.
-        """
-        import anyio
-
-        used = admitted.charged()
-        provider, source = admitted.provider.name, admitted.request.key_source
-        cost, guarded = None, 0  # the model's, and the guardrail's (the operator's always)
-        if used is not None and self._ledger is not None:
-            cost, guarded = self._ledger.cost(provider, used), self._ledger.guardrail_cost(used)
-        if used is not None:
-            elapsed_ms = round((time.perf_counter() - admitted.started) * 1000, 1)
-            record_generation(used, source, elapsed_ms, None if cost is None else usd(cost))
-        with anyio.CancelScope(shield=True):
-            writes = []  # the ledger rows and the reservation's settlement, at once
-            if used is not None and self._ledger is not None:
-                daily = caller.policy is not None
-                writes.append(
-                    self._ledger.record(caller.owner, provider, source, used, cost, guarded, daily)
-                )
-            if reservation is not None:
-                tokens = used.total_tokens if used is not None else 0
-                spent = None if cost is None else cost + guarded
-                writes.append(self._admission.settle(reservation, tokens, spent if used else 0))
-            if len(writes) == 1:  # a task of its own would cost the loop a turn, for nothing
-                await writes[0]
-            elif writes:
-                await asyncio.gather(*writes)
+        """Charge the turn what it used (a dropped stream what it sent), and settle with that."""
+        request = admitted.request
+        await self._spending.settle(
+            reservation,
+            admitted.provider.name,
+            request.key_source,
+            caller,
+            admitted.charged(),
+            admitted.started,
+        )
 
     def _cache_key(
         self, provider: ChatProvider, request: GenerationRequest, context: RequestContext
@@ -385,25 +403,8 @@ class TurnRunner:
                 )
         check_payer(context.caller.policy, model, key.source is KeySource.SERVER)
         if key.source is KeySource.SERVER:
-            self._require_price(provider, model)
+            self._spending.require_price(provider.name, provider.payer, model)
         return provider, key
-
-    def _require_price(self, provider: ChatProvider, model: str) -> None:
-        """Refuse a model without a price on the operator's money: its spend has no bound."""
-        if self._ledger is None or self._ledger.prices.price(provider.name, model) is not None:
-            return
-        remedy = (
-            f"send your own key in {CALLER_KEY} to use it"
-            if provider.payer == "key"
-            else "choose another model"
-        )
-        raise PermissionException(
-            f"{bounded(model)!r} has no price on this server, so it is not served on the "
-            f"server's account (a budget could not bound it): {remedy}, or ask the operator "
-            "to price it (MODEL_PRICES)",
-            code="model_not_priced",
-            param="model",
-        )
 
     def _prepare(
         self, turn: Turn, context: RequestContext

@@ -24,11 +24,16 @@ when it renders the error (see `web/errors.py`).
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Who asks, and by when the answer must be out (a `time.monotonic()` value, or None)."""
+    """Who asks, and by when the answer must be out (a `time.monotonic()` value, or None).
+
+    `waits`: a background response's turn, which waits for a free slot until its deadline
+    where a caller would be refused at once (429) and retry.
+    """
 
     caller: Caller
     deadline: float | None = None
     request_id: str = ""
+    waits: bool = False
 
 
 @dataclass(frozen=True)

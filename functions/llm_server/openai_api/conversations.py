@@ -108,9 +108,10 @@ class ConversationArchive:
         return None if found is None else dict(json.loads(found.data))
 
     async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> Conversation:
-        """Erase one item; the conversation."""
+        """Erase one item; the conversation (a missing one is named as such, as on a read)."""
         store = self.require()
         if not await asyncio.to_thread(store.delete_item, owner, conversation_id, item_id):
+            await self.get(owner, conversation_id)
             raise items.missing(item_id, "item_id")
         return await self.get(owner, conversation_id)
 

@@ -23,7 +23,7 @@ from llm_server.exceptions import BadRequestException, LLMServerException
 from llm_server.openai_api import parameters, translate
 from llm_server.openai_api.errors import openai_error_body
 from llm_server.openai_api.protocol import CompletionUsage, InputMessage, StreamOptions
-from llm_server.openai_api.routes import ANSWERS, json_answer, turn_for
+from llm_server.openai_api.routes import ANSWERS, caller_key, json_answer, turn_for
 from llm_server.values import ThoughtDelta
 from llm_server.web.dependencies import get_app_settings, get_request_context, get_runner
 from llm_server.web.sse import primed, sse, sse_response
@@ -80,7 +80,7 @@ async def create_completion(
         raise BadRequestException("prompt: exactly one prompt is supported", param="prompt")
     message = InputMessage(role="user", content=prompts[0])
     turn = turn_for(
-        request,
+        caller_key(request),
         runner,
         settings,
         [message],

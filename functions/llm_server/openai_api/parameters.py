@@ -39,7 +39,6 @@ RESPONSES: dict[str, tuple[Any, ...]] = {
     **_SAMPLING_NO_OPS,
     "text": (ANY,),  # its format is checked by `translate.text_format`
     "truncation": ("disabled", None),
-    "background": (False, None),
     "max_tool_calls": (None,),
     "stream_options": (ANY,),
     "prompt": (None,),
@@ -55,6 +54,7 @@ COMPLETIONS: dict[str, tuple[Any, ...]] = {
     "best_of": (1, None),
     "logprobs": (None, 0),
 }
+EMBEDDINGS: dict[str, tuple[Any, ...]] = {}  # every parameter it takes is a field
 _PENALTIES = ("presence_penalty", "frequency_penalty")
 
 

@@ -200,6 +200,7 @@ class ResponsesRequest(BaseModel):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     reasoning: ReasoningConfig | None = None
     conversation: Text | dict[str, Any] | None = None
+    background: bool = False
 
 
 # Responses: Chat Completions

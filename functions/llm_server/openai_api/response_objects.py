@@ -101,6 +101,13 @@ class IncompleteDetails(BaseModel):
     reason: Literal["max_output_tokens", "content_filter"]
 
 
+class ResponseError(BaseModel):
+    """Why a (background) response failed."""
+
+    code: str
+    message: str
+
+
 class ResponseObject(BaseModel):
     """A `response` object: in progress (no output yet), completed or incomplete.
 
@@ -112,7 +119,7 @@ class ResponseObject(BaseModel):
     object: Literal["response"] = "response"
     created_at: int
     completed_at: int | None = None
-    status: Literal["in_progress", "completed", "incomplete"]
+    status: Literal["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"]
     model: str
     output: list[ReasoningItem | OutputMessage | FunctionCallItem]
     instructions: str | None
@@ -137,7 +144,7 @@ class ResponseObject(BaseModel):
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
     incomplete_details: IncompleteDetails | None = None
-    error: None = None
+    error: ResponseError | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     usage: ResponseUsage | None = None
 

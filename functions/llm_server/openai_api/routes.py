@@ -10,8 +10,9 @@ may use the server's key. Errors use OpenAI's shape (see `web/errors.py`).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -38,7 +39,7 @@ from llm_server.openai_api.protocol import (
 from llm_server.openai_api.response_objects import (
     ResponseObject,
 )
-from llm_server.openai_api.stored_routes import Archive
+from llm_server.openai_api.stored_routes import Archive, get_background
 from llm_server.values import Generation
 from llm_server.web.dependencies import (
     get_app_settings,
@@ -78,7 +79,7 @@ def caller_key(request: Request) -> str:
 
 
 def turn_for(
-    request: Request,
+    key: str,
     runner: TurnRunner,
     settings: Settings,
     items: Sequence[InputMessage | InputItem],
@@ -88,12 +89,11 @@ def turn_for(
 ) -> Turn:
     """The turn of a request's messages, at most MAX_HISTORY_ITEMS of them.
 
-    Without the caller's own OpenAI key the model must be one this server lists (404
-    `model_not_found` otherwise); with it, OpenAI decides.
+    `key` is the caller's own OpenAI key (`caller_key`), "" for none: without it the model must
+    be one this server lists (404 `model_not_found` otherwise); with it, OpenAI decides.
     """
-    key = caller_key(request)
     if not key and not settings.openai_compat_free_mode:
-        _known_model(runner, fields["model"])
+        known_model(runner, fields["model"])
     if len(items) > settings.max_history_items:
         raise ValidationException(
             f"{param} has {len(items)} items; at most {settings.max_history_items} are allowed",
@@ -109,7 +109,11 @@ def turn_for(
     )
 
 
-def _known_model(runner: TurnRunner, model: str, caller: Caller | None = None) -> ModelCard:
+def known_model(runner: TurnRunner, model: str, caller: Caller | None = None) -> ModelCard:
+    """The card of a model `/v1/models` lists (to `caller`, if given), else a 404.
+
+    `local` names the local model.
+    """
     created = int(time.time())
     for name, owner in runner.models(caller):
         if model == name or (model == "local" and owner == "llm-server"):  # the local alias
@@ -138,7 +142,7 @@ async def list_models(runner: Runner, caller: CallerDep) -> ModelList:
 @router.get("/models/{model_id}", response_model=ModelCard, responses={404: {"model": OpenAIError}})
 async def retrieve_model(model_id: str, runner: Runner, caller: CallerDep) -> ModelCard:
     """One model of the list, or 404 `model_not_found`."""
-    return _known_model(runner, model_id, caller)
+    return known_model(runner, model_id, caller)
 
 
 @post_json(
@@ -150,7 +154,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     context = await get_request_context(request, await get_caller(request))
     parameters.refuse_unhonoured(body.model_extra, parameters.CHAT_COMPLETIONS)
     turn = turn_for(
-        request,
+        caller_key(request),
         runner,
         settings,
         body.messages,
@@ -184,17 +188,20 @@ async def create_response(
     archive: Archive,
     conversations: Conversations,
 ) -> Response:
-    """The Responses API, whole or as its streaming events; stored unless `store: false`."""
+    """The Responses API, whole, streamed or in the background; stored unless `store: false`."""
     parameters.refuse_unhonoured(body.model_extra, parameters.RESPONSES)
     if "store" in body.model_fields_set and body.store:
         archive.require("store")
     body = body.model_copy(update={"store": body.store and archive.enabled})
-    owner, deadline = context.caller.owner, context.deadline
+    owner, deadline, key = context.caller.owner, context.deadline, caller_key(request)
     body = await responses.resolved(body, owner, archive, conversations, deadline)
-    job = responses.new_job(body, response_turn(request, runner, settings, body), context)
+    turn_of = partial(response_turn, runner=runner, settings=settings)
+    job = responses.new_job(body, turn_of(body, key), context)
     if job.conversation is not None:  # a missing one is a 404 before anything runs
         await conversations.get(owner, job.conversation, "conversation")
     job = responses.with_history(job, archive, conversations)
+    if body.background:
+        return await _in_background(request, job, context, key, turn_of)
 
     async def keep(made: ResponseObject, generation: Generation) -> None:
         await responses.finish(job, made, generation, archive, conversations)
@@ -212,12 +219,28 @@ async def create_response(
     return sse_response(streams.response_events(stream, job.response_id, body, temperature, keep))
 
 
+async def _in_background(
+    request: Request,
+    job: responses.Job,
+    context: RequestContext,
+    key: str,
+    turn_of: Callable[[ResponsesRequest, str], Turn],
+) -> Response:
+    """Queue a background response: `queued` at once, or its events as they come."""
+    background = await get_background(request)
+    start = request.app.state.services.start_background
+    queued = await background.queue(job, context, key, turn_of, start)
+    if not job.body.stream:
+        return JSONResponse(queued.model_dump(mode="json"))
+    return sse_response(await background.events(job.owner, job.response_id, -1))
+
+
 def response_turn(
-    request: Request, runner: TurnRunner, settings: Settings, body: ResponsesRequest
+    body: ResponsesRequest, key: str, *, runner: TurnRunner, settings: Settings
 ) -> Turn:
-    """The turn of a Responses request (its input's references resolved)."""
+    """The turn of a Responses request (its input's references resolved), on `key`."""
     return turn_for(
-        request,
+        key,
         runner,
         settings,
         responses.input_items(body),
@@ -248,7 +271,8 @@ async def count_input_tokens(
     parameters.refuse_unhonoured(body.model_extra, parameters.RESPONSES)
     owner, deadline = context.caller.owner, context.deadline
     body = await responses.resolved(body, owner, archive, conversations, deadline)
-    job = responses.new_job(body, response_turn(request, runner, settings, body), context)
+    turn_of = partial(response_turn, runner=runner, settings=settings)
+    job = responses.new_job(body, turn_of(body, caller_key(request)), context)
     job = responses.with_history(job, archive, conversations)
     turn = job.turn
     if turn.earlier is not None:

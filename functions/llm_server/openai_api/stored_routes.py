@@ -1,4 +1,6 @@
-"""The Responses API's stored responses: `GET`/`DELETE /v1/responses/{id}` and its input items.
+"""Stored responses: `GET`/`DELETE /v1/responses/{id}`, input items, a background one's cancel.
+
+A background response (`background.py`) is read as it is now, and streamed again on request.
 
 Only the caller who created a response reaches it; to anyone else its id is unknown (404).
 """
@@ -8,20 +10,29 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from llm_server.core.text import bounded
 from llm_server.core.turn import RequestContext
 from llm_server.exceptions import BadRequestException, NotFoundException
+from llm_server.openai_api.background import BackgroundResponses
 from llm_server.openai_api.protocol import OpenAIError
 from llm_server.openai_api.response_objects import ResponseObject
 from llm_server.openai_api.stored import ResponseArchive
 from llm_server.web.dependencies import get_request_context
+from llm_server.web.sse import sse_response
 
 
 async def get_archive(request: Request) -> ResponseArchive:
     """The Responses API's stored responses, taken from the app."""
     archive: ResponseArchive = request.app.state.services.responses
     return archive
+
+
+async def get_background(request: Request) -> BackgroundResponses:
+    """The Responses API's background responses, taken from the app."""
+    background: BackgroundResponses = request.app.state.services.background
+    return background
 
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -33,10 +44,37 @@ _MISSING: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/responses/{response_id}", response_model=ResponseObject, responses=_MISSING)
-async def retrieve_response(response_id: str, archive: Archive, context: Context) -> dict[str, Any]:
-    """A stored response, as it was returned."""
-    return (await archive.get(context.caller.owner, response_id)).response
+@router.get(
+    "/responses/{response_id}",
+    response_model=ResponseObject,
+    responses={**_MISSING, 200: {"content": {"text/event-stream": {}}}},
+)
+async def retrieve_response(
+    response_id: str,
+    context: Context,
+    background: Annotated[BackgroundResponses, Depends(get_background)],
+    stream: bool = False,
+    starting_after: Annotated[int, Query(ge=-1)] = -1,
+) -> Response:
+    """A stored response as it was returned, or a background one as it is now.
+
+    `stream=true`: a background response created with `stream: true`, its events after
+    `starting_after` (a `sequence_number`), as they come until it ends.
+    """
+    owner = context.caller.owner
+    if stream:
+        return sse_response(await background.events(owner, response_id, starting_after))
+    return JSONResponse(await background.retrieve(owner, response_id))
+
+
+@router.post("/responses/{response_id}/cancel", response_model=ResponseObject, responses=_MISSING)
+async def cancel_response(
+    response_id: str,
+    context: Context,
+    background: Annotated[BackgroundResponses, Depends(get_background)],
+) -> dict[str, Any]:
+    """Stop a background response (what it generated is charged); a finished one as it is."""
+    return await background.cancel(context.caller.owner, response_id)
 
 
 @router.delete("/responses/{response_id}", responses=_MISSING)

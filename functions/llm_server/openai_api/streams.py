@@ -7,7 +7,7 @@ into the protocol's in-band error; a failure before the first event is the route
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Literal
 
 from pydantic_core import to_jsonable_python
@@ -108,7 +108,7 @@ async def response_events(
     body: ResponsesRequest,
     temperature: float,
     keep: Callable[[ResponseObject, Generation], Awaitable[None]],
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """The Responses API's event sequence, numbered from 0, ending `completed` or `incomplete`.
 
     `keep` stores the finished response (if asked) before the last event says it is done.

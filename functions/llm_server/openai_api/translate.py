@@ -263,6 +263,7 @@ def response_object(
         parallel_tool_calls=request.parallel_tool_calls is not False,
         top_logprobs=request.top_logprobs or 0,
         store=request.store,
+        background=request.background,
         previous_response_id=request.previous_response_id,
         reasoning=request.reasoning.model_dump() if request.reasoning else None,
     )

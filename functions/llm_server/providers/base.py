@@ -1,11 +1,21 @@
-"""The one small interface every model provider implements (its values: `llm_server.values`)."""
+"""The one small interface every model provider implements (its values: `llm_server.values`).
+
+A provider that embeds text implements `Embedder` too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from llm_server.values import Generation, GenerationRequest, ThoughtDelta
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
 
 Payer = Literal["nobody", "key", "operator"]
 """Who pays for a provider's calls, which decides who may use it and what it counts against:
@@ -69,4 +79,40 @@ class ChatProvider(Protocol):
 
     async def aclose(self) -> None:
         """Release what the provider holds open (connections), at server shutdown."""
+        ...
+
+
+@dataclass(frozen=True)
+class EmbeddingLimits:
+    """What one request to a model may hold, beyond the server's own `EMBEDDING_MAX_INPUTS`.
+
+    `max_inputs`: inputs a request (the provider batches them as its API needs); `max_chars`:
+    characters an input (None: the provider counts tokens itself, or its own limit applies);
+    `dimensions`: the values `dimensions` may take (empty: it cannot be set; None: any).
+    `honours`: the `EmbeddingRequest.chosen` names it applies.
+    """
+
+    max_inputs: int
+    max_chars: int | None = None
+    dimensions: frozenset[int] | None = frozenset()
+    honours: frozenset[str] = frozenset()
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """A provider that embeds text too; it says which models, as it says which it chats with."""
+
+    name: str
+    payer: Payer
+
+    def embedding_models(self) -> list[str]:
+        """The embedding models it serves by name."""
+        ...
+
+    def embedding_limits(self, model: str) -> EmbeddingLimits:
+        """What a request for `model` may hold and set."""
+        ...
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """The vectors of the request's inputs, in order; an `LLMServerException` on failure."""
         ...

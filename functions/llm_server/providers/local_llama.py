@@ -30,10 +30,17 @@ from llm_server.exceptions import (
     GenerationTimeoutException,
 )
 from llm_server.providers import local_tools
-from llm_server.providers.base import Payer
+from llm_server.providers.base import EmbeddingLimits, Payer
+from llm_server.providers.local_embeddings import MAX_INPUTS, LocalEmbedder
 from llm_server.providers.local_grammar import schema_grammar
 from llm_server.utils.log import logger
-from llm_server.values import Generation, GenerationRequest, ThoughtDelta
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -76,7 +83,10 @@ class DaemonWorker(Executor):
 
 
 class LocalLlamaProvider:
-    """Chat with a local GGUF model; its chat template formats the messages."""
+    """Chat with a local GGUF model; its chat template formats the messages.
+
+    It embeds too, as `<model>-embedding` (`local_embeddings.py`), on the same worker.
+    """
 
     name = "local"
     payer: Payer = "nobody"
@@ -113,6 +123,9 @@ class LocalLlamaProvider:
         self._generated = 0  # tokens streamed by the model since start, finished or not
         self._cached_for: str | None = None  # whose prompt llama.cpp's KV cache holds
         self._longest_token: int | None = None  # bytes of the vocabulary's longest token
+        self._embedder = LocalEmbedder(
+            self._model_path, self._threads, self._worker, timeout_seconds, clock
+        )
 
     @property
     def model_name(self) -> str:
@@ -143,6 +156,9 @@ class LocalLlamaProvider:
             "threads": self._threads,
             "generating": self._generating,
             "generated_tokens": self._generated,
+            "embedding_loaded": self._embedder.loaded,
+            "embedding": self._embedder.embedding,
+            "embedded_inputs": self._embedder.embedded,
         }
 
     def models(self) -> list[str]:
@@ -152,6 +168,18 @@ class LocalLlamaProvider:
     def reply_model(self, model: str) -> str:
         """Its file's name, whatever the request called it (`local`, or another's name)."""
         return self.model_name
+
+    def embedding_models(self) -> list[str]:
+        """`<model>-embedding`, when there is a model file: a name apart from the chat model's."""
+        return [f"{self.model_name}-embedding"] if self._model_path else []
+
+    def embedding_limits(self, model: str) -> EmbeddingLimits:
+        """Inputs a request; no `dimensions` or options (its tokens a text: `embed` checks)."""
+        return EmbeddingLimits(MAX_INPUTS)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """The texts' vectors, on the worker thread, within the time budget."""
+        return await self._embedder.embed(request, f"{self.model_name}-embedding")
 
     async def count_tokens(self, request: GenerationRequest) -> int | None:
         """The prompt its chat template makes of the request, counted by its tokenizer."""

@@ -16,6 +16,7 @@ from llm_server.stores.sessions import SessionLimits, SessionStore, SQLiteSessio
 from llm_server.stores.usage import SQLiteUsageStore, UsageStore
 
 if TYPE_CHECKING:
+    from llm_server.stores.background import BackgroundStore
     from llm_server.stores.keys import KeyStore
 
 
@@ -75,6 +76,18 @@ def conversation_store(settings: Settings, dynamodb_client: Any = None) -> Conve
     from llm_server.stores.conversations import SQLiteConversationStore
 
     return SQLiteConversationStore(settings.store_path, limits)
+
+
+def background_store(settings: Settings, dynamodb_client: Any = None) -> BackgroundStore:
+    """Background responses' runs and events, living as long as stored responses."""
+    ttl = settings.session_ttl_seconds
+    if settings.store == "dynamodb":
+        from llm_server.stores.background_dynamodb import DynamoDBBackgroundStore
+
+        return DynamoDBBackgroundStore(_table(settings), ttl, dynamodb_client)
+    from llm_server.stores.background import SQLiteBackgroundStore
+
+    return SQLiteBackgroundStore(settings.store_path, ttl)
 
 
 def shared_cache(settings: Settings, dynamodb_client: Any = None) -> Any:

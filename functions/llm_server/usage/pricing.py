@@ -38,7 +38,8 @@ class Price:
     """One model's prices, picodollars a token.
 
     A sheet entry without `cached_input` prices cached tokens as input, without `cache_write`
-    cache writes as input (as billed where the provider has neither).
+    cache writes as input (as billed where the provider has neither); without `output`, output
+    at 0 (an embedding model's: it makes none).
     """
 
     input: int
@@ -48,11 +49,11 @@ class Price:
 
     @classmethod
     def per_million(cls, entry: dict[str, Any]) -> Price:
-        """From USD per 1M tokens (`input`, `output`, optional `cached_input`, `cache_write`)."""
+        """From USD per 1M tokens (`input`, optional `output`, `cached_input`, `cache_write`)."""
         input_price = _pico(entry["input"])
         return cls(
             input=input_price,
-            output=_pico(entry["output"]),
+            output=_pico(entry.get("output", 0)),
             cached_input=_pico(entry.get("cached_input", entry["input"])),
             cache_write=_pico(entry.get("cache_write", entry["input"])),
         )
@@ -134,8 +135,11 @@ def parse_overrides(text: str) -> dict[str, dict[str, Any]]:
     if not isinstance(entries, dict):
         raise ValueError("MODEL_PRICES must be a JSON object of models")
     for model, entry in entries.items():
-        if not isinstance(entry, dict) or not {"input", "output"} <= set(entry):
-            raise ValueError(f"MODEL_PRICES[{model!r}] needs input and output (USD per 1M)")
+        if not isinstance(entry, dict) or "input" not in entry:
+            raise ValueError(
+                f"MODEL_PRICES[{model!r}] needs input (USD per 1M tokens), and output unless "
+                "it is an embedding model"
+            )
         for name, value in entry.items():
             if name not in ("input", "output", "cached_input", "cache_write"):
                 raise ValueError(f"MODEL_PRICES[{model!r}]: unknown price {name!r}")
@@ -144,7 +148,7 @@ def parse_overrides(text: str) -> dict[str, dict[str, Any]]:
             if not 0 <= value < math.inf:
                 raise ValueError(f"MODEL_PRICES[{model!r}][{name!r}] must be a number >= 0")
     rule = entries.get(ANY_MODEL)
-    if rule is not None and not (rule["input"] > 0 and rule["output"] > 0):
+    if rule is not None and not (rule["input"] > 0 and rule.get("output", 0) > 0):
         raise ValueError(
             f"MODEL_PRICES[{ANY_MODEL!r}] prices every unlisted model: its input and output "
             "must be above 0 (an unpriced model is refused on the server's account otherwise)"

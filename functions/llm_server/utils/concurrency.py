@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from llm_server.exceptions import RateLimitException
+
+WAIT_POLL_SECONDS = 0.1
 
 
 class ConcurrencyLimiter:
@@ -25,21 +29,16 @@ class ConcurrencyLimiter:
         self._by_owner: Counter[str] = Counter()
 
     @asynccontextmanager
-    async def slot(self, owner: str) -> AsyncIterator[None]:
-        """Hold one slot for the duration of the block, or raise `RateLimitException` if full."""
-        if self.in_use >= self.limit:
-            raise RateLimitException(
-                f"The server is busy: {self.limit} requests are already in progress; retry shortly",
-                code="server_busy",
-                retry_after=self.retry_after,
-            )
-        if self._by_owner[owner] >= self.per_owner:
-            raise RateLimitException(
-                f"You already have {self.per_owner} requests in progress, the most one client "
-                "may hold; retry when one has finished",
-                code="client_busy",
-                retry_after=self.retry_after,
-            )
+    async def slot(self, owner: str, wait_until: float | None = None) -> AsyncIterator[None]:
+        """Hold one slot for the duration of the block, or raise `RateLimitException` if full.
+
+        `wait_until` (a `time.monotonic()` value): wait for a slot until then instead (a
+        background response, which has no caller waiting on a 429 to retry).
+        """
+        while (refusal := self._refusal(owner)) is not None:
+            if wait_until is None or time.monotonic() >= wait_until:
+                raise refusal
+            await asyncio.sleep(WAIT_POLL_SECONDS)
         self.in_use += 1
         self._by_owner[owner] += 1
         try:
@@ -49,3 +48,20 @@ class ConcurrencyLimiter:
             self._by_owner[owner] -= 1
             if not self._by_owner[owner]:
                 del self._by_owner[owner]
+
+    def _refusal(self, owner: str) -> RateLimitException | None:
+        """Why `owner` may not have a slot now (None: it may)."""
+        if self.in_use >= self.limit:
+            return RateLimitException(
+                f"The server is busy: {self.limit} requests are already in progress; retry shortly",
+                code="server_busy",
+                retry_after=self.retry_after,
+            )
+        if self._by_owner[owner] >= self.per_owner:
+            return RateLimitException(
+                f"You already have {self.per_owner} requests in progress, the most one client "
+                "may hold; retry when one has finished",
+                code="client_busy",
+                retry_after=self.retry_after,
+            )
+        return None

@@ -31,6 +31,12 @@ FORCED_TOOL_FAMILIES = frozenset({"anthropic", "amazon.nova"})
 function, and JSON answers (a forced answer tool) run on them."""
 CACHE_POINT_FAMILIES = frozenset({"anthropic", "amazon.nova"})
 """Families that take a `cachePoint` (prompt caching)."""
+TITAN_EMBEDDINGS = (
+    "amazon.titan-embed-text",
+    "amazon.titan-embed-g1-text",
+    "amazon.titan-embed-image",
+)
+"""Titan's embedding models (Text G1 and V2, Multimodal G1 for text): one text an InvokeModel."""
 DOCUMENT_FORMATS = {
     "application/pdf": "pdf",
     "text/csv": "csv",
@@ -64,6 +70,16 @@ def family(model: str) -> str:
     if vendor == "amazon":
         return f"amazon.{name.split('-', 1)[0]}"
     return vendor
+
+
+def embedding_family(model: str) -> str | None:
+    """`titan` or `cohere` for a model that embeds text (`bedrock/embeddings.py`), else None."""
+    base = base_id(model)
+    if base.startswith(TITAN_EMBEDDINGS):
+        return "titan"
+    if base.startswith("cohere.embed"):
+        return "cohere"
+    return None
 
 
 def thinks(model: str) -> bool:

@@ -1,5 +1,7 @@
 """Bedrock's Converse and ConverseStream through botocore, on the function's own AWS credentials.
 
+Its embedding models (Titan, Cohere: `embeddings.py`) through InvokeModel, on the same client.
+
 Calls run on this provider's own threads, retried within the request's time budget
 (`BEDROCK_TIMEOUT_SECONDS`, or less: the request's `deadline`): `calls.py`. botocore is imported
 on first use (or by `prime`), never at module load. With a guardrail (BEDROCK_GUARDRAIL), every
@@ -9,24 +11,35 @@ the turn core then checks with ApplyGuardrail only what Converse's guardrail doe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_server.exceptions import LLMServerException
-from llm_server.providers.base import Payer
+from llm_server.providers.base import EmbeddingLimits, Payer
 from llm_server.providers.bedrock.calls import RuntimeCalls
 from llm_server.providers.bedrock.errors import classify
+from llm_server.providers.bedrock.models import embedding_family
 from llm_server.providers.retry import GaveUp, Retryable, RetryPolicy
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
-from llm_server.values import Generation, GenerationRequest, ThoughtDelta
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
 
 if TYPE_CHECKING:  # the wire loads with the first call: a cold start that makes none skips it
     from llm_server.providers.bedrock.wire import Reply
 
 T = TypeVar("T")
+CONCURRENT_EMBEDDING_CALLS = 8
+"""InvokeModel calls one embedding request runs at once (Titan's one text a call): the rest of
+the call threads stay free for other tenants' requests."""
 
 
 class BedrockProvider:
@@ -64,8 +77,52 @@ class BedrockProvider:
             self.honours = BedrockProvider.honours | {"guardrail"}
 
     def models(self) -> list[str]:
-        """The model ids requests may name (and only those: others are never sent)."""
-        return list(self._models)
+        """The chat model ids requests may name (and only those: others are never sent)."""
+        return [model for model in self._models if embedding_family(model) is None]
+
+    def embedding_models(self) -> list[str]:
+        """The embedding model ids of `BEDROCK_MODELS` (Titan, Cohere)."""
+        return [model for model in self._models if embedding_family(model) is not None]
+
+    def embedding_limits(self, model: str) -> EmbeddingLimits:
+        """What the model's family takes (`embeddings.limits`)."""
+        from llm_server.providers.bedrock.embeddings import limits
+
+        return limits(model)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """One InvokeModel call per Titan text or Cohere batch, a few at once, in input order.
+
+        Each is retried within the request's budget; the first to fail for good cancels the
+        ones not yet made, and its error is the request's.
+        """
+        from llm_server.providers.bedrock.embeddings import bodies, read
+
+        client, model = self._calls.client(), request.model
+        gate = asyncio.Semaphore(CONCURRENT_EMBEDDING_CALLS)
+        started = time.monotonic()
+
+        async def call(body: bytes, texts: tuple[str, ...]) -> tuple[list[bytes], int, int]:
+            async with gate:
+                (raw, headers), attempts, _ = await self._retried(
+                    request, lambda: _invoke(client, model, body)
+                )
+            record_upstream_call(attempts - 1, None)
+            return (*read(model, raw, headers, texts), attempts)
+
+        calls = [asyncio.ensure_future(call(*made)) for made in bodies(request)]
+        try:
+            results = await asyncio.gather(*calls)
+        finally:
+            for pending in calls:
+                pending.cancel()
+        annotate(
+            upstream_ms=round((time.monotonic() - started) * 1000, 1),
+            upstream_calls=len(results),
+        )
+        vectors = tuple(vector for found, _, _ in results for vector in found)
+        tokens = sum(counted for _, counted, _ in results)
+        return Embeddings(vectors, model, tokens, max(tried for _, _, tried in results))
 
     def reply_model(self, model: str) -> str:
         """The model id as asked: Converse answers under it."""
@@ -176,7 +233,7 @@ class BedrockProvider:
             raise final from None
 
     async def _retried(
-        self, request: GenerationRequest, call: Callable[[], T]
+        self, request: GenerationRequest | EmbeddingRequest, call: Callable[[], T]
     ) -> tuple[T, int, float]:
         """`call` on a thread, retried while the budget lasts: (result, attempts, start)."""
         started = time.monotonic()
@@ -205,7 +262,9 @@ class BedrockProvider:
         return generation
 
     @staticmethod
-    def _log_call(request: GenerationRequest, started: float, attempts: int, error: Any) -> None:
+    def _log_call(
+        request: GenerationRequest | EmbeddingRequest, started: float, attempts: int, error: Any
+    ) -> None:
         record_upstream_call(attempts - 1, error.error_type)
         logger.warning(
             "upstream call failed",
@@ -216,3 +275,12 @@ class BedrockProvider:
                 "error_code": error.code,
             },
         )
+
+
+def _invoke(client: Any, model: str, body: bytes) -> tuple[bytes, dict[str, str]]:
+    """One InvokeModel call, its answer read whole (on a call thread): its body and headers."""
+    response = client.invoke_model(
+        modelId=model, body=body, contentType="application/json", accept="application/json"
+    )
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return response["body"].read(), headers

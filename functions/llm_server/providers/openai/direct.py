@@ -127,10 +127,14 @@ def _event(data: bytes) -> dict[str, Any]:
 
 
 class DirectResponses:
-    """`POST {base_url}/responses` for whole replies, every key on one HTTP client."""
+    """`POST {base_url}/responses` for whole replies, every key on one HTTP client.
+
+    Other whole-reply endpoints (`/embeddings`) go the same way, by their path.
+    """
 
     def __init__(self, base_url: str | None, transport: Literal["httpx", "aiohttp"]) -> None:
-        self._url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/responses"
+        self._base = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self._url = self._base + "/responses"
         self._transport = transport
         over_aiohttp = transport == "aiohttp"
         self._post = self._over_aiohttp if over_aiohttp else self._over_httpx
@@ -139,10 +143,13 @@ class DirectResponses:
         self._httpx: httpx2.AsyncClient | None = None
         self._proxy: str | None = None
 
-    async def create(self, key: str, body: dict[str, Any], budget: float) -> dict[str, Any]:
+    async def create(
+        self, key: str, body: dict[str, Any], budget: float, path: str = "/responses"
+    ) -> dict[str, Any]:
         """The reply's JSON; raises `Retryable` or a final `LLMServerException`."""
         headers = _headers(key, "application/json")
-        status, content, retry_after = await self._post(json.dumps(body).encode(), headers, budget)
+        data = json.dumps(body).encode()
+        status, content, retry_after = await self._post(self._base + path, data, headers, budget)
         if status >= 400:
             raise _status_error(status, content, retry_after)
         try:
@@ -162,12 +169,14 @@ class DirectResponses:
         data = json.dumps({**body, "stream": True}).encode()
         return await self._open(data, headers, budget)
 
-    async def _over_aiohttp(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
+    async def _over_aiohttp(
+        self, url: str, data: bytes, headers: dict[str, str], budget: float
+    ) -> Reply:
         import aiohttp
 
         with _calling(_aiohttp_failures()):
             async with self._aiohttp().post(
-                self._url,
+                url,
                 data=data,
                 headers=headers,
                 proxy=self._proxy,
@@ -175,11 +184,11 @@ class DirectResponses:
             ) as response:
                 return response.status, await response.read(), response.headers.get("retry-after")
 
-    async def _over_httpx(self, data: bytes, headers: dict[str, str], budget: float) -> Reply:
+    async def _over_httpx(
+        self, url: str, data: bytes, headers: dict[str, str], budget: float
+    ) -> Reply:
         with _calling(_httpx_failures()):
-            response = await self._httpx2().post(
-                self._url, content=data, headers=headers, timeout=budget
-            )
+            response = await self._httpx2().post(url, content=data, headers=headers, timeout=budget)
         return response.status_code, response.content, response.headers.get("retry-after")
 
     async def _stream_over_aiohttp(

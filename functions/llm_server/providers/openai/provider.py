@@ -15,14 +15,14 @@ our 504 before API Gateway gives up on the connection.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
-from typing import Any, Literal
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from llm_server.exceptions import (
     ConfigurationException,
     LLMServerException,
 )
-from llm_server.providers.base import Payer
+from llm_server.providers.base import EmbeddingLimits, Payer
 from llm_server.providers.openai.client import pick_transport
 from llm_server.providers.openai.direct import (
     OPENAI_BASE_URL,
@@ -37,11 +37,24 @@ from llm_server.providers.retry import GaveUp, RetryPolicy, with_retries
 from llm_server.utils.log import logger
 from llm_server.utils.metrics import record_upstream_call
 from llm_server.utils.request_context import annotate
-from llm_server.values import Generation, GenerationRequest, ThoughtDelta
+from llm_server.values import (
+    EmbeddingRequest,
+    Embeddings,
+    Generation,
+    GenerationRequest,
+    ThoughtDelta,
+)
+
+T = TypeVar("T")
+EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
+"""Listed in /v1/models; any other name a request embeds with is passed on too, as for chat."""
 
 
 class OpenAIResponsesProvider:
-    """Chat through `POST /responses`, every key's calls on one shared connection pool."""
+    """Chat through `POST /responses`, every key's calls on one shared connection pool.
+
+    Embeddings through `POST /embeddings`, on the same keys, client and retries.
+    """
 
     name = "openai"
     payer: Payer = "key"
@@ -78,6 +91,32 @@ class OpenAIResponsesProvider:
     def reply_model(self, model: str) -> str:
         """The model as asked (OpenAI names its snapshot only in the reply)."""
         return model
+
+    def embedding_models(self) -> list[str]:
+        """OpenAI's embedding models, listed (any other name is passed on all the same)."""
+        return list(EMBEDDING_MODELS)
+
+    def embedding_limits(self, model: str) -> EmbeddingLimits:
+        """OpenAI's inputs a request; its tokens a text and `dimensions` are OpenAI's to check."""
+        from llm_server.providers.openai.embeddings import MAX_INPUTS
+
+        return EmbeddingLimits(MAX_INPUTS, None, None, frozenset({"dimensions", "input"}))
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """`POST /embeddings`, retried within the time budget as a chat is."""
+        from llm_server.providers.openai.embeddings import embeddings_body, to_embeddings
+
+        body = embeddings_body(request)
+        reply, attempts, started = await self._retried(
+            request, lambda key, budget: self._direct.create(key, body, budget, "/embeddings")
+        )
+        try:
+            embeddings = to_embeddings(reply, request.count, attempts)
+        except LLMServerException as error:
+            self._log_call(request, started, attempts, error=error)
+            raise
+        self._log_call(request, started, attempts, response=reply)
+        return embeddings
 
     async def warm_up(self) -> None:
         """Nothing to load before traffic on demand: the HTTP client stays lazy (see `prime`)."""
@@ -144,30 +183,36 @@ class OpenAIResponsesProvider:
 
     async def _create(self, request: GenerationRequest, stream: bool) -> tuple[Any, int, float]:
         """`responses.create` with retries inside the budget: (result, attempts, start time)."""
+        body = request_body(request)
+        if not stream:
+            return await self._retried(
+                request, lambda key, budget: self._direct.create(key, body, budget)
+            )
+        return await self._retried(
+            request, lambda key, budget: self._direct.stream(key, body, budget)
+        )
+
+    async def _retried(
+        self,
+        request: GenerationRequest | EmbeddingRequest,
+        call: Callable[[str, float], Awaitable[T]],
+    ) -> tuple[T, int, float]:
+        """`call(key, budget)` with retries inside the budget: (result, attempts, start time)."""
         if request.api_key is None:
             raise ConfigurationException("The OpenAI provider was called without an API key")
-        key, body = request.api_key.get_secret_value(), request_body(request)
+        key = request.api_key.get_secret_value()
         started = time.monotonic()
         deadline = started + self._timeout
         if request.deadline is not None:
             deadline = min(deadline, request.deadline)
         try:
             result, attempts = await with_retries(
-                lambda: self._call(key, body, deadline, stream), self._retry, deadline
+                lambda: _attempt(call, key, deadline), self._retry, deadline
             )
         except GaveUp as gave_up:
             self._log_call(request, started, gave_up.attempts, error=gave_up.error)
             raise gave_up.error from None
         return result, attempts, started
-
-    async def _call(self, key: str, body: dict[str, Any], deadline: float, stream: bool) -> Any:
-        """One attempt; raises `Retryable` or a final `LLMServerException`."""
-        budget = deadline - time.monotonic()
-        if budget <= 0:
-            raise too_slow()
-        if not stream:
-            return await self._direct.create(key, body, budget)
-        return await self._direct.stream(key, body, budget)
 
     async def aclose(self) -> None:
         """Close the shared connection pool (at server shutdown)."""
@@ -175,7 +220,7 @@ class OpenAIResponsesProvider:
 
     @staticmethod
     def _log_call(
-        request: GenerationRequest,
+        request: GenerationRequest | EmbeddingRequest,
         started: float,
         attempts: int,
         *,
@@ -201,6 +246,14 @@ class OpenAIResponsesProvider:
         if details:
             fields["incomplete_reason"] = details.get("reason")
         annotate(**fields)
+
+
+async def _attempt(call: Callable[[str, float], Awaitable[T]], key: str, deadline: float) -> T:
+    """One attempt with what is left of the budget; raises `Retryable` or a final error."""
+    budget = deadline - time.monotonic()
+    if budget <= 0:
+        raise too_slow()
+    return await call(key, budget)
 
 
 async def _read(events: Events) -> AsyncGenerator[str | ThoughtDelta | dict[str, Any], None]:

@@ -50,7 +50,8 @@ async function loadModels() {
     showError("models: " + (await failure(response)));
     return;
   }
-  const models = (await response.json()).data || [];
+  // The list holds the embedding models too (every id of theirs names "embed"): not for chat.
+  const models = ((await response.json()).data || []).filter((model) => !/embed/i.test(model.id));
   select.replaceChildren(...models.map((model) => {
     const option = document.createElement("option");
     option.value = option.textContent = model.id;
