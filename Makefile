@@ -20,7 +20,7 @@ SAM := .tools/sam/bin/sam
 SAM_ENV := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_DEFAULT_REGION=ap-northeast-2 \
 	AWS_MAX_ATTEMPTS=1 SAM_CLI_TELEMETRY=0
 
-.PHONY: node-clients keys usage setup run test test-app test-lambda lambda-python lint sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-embeddings bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
+.PHONY: node-clients keys usage setup run test test-app test-lambda lambda-python lint settings-doc sam-check checkov e2e invoke bench-ttft bench-lambda bench-lambda-stages bench-tokens bench-embeddings bench-next-turn bench-throughput bench-profile screenshot bench-keys bench-flood bench-chain soak fuzz help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -76,9 +76,16 @@ node-clients: $(NODE_CLIENTS)/.installed
 run: setup  ## Serve the API on HOST:SERVER_PORT (127.0.0.1:5601) on the local model
 	$(PY) -m llm_server
 
-lint: $(VENV)/.dev  ## ruff, and mypy over functions/ (pyproject.toml)
+lint: $(VENV)/.dev  ## ruff, mypy over functions/ (pyproject.toml), and the Markdown's relative links
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(PY) toolchain/check_links.py
+
+# docs/settings.md, printed from Settings' field descriptions and template.yaml's environment;
+# tests/unit/test_settings_reference.py fails when the committed page differs.
+settings-doc: $(VENV)/.dev  ## Regenerate the settings reference (docs/settings.md) from the code
+	$(PY) toolchain/settings_reference.py > docs/settings.md.new
+	mv docs/settings.md.new docs/settings.md
 
 # Each tool in its own venv, from its pinned tests/requirements-<tool>.txt: its dependencies must
 # steer neither the app's pins nor another tool's.

@@ -18,6 +18,7 @@ from typing import Any
 from mangum import Mangum
 
 from llm_server.app import create_app
+from llm_server.config.settings import get_settings
 from llm_server.exceptions import BadRequestException
 from llm_server.lambda_extension import AfterAnswerExtension
 from llm_server.lambda_lifecycle import prime, register_snapstart_hooks
@@ -33,7 +34,7 @@ warnings.filterwarnings("ignore", "No application metrics to publish", UserWarni
 # Registered during init, as the Extensions API requires (None off Lambda: writes wait for them).
 after_answer = AfterAnswerExtension.start()
 app = create_app(after_answer=after_answer)
-_asgi = Mangum(app, lifespan="off", api_gateway_base_path=os.getenv("API_GATEWAY_BASE_PATH", "/"))
+_asgi = Mangum(app, lifespan="off", api_gateway_base_path=get_settings().api_gateway_base_path)
 
 
 def prime_ahead_of_traffic() -> None:

@@ -19,11 +19,15 @@ from llm_server.config.settings import Settings
 from llm_server.utils.log import SERVICE_NAME
 from llm_server.utils.metrics import NAMESPACE, MetricName
 
+# What the template sets on a function for others than the app: Powertools, the Lambda Web
+# Adapter (AWS_LWA_*, with PORT and the exec wrapper that starts it), and the deployment.
 ENV_NOT_SETTINGS = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_TRACE_DISABLED",
     "DEPLOYED_PARAMETERS",  # not read: there to publish a version when a parameter changes
+    "AWS_LAMBDA_EXEC_WRAPPER",
+    "PORT",
 }
 
 
@@ -196,13 +200,23 @@ def test_the_dashboard_shows_the_stream_function_as_it_shows_the_chat_function(t
         assert functions == {"ChatFunction", "StreamFunction"}, metric
 
 
-def test_function_environment_names_real_settings(template):
+def test_every_variable_the_functions_get_is_a_setting_the_app_reads(template):
+    """A misspelt or retired name in the template would be ignored without a word (the settings
+    ignore unknown variables), leaving the function on the app's default."""
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
     assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
     assert env["LLM_PROVIDER"] == "openai"  # the local model is not in the Lambda package
-    for name in set(env) - ENV_NOT_SETTINGS:
-        assert name.lower() in Settings.model_fields, name
+    functions = [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    assert len(functions) == 4  # chat, stream, background, key authorizer
+    names = set(env).union(*(f.get("Environment", {}).get("Variables", {}) for f in functions))
+    others = {name for name in names if name in ENV_NOT_SETTINGS or name.startswith("AWS_LWA_")}
+    assert {name for name in names - others if name.lower() not in Settings.model_fields} == set()
+    assert "BACKGROUND_FUNCTION" in names and "AWS_LWA_INVOKE_MODE" in others  # all were read
 
 
 def test_handler_runtime_and_timeout(template, function):

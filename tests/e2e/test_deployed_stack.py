@@ -257,34 +257,79 @@ def test_a_tenant_reads_its_own_usage_and_spend_through_the_gateway(stack, upstr
     assert call(stack, "GET", "/api/v1/usage", key=False).status_code == 401  # no key
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+BACKGROUND_HEADERS = {
+    "Authorization": f"Bearer {CALLER_KEY}",
+    "x-amzn-request-context": json.dumps({"identity": {"apiKeyId": "e2e-key-id"}}),
+}
+
+
+def _queue_and_poll(base: str, text: str, seconds: float) -> tuple[httpx.Response, httpx.Response]:
+    """Queue a background response; poll it until it has finished (or `seconds` have passed)."""
+    queued = httpx.post(
+        f"{base}/responses",
+        json={"model": "gpt-4o-mini", "input": text, "background": True},
+        headers=BACKGROUND_HEADERS,
+        timeout=60,
+    )
+    assert queued.status_code == 200, queued.text
+    url = f"{base}/responses/{queued.json()['id']}"
+    end = time.monotonic() + seconds
+    while True:
+        polled = httpx.get(url, headers=BACKGROUND_HEADERS, timeout=60)
+        if polled.json()["status"] not in ("queued", "in_progress") or time.monotonic() > end:
+            return queued, polled
+        time.sleep(0.5)
+
+
 def test_a_background_response_completes_in_its_own_function_after_the_request_returned(
     stack, upstream
 ):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    context = json.dumps({"identity": {"apiKeyId": "e2e-key-id"}, "requestId": "e2e-bg"})
-    headers = {"Authorization": f"Bearer {CALLER_KEY}", "x-amzn-request-context": context}
-    base = f"http://127.0.0.1:{port}/v1"
+    port = _free_port()
     with stream_function(stack, port):
-        queued = httpx.post(
-            f"{base}/responses",
-            json={"model": "gpt-4o-mini", "input": "백그라운드", "background": True},
-            headers=headers,
-            timeout=60,
-        )
-        assert queued.status_code == 200, queued.text
-        response_id = queued.json()["id"]
-        end = time.monotonic() + 120
-        while True:
-            polled = httpx.get(f"{base}/responses/{response_id}", headers=headers, timeout=60)
-            status = polled.json()["status"]
-            if status not in ("queued", "in_progress") or time.monotonic() > end:
-                break
-            time.sleep(0.5)
+        queued, polled = _queue_and_poll(f"http://127.0.0.1:{port}/v1", "백그라운드", 120)
+    response_id, status = queued.json()["id"], polled.json()["status"]
     assert queued.json()["status"] == "queued"
     assert status == "completed", polled.text
     assert polled.json()["output"][0]["content"][0]["text"] == "echo: 백그라운드"
     group = f"/aws/lambda/{stack.name}-background"
     events = stack.client("logs").filter_log_events(logGroupName=group)["events"]
     assert any(response_id in e["message"] for e in events)  # it ran in BackgroundFunction
+
+
+def test_a_background_invocation_that_dies_ends_failed_not_in_progress(stack, upstream):
+    """Its invocation dies before the run can say so (a setting the function cannot start with).
+
+    The emulator does not end an invocation at its timeout, so a crash stands in for the kill:
+    either way the run is left `in_progress`, or `queued`, with no worker.
+    """
+    lam = stack.client("lambda")
+    functions = lam.list_functions()["Functions"]
+    function = next(
+        f["FunctionName"] for f in functions if "BackgroundFunction" in f["FunctionName"]
+    )
+    deployed = lam.get_function_configuration(FunctionName=function)["Environment"]
+    broken = {"Variables": {**deployed["Variables"], "LOG_LEVEL": "LOUD"}}  # refused at start
+    port = _free_port()
+    lam.update_function_configuration(FunctionName=function, Environment=broken)
+    changed = {"BACKGROUND_TIMEOUT_SECONDS": "10", "BACKGROUND_FUNCTION": function}  # $LATEST
+    try:
+        with stream_function(stack, port, **changed):
+            queued, polled = _queue_and_poll(f"http://127.0.0.1:{port}/v1", "죽는다", 90)
+    finally:
+        lam.update_function_configuration(FunctionName=function, Environment=deployed)
+    assert queued.json()["status"] == "queued"
+    failed = polled.json()
+    assert failed["status"] == "failed", failed  # at its deadline (10 s) and 30 s more
+    assert failed["error"] == {
+        "code": "server_error",
+        "message": "The background run stopped unfinished",
+    }
+    assert all(
+        seen.body.get("input") != [{"role": "user", "content": "죽는다"}] for seen in upstream.seen
+    )

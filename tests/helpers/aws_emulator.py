@@ -329,8 +329,10 @@ def role_credentials(stack: Stack, function_arn: str) -> dict[str, str]:
 
 
 @contextmanager
-def stream_function(stack: Stack, port: int) -> Iterator[subprocess.Popen]:
+def stream_function(stack: Stack, port: int, **changed: str) -> Iterator[subprocess.Popen]:
     """The built StreamFunction's `run.sh`, started as the Web Adapter starts it.
+
+    `changed`: environment variables set otherwise than deployed (a test's settings).
 
     Its environment is the deployed function's (less the adapter's own variables), with the
     function role's credentials and the emulator as the AWS endpoint; yields once the adapter's
@@ -354,6 +356,7 @@ def stream_function(stack: Stack, port: int) -> Iterator[subprocess.Popen]:
         AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
         AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
         AWS_SESSION_TOKEN=credentials["SessionToken"],
+        **changed,
     )
     process = subprocess.Popen(
         ["sh", str(BUILD / "StreamFunction" / "run.sh")],

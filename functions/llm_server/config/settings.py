@@ -38,121 +38,345 @@ _GUARDRAIL = re.compile(
 
 
 class Settings(BaseModel):
-    """All tunables of LLM Server, with the seed's names and defaults (`load_settings`)."""
+    """All tunables of LLM Server, with the seed's names and defaults (`load_settings`).
+
+    Each field's description is its meaning in the settings reference (`docs/settings.md`,
+    printed by `make settings-doc`); a comment after a blank line starts a section of it.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     # Serving
-    host: str = "127.0.0.1"
-    server_port: int = Field(5601, ge=1, le=65535)
-    header_read_timeout_seconds: float = Field(10.0, gt=0)
-    body_read_timeout_seconds: float = Field(30.0, gt=0)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_file: str = "logs/app.log"
+    host: str = Field("127.0.0.1", description="The address the local server listens on.")
+    server_port: int = Field(
+        5601, ge=1, le=65535, description="The port the local server listens on."
+    )
+    header_read_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Local server: close a connection whose request headers take longer.",
+    )
+    body_read_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request body not fully arrived by then is a 408."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="The lowest level logged (any case)."
+    )
+    log_file: str = Field(
+        "logs/app.log",
+        description="Local runs also write the JSON log lines to this file; empty: none.",
+    )
+    api_gateway_base_path: str = Field(
+        "/",
+        description="On Lambda, a custom domain's base path mapping, removed from request paths.",
+    )
 
     # Chat defaults
-    default_model: str = Field("gpt-4o-mini", min_length=1)
-    default_temperature: float = Field(0.7, ge=0.0, le=2.0)
-    default_max_tokens: int = Field(1000, ge=1)
-    default_system_message: str = DEFAULT_SYSTEM_MESSAGE
+    default_model: str = Field(
+        "gpt-4o-mini",
+        min_length=1,
+        description="The model of a request that names none; `/v1/models` lists it.",
+    )
+    default_temperature: float = Field(
+        0.7, ge=0.0, le=2.0, description="The `temperature` of a request that sets none."
+    )
+    default_max_tokens: int = Field(
+        1000, ge=1, description="The reply cap of a request that sets no `max_tokens`."
+    )
+    default_system_message: str = Field(
+        DEFAULT_SYSTEM_MESSAGE,
+        description="The system prompt of a native chat request that brings none.",
+    )
 
     # Input limits
-    max_tokens_limit: int = Field(4096, ge=1)
-    max_body_bytes: int = Field(1_048_576, ge=1024)
-    max_history_items: int = Field(200, ge=0)
-    max_memory_items: int = Field(100, ge=0)
-    max_concurrent_requests: int = Field(10, ge=1)
-    max_concurrent_per_client: int | None = Field(None, ge=1)
-    # Inputs one /v1/embeddings request may hold (each provider may allow fewer): what one
-    # request can make the server hold (its vectors) and a local or Bedrock model compute
-    embedding_max_inputs: int = Field(512, ge=1, le=2048)
-    cors_allow_origins: str = ""
-    openai_compat_free_mode: bool = False
-    openai_models: str = ""
+    max_tokens_limit: int = Field(4096, ge=1, description="The ceiling for `max_tokens`.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="The request body limit.")
+    max_history_items: int = Field(
+        200,
+        ge=0,
+        description="Items a request's history may hold (native `conversation_history`, "
+        "OpenAI messages or input items).",
+    )
+    max_memory_items: int = Field(
+        100, ge=0, description="Items a native chat request's `memory_context` may hold."
+    )
+    max_concurrent_requests: int = Field(10, ge=1, description="Requests in progress before 429.")
+    max_concurrent_per_client: int | None = Field(
+        None,
+        ge=1,
+        description="Requests in progress one owner may hold; unset: half of "
+        "MAX_CONCURRENT_REQUESTS (at least 1).",
+    )
+    embedding_max_inputs: int = Field(
+        512,
+        ge=1,
+        le=2048,
+        description="Inputs one `/v1/embeddings` request may hold (a provider may allow "
+        "fewer): what one request can make the server hold (its vectors) and a local or "
+        "Bedrock model compute.",
+    )
+    cors_allow_origins: str = Field(
+        "", description="Comma-separated origins allowed from browsers; empty: CORS off."
+    )
+    openai_compat_free_mode: bool = Field(
+        False, description="May `/v1/...` requests without a key use the server's key."
+    )
+    openai_models: str = Field(
+        "",
+        description="Comma-separated models `/v1/models` lists besides DEFAULT_MODEL.",
+    )
 
     # Storage: sessions and idempotency records (SQLite file locally, DynamoDB on AWS)
-    store: Literal["sqlite", "dynamodb"] = "sqlite"
-    store_path: str = "data/llm-server.sqlite3"
-    dynamodb_table: str | None = None
-    sessions_enabled: bool = True
-    session_ttl_seconds: int = Field(7 * 24 * 3600, ge=1)
-    session_max_turns: int = Field(20, ge=0)
-    session_max_tokens: int = Field(2000, ge=0)
-    session_max_stored_turns: int = Field(200, ge=1)
-    session_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
-    # Per owner (one DynamoDB item holds an owner's ledger: at most 5,000 entries fit in it)
-    sessions_max_per_owner: int = Field(1000, ge=1, le=5000)
-    stored_responses_max_per_owner: int = Field(1000, ge=1, le=5000)
-    stored_responses_max_bytes_per_owner: int = Field(100 * 1024 * 1024, ge=1_048_576)
-    conversations_max_per_owner: int = Field(1000, ge=1, le=5000)
-    conversation_max_items: int = Field(1000, ge=1)
-    idempotency_ttl_seconds: int = Field(3600, ge=1)
-    # Background responses: how long one may run (Lambda's 15 minutes at most), how many an
-    # owner may have queued or running, and the function that runs them on AWS ("": in-process)
-    background_timeout_seconds: int = Field(600, ge=10, le=900)
-    background_max_per_owner: int = Field(8, ge=1, le=100)
-    background_function: str = ""
+    store: Literal["sqlite", "dynamodb"] = Field(
+        "sqlite",
+        description="Where sessions, stored responses and idempotency records live "
+        "(`dynamodb` needs DYNAMODB_TABLE).",
+    )
+    store_path: str = Field(
+        "data/llm-server.sqlite3", description="The SQLite file, with STORE=sqlite."
+    )
+    dynamodb_table: str | None = Field(None, description="The DynamoDB table, with STORE=dynamodb.")
+    sessions_enabled: bool = Field(
+        True,
+        description="Keep sessions, stored responses, conversations and background responses; "
+        "false: none are stored.",
+    )
+    session_ttl_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="How long a session, stored response or conversation lives after its "
+        "last write.",
+    )
+    session_max_turns: int = Field(
+        20, ge=0, description="History budget taken from a session: turns."
+    )
+    session_max_tokens: int = Field(
+        2000, ge=0, description="History budget taken from a session: tokens."
+    )
+    session_max_stored_turns: int = Field(
+        200,
+        ge=1,
+        description="Turns one session may hold; older turns are pruned.",
+    )
+    session_max_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="Bytes one session may hold (and a stored-response chain may send); "
+        "older turns are pruned.",
+    )
+    sessions_max_per_owner: int = Field(
+        1000,
+        ge=1,
+        le=5000,
+        description="Sessions one owner keeps; one more erases the oldest-started. At most "
+        "5,000: one DynamoDB item holds an owner's ledger.",
+    )
+    stored_responses_max_per_owner: int = Field(
+        1000,
+        ge=1,
+        le=5000,
+        description="Stored responses one owner keeps; past it the oldest are erased.",
+    )
+    stored_responses_max_bytes_per_owner: int = Field(
+        100 * 1024 * 1024,
+        ge=1_048_576,
+        description="Bytes of stored responses one owner keeps; past it the oldest are erased.",
+    )
+    conversations_max_per_owner: int = Field(
+        1000, ge=1, le=5000, description="`/v1/conversations` one owner keeps."
+    )
+    conversation_max_items: int = Field(1000, ge=1, description="Items one conversation keeps.")
+    idempotency_ttl_seconds: int = Field(
+        3600, ge=1, description="How long an `Idempotency-Key`'s answer is kept for retries."
+    )
+    background_timeout_seconds: int = Field(
+        600,
+        ge=10,
+        le=900,
+        description="How long a background response may run (Lambda's 15 minutes at most).",
+    )
+    background_max_per_owner: int = Field(
+        8, ge=1, le=100, description="Background responses one owner may have queued or running."
+    )
+    background_function: str = Field(
+        "",
+        description="On AWS, the function that runs background responses; empty: a task of "
+        "this server.",
+    )
 
-    # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)
-    identity_source: Literal["client_key", "gateway"] = "client_key"
-    allow_anonymous: bool = True
-    client_api_keys: SecretStr = SecretStr("")
-    system_info_detail: Literal["basic", "full"] = "basic"
+    # Callers: who owns a session, a cache entry or an idempotency record
+    identity_source: Literal["client_key", "gateway"] = Field(
+        "client_key",
+        description="Where the caller's identity comes from: its `X-Api-Key` (`client_key`) or "
+        "the key API Gateway's authorizer checked (`gateway`).",
+    )
+    allow_anonymous: bool = Field(
+        True, description="Serve callers with no identity, as the owner `anonymous`."
+    )
+    client_api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated `X-Api-Key` values of known local clients (free mode "
+        "needs one, or a gateway key).",
+    )
+    system_info_detail: Literal["basic", "full"] = Field(
+        "basic",
+        description="`full` adds paths, process id and upstream URL to `/api/v1/system/info`.",
+    )
 
-    # The admin API (/admin/v1/keys) and page: locally by this bearer key (empty: no admin API);
-    # on AWS by IAM (the template's AWS_IAM routes set ADMIN_IAM), never by a shared secret
-    admin_api_key: SecretStr = SecretStr("")
-    admin_iam: bool = False
+    # Admin: the admin API (/admin/v1/keys) and page, never by a shared secret on AWS
+    admin_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="The bearer key of the admin API and page (`/admin/v1/keys`, `/admin`) on "
+        "the local server; empty: no admin API.",
+    )
+    admin_iam: bool = Field(
+        False,
+        description="The admin API takes the IAM principal API Gateway verified on its "
+        "`AWS_IAM` routes.",
+    )
 
     # Free mode: the server's key, for identified clients within quotas
-    free_mode_enabled: bool = True
-    free_mode_requests_per_minute: int = Field(10, ge=1)
-    free_mode_tokens_per_day: int = Field(100_000, ge=1)
+    free_mode_enabled: bool = Field(True, description="May requests use the server's key at all.")
+    free_mode_requests_per_minute: int = Field(
+        10, ge=1, description="Free-mode requests one client may make a minute."
+    )
+    free_mode_tokens_per_day: int = Field(
+        100_000, ge=1, description="Free-mode tokens one client may spend a day."
+    )
 
     # Response cache (per warm container)
-    cache_enabled: bool = True
-    cache_max_entries: int = Field(1000, ge=1)
-    cache_ttl_seconds: int = Field(300, ge=1)
-    cache_any_temperature: bool = False
-    cache_shared: bool = False
+    cache_enabled: bool = Field(True, description="Answer repeated requests from the cache.")
+    cache_max_entries: int = Field(1000, ge=1, description="Answers the cache holds.")
+    cache_ttl_seconds: int = Field(300, ge=1, description="How long a cached answer is served.")
+    cache_any_temperature: bool = Field(
+        False, description="Cache sampled (temperature > 0) requests too."
+    )
+    cache_shared: bool = Field(
+        False,
+        description="With STORE=dynamodb, share cached answers between containers.",
+    )
 
     # Providers
-    llm_provider: Literal["auto", "local", "openai"] = "auto"
-    openai_api_key: SecretStr | None = None
-    openai_secret_name: str | None = None
-    secret_cache_seconds: int = Field(300, ge=0)
-    openai_base_url: str | None = None
-    openai_timeout_seconds: float = Field(25.0, gt=0)
-    openai_max_retries: int = Field(2, ge=0, le=10)
-    openai_http_client: Literal["auto", "httpx", "aiohttp"] = "auto"
-    lambda_time_margin_seconds: float = Field(1.0, ge=0)
-    local_model_path: str | None = None
-    local_context_size: int = Field(2048, ge=256)
-    local_threads: int | None = Field(None, ge=1)
-    local_generation_timeout_seconds: float = Field(60.0, gt=0)
-    bedrock_models: str = ""
-    bedrock_region: str | None = None
-    bedrock_timeout_seconds: float = Field(25.0, gt=0)
-    bedrock_prompt_caching: bool = False
-    # `id:version` of the Amazon Bedrock Guardrail every turn passes through, on every provider
-    bedrock_guardrail: str = ""
-    # a non-Bedrock stream is checked in chunks of this many characters (1,000: one text unit)
-    guardrail_stream_chars: int = Field(1000, ge=100, le=20_000)
-    model_fallbacks: str = ""
-    # `alias=model` pairs: a name clients send (Claude Code's own model names) for a model served
-    model_aliases: str = ""
-    # A fallback keeps who pays a turn: true lets a turn on the caller's own key fall back to a
-    # model the server's account pays (Bedrock, or the server's OpenAI key), on its budget.
-    model_fallbacks_server_pays: bool = False
+    llm_provider: Literal["auto", "local", "openai"] = Field(
+        "auto",
+        description="Where a model not local or on Bedrock goes: `auto` is OpenAI when a key "
+        "can be resolved for the request, else the local model; `local` turns OpenAI off, "
+        "`openai` the local model.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="The server's default OpenAI key, used only in free mode."
+    )
+    openai_secret_name: str | None = Field(
+        None,
+        description="The Secrets Manager secret (name or ARN) holding the server's key; wins "
+        "over OPENAI_API_KEY.",
+    )
+    secret_cache_seconds: int = Field(300, ge=0, description="How long the secret is cached.")
+    openai_base_url: str | None = Field(
+        None,
+        description="Any server that speaks the Responses API; unset: api.openai.com.",
+    )
+    openai_timeout_seconds: float = Field(
+        25.0, gt=0, description="Time budget of one upstream call, retries included."
+    )
+    openai_max_retries: int = Field(2, ge=0, le=10, description="Retries after the first attempt.")
+    openai_http_client: Literal["auto", "httpx", "aiohttp"] = Field(
+        "auto",
+        description="The HTTP client of calls to OpenAI: `auto` is aiohttp if installed, "
+        "else httpx2.",
+    )
+    lambda_time_margin_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="On Lambda, a request's time budget ends this long before the function's "
+        "timeout.",
+    )
+    local_model_path: str | None = Field(
+        None, description="The local model's GGUF file; unset: the bundled SmolLM2 file."
+    )
+    local_context_size: int = Field(2048, ge=256, description="llama.cpp's context, in tokens.")
+    local_threads: int | None = Field(
+        None, ge=1, description="llama.cpp's threads; unset: the CPU count."
+    )
+    local_generation_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A local generation past this is stopped (504 `generation_timeout`); so "
+        "is a local embedding request whose texts have taken this long of the worker.",
+    )
+    bedrock_models: str = Field(
+        "",
+        description="Comma-separated Bedrock model ids requests may name; empty: Bedrock off.",
+    )
+    bedrock_region: str | None = Field(
+        None, description="Where Bedrock calls go; unset: the function's region."
+    )
+    bedrock_timeout_seconds: float = Field(
+        25.0,
+        gt=0,
+        description="Time budget of one Bedrock call, retries included (or less: the "
+        "request's deadline).",
+    )
+    bedrock_prompt_caching: bool = Field(
+        False,
+        description="A `cachePoint` after the system prompt and tools, on the models that "
+        "take one.",
+    )
+    bedrock_guardrail: str = Field(
+        "",
+        description="`id:version` (or ARN and version) of the Amazon Bedrock Guardrail every "
+        "turn passes through, on every provider; empty: none.",
+    )
+    guardrail_stream_chars: int = Field(
+        1000,
+        ge=100,
+        le=20_000,
+        description="A stream on a provider that does not apply the guardrail itself is "
+        "checked in chunks of this many characters (1,000: one text unit).",
+    )
+    model_fallbacks: str = Field(
+        "",
+        description="`model=fallback` pairs, comma-separated: a turn whose model fails (429, "
+        "5xx, timeout) runs once on its fallback.",
+    )
+    model_aliases: str = Field(
+        "",
+        description="`alias=model` pairs, comma-separated: names clients send (Claude Code's "
+        "own model names) for models the server serves.",
+    )
+    model_fallbacks_server_pays: bool = Field(
+        False,
+        description="A fallback keeps who pays a turn; true lets a turn on the caller's own key "
+        "fall back to a model the server's account pays (Bedrock, or the server's OpenAI key), "
+        "on the caller's budget.",
+    )
 
     # Usage and budgets: what each tenant spends, in USD at the price sheet's prices
-    model_prices: str = ""
-    tenant_monthly_budget_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
-    tenant_budgets_usd: str = ""
-    usage_retention_days: int = Field(400, ge=1)
-    # 0: a turn's row is written as it ends (on Lambda after the answer, by the extension);
-    # `python -m llm_server` defers them (usage/ledger.py)
-    usage_flush_seconds: float = Field(0.0, ge=0, le=60)
+    model_prices: str = Field(
+        "", description="JSON price entries overriding or adding to the price sheet."
+    )
+    tenant_monthly_budget_usd: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="USD each tenant may spend of the operator's money a UTC month; unset: no "
+        "budget.",
+    )
+    tenant_budgets_usd: str = Field(
+        "",
+        description="JSON, owner id to USD a month, overriding TENANT_MONTHLY_BUDGET_USD.",
+    )
+    usage_retention_days: int = Field(
+        400, ge=1, description="How long a ledger row lives after its last write."
+    )
+    usage_flush_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="0: each turn's ledger row is written as it ends (on Lambda after the "
+        "answer, by the extension). More: a long-lived server answers first and writes each "
+        "interval's rows together; a crash loses that interval's rows.",
+    )
 
     def cors_origin_list(self) -> list[str]:
         """`CORS_ALLOW_ORIGINS`, comma-separated, as a list."""
