@@ -37,6 +37,7 @@ from llm_server.exceptions import (
 from llm_server.openai_api import responses, streams, translate
 from llm_server.openai_api.protocol import ResponsesRequest
 from llm_server.openai_api.response_objects import ResponseError, ResponseObject
+from llm_server.stores.background import CHUNK_FRAMES
 from llm_server.stores.faults import retried
 from llm_server.utils.log import logger
 from llm_server.values import Generation
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from llm_server.stores.background import BackgroundRun, BackgroundStore
 
 FLUSH_SECONDS = 0.25  # a streamed run's events reach readers (and a cancel is seen) this often
-FLUSH_FRAMES = 256
 POLL_SECONDS = 0.2  # how often a reader looks for new events
 LATE_SECONDS = 30  # past its deadline, an unfinished run's worker is taken for dead
 _STORED = ("completed", "incomplete")  # a run that ends so is read as a stored response
@@ -363,7 +363,7 @@ class _EventSink:
             self.error = {"code": data.get("code") or "server_error", "message": data["message"]}
         self._pending.append(frame)
         due = time.monotonic() - self._flushed >= FLUSH_SECONDS
-        if due or len(self._pending) >= FLUSH_FRAMES:
+        if due or len(self._pending) >= CHUNK_FRAMES:
             await self.flush()
             run = await asyncio.to_thread(self._store.get, self._owner, self._id)
             if run is not None and run.cancel:

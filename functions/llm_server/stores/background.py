@@ -19,6 +19,7 @@ from llm_server.stores.expiry import expires_at
 from llm_server.stores.sqlite import SQLiteFile
 
 UNFINISHED = ("queued", "in_progress")
+CHUNK_FRAMES = 256  # the most events a chunk holds: a reader after N starts at chunk N - 255
 
 
 class BackgroundRun(NamedTuple):
@@ -65,7 +66,7 @@ class BackgroundStore(Protocol):
         ...
 
     def append(self, owner: str, response_id: str, first: int, frames: list[str]) -> None:
-        """Keep a streamed run's events numbered `first` onwards."""
+        """Keep a streamed run's events numbered `first` onwards (at most CHUNK_FRAMES)."""
         ...
 
     def events(self, owner: str, response_id: str, after: int) -> list[str]:

@@ -13,7 +13,13 @@ import json
 import time
 from typing import Any
 
-from llm_server.stores.background import UNFINISHED, BackgroundRun, pack, unpack
+from llm_server.stores.background import (
+    CHUNK_FRAMES,
+    UNFINISHED,
+    BackgroundRun,
+    pack,
+    unpack,
+)
 from llm_server.stores.dynamodb import DynamoDBTable
 from llm_server.stores.expiry import expires_at, is_expired
 
@@ -110,8 +116,13 @@ class DynamoDBBackgroundStore(DynamoDBTable):
         self._put_parts(_pk(owner, response_id), f"ev#{first:09d}#", pack(frames), extra)
 
     def events(self, owner: str, response_id: str, after: int) -> list[str]:
-        """The events after `after`, up to the first chunk not yet whole."""
-        items = self._query(_pk(owner, response_id), "ev#")
+        """The events after `after`, up to the first chunk not yet whole.
+
+        Read from the chunk that may hold `after + 1` on, not from the first: a reader polling
+        a long run reads what is new, not the whole run each time.
+        """
+        start = f"ev#{max(0, after + 1 - CHUNK_FRAMES):09d}"
+        items = self._query(_pk(owner, response_id), "ev#", start)
         chunks: dict[str, list[dict[str, Any]]] = {}
         for item in items:
             chunks.setdefault(item["sk"]["S"].rsplit("#", 1)[0], []).append(item)
@@ -166,12 +177,18 @@ class DynamoDBBackgroundStore(DynamoDBTable):
         ]
         self.write_batches([{"PutRequest": {"Item": item}} for item in items])
 
-    def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+    def _query(self, pk: str, prefix: str, start: str | None = None) -> list[dict[str, Any]]:
+        """The partition's items under `prefix` (from `start` on, when given)."""
         items: list[dict[str, Any]] = []
+        low, high = start or prefix, prefix + "~"  # "~" sorts after every digit and "#"
         query: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
             "ConsistentRead": True,
         }
         while True:
