@@ -6,6 +6,8 @@ by the free-mode quota (reserving tokens for all of it); a key the provider reje
 to say whose key it was, and the reservation is settled with what was really used, whatever
 happens (a dropped stream included). The provider is called through the guardrail
 (`core/guardrail.py`: BEDROCK_GUARDRAIL), which checks what goes in and what comes out.
+What checks a turn before it runs is `preparation.py`; what a failure falls back to,
+`fallbacks.py`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any
 from llm_server.config.settings import Settings
 from llm_server.core.caller import Caller
 from llm_server.core.embeddings import EmbeddingRunner
+from llm_server.core.fallbacks import Fallbacks, ProviderFailed, as_fallible
 from llm_server.core.free_mode import FreeModeQuota, input_estimate, reserve_tokens
 from llm_server.core.guardrail import Guard, note
-from llm_server.core.key_policy import check_model, check_payer, listed
-from llm_server.core.keys import KeySource, SelectedKey
+from llm_server.core.key_policy import listed
+from llm_server.core.keys import KeySource
 from llm_server.core.limits import Reservation
+from llm_server.core.preparation import Preparation, readable
 from llm_server.core.response_cache import ResponseCache
 from llm_server.core.routing import Routing, rejected_key
 from llm_server.core.server_key import ServerKeyStore
@@ -32,18 +36,14 @@ from llm_server.core.text import text_tokens
 from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
-    BadRequestException,
-    GuardrailUnavailableException,
     LLMServerException,
-    ValidationException,
 )
 from llm_server.providers.base import ChatProvider
 from llm_server.usage.ledger import UsageLedger
 from llm_server.utils.concurrency import ConcurrencyLimiter
-from llm_server.utils.log import logger
-from llm_server.utils.metrics import record_cache_hit, record_fallback
+from llm_server.utils.metrics import record_cache_hit
 from llm_server.utils.request_context import annotate
-from llm_server.values import ChatMessage, Generation, GenerationRequest, ThoughtDelta
+from llm_server.values import Generation, GenerationRequest, ThoughtDelta
 
 
 @dataclass
@@ -94,8 +94,9 @@ class TurnRunner:
         self._server_key = server_key
         self._cache = cache
         self._spending = Spending(quota, ledger)
-        self._fallbacks = settings.model_fallback_map()
         self._routing = Routing(settings, self._providers, server_key)
+        self._preparation = Preparation(settings, self._routing, self._spending)
+        self._fallbacks = Fallbacks(settings, self._preparation)
         self._limiter = ConcurrencyLimiter(
             settings.max_concurrent_requests, settings.per_client_concurrency()
         )
@@ -149,22 +150,22 @@ class TurnRunner:
             owner = "llm-server" if provider.payer == "nobody" else name
             paid = provider.payer == "operator"
             served.update(provider.models())
-            names += [(m, owner) for m in provider.models() if listed(policy, self._names(m), paid)]
+            names += [
+                (m, owner)
+                for m in provider.models()
+                if listed(policy, self._preparation.names(m), paid)
+            ]
         if "openai" in self._providers:
             openai = [settings.default_model, *settings.openai_model_list()]
             names += [
                 (name, "openai")
                 for name in dict.fromkeys(openai)
-                if name not in served and listed(policy, self._names(name), False)
+                if name not in served and listed(policy, self._preparation.names(name), False)
             ]
         names += self.embeddings.models(policy)
         owners = dict(names)
         aliases = self._routing.aliases.items()
         return names + [(alias, owners[target]) for alias, target in aliases if target in owners]
-
-    def _names(self, model: str) -> tuple[str, ...]:
-        """A model's name and its aliases: a key's policy may name the model by either."""
-        return (model, *self._routing.aliases_of(model))
 
     def reply_model(self, turn: Turn, context: RequestContext) -> str:
         """The model the turn's reply will name, as far as known before it answers."""
@@ -178,7 +179,7 @@ class TurnRunner:
         Checked and routed as a turn is (its caller must be one its model serves); nothing is
         generated, reserved or charged.
         """
-        provider, request = self._prepare(self._routing.aliased(turn), context)
+        provider, request = self._preparation.prepare(self._routing.aliased(turn), context)
         counted = await provider.count_tokens(request)
         return input_estimate(request) if counted is None else counted
 
@@ -190,7 +191,7 @@ class TurnRunner:
             "max_concurrent_requests": self._limiter.limit,
             "requests_in_progress": self._limiter.in_use,
             "providers": {name: p.status() for name, p in self._providers.items()},
-            "fallbacks": self._fallbacks,
+            "fallbacks": self._fallbacks.targets,
             "guardrail": self._guard.tag or None,
         }
 
@@ -204,8 +205,8 @@ class TurnRunner:
         turn = self._routing.aliased(turn)
         try:
             return await self._run_once(turn, context, fallible=True)
-        except _ProviderFailed as failed:
-            fallback = self._fallback(turn, failed, context)
+        except ProviderFailed as failed:
+            fallback = self._fallbacks.of(turn, failed, context)
             return await self._run_once(fallback, context, fallible=False)
 
     async def _run_once(self, turn: Turn, context: RequestContext, fallible: bool) -> Outcome:
@@ -222,7 +223,7 @@ class TurnRunner:
             try:
                 generation = await self._guard.generate(admitted.provider, request)
             except LLMServerException as error:
-                raise _failed(error, fallible, request.key_source) from None
+                raise as_fallible(error, fallible, request.key_source) from None
             if self._cache is not None and key is not None:  # what it cost is not kept
                 await self._cache.store(key, replace(generation, guardrail=None))
             return self._finish(admitted, generation, "MISS" if key is not None else None)
@@ -232,7 +233,7 @@ class TurnRunner:
 
         Checked and routed as it will run; `stream(..., reserved=...)` settles it.
         """
-        provider, request = self._prepare(self._routing.aliased(turn), context)
+        provider, request = self._preparation.prepare(self._routing.aliased(turn), context)
         return await self._admit(provider, request, context.caller) or Reservation()
 
     async def stream(
@@ -250,8 +251,8 @@ class TurnRunner:
         try:
             async for item in self._stream_once(turn, context, True, reserved):
                 yield item
-        except _ProviderFailed as failed:
-            fallback = self._fallback(turn, failed, context)
+        except ProviderFailed as failed:
+            fallback = self._fallbacks.of(turn, failed, context)
             async for item in self._stream_once(fallback, context, fallible=False):
                 yield item
 
@@ -268,7 +269,7 @@ class TurnRunner:
                 try:
                     first = await anext(stream)
                 except LLMServerException as error:
-                    raise _failed(error, fallible, admitted.request.key_source) from None
+                    raise as_fallible(error, fallible, admitted.request.key_source) from None
                 async for item in _prepended(first, stream):
                     if isinstance(item, Generation):
                         yield self._finish(admitted, item, None)
@@ -281,36 +282,6 @@ class TurnRunner:
             finally:
                 await stream.aclose()
 
-    def _fallback(self, turn: Turn, failed: _ProviderFailed, context: RequestContext) -> Turn:
-        """The turn on the failed model's fallback; its error raised when there is none to run.
-
-        None to run: the model has no fallback, the deadline has passed, the fallback would
-        not be served to this caller (no key for it, an unknown caller, no price), or it would
-        move a turn the caller paid onto the server's account (unless
-        MODEL_FALLBACKS_SERVER_PAYS says it may).
-        """
-        error = failed.error
-        model = turn.model or self._settings.default_model
-        target = self._fallbacks.get(model)
-        past = context.deadline is not None and time.monotonic() >= context.deadline
-        if target is None or past:
-            raise error
-        fallback = replace(turn, model=target)
-        try:
-            _, key = self._checked(fallback, context)
-        except LLMServerException:
-            raise error from None
-        moves_bill = key.source is KeySource.SERVER and failed.key_source != KeySource.SERVER
-        if moves_bill and not self._settings.model_fallbacks_server_pays:
-            raise error
-        logger.warning(
-            "model failed; falling back",
-            extra={"fallback_from": model, "fallback_to": target, "error_code": error.code},
-        )
-        annotate(fallback_from=model, fallback_reason=error.code)
-        record_fallback(model, target)
-        return fallback
-
     @asynccontextmanager
     async def _admitted(
         self, turn: Turn, context: RequestContext, reserved: Reservation | None = None
@@ -321,13 +292,13 @@ class TurnRunner:
         if the turn is refused before it runs.
         """
         try:
-            provider, request = self._prepare(turn, context)
+            provider, request = self._preparation.prepare(turn, context)
             wait_until = context.deadline if context.waits else None
             async with self._limiter.slot(context.caller.owner, wait_until):
                 started = time.perf_counter()
                 if turn.earlier is not None:
                     earlier = await turn.earlier()
-                    _readable(provider, earlier)
+                    readable(provider, earlier)
                     request = replace(request, messages=earlier + request.messages)
                 reservation = reserved
                 if reservation is None:
@@ -382,52 +353,6 @@ class TurnRunner:
         checked = f"{provider.name}|{self._guard.tag}" if self._guard.tag else provider.name
         return ResponseCache.key_for(checked, request, context.caller.owner)
 
-    def _checked(self, turn: Turn, context: RequestContext) -> tuple[ChatProvider, SelectedKey]:
-        """The turn's provider and key, once the turn is one they may serve; else its 4xx."""
-        limit = self._settings.max_tokens_limit
-        if turn.max_tokens is not None and turn.max_tokens > limit:
-            raise ValidationException(
-                f"max_tokens must be between 1 and {limit}", param="max_tokens"
-            )
-        model = turn.model or self._settings.default_model
-        check_model(context.caller.policy, self._names(model))
-        provider, key = self._routing.route(turn, context)
-        _readable(provider, turn.messages)
-        for name in turn.options.chosen():
-            if name not in provider.honours:
-                param = turn.options.param_of(name)
-                raise BadRequestException(
-                    f"{param} is not supported by the {provider.name} provider",
-                    param=param,
-                    code="unsupported_parameter",
-                )
-        check_payer(context.caller.policy, model, key.source is KeySource.SERVER)
-        if key.source is KeySource.SERVER:
-            self._spending.require_price(provider.name, provider.payer, model)
-        return provider, key
-
-    def _prepare(
-        self, turn: Turn, context: RequestContext
-    ) -> tuple[ChatProvider, GenerationRequest]:
-        settings = self._settings
-        provider, key = self._checked(turn, context)
-        annotate(provider=provider.name, api_key_source=key.source.value)
-        request = GenerationRequest(
-            instructions=turn.instructions,
-            messages=turn.messages,
-            model=turn.model or settings.default_model,
-            temperature=settings.default_temperature
-            if turn.temperature is None
-            else turn.temperature,
-            max_tokens=turn.max_tokens or settings.default_max_tokens,
-            api_key=key.value,
-            key_source=key.source.value,
-            deadline=context.deadline,
-            options=turn.options,
-            cache_scope=context.caller.cache_scope,
-        )
-        return provider, request
-
     def _finish(
         self, admitted: _Admitted, generation: Generation, cache: CacheResult | None
     ) -> Outcome:
@@ -449,54 +374,9 @@ class TurnRunner:
         return Outcome(generation, source, temperature, seconds, cache=cache)
 
 
-class _ProviderFailed(Exception):
-    """A provider's failure on a turn that may still fall back (see `TurnRunner._fallback`).
-
-    `key_source` is who paid the failed turn: a fallback keeps it.
-    """
-
-    def __init__(self, error: LLMServerException, key_source: str) -> None:
-        self.error = error
-        self.key_source = key_source
-
-
-def _failed(error: LLMServerException, fallible: bool, key_source: str) -> Exception:
-    """What to raise for a provider's failure: wrapped to fall back, or as it is.
-
-    Only a failure that is not the caller's may fall back: the provider's rate limit (429), a
-    5xx or a timeout; never a bad request or a rejected key, nor the guardrail's failure (it
-    is not the model's, and would check the fallback's turn too).
-    """
-    if isinstance(error, GuardrailUnavailableException):
-        return error
-    upstream_fault = error.status_code == 429 or error.status_code >= 500
-    return _ProviderFailed(error, key_source) if fallible and upstream_fault else error
-
-
 async def _prepended(
     first: str | ThoughtDelta | Generation, rest: AsyncIterator[str | ThoughtDelta | Generation]
 ) -> AsyncIterator[str | ThoughtDelta | Generation]:
     yield first
     async for item in rest:
         yield item
-
-
-def _readable(provider: ChatProvider, messages: tuple[ChatMessage, ...]) -> None:
-    """Refuse images, and documents other than text, for a provider that reads text only.
-
-    A text document reaches such a provider as text (its provider inlines it).
-    """
-    if "images" not in provider.honours and any(m.images for m in messages):
-        raise BadRequestException(
-            f"The {provider.name} model reads text only: images are not supported there",
-            param="image_url",
-            code="unsupported_content",
-        )
-    binary = next((d for m in messages for d in m.documents if d.text is None), None)
-    if binary is not None and "documents" not in provider.honours:
-        raise BadRequestException(
-            f"{binary.param}: the {provider.name} model reads text only: send documents as "
-            "text (a PDF is read by the Bedrock and OpenAI models)",
-            param=binary.param,
-            code="unsupported_content",
-        )
