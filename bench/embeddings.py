@@ -27,7 +27,7 @@ import httpx
 import psutil
 
 from llm_server.providers.local_embeddings import MAX_TOKENS
-from llm_server.providers.local_llama import bundled_model_path
+from llm_server.providers.local_worker import bundled_model_path
 from processes import free_port, local_server, stop
 
 TEXTS = [f"Short text number {n}: 짧은 문장 {n}번." for n in range(64)]

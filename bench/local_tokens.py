@@ -18,7 +18,7 @@ import time
 import httpx
 
 from llm_server.config.settings import DEFAULT_SYSTEM_MESSAGE
-from llm_server.providers.local_llama import bundled_model_path
+from llm_server.providers.local_worker import bundled_model_path
 from processes import free_port, local_server, stop
 
 PROMPT = "Write a long story about a lighthouse keeper and the sea."

