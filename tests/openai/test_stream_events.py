@@ -15,7 +15,7 @@ from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
 from llm_server.providers.openai import direct
-from llm_server.providers.openai.direct import EventDecoder
+from llm_server.providers.openai.events import EventDecoder
 
 KEY = "sk-events-" + "e" * 40
 EVENT_STREAM = {"content-type": "text/event-stream"}

@@ -24,14 +24,9 @@ from llm_server.exceptions import (
 )
 from llm_server.providers.base import EmbeddingLimits, Payer
 from llm_server.providers.openai.client import pick_transport
-from llm_server.providers.openai.direct import (
-    OPENAI_BASE_URL,
-    DirectResponses,
-    Events,
-    StreamBroken,
-    StreamStalled,
-)
+from llm_server.providers.openai.direct import OPENAI_BASE_URL, DirectResponses
 from llm_server.providers.openai.errors import broke_off, malformed, stream_failure, too_slow
+from llm_server.providers.openai.events import Events, StreamBroken, StreamStalled
 from llm_server.providers.openai.wire import request_body, thought_of, to_generation
 from llm_server.providers.retry import GaveUp, RetryPolicy, with_retries
 from llm_server.utils.log import logger
