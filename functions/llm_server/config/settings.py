@@ -88,7 +88,7 @@ class Settings(BaseModel):
     background_max_per_owner: int = Field(8, ge=1, le=100)
     background_function: str = ""
 
-    # Callers: who owns a session, a cache entry or an idempotency record (see README, Security)
+    # Callers: who owns a session, a cache entry or an idempotency record (see docs/security.md)
     identity_source: Literal["client_key", "gateway"] = "client_key"
     allow_anonymous: bool = True
     client_api_keys: SecretStr = SecretStr("")
