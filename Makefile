@@ -76,9 +76,10 @@ node-clients: $(NODE_CLIENTS)/.installed
 run: setup  ## Serve the API on HOST:SERVER_PORT (127.0.0.1:5601) on the local model
 	$(PY) -m llm_server
 
-lint: $(VENV)/.dev  ## ruff, and mypy over functions/ (pyproject.toml)
+lint: $(VENV)/.dev  ## ruff, mypy over functions/ (pyproject.toml), and every relative link in the docs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -p no:randomly tests/docs/test_links.py
 
 # Each tool in its own venv, from its pinned tests/requirements-<tool>.txt: its dependencies must
 # steer neither the app's pins nor another tool's.
