@@ -128,7 +128,7 @@ sam-check: .tools/sam/.installed $(LAMBDA_PYTHON_HOME)/.complete $(SWAGGER_UI)  
 	.tools/sam/bin/cfn-lint -c I -- template.yaml bootstrap/api-gateway-logging.yaml
 	$(SAM_ENV) LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(SAM) build
 
-keys: $(VENV)/.runtime  ## The operator's keys: make keys ARGS="create --name team-a --rpm 3 --budget 5" (README, Keys and limits)
+keys: $(VENV)/.runtime  ## The operator's keys: make keys ARGS="create --name team-a --rpm 3 --budget 5" (docs/keys.md)
 	$(PY) -m llm_server.keys $(ARGS)
 
 usage: $(VENV)/.runtime  ## Tenants by spend: make usage MONTH=2026-12 (STORE=dynamodb DYNAMODB_TABLE=... for the deployed table)

@@ -36,7 +36,7 @@ def main() -> int:
     if settings.allow_anonymous and settings.identity_source == "client_key":
         _say(
             "callers without an X-Api-Key all share the owner 'anonymous' (sessions, stored "
-            "responses, one concurrency share): give each client its own key (README, Security)"
+            "responses, one concurrency share): give each client its own key (docs/security.md)"
         )
     address = f"http://{settings.host}:{settings.server_port}"
     _say(f"serving the API on {address}; the playground at {address}/, the docs at {address}/docs")

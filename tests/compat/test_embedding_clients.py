@@ -166,7 +166,7 @@ def test_without_a_key_openais_models_are_a_401_and_in_free_mode_the_servers_key
 
 @pytest.mark.model
 def test_the_local_vectors_tell_english_subjects_apart_as_the_readme_says(local_server):
-    """What the README promises of them: an English paraphrase nearer than another subject."""
+    """What docs/embeddings.md promises: an English paraphrase nearer than another subject."""
     texts = ["The cat sits on the mat.", "A kitten is resting on a rug.", "Stock markets fell."]
     with sdk(local_server) as client:
         made = client.embeddings.create(model=LOCAL_EMBED, input=texts, encoding_format="float")

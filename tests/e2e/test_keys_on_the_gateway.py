@@ -1,5 +1,5 @@
 """The gateway's keys through the emulated API Gateway: the authorizer, the IAM-authorised admin
-API, and a key's limits as an operator hands one out (README, "Keys and limits")."""
+API, and a key's limits as an operator hands one out (docs/keys.md)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_an_operator_hands_out_a_key_for_one_model_3_a_minute_and_5_usd_a_month(
     assert tenant(stack, key, "GET", "/v1/models").status_code == 401
 
     assert signed(stack, "DELETE", f"/admin/v1/keys/{key_id}").json()["status"] == "revoked"
-    time.sleep(KEY_CACHE_SECONDS + 0.5)  # the bound README states: KeyCacheSeconds
+    time.sleep(KEY_CACHE_SECONDS + 0.5)  # the bound docs/keys.md states: KeyCacheSeconds
     assert tenant(stack, rotated, "GET", "/v1/models").status_code == 401
 
 
@@ -115,8 +115,8 @@ ADMIN = {"Authorization": "Bearer e2e-admin-key"}
 
 
 def on_the_deployed_table(stack: Stack) -> ServerProcess:
-    """`python -m llm_server` on the operator's machine, on the stack's table (README: the page
-    for a deployed stack), with the emulator's root credentials as the operator's."""
+    """`python -m llm_server` on the operator's machine, on the stack's table (docs/keys.md: the
+    page for a deployed stack), with the emulator's root credentials as the operator's."""
     layer = BUILD / "DependenciesLayer" / "python"
     return ServerProcess(
         PYTHONPATH=f"{FUNCTIONS}:{layer}",

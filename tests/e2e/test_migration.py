@@ -1,6 +1,6 @@
 """A stack deployed from the release before gateway keys (its tenants' identity the API Gateway
 API key) upgrades without losing a tenant's usage or locking it out: the operator imports the API
-keys as gateway keys (same value, same owner id), then deploys (README, "Keys and limits")."""
+keys as gateway keys (same value, same owner id), then deploys (docs/keys.md)."""
 
 from __future__ import annotations
 

@@ -393,7 +393,7 @@ def test_a_budget_or_price_that_is_not_a_finite_amount_stops_the_server(variable
     ids=["no-type", "text-chunked", "no-type-chunked"],
 )
 def test_a_json_route_refuses_a_body_that_is_not_declared_json(fake, headers, chunked):
-    """The fast JSON path read any body as JSON: a 415, chunked or not, as the README says."""
+    """The fast JSON path read any body as JSON: a 415, chunked or not, as docs/security.md says."""
     raw = json.dumps({"user_message": "hi", "openai_api_key": CALLER_KEY}).encode()
     content = iter([raw]) if chunked else raw
     with serve(fake) as server:

@@ -204,7 +204,7 @@ class Settings(BaseModel):
         "this server.",
     )
 
-    # Callers: who owns a session, a cache entry or an idempotency record
+    # Callers: who owns a session, a cache entry or an idempotency record (see docs/security.md)
     identity_source: Literal["client_key", "gateway"] = Field(
         "client_key",
         description="Where the caller's identity comes from: its `X-Api-Key` (`client_key`) or "

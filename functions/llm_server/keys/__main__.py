@@ -10,7 +10,7 @@ Every command is a request of the admin API (`/admin/v1/keys`), and prints its J
 
 `import-api-gateway` imports a REST API's API Gateway keys as gateway keys with the same value
 and the owner id they had (`apikey:<id>`), so their tenants keep working and keep their usage
-(README, "Keys and limits").
+(docs/keys.md).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def compose_system_prompt(
 ) -> str:
     """Join the system message and the non-empty role, memory and instructions sections.
 
-    The format (also in the README)::
+    The format (also in docs/native-api.md)::
 
         <system_message, or the default when blank>
 
