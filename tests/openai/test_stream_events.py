@@ -14,7 +14,7 @@ from helpers.fakes import FailingProvider
 from helpers.live_server import LiveServer
 from helpers.settings import make_settings
 from llm_server.app import Services, create_app
-from llm_server.providers.openai import direct
+from llm_server.providers.openai import events as stream_events
 from llm_server.providers.openai.events import EventDecoder
 
 KEY = "sk-events-" + "e" * 40
@@ -100,7 +100,7 @@ def test_an_error_event_mid_stream_ends_it_with_an_in_band_error_without_the_key
 
 def test_an_event_past_the_size_bound_is_refused_before_it_grows(fake, server, monkeypatch):
     """An upstream that never ends its event is not buffered without bound: a 502."""
-    monkeypatch.setattr(direct, "MAX_EVENT_BYTES", 64 * 1024)
+    monkeypatch.setattr(stream_events, "MAX_EVENT_BYTES", 64 * 1024)
     endless = b"data: " + b"x" * (256 * 1024)
     fake.enqueue(Step(raw=endless, headers=EVENT_STREAM))
     status, events = stream_chat(server)
