@@ -189,3 +189,52 @@ def test_a_background_response_on_the_local_model(local_server):
     assert queued.status == "queued"
     assert done.status in ("completed", "incomplete") and done.output_text
     assert done.usage.output_tokens <= 8
+
+
+def test_refusals_name_what_is_wrong(fake, tmp_path):
+    server, _ = served(fake, store_path=str(tmp_path / "s.sqlite3"))
+    with server, sdk(server) as client:
+        stored = client.responses.create(model="gpt-4o-mini", input="hi")
+        with pytest.raises(openai.BadRequestError) as not_background:
+            client.responses.cancel(stored.id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.cancel("resp_" + "0" * 32)
+        anonymous = httpx.post(
+            f"{server.url}/v1/responses",
+            json={"model": "gpt-4o-mini", "input": "hi", "background": True},
+            headers={"Authorization": f"Bearer {CALLER_KEY}"},
+        )
+        queued = client.responses.create(model="gpt-4o-mini", input="hi", background=True)
+        too_far = httpx.get(
+            f"{server.url}/v1/responses/{queued.id}",
+            params={"stream": "true", "starting_after": 2**40},
+            headers={"Authorization": f"Bearer {CALLER_KEY}", "X-Api-Key": "client-1"},
+        )
+    assert not_background.value.body["param"] == "response_id"
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "client_credential_required"
+    assert too_far.status_code == 400 and "starting_after" in too_far.text
+
+
+def test_a_burst_of_background_requests_queues_no_more_than_the_owners_cap(fake, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server, services = served(
+        fake, store_path=str(tmp_path / "s.sqlite3"), background_max_per_owner=2
+    )
+
+    async def lost(owner: str, response_id: str, caller_key: str) -> None:
+        """Runs that never start, so every one queued stays counted."""
+
+    services.__dict__["start_background"] = lost
+    body = {"model": "gpt-4o-mini", "input": "hi", "background": True}
+    headers = {"Authorization": f"Bearer {CALLER_KEY}", "X-Api-Key": "client-1"}
+    with server, ThreadPoolExecutor(12) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(f"{server.url}/v1/responses", json=body, headers=headers),
+                range(12),
+            )
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert 1 <= statuses.count(200) <= 2 and set(statuses) <= {200, 429}

@@ -25,15 +25,19 @@ def test_a_run_moves_once_to_a_final_status_and_is_its_owners_alone(store):
     store.create("alice", "resp_1", job, time.time() + 60)
     assert store.get("bob", "resp_1") is None and store.job("bob", "resp_1") is None
     assert store.job("alice", "resp_1") == job
-    assert store.unfinished("alice") == 1 and store.unfinished("bob") == 0
-    assert store.move("alice", "resp_1", "in_progress")
+    now = time.time()
+    assert store.unfinished("alice", now) == 1 and store.unfinished("bob", now) == 0
+    assert store.unfinished("alice", now + 61) == 0  # past its deadline: no worker left
+    assert not store.move("alice", "resp_1", "failed", None, ("in_progress",))  # it is queued
+    assert store.move("alice", "resp_1", "in_progress", None, ("queued",))
     assert store.cancel("alice", "resp_1") and store.get("alice", "resp_1").cancel
     assert store.move("alice", "resp_1", "failed", {"code": "x", "message": "y"})
     assert not store.move("alice", "resp_1", "completed")  # a final status stays
     assert not store.cancel("alice", "resp_1")
     run = store.get("alice", "resp_1")
     assert (run.status, run.error, run.finished) == ("failed", {"code": "x", "message": "y"}, True)
-    assert store.unfinished("alice") == 0
+    assert store.unfinished("alice", now) == 0
+    assert not store.move("alice", "resp_1", "cancelled", None, ("queued",))
 
 
 def test_events_are_read_from_any_number_on_across_chunks(store):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,6 +36,7 @@ from llm_server.core.text import text_tokens
 from llm_server.core.turn import CacheResult, Outcome, RequestContext, Turn
 from llm_server.exceptions import (
     AuthenticationException,
+    ConflictException,
     LLMServerException,
 )
 from llm_server.providers.base import ChatProvider
@@ -300,6 +301,8 @@ class TurnRunner:
                     earlier = await turn.earlier()
                     readable(provider, earlier)
                     request = replace(request, messages=earlier + request.messages)
+                if reserved is not None:
+                    _within(reserved, request)
                 reservation = reserved
                 if reservation is None:
                     reservation = await self._admit(provider, request, context.caller)
@@ -314,6 +317,10 @@ class TurnRunner:
         finally:
             if reserved is not None:
                 await self.give_back(reserved)
+
+    def slot(self, owner: str) -> AbstractAsyncContextManager[None]:
+        """One of `owner`'s concurrency slots, for what holds one without a turn (a reader)."""
+        return self._limiter.slot(owner)
 
     async def give_back(self, reserved: Reservation) -> None:
         """Return what `reserve` held for a turn that will not run (even when cancelled)."""
@@ -380,3 +387,19 @@ async def _prepended(
     yield first
     async for item in rest:
         yield item
+
+
+def _within(reserved: Reservation, request: GenerationRequest) -> None:
+    """Refuse a turn that grew past what was reserved for it when it was queued.
+
+    Its history is read again when it runs: a conversation that grew meanwhile would otherwise
+    spend more than its owner's limits let it reserve.
+    """
+    tokens = reserve_tokens(request)
+    if reserved.held and reserved.tokens and tokens > reserved.tokens:
+        raise ConflictException(
+            f"The input grew after this background response was queued ({tokens:,} tokens "
+            f"at most, {reserved.tokens:,} reserved): queue it again",
+            code="input_grew",
+            param="input",
+        )

@@ -25,10 +25,11 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from llm_server.core.caller import Caller
+from llm_server.core.caller import ANONYMOUS, Caller
 from llm_server.core.limits import Reservation
 from llm_server.core.turn import RequestContext, Turn
 from llm_server.exceptions import (
+    AuthenticationException,
     BadRequestException,
     NotFoundException,
     RateLimitException,
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
     from llm_server.stores.background import BackgroundRun, BackgroundStore
 
 FLUSH_SECONDS = 0.25  # a streamed run's events reach readers (and a cancel is seen) this often
-POLL_SECONDS = 0.2  # how often a reader looks for new events
+POLL_SECONDS = 0.2  # how often a reader looks for new events, while there are some
+MAX_POLL_SECONDS = 2.0  # ... and at most this seldom while there are none
 LATE_SECONDS = 30  # past its deadline, an unfinished run's worker is taken for dead
 _STORED = ("completed", "incomplete")  # a run that ends so is read as a stored response
 
@@ -136,14 +138,14 @@ class BackgroundResponses:
                 "background responses are stored: background needs store: true",
                 param="background",
             )
-        if await self._call(store.unfinished, owner) >= self._settings.background_max_per_owner:
-            raise RateLimitException(
-                f"You already have {self._settings.background_max_per_owner} background "
-                "responses queued or in progress, the most one client may have; retry when one "
-                "has finished",
-                code="too_many_background_responses",
-                retry_after=5,
+        if owner == ANONYMOUS:
+            raise AuthenticationException(
+                "Background responses need a client credential: anonymous callers share one "
+                "owner, whose runs any of them could read or cancel",
+                code="client_credential_required",
             )
+        if await self._unfinished(owner) >= self._settings.background_max_per_owner:
+            raise _too_many(self._settings.background_max_per_owner)
         turn = job.turn
         if turn.earlier is not None:  # reserved for the whole input, read again when it runs
             turn = replace(turn, messages=await turn.earlier() + turn.messages, earlier=None)
@@ -159,13 +161,16 @@ class BackgroundResponses:
         deadline = self._clock() + self._settings.background_timeout_seconds
         try:
             await self._call(store.create, owner, job.response_id, record.encode(), deadline)
+            if await self._unfinished(owner) > self._settings.background_max_per_owner:
+                raise _too_many(self._settings.background_max_per_owner)  # a burst raced us
             if start is None:
                 self._start_here(owner, job.response_id, caller_key, turn_of)
             else:
                 await start(owner, job.response_id, caller_key)
         except Exception:
             await self._runner.give_back(reserved)
-            await self._call(store.move, owner, job.response_id, "failed", _server_error())
+            failed = partial(store.move, only_from=("queued",))
+            await self._call(failed, owner, job.response_id, "failed", _server_error())
             raise
         return self._object(job.response_id, record, "queued")
 
@@ -176,53 +181,108 @@ class BackgroundResponses:
         task.add_done_callback(lambda _: self._tasks.pop((owner, response_id), None))
 
     async def run(self, owner: str, response_id: str, caller_key: str, turn_of: TurnOf) -> None:
-        """Run a queued response to its end, keeping its state (and a stream's events)."""
+        """Run a queued response to its end, keeping its state (and a stream's events).
+
+        The run owns its reservation once it has moved itself `in_progress` (a run cancelled
+        while queued gave it back then); it hands it to the runner, which settles it, or gives
+        it back itself if it stops before.
+        """
         store = self._require()
         data = await self._call(store.job, owner, response_id)
         run = await self._call(store.get, owner, response_id)
-        if data is None or run is None or not await self._move(owner, response_id, "in_progress"):
-            return  # gone, or cancelled before it started
+        if data is None or run is None:
+            return
+        started = partial(store.move, only_from=("queued",))
+        if not await self._call(started, owner, response_id, "in_progress", None):
+            return  # cancelled (its reservation given back) or failed before it started
         record = BackgroundJob.decode(data)
-        body, context = record.request, record.context(run.deadline - self._clock())
-        context = RequestContext(context.caller, context.deadline, response_id, waits=True)
-        sink = _EventSink(store, owner, response_id, body.stream)
-        job = responses.new_job(body, turn_of(body, caller_key), context, response_id)
-        job = responses.with_history(job, self._archive, self._conversations)
         reserved = Reservation.from_json(record.reserved)
+        handed = False
 
-        async def keep(made: ResponseObject, generation: Generation) -> None:
-            if await self._move(owner, response_id, made.status):
-                await responses.finish(job, made, generation, self._archive, self._conversations)
-            else:
-                raise Cancelled
+        async def runner_stream(job: responses.Job, context: RequestContext) -> streams.Stream:
+            nonlocal handed
+            handed = True  # from its first step, the runner settles the reservation
+            async for item in self._runner.stream(job.turn, context, reserved):
+                yield item
 
-        stream = self._runner.stream(job.turn, context, reserved)
-        events = streams.response_events(stream, response_id, body, record.temperature, keep)
+        watch = asyncio.create_task(self._watch(owner, response_id, asyncio.current_task()))
         try:
-            async for frame in events:
-                await sink.add(frame)
-                if sink.error is not None:
-                    await self._move(owner, response_id, "failed", sink.error)
+            await self._run(owner, response_id, caller_key, turn_of, record, run, runner_stream)
         except (Cancelled, asyncio.CancelledError):
             await self._move(owner, response_id, "cancelled")
         except Exception:
             logger.exception("background response failed")
             await self._move(owner, response_id, "failed", _server_error())
         finally:
-            await events.aclose()
-            await sink.flush()
+            watch.cancel()
+            if not handed:
+                await self._runner.give_back(reserved)
             logger.info("background response ended", extra={"response_id": response_id})
 
-    async def retrieve(self, owner: str, response_id: str) -> dict[str, Any]:
-        """A response as it is now: stored once finished, else its run's state."""
+    async def _run(
+        self,
+        owner: str,
+        response_id: str,
+        caller_key: str,
+        turn_of: TurnOf,
+        record: BackgroundJob,
+        run: BackgroundRun,
+        runner_stream: Callable[[responses.Job, RequestContext], streams.Stream],
+    ) -> None:
+        """The run's turn, its events kept; the response stored before the run says it ended."""
+        body, context = record.request, record.context(run.deadline - self._clock())
+        context = RequestContext(context.caller, context.deadline, response_id, waits=True)
+        sink = _EventSink(self._require(), owner, response_id, body.stream)
+        job = responses.new_job(body, turn_of(body, caller_key), context, response_id)
+        job = responses.with_history(job, self._archive, self._conversations)
+
+        async def keep(made: ResponseObject, generation: Generation) -> None:
+            await responses.finish(job, made, generation, self._archive, self._conversations)
+            if not await self._move(owner, response_id, made.status):
+                raise Cancelled  # cancelled meanwhile: the run says so, whatever was stored
+
+        stream = runner_stream(job, context)
+        events = streams.response_events(stream, response_id, body, record.temperature, keep)
         try:
+            async for frame in events:
+                await sink.add(frame)
+                if sink.error is not None:
+                    await self._move(owner, response_id, "failed", sink.error)
+        finally:
+            await events.aclose()
+            await sink.flush()
+
+    async def _watch(self, owner: str, response_id: str, task: asyncio.Task[Any] | None) -> None:
+        """Cancel the run's task once its cancel flag is set (a silent provider included)."""
+        store = self._require()
+        while task is not None:
+            await asyncio.sleep(FLUSH_SECONDS)
+            run = await asyncio.to_thread(store.get, owner, response_id)
+            if run is None or run.cancel:
+                task.cancel()
+                return
+
+    async def _unfinished(self, owner: str) -> int:
+        """The owner's runs that count against BACKGROUND_MAX_PER_OWNER (live ones)."""
+        alive_after = self._clock() - LATE_SECONDS
+        count: int = await self._call(self._require().unfinished, owner, alive_after)
+        return count
+
+    async def retrieve(self, owner: str, response_id: str) -> dict[str, Any]:
+        """A response as it is now: a run's state, or the stored response once it completed.
+
+        The run is asked first: a run cancelled as it completed says `cancelled`, whatever was
+        stored; a response that is no run is a stored one (or 404).
+        """
+        if self._store is None or not await self._is_run(owner, response_id):
             return (await self._archive.get(owner, response_id)).response
-        except NotFoundException:
-            if self._store is None:
-                raise
         run, record = await self._found(owner, response_id)
-        status = "in_progress" if run.status in _STORED else run.status  # being stored
-        return self._object(response_id, record, status, run.error).model_dump(mode="json")
+        if run.status in _STORED:
+            return (await self._archive.get(owner, response_id)).response
+        return self._object(response_id, record, run.status, run.error).model_dump(mode="json")
+
+    async def _is_run(self, owner: str, response_id: str) -> bool:
+        return await self._call(self._require().get, owner, response_id) is not None
 
     async def cancel(self, owner: str, response_id: str) -> dict[str, Any]:
         """Stop a run (the provider's call, the worker's slot); what it generated is charged.
@@ -230,14 +290,18 @@ class BackgroundResponses:
         A run that had finished is answered as it is.
         """
         store = self._require()
-        await self._found(owner, response_id)
-        if await self._call(store.cancel, owner, response_id):
-            task = self._tasks.get((owner, response_id))
-            if task is not None:
-                task.cancel()
-                await asyncio.wait([task], timeout=5)
-            else:
-                await self._move(owner, response_id, "cancelled")
+        _, record = await self._found(owner, response_id)
+        if not await self._call(store.cancel, owner, response_id):
+            return await self.retrieve(owner, response_id)  # it had finished
+        queued = partial(store.move, only_from=("queued",))
+        if await self._call(queued, owner, response_id, "cancelled", None):
+            await self._runner.give_back(Reservation.from_json(record.reserved))  # never ran
+        task = self._tasks.get((owner, response_id))
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task], timeout=5)
+        else:  # its worker elsewhere stops within FLUSH_SECONDS of the flag
+            await self._move(owner, response_id, "cancelled")
         return await self.retrieve(owner, response_id)
 
     async def events(self, owner: str, response_id: str, after: int) -> AsyncIterator[str]:
@@ -250,18 +314,25 @@ class BackgroundResponses:
                 param="stream",
             )
 
+        slot = self._runner.slot(owner)  # a reader holds one of its owner's slots, or is a 429
+        await slot.__aenter__()
+
         async def frames() -> AsyncIterator[str]:
-            seen = after
-            while True:
-                run = await self._current(owner, response_id)
-                found = await self._call(store.events, owner, response_id, seen)
-                for frame in found:
-                    yield frame
-                seen += len(found)
-                if run.finished and not found:
-                    return
-                if not found:
-                    await asyncio.sleep(POLL_SECONDS)
+            seen, pause = after, POLL_SECONDS
+            try:
+                while True:
+                    run = await self._current(owner, response_id)
+                    found = await self._call(store.events, owner, response_id, seen)
+                    for frame in found:
+                        yield frame
+                    seen += len(found)
+                    if run.finished and not found:
+                        return
+                    pause = POLL_SECONDS if found else min(2 * pause, MAX_POLL_SECONDS)
+                    if not found:
+                        await asyncio.sleep(pause)
+            finally:
+                await slot.__aexit__(None, None, None)
 
         return frames()
 
@@ -271,11 +342,7 @@ class BackgroundResponses:
         run = await self._current(owner, response_id)
         data = await self._call(store.job, owner, response_id)
         if data is None:
-            raise NotFoundException(
-                f"No stored response with id {response_id[:128]!r}",
-                code="not_found",
-                param="response_id",
-            )
+            raise _missing(response_id)
         return run, BackgroundJob.decode(data)
 
     async def _current(self, owner: str, response_id: str) -> BackgroundRun:
@@ -283,9 +350,9 @@ class BackgroundResponses:
         store = self._require()
         run = await self._call(store.get, owner, response_id)
         if run is None:
-            raise NotFoundException(
-                f"No stored response with id {response_id[:128]!r}",
-                code="not_found",
+            await self._archive.get(owner, response_id)  # 404 unless it is a stored response
+            raise BadRequestException(
+                f"{response_id[:128]!r} was not created with background: true",
                 param="response_id",
             )
         if not run.finished and self._clock() > run.deadline + LATE_SECONDS:
@@ -344,7 +411,7 @@ class BackgroundResponses:
 
 
 class _EventSink:
-    """Keeps a streamed run's events in chunks, and sees a cancel between them.
+    """Keeps a streamed run's events in chunks, at most every FLUSH_SECONDS.
 
     The run's error, from its in-band `error` event, is kept in `error`.
     """
@@ -357,7 +424,7 @@ class _EventSink:
         self.error: dict[str, str] | None = None
 
     async def add(self, frame: str) -> None:
-        """One event; written (and the cancel flag read) at most every FLUSH_SECONDS."""
+        """One event, written with those pending at most every FLUSH_SECONDS."""
         if frame.startswith("event: error\n"):
             data = json.loads(frame.split("data: ", 1)[1])
             self.error = {"code": data.get("code") or "server_error", "message": data["message"]}
@@ -365,9 +432,6 @@ class _EventSink:
         due = time.monotonic() - self._flushed >= FLUSH_SECONDS
         if due or len(self._pending) >= CHUNK_FRAMES:
             await self.flush()
-            run = await asyncio.to_thread(self._store.get, self._owner, self._id)
-            if run is not None and run.cancel:
-                raise Cancelled
 
     async def flush(self) -> None:
         """Write the pending events (a run not streamed keeps none)."""
@@ -395,3 +459,18 @@ def _caller_json(caller: Caller) -> dict[str, Any]:
 
 def _server_error() -> dict[str, str]:
     return {"code": "server_error", "message": "The background response could not be run"}
+
+
+def _too_many(limit: int) -> RateLimitException:
+    return RateLimitException(
+        f"You already have {limit} background responses queued or in progress, the most one "
+        "client may have; retry when one has finished",
+        code="too_many_background_responses",
+        retry_after=5,
+    )
+
+
+def _missing(response_id: str) -> NotFoundException:
+    return NotFoundException(
+        f"No stored response with id {response_id[:128]!r}", code="not_found", param="response_id"
+    )

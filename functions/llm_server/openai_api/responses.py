@@ -10,11 +10,12 @@ appended to its conversation.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from llm_server.core.turn import RequestContext, Turn
-from llm_server.exceptions import BadRequestException
+from llm_server.exceptions import BadRequestException, PayloadTooLargeException
 from llm_server.openai_api import items, translate
 from llm_server.openai_api.conversations import ConversationArchive
 from llm_server.openai_api.protocol import InputItem, ResponsesRequest
@@ -77,6 +78,7 @@ async def resolved(
         return body
     conversation = conversation_id(body)
     found: list[InputItem] = []
+    size = 0  # what the references bring in: a few bytes each may name a large item
     for index, item in enumerate(given):
         if item.type != "item_reference":
             found.append(item)
@@ -91,6 +93,13 @@ async def resolved(
             stored = await conversations.item(owner, conversation, item.id, deadline)
         if stored is None:
             raise items.missing(item.id, param)
+        size += len(json.dumps(stored, ensure_ascii=False).encode())
+        if size > archive.max_bytes:
+            raise PayloadTooLargeException(
+                f"input: the items its item_references name hold more than {archive.max_bytes:,} "
+                "bytes (SESSION_MAX_BYTES)",
+                param="input",
+            )
         found.append(items.as_input(stored))
     return body.model_copy(update={"input": found})
 

@@ -90,6 +90,11 @@ class ResponseArchive:
         self._limits = limits
 
     @property
+    def max_bytes(self) -> int:
+        """SESSION_MAX_BYTES: the most a continued chain, or a request's references, may hold."""
+        return self._limits.max_bytes
+
+    @property
     def enabled(self) -> bool:
         """Whether responses can be stored here (SESSIONS_ENABLED)."""
         return self._store is not None

@@ -54,7 +54,7 @@ async def retrieve_response(
     context: Context,
     background: Annotated[BackgroundResponses, Depends(get_background)],
     stream: bool = False,
-    starting_after: Annotated[int, Query(ge=-1)] = -1,
+    starting_after: Annotated[int, Query(ge=-1, le=2**31)] = -1,
 ) -> Response:
     """A stored response as it was returned, or a background one as it is now.
 

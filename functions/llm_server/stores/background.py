@@ -52,17 +52,28 @@ class BackgroundStore(Protocol):
         ...
 
     def move(
-        self, owner: str, response_id: str, status: str, error: dict[str, str] | None = None
+        self,
+        owner: str,
+        response_id: str,
+        status: str,
+        error: dict[str, str] | None = None,
+        only_from: tuple[str, ...] = UNFINISHED,
     ) -> bool:
-        """Set an unfinished run's status; False if it had finished already (or is gone)."""
+        """Set the status of a run whose status is one of `only_from` (unfinished ones).
+
+        False if it was not (finished already, or gone): whoever moves a run owns that step.
+        """
         ...
 
     def cancel(self, owner: str, response_id: str) -> bool:
         """Flag an unfinished run for its worker to stop; False if it had finished."""
         ...
 
-    def unfinished(self, owner: str) -> int:
-        """How many of the owner's runs are queued or in progress."""
+    def unfinished(self, owner: str, alive_after: float) -> int:
+        """How many of the owner's runs are queued or in progress, deadline after `alive_after`.
+
+        One long past its deadline has no worker left: it does not count.
+        """
         ...
 
     def append(self, owner: str, response_id: str, first: int, frames: list[str]) -> None:
@@ -140,14 +151,20 @@ class SQLiteBackgroundStore:
         return found
 
     def move(
-        self, owner: str, response_id: str, status: str, error: dict[str, str] | None = None
+        self,
+        owner: str,
+        response_id: str,
+        status: str,
+        error: dict[str, str] | None = None,
+        only_from: tuple[str, ...] = UNFINISHED,
     ) -> bool:
-        """Set the status of an unfinished run."""
+        """Set the status of a run in one of `only_from`."""
+        marks = ", ".join("?" for _ in only_from)
         with self._connect() as connection:
             cursor = connection.execute(
-                f"UPDATE background_runs SET status = ?, error = ? "
-                f"WHERE owner = ? AND id = ? AND {_UNFINISHED}",
-                (status, json.dumps(error) if error else None, owner, response_id),
+                "UPDATE background_runs SET status = ?, error = ? "
+                f"WHERE owner = ? AND id = ? AND status IN ({marks})",
+                (status, json.dumps(error) if error else None, owner, response_id, *only_from),
             )
         return cursor.rowcount > 0
 
@@ -161,13 +178,13 @@ class SQLiteBackgroundStore:
             )
         return cursor.rowcount > 0
 
-    def unfinished(self, owner: str) -> int:
-        """The owner's queued and running runs."""
+    def unfinished(self, owner: str, alive_after: float) -> int:
+        """The owner's queued and running runs that may still have a worker."""
         with self._connect() as connection:
             row = connection.execute(
                 f"SELECT COUNT(*) FROM background_runs WHERE owner = ? AND {_UNFINISHED} "
-                "AND expiration > ?",
-                (owner, time.time()),
+                "AND deadline > ? AND expiration > ?",
+                (owner, alive_after, time.time()),
             ).fetchone()
         return int(row[0])
 

@@ -72,31 +72,40 @@ class DynamoDBBackgroundStore(DynamoDBTable):
         return self._whole(self._query(_pk(owner, response_id), "job#"))
 
     def move(
-        self, owner: str, response_id: str, status: str, error: dict[str, str] | None = None
+        self,
+        owner: str,
+        response_id: str,
+        status: str,
+        error: dict[str, str] | None = None,
+        only_from: tuple[str, ...] = UNFINISHED,
     ) -> bool:
-        """Set the status of an unfinished run."""
-        values: dict[str, Any] = {":status": {"S": status}, **_UNFINISHED}
-        if error is None:
-            return self._update(owner, response_id, "SET #status = :status", values)
-        values[":error"] = {"S": json.dumps(error)}
-        update = "SET #status = :status, #error = :error"
-        return self._update(owner, response_id, update, values, {"#error": "error"})
+        """Set the status of a run in one of `only_from`."""
+        froms = {f":from{index}": {"S": name} for index, name in enumerate(only_from)}
+        condition = f"attribute_exists(pk) AND #status IN ({', '.join(froms)})"
+        values: dict[str, Any] = {":status": {"S": status}, **froms}
+        update, names = "SET #status = :status", {}
+        if error is not None:
+            values[":error"] = {"S": json.dumps(error)}
+            update, names = update + ", #error = :error", {"#error": "error"}
+        return self._update(owner, response_id, update, values, names, condition)
 
     def cancel(self, owner: str, response_id: str) -> bool:
         """Flag an unfinished run."""
         values = {":yes": {"BOOL": True}, **_UNFINISHED}
-        return self._update(owner, response_id, "SET cancel = :yes", values)
+        return self._update(owner, response_id, "SET cancel = :yes", values, {}, _IS_UNFINISHED)
 
-    def unfinished(self, owner: str) -> int:
-        """The owner's queued and running runs (one query of its runs, counted)."""
+    def unfinished(self, owner: str, alive_after: float) -> int:
+        """The owner's queued and running runs that may still have a worker (one query)."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "#status IN (:queued, :running) AND expiration > :now",
+            "FilterExpression": "#status IN (:queued, :running) AND expiration > :now "
+            "AND deadline > :alive",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {
                 ":pk": {"S": _runs(owner)},
                 ":now": {"N": str(int(time.time()))},
+                ":alive": {"N": repr(alive_after)},
                 **_UNFINISHED,
             },
             "Select": "COUNT",
@@ -144,15 +153,16 @@ class DynamoDBBackgroundStore(DynamoDBTable):
         response_id: str,
         update: str,
         values: dict[str, Any],
-        names: dict[str, str] | None = None,
+        names: dict[str, str],
+        condition: str,
     ) -> bool:
         try:
             self.client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": _runs(owner)}, "sk": {"S": f"run#{response_id}"}},
                 UpdateExpression=update,
-                ConditionExpression=_IS_UNFINISHED,
-                ExpressionAttributeNames={"#status": "status", **(names or {})},
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status", **names},
                 ExpressionAttributeValues=values,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
