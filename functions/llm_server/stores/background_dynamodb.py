@@ -96,27 +96,20 @@ class DynamoDBBackgroundStore(DynamoDBTable):
 
     def unfinished(self, owner: str, alive_after: float) -> int:
         """The owner's queued and running runs that may still have a worker (one query)."""
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "#status IN (:queued, :running) AND expiration > :now "
+        pages = self.pages(
+            KeyConditionExpression="pk = :pk",
+            FilterExpression="#status IN (:queued, :running) AND expiration > :now "
             "AND deadline > :alive",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
                 ":pk": {"S": _runs(owner)},
                 ":now": {"N": str(int(time.time()))},
                 ":alive": {"N": repr(alive_after)},
                 **_UNFINISHED,
             },
-            "Select": "COUNT",
-        }
-        count = 0
-        while True:
-            page = self.client.query(**query)
-            count += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return count
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            Select="COUNT",
+        )
+        return sum(page["Count"] for page in pages)
 
     def append(self, owner: str, response_id: str, first: int, frames: list[str]) -> None:
         """One chunk of events, in as many parts as it needs."""
@@ -189,24 +182,13 @@ class DynamoDBBackgroundStore(DynamoDBTable):
 
     def _query(self, pk: str, prefix: str, start: str | None = None) -> list[dict[str, Any]]:
         """The partition's items under `prefix` (from `start` on, when given)."""
-        items: list[dict[str, Any]] = []
         low, high = start or prefix, prefix + "~"  # "~" sorts after every digit and "#"
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": pk},
-                ":low": {"S": low},
-                ":high": {"S": high},
-            },
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.client.query(**query)
-            items += page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return items
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self.pages(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
+            ConsistentRead=True,
+        )
+        return [item for page in pages for item in page.get("Items", [])]
 
     @staticmethod
     def _whole(parts: list[dict[str, Any]]) -> bytes | None:

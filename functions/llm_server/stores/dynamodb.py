@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from llm_server.utils import aws
@@ -55,6 +56,15 @@ class DynamoDBTable:
                     self._client = dynamodb_client()
                     self._made_in = _generation
         return self._client
+
+    def pages(self, **query: Any) -> Iterator[dict[str, Any]]:
+        """A Query's answer, page after page (each up to 1 MB) until the last."""
+        while True:
+            page: dict[str, Any] = self.client.query(TableName=self._table, **query)
+            yield page
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def write_batches(self, requests: list[dict[str, Any]]) -> None:
         """Puts and deletes by BatchWriteItem, 25 a call, resending what DynamoDB left over."""

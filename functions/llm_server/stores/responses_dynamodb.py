@@ -73,19 +73,12 @@ class DynamoDBResponseStore(DynamoDBTable):
         return items
 
     def _items(self, owner: str, response_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": _pk(owner, response_id)}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.client.query(**query)
-            items += page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return items
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self.pages(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": _pk(owner, response_id)}},
+            ConsistentRead=True,
+        )
+        return [item for page in pages for item in page.get("Items", [])]
 
 
 def _pk(owner: str, response_id: str) -> str:
